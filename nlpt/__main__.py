@@ -1,0 +1,3 @@
+from nlpt.cli import main
+
+main()

@@ -1,0 +1,127 @@
+"""The `nlpt` command: a thin layer that parses arguments and delegates.
+
+Each subcommand lives in its own module under `nlpt.cli` and imports its
+heavy machinery (numpy, numba, torch) inside the command function, so that
+`nlpt --help` and the arithmetic commands start in a blink.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import typer
+
+from nlpt import __version__
+from nlpt.common.errors import Interrupted, NlptError, describe_os_error
+
+app = typer.Typer(
+    name="nlpt",
+    help="NLP pretraining toolkit: corpora, vocabularies, word2vec, GloVe, subword embeddings, Transformers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_DEBUG = False
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"nlpt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", "-V", help="Print the version and exit.", callback=_version_callback, is_eager=True
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    global _DEBUG
+    _DEBUG = _DEBUG or debug
+
+
+def _register() -> None:
+    # Imported here (not at module top) only to keep the registration in one place;
+    # these modules import nothing heavier than typer.
+    from nlpt.cli import compare, corpus, finetune, glove, params, pretrain, subword, vocab, w2v
+
+    app.add_typer(corpus.app, name="corpus")
+    app.add_typer(vocab.app, name="vocab")
+    app.command("train-w2v", **w2v.COMMAND)(w2v.train_w2v)
+    app.command("train-glove", **glove.COMMAND)(glove.train_glove)
+    app.command("train-subword", **subword.COMMAND)(subword.train_subword)
+    app.command("pretrain", **pretrain.COMMAND)(pretrain.pretrain)
+    app.command("finetune", **finetune.COMMAND)(finetune.finetune)
+    app.command("params", **params.COMMAND)(params.params)
+    app.command("compare", **compare.COMMAND)(compare.compare)
+
+
+_register()
+
+
+def _on_signal(signum, frame):  # pragma: no cover - exercised through subprocess tests
+    raise Interrupted(signum)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"nlpt: error: {message}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app and map failures to exit codes."""
+    global _DEBUG
+    import click
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    _DEBUG = "--debug" in args[:1] or os.environ.get("NLPT_DEBUG", "") not in ("", "0")
+    signal.signal(signal.SIGTERM, _on_signal)
+    command = typer.main.get_command(app)
+    try:
+        rc = command.main(args=args, prog_name="nlpt", standalone_mode=False)
+        code = rc if isinstance(rc, int) else 0
+        sys.stdout.flush()
+    except click.exceptions.UsageError as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
+    except BrokenPipeError:
+        # Downstream of a pipe closed early (`nlpt corpus tokenize big.txt | head`): not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+    except NlptError as exc:
+        if _DEBUG:
+            raise
+        _fail(str(exc), exc.exit_code)
+    except Interrupted as exc:
+        if _DEBUG:
+            raise
+        name = "SIGTERM" if exc.signum == signal.SIGTERM else "SIGINT"
+        _fail(f"interrupted by {name}; no partial output was written", 128 + exc.signum)
+    except KeyboardInterrupt:
+        if _DEBUG:
+            raise
+        _fail("interrupted; no partial output was written", 130)
+    except OSError as exc:
+        if _DEBUG:
+            raise
+        _fail(describe_os_error(exc), 1)
+    except MemoryError:
+        if _DEBUG:
+            raise
+        _fail("out of memory (try a smaller --memory, --max-vocab or fewer --threads)", 1)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if _DEBUG:
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+    sys.exit(code)

@@ -1,0 +1,1 @@
+"""Conventions shared by every command: errors, atomic output, progress, threads."""

@@ -1,0 +1,36 @@
+"""Errors a user can act on.
+
+Commands raise `NlptError` with a message that names the file and the problem;
+the CLI prints it as one line and exits non-zero, never with a traceback
+(unless `--debug`).
+"""
+
+from __future__ import annotations
+
+
+class NlptError(Exception):
+    """A failure caused by input, arguments or environment: one line, exit 1."""
+
+    exit_code = 1
+
+
+class UsageError(NlptError):
+    """Bad arguments or option combinations: exit 2, like a parse error."""
+
+    exit_code = 2
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM/SIGINT so cleanup code runs."""
+
+    def __init__(self, signum: int = 2):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError: 'PATH: reason'."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is not None:
+        return f"{exc.filename}: {reason[:1].lower() + reason[1:]}"
+    return reason

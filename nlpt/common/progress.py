@@ -1,0 +1,155 @@
+"""Progress reporting that suits both a terminal and a batch job.
+
+On a TTY a rich progress bar is drawn on stderr. Elsewhere (cron, Slurm, a
+pipe) a plain line is logged every `interval` seconds, with no carriage
+returns, so log files stay readable. `quiet=True` prints nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+
+def _fmt_count(x: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.2f}{unit}"
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.3g}"
+
+
+def _fmt_duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def _fmt_fields(fields: dict[str, Any]) -> str:
+    parts = []
+    for key, value in fields.items():
+        if isinstance(value, float):
+            parts.append(f"{key} {value:.4g}")
+        else:
+            parts.append(f"{key} {value}")
+    return "  ".join(parts)
+
+
+def log(message: str, quiet: bool = False) -> None:
+    """One informational line on stderr (suppressed by --quiet)."""
+    if not quiet:
+        print(f"nlpt: {message}", file=sys.stderr, flush=True)
+
+
+class Progress:
+    """Progress of one job measured in `unit`s (bytes, words, records...).
+
+    Use as a context manager; call `update(done, **fields)` with the absolute
+    amount done (cheap to call often: output is rate-limited).
+    """
+
+    def __init__(
+        self,
+        description: str,
+        total: float | None = None,
+        unit: str = "",
+        quiet: bool = False,
+        interval: float | None = None,
+        tty: bool | None = None,
+    ):
+        self.description = description
+        self.total = total
+        self.unit = unit
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        if interval is None:
+            interval = float(os.environ.get("NLPT_LOG_INTERVAL", "10"))
+        self.interval = interval
+        self.done = 0.0
+        self.fields: dict[str, Any] = {}
+        self._start = time.perf_counter()
+        self._last_log = self._start
+        self._rich = None
+        self._task = None
+
+    # -- context management -------------------------------------------------
+    def __enter__(self) -> "Progress":
+        self._start = time.perf_counter()
+        self._last_log = self._start
+        if not self.quiet and self.tty:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                Progress as RichProgress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._rich = RichProgress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[extra]}"),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._rich.__enter__()
+            self._task = self._rich.add_task(self.description, total=self.total, rate="", extra="")
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._rich is not None:
+            self._rich.__exit__(exc_type, exc, tb)
+            self._rich = None
+        elif not self.quiet and exc_type is None:
+            self._emit(final=True)
+
+    # -- reporting ------------------------------------------------------------
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._start
+
+    @property
+    def rate(self) -> float:
+        e = self.elapsed
+        return self.done / e if e > 0 else 0.0
+
+    def advance(self, amount: float, **fields: Any) -> None:
+        self.update(self.done + amount, **fields)
+
+    def update(self, done: float, **fields: Any) -> None:
+        self.done = float(done)
+        self.fields.update(fields)
+        if self.quiet:
+            return
+        if self._rich is not None:
+            rate = f"{_fmt_count(self.rate)} {self.unit}/s" if self.unit else ""
+            self._rich.update(self._task, completed=self.done, rate=rate, extra=_fmt_fields(self.fields))
+            return
+        now = time.perf_counter()
+        if now - self._last_log >= self.interval:
+            self._last_log = now
+            self._emit()
+
+    def _emit(self, final: bool = False) -> None:
+        parts = [f"{self.description}:"]
+        if self.total:
+            parts.append(f"{100.0 * self.done / self.total:5.1f}%")
+            parts.append(f"{_fmt_count(self.done)}/{_fmt_count(self.total)} {self.unit}".rstrip())
+        else:
+            parts.append(f"{_fmt_count(self.done)} {self.unit}".rstrip())
+        if self.unit:
+            parts.append(f"{_fmt_count(self.rate)} {self.unit}/s")
+        if final:
+            parts.append(f"done in {_fmt_duration(self.elapsed)}")
+        elif self.total and self.done > 0:
+            eta = self.elapsed * (self.total - self.done) / self.done
+            parts.append(f"eta {_fmt_duration(eta)}")
+        if self.fields:
+            parts.append(_fmt_fields(self.fields))
+        print("nlpt: " + "  ".join(parts), file=sys.stderr, flush=True)

@@ -1,0 +1,1 @@
+"""Corpora: the one streaming reader every command uses, plus corpus tools."""

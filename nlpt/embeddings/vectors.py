@@ -1,0 +1,178 @@
+"""Word vectors and their file formats, handled in one place.
+
+Formats:
+- `text`: word2vec text, a header `count dim` then `word v1 ... vd` per line;
+- `binary`: word2vec binary, the header then `word ` + dim little-endian
+  float32 + `\\n` per word (what word2vec.c's `-binary 1` and gensim write);
+- `glove`: GloVe text, like `text` without the header.
+Reading detects the format unless told.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nlpt.common.errors import NlptError
+from nlpt.common.output import atomic_output
+
+FORMATS = ("text", "binary", "glove")
+
+
+@dataclass
+class Vectors:
+    """`matrix[i]` is the vector of `words[i]` (float32, one row per word)."""
+
+    words: list[str]
+    matrix: np.ndarray
+    index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.matrix = np.ascontiguousarray(self.matrix, dtype=np.float32)
+        if self.matrix.ndim != 2 or self.matrix.shape[0] != len(self.words):
+            raise ValueError(f"matrix shape {self.matrix.shape} does not match {len(self.words)} words")
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.index
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        return self.matrix[self.index[word]]
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[1])
+
+    def normalized(self) -> np.ndarray:
+        """Unit-length rows (zero rows stay zero)."""
+        norms = np.linalg.norm(self.matrix, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return (self.matrix / norms).astype(np.float32)
+
+    # -- writing ---------------------------------------------------------------
+    def save(self, path: str, fmt: str = "text") -> None:
+        if fmt not in FORMATS:
+            raise NlptError(f"unknown vector format {fmt!r} (choose from {', '.join(FORMATS)})")
+        for w in self.words:
+            if not w or any(ch.isspace() for ch in w):
+                raise NlptError(f"{path}: word {w!r} is empty or contains whitespace; cannot be written")
+        with atomic_output(path, "wb") as fh:
+            if fmt in ("text", "binary"):
+                fh.write(f"{len(self.words)} {self.dim}\n".encode())
+            if fmt == "binary":
+                rows = self.matrix.astype("<f4", copy=False)
+                for w, row in zip(self.words, rows):
+                    fh.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
+            else:
+                for start in range(0, len(self.words), 4096):
+                    block = self.matrix[start : start + 4096]
+                    lines = [
+                        w + " " + " ".join(f"{x:.9g}" for x in row.tolist()) + "\n"
+                        for w, row in zip(self.words[start : start + 4096], block)
+                    ]
+                    fh.write("".join(lines).encode("utf-8"))
+
+    # -- reading ---------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str, fmt: str | None = None, limit: int | None = None) -> "Vectors":
+        """Read any of the three formats; `limit` keeps only the first rows."""
+        if not os.path.exists(path):
+            raise NlptError(f"{path}: no such vectors file")
+        if os.path.getsize(path) == 0:
+            raise NlptError(f"{path}: empty vectors file")
+        fmt = fmt or detect_format(path)
+        if fmt == "binary":
+            return _load_binary(path, limit)
+        return _load_text(path, header=(fmt == "text"), limit=limit)
+
+
+def detect_format(path: str) -> str:
+    with open(path, "rb") as fh:
+        first = fh.readline(1 << 20)
+        sample = fh.read(4096)
+    fields = first.split()
+    is_header = len(fields) == 2 and all(f.isdigit() for f in fields)
+    if not is_header:
+        return "glove"
+    try:
+        text = sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A UTF-8 sequence cut at the end of the sample is still text.
+        if exc.start < len(sample) - 4:
+            return "binary"
+        text = sample[: exc.start].decode("utf-8")
+    if any(ord(c) < 32 and c not in "\n\r\t" for c in text):
+        return "binary"
+    return "text"
+
+
+def _parse_header(path: str, line: bytes) -> tuple[int, int]:
+    parts = line.split()
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise NlptError(f"{path}: bad header {line[:60]!r}, expected 'count dim'")
+    n, dim = int(parts[0]), int(parts[1])
+    if dim <= 0:
+        raise NlptError(f"{path}: bad header: dimension {dim}")
+    return n, dim
+
+
+def _load_text(path: str, header: bool, limit: int | None) -> Vectors:
+    words: list[str] = []
+    rows: list[np.ndarray] = []
+    n = dim = None
+    with open(path, "rb") as fh:
+        if header:
+            n, dim = _parse_header(path, fh.readline())
+        for lineno, raw in enumerate(fh, 2 if header else 1):
+            if limit is not None and len(words) >= limit:
+                break
+            try:
+                line = raw.decode("utf-8").rstrip("\n").rstrip("\r")
+            except UnicodeDecodeError:
+                raise NlptError(f"{path}:{lineno}: not UTF-8 text (is it a binary vectors file? try --format binary)") from None
+            if not line.strip():
+                continue
+            word, _, rest = line.partition(" ")
+            values = np.array(rest.split(), dtype=np.float32) if rest else np.zeros(0, np.float32)
+            if dim is None:
+                dim = len(values)
+                if dim == 0:
+                    raise NlptError(f"{path}:{lineno}: no vector values after the word")
+            if len(values) != dim:
+                raise NlptError(f"{path}:{lineno}: expected {dim} values, got {len(values)} (truncated row?)")
+            words.append(word)
+            rows.append(values)
+    if n is not None and limit is None and len(words) != n:
+        raise NlptError(f"{path}: header says {n} vectors, file has {len(words)} (truncated?)")
+    if not words:
+        raise NlptError(f"{path}: no vectors in file")
+    return Vectors(words, np.vstack(rows))
+
+
+def _load_binary(path: str, limit: int | None) -> Vectors:
+    with open(path, "rb") as fh:
+        n, dim = _parse_header(path, fh.readline())
+        count = n if limit is None else min(n, limit)
+        data = fh.read()
+    matrix = np.empty((count, dim), dtype=np.float32)
+    words: list[str] = []
+    pos = 0
+    width = 4 * dim
+    for i in range(count):
+        while pos < len(data) and data[pos] in b"\n ":
+            pos += 1  # word2vec.c puts '\n' after each row; some writers don't
+        space = data.find(b" ", pos)
+        if space < 0 or space + 1 + width > len(data):
+            raise NlptError(f"{path}: truncated: header says {n} vectors, found {i} complete rows")
+        try:
+            words.append(data[pos:space].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise NlptError(f"{path}: row {i + 1}: word is not UTF-8 (wrong format or corrupt file)") from None
+        matrix[i] = np.frombuffer(data, dtype="<f4", count=dim, offset=space + 1)
+        pos = space + 1 + width
+    return Vectors(words, matrix)

@@ -1,0 +1,1 @@
+"""Vocabularies: word counts shared by every trainer, and subword tokenizers."""
