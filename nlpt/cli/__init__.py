@@ -14,7 +14,10 @@ import sys
 import typer
 
 from nlpt import __version__
+from nlpt.cli._typer_compat import _skip_adapter_for_missing_values
 from nlpt.common.errors import Interrupted, NlptError, describe_os_error
+
+_skip_adapter_for_missing_values()
 
 app = typer.Typer(
     name="nlpt",
@@ -74,11 +77,24 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _click_exception_types() -> tuple[tuple, tuple, tuple]:
+    """Typer >= 0.28 raises its vendored click's exceptions, older typer the real click's: catch both."""
+    usage, exits, aborts = [], [], []
+    for name in ("typer._click.exceptions", "typer.exceptions", "click.exceptions"):
+        try:
+            module = __import__(name, fromlist=["UsageError"])
+        except ImportError:
+            continue
+        for bucket, attr in ((usage, "UsageError"), (exits, "Exit"), (aborts, "Abort")):
+            if hasattr(module, attr):
+                bucket.append(getattr(module, attr))
+    return tuple(usage), tuple(exits), tuple(aborts)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and map failures to exit codes."""
     global _DEBUG
-    import click
-
+    usage_errors, exits, aborts = _click_exception_types()
     args = list(sys.argv[1:] if argv is None else argv)
     _DEBUG = "--debug" in args[:1] or os.environ.get("NLPT_DEBUG", "") not in ("", "0")
     signal.signal(signal.SIGTERM, _on_signal)
@@ -87,12 +103,12 @@ def main(argv: list[str] | None = None) -> None:
         rc = command.main(args=args, prog_name="nlpt", standalone_mode=False)
         code = rc if isinstance(rc, int) else 0
         sys.stdout.flush()
-    except click.exceptions.UsageError as exc:
+    except usage_errors as exc:
         exc.show()
         sys.exit(2)
-    except click.exceptions.Exit as exc:
+    except exits as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except aborts:
         _fail("aborted", 130)
     except BrokenPipeError:
         # Downstream of a pipe closed early (`nlpt corpus tokenize big.txt | head`): not an error.

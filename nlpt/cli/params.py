@@ -1,13 +1,169 @@
-"""`nlpt params`."""
+"""`nlpt params`: exact parameter, FLOP and memory arithmetic for Transformer architectures.
+
+Imports only typer at module level; the work is pure Python in `nlpt.transformer`
+(no numpy, numba or torch), so the command answers in a blink.
+"""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
-
-from nlpt.cli._notbuilt import not_built
-
-COMMAND = {"help": "Parameter, FLOP and memory arithmetic for Transformer architectures.", "context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}}
+from typer.core import TyperCommand
 
 
-def params(ctx: typer.Context) -> None:
-    not_built("params")
+class _PlainCoercion:
+    """Converts a command-line string to str/int/float/bool and checks min/max, without pydantic.
+
+    Typer 0.29 coerces every parameter value through a pydantic TypeAdapter, and
+    importing pydantic doubles the start-up time of this quick-arithmetic command.
+    Our parameters are plain scalars, so a few lines do the same job.
+    """
+
+    _NAMES = {int: "integer", float: "float", str: "string", bool: "boolean"}
+
+    def __init__(self, annotation: type, info) -> None:
+        self.annotation = annotation
+        self.min = getattr(info, "min", None)
+        self.max = getattr(info, "max", None)
+
+    def coerce(self, value, param=None, ctx=None):
+        if value is None:
+            return None
+        t = self.annotation
+        if t is str:
+            return str(value)
+        if t is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "t", "yes", "y", "on"):
+                return True
+            if text in ("0", "false", "f", "no", "n", "off"):
+                return False
+            raise typer.BadParameter(f"{value!r} is not a valid boolean.", ctx=ctx, param=param)
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            out = t(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            raise typer.BadParameter(f"{value!r} is not a valid {self._NAMES[t]}.", ctx=ctx, param=param) from None
+        if t is float and out != out:
+            raise typer.BadParameter(f"{value!r} is not a valid float.", ctx=ctx, param=param)
+        if (self.min is not None and out < self.min) or (self.max is not None and out > self.max):
+            lo = f"{self.min}<=" if self.min is not None else ""
+            hi = f"<={self.max}" if self.max is not None else ""
+            rng = f"x>={self.min}" if not hi else f"{lo}x{hi}"
+            raise typer.BadParameter(f"{out} is not in the range {rng}.", ctx=ctx, param=param)
+        return out
+
+
+try:  # typer >= 0.29 vendors click
+    from typer._click.exceptions import UsageError as _CLICK_USAGE_ERROR
+except ImportError:  # pragma: no cover - older typer on real click
+    from click.exceptions import UsageError as _CLICK_USAGE_ERROR
+
+
+class _ParamsCommand(TyperCommand):
+    """TyperCommand whose scalar parameters skip typer's pydantic coercion (see `_PlainCoercion`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for p in self.params:
+            desc = getattr(p, "type_descriptor", None)
+            if desc is None or not hasattr(p, "_runtime_param"):
+                continue  # another typer version: keep its own coercion
+            info = desc.parameter_info
+            if (desc.annotation in (str, int, float, bool) and p.nargs == 1 and not p.multiple
+                    and getattr(desc, "file_annotation", None) is None and getattr(info, "parser", None) is None):
+                p._runtime_param = _PlainCoercion(desc.annotation, info)
+
+    def parse_args(self, ctx, args):
+        # Typer 0.29 raises its vendored click's errors, which `nlpt.cli.main` does not catch as usage
+        # errors; report bad values as one line with exit status 2 either way.
+        try:
+            return super().parse_args(ctx, args)
+        except _CLICK_USAGE_ERROR as exc:
+            from nlpt.common.errors import UsageError
+
+            raise UsageError(exc.format_message()) from None
+
+
+COMMAND = {
+    "cls": _ParamsCommand,
+    "help": (
+        "Parameter, FLOP and memory arithmetic for Transformer architectures.\n\n"
+        "MODEL is a registry name (see --list), a Hugging Face config.json (or a folder holding one), or omitted "
+        "with --family and architecture flags for a custom model; flags given with a name or config override it.\n\n"
+        "Totals count tied weights once, as sum(p.numel() for p in model.parameters()) of the Hugging Face class "
+        "shown (encoders: bare model with pooler; decoders: with LM head; T5/BART: ForConditionalGeneration). "
+        "Forward FLOPs/token = 2·N + attention (n_layer·n_ctx·(d_qk+d_v), causal average); training = 6·N·D "
+        "and 3 × forward × D (used for GPU-hours at the GPU's dense bf16 peak × --mfu)."
+    ),
+}
+
+_ARCH = "Architecture (custom model, or overrides)"
+
+
+def params(
+    model: Optional[str] = typer.Argument(None, help="Registry name or alias, or a config.json path.", show_default=False),
+    list_: bool = typer.Option(False, "--list", help="List the registry and exit."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout (stable keys, exact integers)."),
+    context: Optional[int] = typer.Option(None, "--context", min=1, show_default=False,
+                                          help="Context length for FLOPs and KV cache [default: the model's]; "
+                                               "with --family also the learned position table size."),
+    batch: int = typer.Option(1, "--batch", min=1, help="Batch size for the KV-cache total."),
+    tokens: Optional[str] = typer.Option(None, "--tokens", show_default=False,
+                                         help="Training tokens D, e.g. 300B or 14.8T [default: the reported figure if known]."),
+    gpu: Optional[str] = typer.Option(None, "--gpu", show_default=False,
+                                      help="GPU for GPU-hours: v100, a100, h100, h800, h200, b200, mi300x, tpu-v5p, ... "
+                                           "[default: the reported one, else h100]."),
+    mfu: float = typer.Option(0.4, "--mfu", help="Model FLOPs utilisation assumed for GPU-hours."),
+    kv_dtype: str = typer.Option("bf16", "--kv-dtype", help="KV-cache element type: fp32, bf16, fp16, fp8, int8, int4."),
+    family: Optional[str] = typer.Option(None, "--family", show_default=False, rich_help_panel=_ARCH,
+                                         help="Custom model family: bert, roberta, distilbert, albert, gpt (gpt2), gpt1, "
+                                              "llama, mistral, qwen2, mixtral (moe), t5, bart, deepseek."),
+    layers: Optional[int] = typer.Option(None, "--layers", min=1, show_default=False, help="Layers (encoder layers for T5/BART)."),
+    hidden: Optional[int] = typer.Option(None, "--hidden", min=1, show_default=False, help="Hidden size d_model."),
+    heads: Optional[int] = typer.Option(None, "--heads", min=1, show_default=False, help="Attention heads [default: hidden / the family's head size, 64 or 128]."),
+    kv_heads: Optional[int] = typer.Option(None, "--kv-heads", min=1, show_default=False, help="Key/value heads (GQA) [default: heads]."),
+    head_dim: Optional[int] = typer.Option(None, "--head-dim", min=1, show_default=False, help="Head size (Llama family, T5 d_kv)."),
+    ffn: Optional[int] = typer.Option(None, "--ffn", min=1, show_default=False,
+                                      help="Feed-forward width [default: 4·hidden; SwiGLU: 8·hidden/3 rounded up to 256]."),
+    vocab: Optional[int] = typer.Option(None, "--vocab", min=1, show_default=False, help="Vocabulary size."),
+    experts: Optional[int] = typer.Option(None, "--experts", min=0, show_default=False, help="Experts per MoE layer (routed experts for deepseek)."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", min=1, show_default=False, help="Experts used per token [default: 2]."),
+    shared_experts: Optional[int] = typer.Option(None, "--shared-experts", min=0, show_default=False, help="Shared experts (deepseek)."),
+    moe_ffn: Optional[int] = typer.Option(None, "--moe-ffn", min=1, show_default=False, help="Expert width (deepseek)."),
+    dense_layers: Optional[int] = typer.Option(None, "--dense-layers", min=0, show_default=False, help="Leading dense layers (deepseek)."),
+    decoder_layers: Optional[int] = typer.Option(None, "--decoder-layers", min=1, show_default=False, help="Decoder layers (T5/BART) [default: --layers]."),
+    embedding_size: Optional[int] = typer.Option(None, "--embedding-size", min=1, show_default=False, help="Factorised embedding size E (encoders, as ALBERT)."),
+    tie: Optional[bool] = typer.Option(None, "--tie/--no-tie", show_default=False, help="Tie the LM head to the token embeddings."),
+) -> None:
+    """Parameter, FLOP and memory arithmetic for Transformer architectures."""
+    import json
+    import sys
+
+    from nlpt.common.errors import UsageError
+    from nlpt.transformer import report
+
+    if list_:
+        models = report.list_models()
+        if json_out:
+            sys.stdout.write(json.dumps(models, indent=2) + "\n")
+        else:
+            report.render_list(models)
+        return
+    if kv_dtype not in ("fp32", "bf16", "fp16", "fp8", "int8", "int4"):
+        raise UsageError(f"--kv-dtype '{kv_dtype}' must be one of fp32, bf16, fp16, fp8, int8, int4")
+    flags = {"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim, "ffn": ffn,
+             "vocab": vocab, "context": context, "experts": experts, "top_k": top_k, "shared_experts": shared_experts,
+             "moe_ffn": moe_ffn, "dense_layers": dense_layers, "decoder_layers": decoder_layers,
+             "embedding_size": embedding_size, "tie": tie}
+    resolved = report.resolve_model(model, family, flags)
+    doc = report.build(resolved, context=context, batch=batch, tokens=tokens, gpu=gpu.lower() if gpu else None,
+                       mfu=mfu, kv_dtype=kv_dtype)
+    if json_out:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        report.render(doc)

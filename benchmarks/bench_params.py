@@ -1,0 +1,67 @@
+"""Start-up benchmark for `nlpt params bert-large` (a whole process) against `python -c pass`.
+
+Target (issue 5): under 0.3 s median wall, start-up included, and no numpy, numba
+or torch (nor pydantic) in `python -X importtime` output.
+
+Reproduce:  .venv/bin/python benchmarks/bench_params.py [--runs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HEAVY = ("numpy", "numba", "torch", "pydantic")
+
+
+def timed(cmd: list[str], runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--model", default="bert-large")
+    args = ap.parse_args()
+    py = sys.executable
+    cases = [
+        ("python -c pass", [py, "-c", "pass"]),
+        (f"nlpt params {args.model}", [py, "-m", "nlpt", "params", args.model]),
+        (f"nlpt params {args.model} --json", [py, "-m", "nlpt", "params", args.model, "--json"]),
+        ("nlpt --help", [py, "-m", "nlpt", "--help"]),
+    ]
+    for _, cmd in cases:  # warm the page cache and .pyc files
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    results = [(label, timed(cmd, args.runs)) for label, cmd in cases]
+    base = statistics.median(results[0][1])
+
+    proc = subprocess.run([py, "-X", "importtime", "-m", "nlpt", "params", args.model], capture_output=True, text=True,
+                          check=True)
+    modules = [line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    heavy = sorted({m for m in modules if m.split(".")[0] in HEAVY})
+
+    print(f"# nlpt params start-up, {args.runs} runs each, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    print(f"# reproduce: {os.path.relpath(py)} benchmarks/bench_params.py --runs {args.runs}")
+    print(f"{'command':<34} {'median s':>9} {'min s':>7} {'ratio':>7}")
+    for label, times in results:
+        med = statistics.median(times)
+        print(f"{label:<34} {med:>9.3f} {min(times):>7.3f} {med / base:>6.1f}x")
+    med = statistics.median(results[1][1])
+    print(f"target: median < 0.300 s -> {'PASS' if med < 0.3 else 'FAIL'} ({med:.3f} s)")
+    print(f"heavy modules in -X importtime ({', '.join(HEAVY)}): {heavy if heavy else 'none'}")
+    print(f"modules imported: {len(modules)}")
+    if heavy:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""`nlpt params`: resolve the model, compute every figure, and print a table or JSON.
+
+No numpy, numba or torch: rich (tables) and the standard library only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Optional
+
+from nlpt.common.errors import NlptError, UsageError
+from nlpt.transformer import config as C
+from nlpt.transformer import params as P
+from nlpt.transformer.hardware import GPUS
+from nlpt.transformer.reported import REPORTED
+
+
+@dataclasses.dataclass
+class Resolved:
+    label: str
+    source: str  # registry | config | custom
+    description: str
+    config: C.ModelConfig
+    context: int
+    reported_key: Optional[str] = None
+
+
+def _read_hf_config(path: str) -> C.ModelConfig:
+    if os.path.isdir(path):
+        path = os.path.join(path, "config.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except UnicodeDecodeError:
+        raise NlptError(f"{path}: not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NlptError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    return C.from_hf_config(data, where=path)
+
+
+def resolve_model(model: Optional[str], family: Optional[str], flags: dict) -> Resolved:
+    """The model named, read from config.json, or described by flags (flags also override the first two)."""
+    any_flag = any(v is not None for v in flags.values())
+    if model is None and family is None:
+        raise UsageError("give a model name (see --list), a config.json path, or --family with architecture flags")
+    if model is not None and family is not None:
+        raise UsageError("give either a model (name or config.json) or --family, not both")
+    if family is not None:
+        key = family.lower()
+        if key not in C.FAMILY_BASES:
+            raise UsageError(f"unknown --family '{family}' (choose from {', '.join(C.FAMILY_BASES)})")
+        base = C.REGISTRY[C.FAMILY_BASES[key]].config
+        cfg = C.apply_flags(base, flags, derive=True)
+        desc = f"custom {key} model"
+        return Resolved(f"custom-{key}", "custom", desc, cfg, flags.get("context") or cfg.max_positions)
+    if os.path.exists(model) or model.endswith(".json"):
+        if not os.path.exists(model):
+            raise NlptError(f"{model}: no such file")
+        cfg = _read_hf_config(model)
+        label, source, desc, ctx, rep = model, "config", f"{type(cfg).__name__} from {model}", cfg.max_positions, None
+    else:
+        entry = C.resolve(model)
+        cfg, label, source, desc = entry.config, entry.name, "registry", entry.description
+        ctx, rep = entry.context or cfg.max_positions, entry.name
+    if any_flag:
+        arch = {k: v for k, v in flags.items() if k != "context"}
+        if any(v is not None for v in arch.values()):
+            cfg = C.apply_flags(cfg, arch, derive=False)
+            changed = ", ".join(f"{k.replace('_', '-')}={v}" for k, v in arch.items() if v is not None)
+            label, rep = f"{label} (modified: {changed})", None
+            source = "custom"
+        if flags.get("context"):
+            ctx = flags["context"]
+    return Resolved(label, source, desc, cfg, ctx, rep)
+
+
+def build(res: Resolved, *, context: Optional[int] = None, batch: int = 1, tokens: Optional[str] = None,
+          gpu: Optional[str] = None, mfu: float = 0.4, kv_dtype: str = "bf16") -> dict:
+    """Every figure for one model, as the JSON document `nlpt params --json` prints (stable keys)."""
+    cnt = P.count(res.config)
+    ctx = context or res.context
+    rep = REPORTED.get(res.reported_key) if res.reported_key else None
+    if gpu is not None and gpu not in GPUS:
+        import difflib
+        close = difflib.get_close_matches(gpu.lower(), list(GPUS), n=3, cutoff=0.4)
+        raise UsageError(f"unknown --gpu '{gpu}'" + (f"; closest: {', '.join(close)}" if close else "")
+                         + f" (choose from {', '.join(GPUS)})")
+    if not 0 < mfu <= 1:
+        raise UsageError(f"--mfu {mfu} must be in (0, 1]")
+    n_tokens, tokens_source = None, None
+    if tokens is not None:
+        try:
+            n_tokens = P.parse_count(tokens, "--tokens")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        tokens_source = "flag"
+    elif rep and rep.get("training_tokens"):
+        n_tokens, tokens_source = rep["training_tokens"], "reported"
+    gpu_name = gpu or (rep.get("gpu") if rep and rep.get("gpu") else "h100")
+    training = None
+    if n_tokens is not None:
+        training = P.training(cnt, n_tokens, ctx, gpu_name, mfu)
+        training["tokens_source"] = tokens_source
+        if rep and rep.get("gpu_hours") and rep.get("gpu") == gpu_name:
+            training["reported_gpu_hours"] = rep["gpu_hours"]
+            if tokens_source == "reported":
+                peak = GPUS[gpu_name].peak_tflops * 1e12
+                training["implied_mfu"] = training["flops_with_attention"] / (rep["gpu_hours"] * 3600 * peak)
+        if rep and rep.get("training_flops"):
+            training["reported_flops"] = rep["training_flops"]
+    notes = list(cnt.extra_notes)
+    learned = isinstance(res.config, (C.EncoderConfig, C.GPTConfig, C.BartConfig))
+    if learned and ctx > res.config.max_positions:
+        notes.append(f"context {ctx:,} exceeds the model's {res.config.max_positions:,} learned positions")
+    if isinstance(res.config, C.GPTConfig) and res.config.hidden_size % res.config.num_heads:
+        notes.append(f"hidden size {res.config.hidden_size} is not a multiple of {res.config.num_heads} heads "
+                     "(as printed in the paper); counts and FLOPs use d_attn = hidden size")
+    return {
+        "model": res.label,
+        "description": res.description,
+        "source": res.source,
+        "config": C.config_fields(res.config),
+        "hf_class": cnt.hf_class,
+        "parameters": {
+            "total": cnt.total,
+            "embeddings": cnt.embeddings,
+            "without_embeddings": cnt.without_embeddings,
+            "active_per_token": cnt.active if cnt.is_moe else None,
+            "pretraining_class": cnt.pretraining_class,
+            "pretraining_total": cnt.pretraining_total,
+        },
+        "breakdown": [r.as_dict() for r in cnt.rows],
+        "pretraining_heads": [r.as_dict() for r in cnt.pretraining_rows],
+        "lecture_formula": P.lecture_formula(cnt),
+        "flops": P.flops(cnt, ctx),
+        "memory": P.memory(cnt),
+        "kv_cache": P.kv_cache(cnt, ctx, batch, kv_dtype),
+        "training": training,
+        "reported": rep,
+        "notes": notes,
+    }
+
+
+def list_models() -> list[dict]:
+    out = []
+    for e in C.REGISTRY.values():
+        cnt = P.count(e.config)
+        out.append({"name": e.name, "family": e.config.family, "hf_class": cnt.hf_class, "total": cnt.total,
+                    "active_per_token": cnt.active if cnt.is_moe else None, "aliases": list(e.aliases),
+                    "description": e.description})
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# human output
+
+def human(n: float) -> str:
+    """109482240 → '109.5M'."""
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.4g}{suffix}" if abs(n) / div < 1000 else f"{n / div:,.0f}{suffix}"
+    return f"{n:g}"
+
+
+def human_bytes(n: float) -> str:
+    for div, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= div:
+            return f"{n / div:,.1f} {suffix}" if n / div >= 10 else f"{n / div:.2f} {suffix}"
+    return f"{n:,.0f} B"
+
+
+def _int(n: int) -> str:
+    return f"{n:,}" + (f"  ({human(n)})" if abs(n) >= 1000 else "")
+
+
+def render_list(models: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="nlpt params: registry", title_justify="left")
+    for col, kw in (("name", {"no_wrap": True}), ("family", {"no_wrap": True}),
+                    ("parameters", {"justify": "right", "no_wrap": True}), ("active", {"justify": "right", "no_wrap": True}),
+                    ("aliases", {"overflow": "fold"})):
+        t.add_column(col, **kw)
+    for m in models:
+        t.add_row(m["name"], m["family"], human(m["total"]),
+                  human(m["active_per_token"]) if m["active_per_token"] is not None else "",
+                  ", ".join(m["aliases"]))
+    Console().print(t)
+
+
+def render(doc: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    p = doc["parameters"]
+    cfg = {k: v for k, v in doc["config"].items() if v is not None and k != "family"}
+    con.print(f"[bold]{doc['model']}[/bold] — {doc['description']}  [dim]({doc['config']['family']} family; "
+              f"counted as {doc['hf_class']})[/dim]", highlight=False)
+    con.print("[dim]" + ", ".join(f"{k}={v}" for k, v in cfg.items()) + "[/dim]", highlight=False)
+
+    t = Table(title="Parameters", title_justify="left", show_header=False)
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    t.add_row(f"total ({doc['hf_class']}, tied weights once)", _int(p["total"]))
+    t.add_row("embeddings (lookup tables)", _int(p["embeddings"]))
+    t.add_row("without embeddings", _int(p["without_embeddings"]))
+    if p["active_per_token"] is not None:
+        t.add_row("active per token", _int(p["active_per_token"]))
+    if p["pretraining_total"] is not None:
+        t.add_row(f"with pretraining heads ({p['pretraining_class']})", _int(p["pretraining_total"]))
+    rep = doc["reported"]
+    if rep and rep.get("parameters"):
+        extra = f", {rep['active_parameters']} active" if rep.get("active_parameters") else ""
+        t.add_row(f"reported ({rep['source']})", f"{rep['parameters']}{extra}")
+    con.print(t)
+
+    b = Table(title="Breakdown", title_justify="left")
+    for col, kw in (("component", {}), ("per layer", {"justify": "right"}), ("count", {"justify": "right"}),
+                    ("share", {"justify": "right"})):
+        b.add_column(col, **kw)
+    total = p["total"] or 1
+    part = None
+    for r in doc["breakdown"] + doc["pretraining_heads"]:
+        if r["part"] != part:
+            part = r["part"]
+            b.add_row(f"[bold]{part}[/bold]", "", "", "")
+        per = f"{r['per_layer']:,}" if r["per_layer"] is not None else ""
+        share = f"{100 * r['count'] / total:.2f}%" if r["part"] != "pretraining heads" else ""
+        b.add_row(f"  {r['component']}", per, f"{r['count']:,}", share)
+    con.print(b)
+
+    lf = doc["lecture_formula"]
+    if lf:
+        f = Table(title=f"Lecture formula {lf['formula']} = {lf['expression']}", title_justify="left", show_header=False)
+        f.add_column("what")
+        f.add_column("count", justify="right")
+        f.add_row("formula", _int(lf["value"]))
+        for item in lf["left_out"]:
+            f.add_row(f"  {item['item']}", f"{item['count']:+,}")
+        f.add_row("exact", _int(lf["exact"]))
+        f.add_row("[dim]" + lf["note"] + "[/dim]", "")
+        con.print(f)
+
+    fl, mem, kv, tr = doc["flops"], doc["memory"], doc["kv_cache"], doc["training"]
+    a = Table(title="Arithmetic", title_justify="left", show_header=False)
+    a.add_column("what")
+    a.add_column("value", justify="right")
+    a.add_row(f"forward FLOPs/token at context {fl['context']:,}",
+              f"{human(fl['forward_per_token'])}  (2·N {human(fl['params_term'])} + attention "
+              f"{human(fl['attention_term'])})")
+    a.add_row("training FLOPs/token (3 × forward)", human(fl["training_per_token"]))
+    w = mem["weights_bytes"]
+    a.add_row("weights fp32 / bf16 / int8 / int4", " / ".join(human_bytes(w[k]) for k in P.WEIGHT_DTYPES))
+    a.add_row("training memory, AdamW mixed precision (16 B/param)",
+              f"{human_bytes(mem['training_adamw_mixed_bytes'])}  (+ activations)")
+    if kv:
+        a.add_row(f"KV cache per token ({kv['dtype']})", f"{human_bytes(kv['bytes_per_token'])}  ({kv['bytes_per_token']:,} B)")
+        a.add_row(f"KV cache, context {kv['context']:,} × batch {kv['batch']}", human_bytes(kv["total_bytes"]))
+        if "cross_attention_total_bytes" in kv:
+            a.add_row("  + cross-attention cache (source of the same length)", human_bytes(kv["cross_attention_total_bytes"]))
+        a.add_row(f"[dim]{kv['note']}[/dim]", "")
+    if tr:
+        src = " (reported)" if tr["tokens_source"] == "reported" else ""
+        a.add_row(f"training tokens D{src}", f"{tr['tokens']:,}  ({human(tr['tokens'])})")
+        a.add_row(f"training compute 6·N·D (N = {human(tr['parameters_used'])})", f"{tr['flops_6nd']:.3e} FLOPs")
+        a.add_row("training compute incl. attention", f"{tr['flops_with_attention']:.3e} FLOPs")
+        if "reported_flops" in tr:
+            a.add_row("training compute (reported)", f"{tr['reported_flops']:.3e} FLOPs")
+        a.add_row(f"GPU-hours on {tr['gpu']} ({tr['gpu_peak_tflops']:g} TFLOP/s bf16 dense) at MFU {tr['mfu']:g}",
+                  f"{tr['gpu_hours']:,.0f}")
+        if "reported_gpu_hours" in tr:
+            imp = f"  (implied MFU {tr['implied_mfu']:.2f})" if "implied_mfu" in tr else ""
+            a.add_row(f"GPU-hours on {tr['gpu']} (reported)", f"{tr['reported_gpu_hours']:,}{imp}")
+    con.print(a)
+    if rep:
+        con.print(f"[dim]reported figures: {rep['source']}[/dim]", highlight=False)
+    for n in doc["notes"]:
+        con.print(f"[dim]note: {n}[/dim]", highlight=False)
