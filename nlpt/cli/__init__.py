@@ -68,8 +68,18 @@ def _register() -> None:
 _register()
 
 
+_SIGNAL: int | None = None
+
+
 def _on_signal(signum, frame):  # pragma: no cover - exercised through subprocess tests
+    global _SIGNAL
+    _SIGNAL = signum
     raise Interrupted(signum)
+
+
+def _interrupted(signum: int) -> None:
+    name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
+    _fail(f"interrupted by {name}; no partial output was written", 128 + signum)
 
 
 def _fail(message: str, code: int) -> None:
@@ -98,18 +108,23 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     _DEBUG = "--debug" in args[:1] or os.environ.get("NLPT_DEBUG", "") not in ("", "0")
     signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     command = typer.main.get_command(app)
     try:
         rc = command.main(args=args, prog_name="nlpt", standalone_mode=False)
         code = rc if isinstance(rc, int) else 0
+        if _SIGNAL is not None:  # typer turns KeyboardInterrupt into exit code 130
+            _interrupted(_SIGNAL)
         sys.stdout.flush()
     except usage_errors as exc:
         exc.show()
         sys.exit(2)
     except exits as exc:
+        if _SIGNAL is not None:
+            _interrupted(_SIGNAL)
         sys.exit(exc.exit_code)
     except aborts:
-        _fail("aborted", 130)
+        _interrupted(_SIGNAL or signal.SIGINT)
     except BrokenPipeError:
         # Downstream of a pipe closed early (`nlpt corpus tokenize big.txt | head`): not an error.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -119,15 +134,10 @@ def main(argv: list[str] | None = None) -> None:
         if _DEBUG:
             raise
         _fail(str(exc), exc.exit_code)
-    except Interrupted as exc:
+    except KeyboardInterrupt as exc:
         if _DEBUG:
             raise
-        name = "SIGTERM" if exc.signum == signal.SIGTERM else "SIGINT"
-        _fail(f"interrupted by {name}; no partial output was written", 128 + exc.signum)
-    except KeyboardInterrupt:
-        if _DEBUG:
-            raise
-        _fail("interrupted; no partial output was written", 130)
+        _interrupted(getattr(exc, "signum", None) or _SIGNAL or signal.SIGINT)
     except OSError as exc:
         if _DEBUG:
             raise

@@ -2,12 +2,76 @@
 
 from __future__ import annotations
 
+from typing import List, Optional
+
 import typer
 
-from nlpt.cli._notbuilt import not_built
+from nlpt.cli import options as o
 
-COMMAND = {"help": "Train word2vec (skip-gram/CBOW, negative sampling/hierarchical softmax).", "context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}}
+COMMAND = {"help": "Train word2vec (skip-gram/CBOW, negative sampling/hierarchical softmax)."}
 
 
-def train_w2v(ctx: typer.Context) -> None:
-    not_built("train-w2v")
+def train_w2v(
+    inputs: List[str] = o.INPUTS,
+    output: str = typer.Option(..., "--output", "-o", help="Where to write the word vectors (word2vec text, or binary with --binary).", show_default=False),
+    cbow: bool = typer.Option(False, "--cbow", help="Train CBOW instead of skip-gram."),
+    hs: bool = typer.Option(False, "--hs", help="Use hierarchical softmax (combine with --negative 0 for HS only)."),
+    negative: int = typer.Option(5, "--negative", min=0, help="Negative samples per word (0 = no negative sampling)."),
+    size: int = typer.Option(100, "--size", "--dim", min=1, help="Vector dimension."),
+    window: int = typer.Option(5, "--window", min=1, help="Maximum context window (randomly shrunk per word)."),
+    sample: float = typer.Option(1e-3, "--sample", min=0.0, help="Subsampling threshold for frequent words (0 = off)."),
+    min_count: int = typer.Option(5, "--min-count", min=1, help="Ignore words rarer than this."),
+    max_vocab: Optional[int] = typer.Option(None, "--max-vocab", min=1, help="Keep at most this many of the most frequent words.", show_default=False),
+    epochs: int = typer.Option(5, "--epochs", "--iter", min=1, help="Passes over the corpus."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", min=0.0, help="Start learning rate [default: 0.025 skip-gram, 0.05 CBOW].", show_default=False),
+    min_alpha_ratio: float = typer.Option(1e-4, "--min-alpha-ratio", min=0.0, max=1.0, help="The learning rate decays linearly to alpha times this."),
+    cbow_mean: bool = typer.Option(True, "--cbow-mean/--cbow-sum", help="CBOW: average the context vectors (or sum them)."),
+    ns_exponent: float = typer.Option(0.75, "--ns-exponent", help="Negative sampling from unigram counts raised to this power."),
+    seed: int = typer.Option(1, "--seed", help="Random seed (with --threads 1, the same seed gives identical vectors)."),
+    binary: bool = typer.Option(False, "--binary", help="Write word2vec binary instead of text."),
+    save_context: Optional[str] = typer.Option(None, "--save-context", help="Also write the context (output) vectors of negative sampling to this file.", show_default=False),
+    read_vocab: Optional[str] = typer.Option(None, "--read-vocab", help="Read the vocabulary ('word count' lines) instead of counting the corpus.", show_default=False),
+    save_vocab: Optional[str] = typer.Option(None, "--save-vocab", help="Write the vocabulary ('word count' lines).", show_default=False),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="On interruption (and after each epoch) save a resumable state here; if it exists, resume from it.", show_default=False),
+    lower: bool = o.LOWER,
+    nfkc: bool = o.NFKC,
+    split_punct: bool = o.SPLIT_PUNCT,
+    cjk: bool = o.CJK,
+    max_sentence_length: int = o.MAX_SENTENCE,
+    force_binary: bool = o.FORCE_BINARY,
+    threads: Optional[int] = o.THREADS,
+    quiet: bool = o.QUIET,
+) -> None:
+    from nlpt.common.errors import UsageError
+    from nlpt.common.output import check_writable
+    from nlpt.common.progress import log
+    from nlpt.common.threads import resolve_threads
+    from nlpt.corpus.reader import expand_inputs
+    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.w2v import W2VConfig, train
+
+    if save_context and negative == 0:
+        raise UsageError("--save-context needs negative sampling (--negative > 0): hierarchical softmax has no per-word context vectors")
+    if output == "-" and save_context == "-":
+        raise UsageError("--output and --save-context cannot both be standard output")
+    for path in (output, save_context, save_vocab, checkpoint):
+        if path:
+            check_writable(path)
+    paths = expand_inputs(inputs)
+    opts = o.reader_options(lower, nfkc, split_punct, cjk, max_sentence_length, force_binary)
+    config = W2VConfig(
+        size=size, window=window, sample=sample, negative=negative, hs=hs, cbow=cbow, cbow_mean=cbow_mean,
+        min_count=min_count, max_vocab=max_vocab, epochs=epochs, alpha=alpha, min_alpha_ratio=min_alpha_ratio,
+        ns_exponent=ns_exponent, threads=resolve_threads(threads), seed=seed,
+    )
+    model = train(paths, opts, config, read_vocab=read_vocab, save_vocab=save_vocab, checkpoint=checkpoint, quiet=quiet)
+    fmt = "binary" if binary else "text"
+    Vectors(model.vocab.words, model.syn0).save(output, fmt)
+    if save_context:
+        Vectors(model.vocab.words, model.syn1neg).save(save_context, fmt)
+    st = model.stats
+    log(
+        f"trained {st['vocab_size']} words x {size} on {st['words_processed']} words in {st['train_seconds']:.1f}s "
+        f"({st['words_per_second'] / 1000:.0f}k words/s), total {st['seconds']:.1f}s; wrote {output}",
+        quiet,
+    )

@@ -138,7 +138,10 @@ def _load_text(path: str, header: bool, limit: int | None) -> Vectors:
             if not line.strip():
                 continue
             word, _, rest = line.partition(" ")
-            values = np.array(rest.split(), dtype=np.float32) if rest else np.zeros(0, np.float32)
+            try:
+                values = np.array(rest.split(), dtype=np.float32) if rest else np.zeros(0, np.float32)
+            except ValueError:
+                raise NlptError(f"{path}:{lineno}: vector values are not numbers (bad header, or not a vectors file?)") from None
             if dim is None:
                 dim = len(values)
                 if dim == 0:

@@ -1,0 +1,304 @@
+"""The training driver shared by the embedding trainers (word2vec, GloVe, subword).
+
+What it provides:
+
+- `Shared`: the counters every worker thread writes and the main thread reads:
+  `counters[t, 0]` = work units done by thread t (words for word2vec), `losses[t, 0]`
+  / `losses[t, 1]` = loss sum / number of loss terms (float64), and `stop[0]`,
+  which the kernels poll so that Ctrl-C/SIGTERM stops every worker within a
+  fraction of a second. Rows are 64 bytes apart so threads don't share cache lines.
+- `run_threads(n, work, shared, on_poll)`: runs `work(tid)` in n threads (the
+  heavy part of `work` being `@njit(nogil=True)` kernels), polls progress from
+  the main thread, re-raises a worker's exception, and on KeyboardInterrupt /
+  `Interrupted` raises the stop flag, joins the workers and re-raises, so the
+  caller writes nothing (or a checkpoint).
+- `TrainProgress`: the `Progress` display fed from `Shared`: % done, units/s
+  (wall clock), ETA, learning rate, loss average.
+- `CorpusStream`: per-thread shards of the input (`plan_shards`) read as
+  encoded sentences (int32 ids + sentence starts), through the numba byte
+  tokenizer (`bytescan`) when the tokenizer options allow, else through
+  `iter_encoded`. Each thread reads only its own part of the input, once per epoch.
+- `save_checkpoint` / `load_checkpoint`: resumable state as one `.npz` file
+  (arrays + a JSON header), written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+
+from nlpt.common.errors import NlptError
+from nlpt.common.output import atomic_output
+from nlpt.common.progress import Progress
+from nlpt.corpus.reader import ReaderOptions, ReadStats, Source, decode, iter_blocks, iter_encoded, plan_shards
+from nlpt.corpus.tokenize import make_normaliser
+
+ROW = 8  # int64/float64 slots per thread row: 64 bytes
+
+
+class Shared:
+    """Counters shared by the worker threads (numpy arrays the kernels write in place)."""
+
+    def __init__(self, n_threads: int, total: float):
+        self.n_threads = n_threads
+        self.total = float(total)  # work units over the whole run (for % done and the learning rate)
+        self.counters = np.zeros((n_threads, ROW), dtype=np.int64)
+        self.losses = np.zeros((n_threads, ROW), dtype=np.float64)
+        self.stop = np.zeros(1, dtype=np.int64)
+        self.offset = 0  # units done before this run (resumed from a checkpoint)
+
+    def done(self) -> int:
+        return self.offset + int(self.counters[:, 0].sum())
+
+    def loss(self) -> float:
+        n = float(self.losses[:, 1].sum())
+        return float(self.losses[:, 0].sum()) / n if n else float("nan")
+
+    def fraction(self) -> float:
+        return min(1.0, self.done() / self.total) if self.total else 1.0
+
+    def reset_loss(self) -> None:
+        self.losses[:, :2] = 0.0
+
+
+def linear_alpha(alpha0: float, fraction: float, min_ratio: float = 1e-4) -> float:
+    """Linear decay from alpha0 (fraction 0) to alpha0 * min_ratio (fraction 1), as word2vec.c and gensim."""
+    return alpha0 * (1.0 - (1.0 - min_ratio) * min(max(fraction, 0.0), 1.0))
+
+
+class TrainProgress:
+    """A `Progress` (bar on a TTY, log lines elsewhere) fed from `Shared` by the main thread."""
+
+    def __init__(self, shared: Shared, description: str, unit: str = "words", quiet: bool = False,
+                 fields: Callable[[], dict] | None = None):
+        self.shared = shared
+        self.fields = fields
+        self.progress = Progress(description, total=shared.total, unit=unit, quiet=quiet)
+        self._base = 0
+
+    def __enter__(self) -> "TrainProgress":
+        self.progress.__enter__()
+        self._base = self.shared.done()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def poll(self) -> None:
+        extra = self.fields() if self.fields else {}
+        loss = self.shared.loss()
+        if loss == loss:
+            extra.setdefault("loss", loss)
+        self.progress.update(self.shared.done(), **extra)
+
+
+def run_threads(n_threads: int, work: Callable[[int], None], shared: Shared,
+                on_poll: Callable[[], None] | None = None, poll_seconds: float = 0.25) -> None:
+    """Run `work(tid)` for tid in range(n_threads) in threads; the main thread polls.
+
+    A worker's exception is re-raised here (after stopping the others). On
+    KeyboardInterrupt (Ctrl-C, or SIGTERM raised as `Interrupted`) the stop
+    flag is set, the workers are joined, and the interrupt propagates.
+    """
+    errors: list[BaseException] = []
+
+    def target(tid: int) -> None:
+        try:
+            work(tid)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+            shared.stop[0] = 1
+
+    threads = [threading.Thread(target=target, args=(t,), name=f"nlpt-worker-{t}", daemon=True) for t in range(n_threads)]
+    try:
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(poll_seconds / max(1, n_threads))
+            if on_poll is not None:
+                on_poll()
+    except BaseException:
+        shared.stop[0] = 1
+        for t in threads:
+            while t.is_alive():
+                try:
+                    t.join(0.1)
+                except KeyboardInterrupt:  # a second Ctrl-C while stopping: keep stopping
+                    pass
+        raise
+    if errors:
+        raise errors[0]
+    if on_poll is not None:
+        on_poll()
+
+
+# -- corpus as encoded sentences, per thread ------------------------------------------------
+
+
+@dataclass
+class Chunk:
+    ids: np.ndarray  # int32 word ids
+    starts: np.ndarray  # int64 sentence starts, len = sentences + 1
+    tokens_read: int
+    position: tuple | None = None  # (source index, byte offset) after this chunk, when known
+
+
+class CorpusStream:
+    """The input split into `n_threads` parts, read as encoded chunks.
+
+    Use `fast=None` to pick the numba byte tokenizer whenever the tokenizer
+    options allow it (no --split-punct/--cjk). `stdin` is spooled to a
+    temporary file first so that it can be read once per epoch.
+    """
+
+    def __init__(self, paths: list[str], words: list[str], opts: ReaderOptions, n_threads: int,
+                 fast: bool | None = None, chunk_tokens: int = 1 << 18):
+        self.opts = opts
+        self.words = words
+        self._tmpdir = None
+        paths = [self._spool_stdin() if p == "-" else p for p in paths]
+        self.paths = paths
+        self.shards: list[list[Source]] = plan_shards(paths, n_threads)
+        tok = opts.tokenizer
+        self.fast = (not tok.split_punct and not tok.cjk) if fast is None else fast
+        self.chunk_tokens = chunk_tokens
+        self._word_ids = None
+        self._byte_vocab = None
+        self._lock = threading.Lock()
+        self.stats = [ReadStats() for _ in range(n_threads)]
+
+    def _spool_stdin(self) -> str:
+        self._tmpdir = tempfile.mkdtemp(prefix="nlpt-stdin-")
+        path = os.path.join(self._tmpdir, "stdin")
+        with open(path, "wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+        return path
+
+    def close(self) -> None:
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def _prepare(self) -> None:
+        with self._lock:
+            if self.fast and self._byte_vocab is None:
+                from nlpt.embeddings.bytescan import ByteVocab
+
+                self._byte_vocab = ByteVocab(self.words)
+            if not self.fast and self._word_ids is None:
+                self._word_ids = {w: i for i, w in enumerate(self.words)}
+
+    def chunks(self, tid: int, resume: tuple | None = None, stop: np.ndarray | None = None) -> Iterator[Chunk]:
+        """Encoded chunks of part `tid`; `resume` = (source index, byte offset) to start from."""
+        self._prepare()
+        sources = list(self.shards[tid])
+        first = 0
+        if resume is not None and self.fast:
+            first, offset = resume
+            if first < len(sources):
+                s = sources[first]
+                sources[first] = Source(s.path, max(s.start, offset), s.end)
+        stats = self.stats[tid]
+        if not self.fast:
+            for chunk in iter_encoded(sources, self._word_ids, self.opts, stats, self.chunk_tokens):
+                if stop is not None and stop[0]:
+                    return
+                yield Chunk(chunk.ids, chunk.starts, chunk.tokens_read)
+            return
+        from nlpt.embeddings.bytescan import BlockEncoder
+
+        encoder = BlockEncoder(self._byte_vocab, self.opts.max_sentence)
+        for block, position in self.blocks(sources, first, stats, stop):
+            ids, starts, read = encoder.encode(block)
+            yield Chunk(ids, starts, read, position)
+
+    def blocks(self, sources: list[Source], first: int, stats: ReadStats, stop=None) -> Iterator[tuple[bytes, tuple]]:
+        """Valid, normalised UTF-8 blocks of `sources[first:]` (fast path), with the position after each."""
+        plain = self.opts.tokenizer.is_plain
+        normalise = None if plain else make_normaliser(self.opts.tokenizer)
+        chunk_bytes = self.opts.chunk_bytes
+        for k in range(first, len(sources)):
+            src = sources[k]
+            stats.files += 1
+            pos = src.start
+            for block in iter_blocks(src, chunk_bytes, self.opts.force_binary):
+                if stop is not None and stop[0]:
+                    return
+                size = len(block)
+                stats.bytes += size
+                stats.lines += block.count(b"\n")
+                if normalise is not None:
+                    block = normalise(decode(block, src.path, stats)).encode("utf-8")
+                elif not block.isascii():
+                    try:
+                        block.decode("utf-8")
+                    except UnicodeDecodeError:
+                        block = decode(block, src.path, stats).encode("utf-8")
+                pos += size
+                yield block, (k, pos)
+
+    def count(self, quiet: bool = False):
+        """Count the words of the whole input with one thread per part (fast path only).
+
+        Returns a `ByteCounter` (merged); reading statistics go to `self.count_stats`.
+        """
+        from nlpt.embeddings.bytescan import ByteCounter
+
+        n = len(self.shards)
+        counters = [ByteCounter() for _ in range(n)]
+        stats = [ReadStats() for _ in range(n)]
+        total = sum(os.path.getsize(s.path) if s.end is None else s.end - s.start
+                    for shard in self.shards for s in shard)
+        shared = Shared(n, total)
+
+        def work(tid: int) -> None:
+            for block, _ in self.blocks(self.shards[tid], 0, stats[tid], shared.stop):
+                counters[tid].add(block)
+                shared.counters[tid, 0] += len(block)
+
+        # small inputs are counted in a blink: no progress line (errors stay one line)
+        progress = Progress("counting words", total=total, unit="B", quiet=quiet or total < (64 << 20))
+        with progress:
+            run_threads(n, work, shared, lambda: progress.update(shared.done()))
+        merged = counters[0]
+        for c in counters[1:]:
+            merged.merge(c)
+        self.count_stats = ReadStats()
+        for st in stats:
+            self.count_stats.merge(st)
+        self.count_stats.files = len(self.paths)
+        return merged
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Arrays plus a JSON-able `meta` dict in one .npz, replaced atomically."""
+    payload = dict(arrays)
+    payload["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    with atomic_output(path, "wb") as fh:
+        np.savez(fh, **payload)
+
+
+def load_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files if k != "__meta__"}
+            meta = json.loads(bytes(data["__meta__"]).decode("utf-8"))
+    except FileNotFoundError:
+        raise NlptError(f"{path}: no such checkpoint") from None
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        raise NlptError(f"{path}: not a valid nlpt checkpoint ({exc})") from None
+    return arrays, meta

@@ -1,0 +1,328 @@
+"""numba kernels of word2vec: skip-gram and CBOW, negative sampling and hierarchical softmax.
+
+Skip-gram is batched per centre word as in Ji et al. (2016), "Parallelizing
+Word2Vec in Shared and Distributed Memory": the input rows of the n context
+words of a window (gathered into `inp`, n x d) meet the output rows shared by
+the whole window (the centre word and its K negatives, or its Huffman path),
+so each update is a small (n x m) matrix product held in L1 instead of n
+separate passes over m random rows. CBOW is the same block with n = 1 (the
+mean or sum of the context rows).
+
+`out_block` is the reusable piece: it only sees gathered input rows and returns
+their gradient, so the subword trainer can gather a word's row as the mean of
+its n-gram rows and scatter the gradient back to them, with the same kernel.
+
+All kernels are `nogil` and read/write the shared float32 matrices without
+locks (Hogwild). `train_chunk` polls `stop[0]` between sentences and publishes
+its progress every ~10,000 words in `counters[tid, 0]`, from which every
+thread derives the linearly decaying learning rate, as word2vec.c does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from nlpt.embeddings.sampling import alias_draw, rng_below, rng_next, rng_u32
+
+MAX_EXP = 30.0  # clamp for the exact loss
+SIG_MAX = 6.0  # sigmoid table range, as word2vec.c's MAX_EXP: beyond it the sigmoid is 0 or 1
+SIG_SIZE = 2048
+SIG_SCALE = SIG_SIZE / (2 * SIG_MAX)
+# sigmoid at the centre of each of SIG_SIZE cells over [-SIG_MAX, SIG_MAX)
+SIG_TABLE = (1.0 / (1.0 + np.exp(-((np.arange(SIG_SIZE) + 0.5) / SIG_SCALE - SIG_MAX)))).astype(np.float32)
+PUBLISH_EVERY = 10_000
+
+MODE_SG = 0
+MODE_CBOW_MEAN = 1
+MODE_CBOW_SUM = 2
+
+
+@njit(inline="always")
+def _sigmoid(f):
+    if f >= SIG_MAX:
+        return np.float32(1.0)
+    if f <= -SIG_MAX:
+        return np.float32(0.0)
+    return SIG_TABLE[int((f + SIG_MAX) * SIG_SCALE)]
+
+
+@njit(inline="always")
+def _nll(f, lab):
+    """-log P(label | f) in float64 (display only)."""
+    x = min(max(float(f), -MAX_EXP), MAX_EXP)
+    lp = math.log1p(math.exp(-x))
+    return lp if lab > 0.5 else lp + x
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def out_block(inp, n, syn1, outs, labels, nout, alpha, grad, G, with_loss):
+    """Logistic-regression step of n input rows against nout output rows.
+
+    inp[:n] (n x d) are the input vectors (not modified); outs[:nout] the rows
+    of `syn1` to score, with targets labels[:nout] (1 = true word / branch).
+    Adds alpha * dLogLik/d(inp) to grad[:n], updates syn1 rows in place, and
+    returns the loss (negative log-likelihood) summed over the n*nout terms if
+    `with_loss`, else 0.
+
+    The three products (logits, input gradient, output update) are computed
+    in 2 x 2 register tiles, so each row loaded from L1 serves two others.
+    """
+    d = inp.shape[1]
+    loss = 0.0
+    a32 = np.float32(alpha)
+    # logits -> G[j, k] = alpha * (label - sigmoid(inp_j . syn1_k)), in 2 x 2 tiles
+    for j0 in range(0, n, 2):
+        j1 = j0 + 1 if j0 + 1 < n else j0
+        for k0 in range(0, nout, 2):
+            k1 = k0 + 1 if k0 + 1 < nout else k0
+            o0 = outs[k0]
+            o1 = outs[k1]
+            f00 = np.float32(0.0)
+            f01 = np.float32(0.0)
+            f10 = np.float32(0.0)
+            f11 = np.float32(0.0)
+            for t in range(d):
+                a0 = inp[j0, t]
+                a1 = inp[j1, t]
+                b0 = syn1[o0, t]
+                b1 = syn1[o1, t]
+                f00 += a0 * b0
+                f01 += a0 * b1
+                f10 += a1 * b0
+                f11 += a1 * b1
+            G[j0, k0] = (labels[k0] - _sigmoid(f00)) * a32
+            G[j0, k1] = (labels[k1] - _sigmoid(f01)) * a32
+            G[j1, k0] = (labels[k0] - _sigmoid(f10)) * a32
+            G[j1, k1] = (labels[k1] - _sigmoid(f11)) * a32
+            if with_loss:
+                loss += _nll(f00, labels[k0])
+                if k1 != k0:
+                    loss += _nll(f01, labels[k1])
+                if j1 != j0:
+                    loss += _nll(f10, labels[k0])
+                    if k1 != k0:
+                        loss += _nll(f11, labels[k1])
+    # grad[j] += sum_k G[j, k] * syn1[outs[k]]
+    for j0 in range(0, n, 2):
+        if j0 + 1 < n:
+            j1 = j0 + 1
+            for k0 in range(0, nout, 2):
+                o0 = outs[k0]
+                g00 = G[j0, k0]
+                g10 = G[j1, k0]
+                if k0 + 1 < nout:
+                    o1 = outs[k0 + 1]
+                    g01 = G[j0, k0 + 1]
+                    g11 = G[j1, k0 + 1]
+                else:
+                    o1 = o0
+                    g01 = np.float32(0.0)
+                    g11 = np.float32(0.0)
+                for t in range(d):
+                    b0 = syn1[o0, t]
+                    b1 = syn1[o1, t]
+                    grad[j0, t] += g00 * b0 + g01 * b1
+                    grad[j1, t] += g10 * b0 + g11 * b1
+        else:
+            for k0 in range(0, nout, 2):
+                o0 = outs[k0]
+                g00 = G[j0, k0]
+                if k0 + 1 < nout:
+                    o1 = outs[k0 + 1]
+                    g01 = G[j0, k0 + 1]
+                else:
+                    o1 = o0
+                    g01 = np.float32(0.0)
+                for t in range(d):
+                    grad[j0, t] += g00 * syn1[o0, t] + g01 * syn1[o1, t]
+    # syn1[outs[k]] += sum_j G[j, k] * inp[j]   (four inputs at a time; output rows one by
+    # one, since two negatives may be the same row)
+    for k in range(nout):
+        o = outs[k]
+        for j0 in range(0, n, 4):
+            g0 = G[j0, k]
+            j1 = j0 + 1 if j0 + 1 < n else j0
+            j2 = j0 + 2 if j0 + 2 < n else j0
+            j3 = j0 + 3 if j0 + 3 < n else j0
+            g1 = G[j1, k] if j0 + 1 < n else np.float32(0.0)
+            g2 = G[j2, k] if j0 + 2 < n else np.float32(0.0)
+            g3 = G[j3, k] if j0 + 3 < n else np.float32(0.0)
+            for t in range(d):
+                syn1[o, t] += (g0 * inp[j0, t] + g1 * inp[j1, t]) + (g2 * inp[j2, t] + g3 * inp[j3, t])
+    return loss
+
+
+@njit(nogil=True, cache=True)
+def current_alpha(alpha0, min_ratio, counters, offset, total):
+    """Linear decay from alpha0 to alpha0 * min_ratio over `total` units (all threads' counters)."""
+    done = offset
+    for t in range(counters.shape[0]):
+        done += counters[t, 0]
+    frac = done / (total + 1.0)
+    if frac > 1.0:
+        frac = 1.0
+    return alpha0 * (1.0 - (1.0 - min_ratio) * frac)
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
+                alias_prob, alias_idx, keep, window, negative, use_hs, mode,
+                alpha0, min_ratio, total, offset, counters, losses, tid, stop, rng, loss_every, shared_neg):
+    """Train on the sentences ids[starts[i]:starts[i+1]]; returns 1 if stopped by the flag.
+
+    `rng` is a uint64[1] holding this thread's generator state (updated).
+    `keep[w]`: subsampling threshold (uint64, 2**32 = always keep).
+    `mode`: 0 skip-gram, 1 CBOW with the mean of the context, 2 CBOW with the sum.
+    Loss is computed for one centre word in `loss_every` (1 = all).
+    """
+    d = syn0.shape[1]
+    n_sent = starts.shape[0] - 1
+    max_ctx = 2 * window
+    hs_len = codes.shape[1] if use_hs else 0
+    max_out = max(negative + 1, hs_len, 1)
+    rows_in = max_ctx if mode == MODE_SG else 1
+    inp = np.empty((rows_in, d), np.float32)
+    grad = np.empty((rows_in, d), np.float32)
+    G = np.empty((rows_in, max_out), np.float32)
+    outs = np.empty(max_out, np.int64)
+    labels = np.empty(max_out, np.float32)
+    ctx = np.empty(max_ctx, np.int64)
+    max_len = 0
+    for s in range(n_sent):
+        if starts[s + 1] - starts[s] > max_len:
+            max_len = starts[s + 1] - starts[s]
+    sen = np.empty(max(max_len, 1), np.int64)
+    state = rng[0]
+    alpha = current_alpha(alpha0, min_ratio, counters, offset, total)
+    pending = 0
+    loss = 0.0
+    loss_terms = 0.0
+    loss_tick = 0
+    stopped = 0
+    for s in range(n_sent):
+        if stop[0] != 0:
+            stopped = 1
+            break
+        a = starts[s]
+        b = starts[s + 1]
+        pending += b - a
+        # subsampling of frequent words
+        m = 0
+        for i in range(a, b):
+            w = ids[i]
+            state = rng_next(state)
+            if rng_u32(state) <= keep[w]:
+                sen[m] = w
+                m += 1
+        for i in range(m):
+            w = sen[i]
+            state = rng_next(state)
+            reduced = rng_below(state, window)
+            span = window - reduced
+            lo = max(0, i - span)
+            hi = min(m, i + span + 1)
+            nctx = 0
+            for c in range(lo, hi):
+                if c != i:
+                    ctx[nctx] = sen[c]
+                    nctx += 1
+            if nctx == 0:
+                continue
+            want_loss = False
+            loss_tick += 1
+            if loss_tick >= loss_every:
+                loss_tick = 0
+                want_loss = True
+            if mode == MODE_SG:
+                n_in = nctx
+                for j in range(nctx):
+                    r = ctx[j]
+                    for t in range(d):
+                        inp[j, t] = syn0[r, t]
+                        grad[j, t] = 0.0
+            else:
+                n_in = 1
+                for t in range(d):
+                    inp[0, t] = 0.0
+                    grad[0, t] = 0.0
+                for j in range(nctx):
+                    r = ctx[j]
+                    for t in range(d):
+                        inp[0, t] += syn0[r, t]
+                if mode == MODE_CBOW_MEAN:
+                    inv = np.float32(1.0 / nctx)
+                    for t in range(d):
+                        inp[0, t] *= inv
+            if use_hs:
+                L = code_lens[w]
+                for k in range(L):
+                    outs[k] = points[w, k]
+                    labels[k] = 1.0 - codes[w, k]
+                lo_ = out_block(inp, n_in, syn1, outs, labels, L, alpha, grad, G, want_loss)
+                if want_loss:
+                    loss += lo_
+                    loss_terms += n_in * L
+            if negative > 0 and mode == MODE_SG and not shared_neg:
+                # word2vec.c / gensim: fresh negatives for every (context, centre) pair
+                for j in range(n_in):
+                    outs[0] = w
+                    labels[0] = 1.0
+                    nout = 1
+                    for k in range(negative):
+                        state = rng_next(state)
+                        neg = alias_draw(state, alias_prob, alias_idx)
+                        if neg == w:
+                            continue
+                        outs[nout] = neg
+                        labels[nout] = 0.0
+                        nout += 1
+                    lo_ = out_block(inp[j:j + 1], 1, syn1neg, outs, labels, nout, alpha, grad[j:j + 1], G, want_loss)
+                    if want_loss:
+                        loss += lo_
+                        loss_terms += nout
+            elif negative > 0:
+                outs[0] = w
+                labels[0] = 1.0
+                nout = 1
+                for k in range(negative):
+                    state = rng_next(state)
+                    neg = alias_draw(state, alias_prob, alias_idx)
+                    if neg == w:
+                        continue
+                    outs[nout] = neg
+                    labels[nout] = 0.0
+                    nout += 1
+                lo_ = out_block(inp, n_in, syn1neg, outs, labels, nout, alpha, grad, G, want_loss)
+                if want_loss:
+                    loss += lo_
+                    loss_terms += n_in * nout
+            if mode == MODE_SG:
+                for j in range(nctx):
+                    r = ctx[j]
+                    for t in range(d):
+                        syn0[r, t] += grad[j, t]
+            else:
+                if mode == MODE_CBOW_SUM:
+                    inv = np.float32(1.0 / nctx)
+                    for t in range(d):
+                        grad[0, t] *= inv
+                for j in range(nctx):
+                    r = ctx[j]
+                    for t in range(d):
+                        syn0[r, t] += grad[0, t]
+        if pending >= PUBLISH_EVERY:
+            counters[tid, 0] += pending
+            pending = 0
+            losses[tid, 0] += loss
+            losses[tid, 1] += loss_terms
+            loss = 0.0
+            loss_terms = 0.0
+            alpha = current_alpha(alpha0, min_ratio, counters, offset, total)
+    counters[tid, 0] += pending
+    losses[tid, 0] += loss
+    losses[tid, 1] += loss_terms
+    rng[0] = state
+    return stopped

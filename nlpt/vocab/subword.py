@@ -1,0 +1,153 @@
+"""Subword tokenizers (BPE, WordPiece) trained with Hugging Face `tokenizers` from the reader's stream.
+
+* `bpe`: byte-level byte-pair encoding (GPT-2 style): merges of the most
+  frequent adjacent symbol pairs, starting from the 256 byte symbols, so any
+  text encodes without an unknown token and decodes back exactly.
+* `wordpiece`: BERT's WordPiece with the `[PAD] [UNK] [CLS] [SEP] [MASK]`
+  special tokens, BERT's normaliser (CJK characters split apart) and a
+  `[CLS] ... [SEP]` template.
+
+The reader's normalisation (`--lower`, `--nfkc`) is also written into the
+tokenizer's normaliser, so encoding new text later matches training. The
+result is one `tokenizer.json`, written atomically, that the Transformer
+commands load with `tokenizers.Tokenizer.from_file`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Iterator
+
+from nlpt.common.errors import NlptError, UsageError
+from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, iter_sentences
+
+KINDS = ("bpe", "wordpiece")
+BPE_SPECIAL = ["<pad>", "<unk>", "<s>", "</s>", "<mask>"]
+WORDPIECE_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def build_tokenizer(kind: str, size: int, min_count: int, opts: ReaderOptions, show_progress: bool):
+    """An untrained tokenizer and its trainer."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    norms = []
+    if opts.tokenizer.nfkc:
+        norms.append(normalizers.NFKC())
+    if kind == "bpe":
+        if opts.tokenizer.lower:
+            norms.append(normalizers.Lowercase())
+        tok = Tokenizer(models.BPE(unk_token=None))
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        tok.post_processor = processors.ByteLevel(trim_offsets=True)
+        trainer = trainers.BpeTrainer(
+            vocab_size=size,
+            min_frequency=min_count,
+            special_tokens=BPE_SPECIAL,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=show_progress,
+        )
+    elif kind == "wordpiece":
+        norms.append(
+            normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=opts.tokenizer.lower)
+        )
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece(prefix="##")
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=size, min_frequency=min_count, special_tokens=WORDPIECE_SPECIAL, show_progress=show_progress
+        )
+    else:
+        raise UsageError(f"--tokenizer must be one of {', '.join(KINDS)}, not {kind!r}")
+    if norms:
+        tok.normalizer = norms[0] if len(norms) == 1 else normalizers.Sequence(norms)
+    return tok, trainer
+
+
+def _batches(sentences: Iterator[list[str]], batch: int = 1000) -> Iterator[list[str]]:
+    buf: list[str] = []
+    for s in sentences:
+        buf.append(" ".join(s))
+        if len(buf) >= batch:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def train_tokenizer(paths: list[str], kind: str, size: int, min_count: int = 2, opts: ReaderOptions = ReaderOptions(), quiet: bool = True):
+    """Train a `kind` tokenizer of about `size` entries on `paths`; returns (tokenizer, ReadStats)."""
+    if size < 1:
+        raise UsageError("--size must be positive")
+    stats = ReadStats()
+    show = not quiet and sys.stderr.isatty()
+    tok, trainer = build_tokenizer(kind, size, min_count, opts, show)
+    if kind == "wordpiece":
+        from tokenizers import processors
+
+        cls_id, sep_id = WORDPIECE_SPECIAL.index("[CLS]"), WORDPIECE_SPECIAL.index("[SEP]")
+    seen = [0]
+
+    def counted(it):
+        for s in it:
+            seen[0] += len(s)
+            yield s
+
+    # The reader tokenizes (punctuation, CJK) but the tokenizer normalises itself, so
+    # lower/NFKC are left to the tokenizer's normaliser, which the saved file keeps.
+    read_opts = ReaderOptions(
+        tokenizer=type(opts.tokenizer)(lower=False, nfkc=False, split_punct=opts.tokenizer.split_punct, cjk=opts.tokenizer.cjk),
+        max_sentence=opts.max_sentence,
+        force_binary=opts.force_binary,
+        chunk_bytes=opts.chunk_bytes,
+    )
+    tok.train_from_iterator(_batches(counted(iter_sentences(as_sources(paths), read_opts, stats))), trainer=trainer)
+    if seen[0] == 0:
+        raise NlptError(f"{paths[0] if len(paths) == 1 else 'input'}: no tokens found")
+    if kind == "wordpiece":
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+        )
+    return tok, stats
+
+
+def save_tokenizer(tok, path: str) -> None:
+    """Write tokenizer.json atomically (`-` = stdout)."""
+    from nlpt.common.output import atomic_output
+
+    with atomic_output(path) as fh:
+        fh.write(tok.to_str(pretty=True))
+        fh.write("\n")
+
+
+def train_tokenizer_cli(inputs, output, kind, size, min_count, opts, quiet, as_json) -> None:
+    """`nlpt vocab --tokenizer bpe|wordpiece`."""
+    import json
+
+    from nlpt.common.output import check_writable
+    from nlpt.common.progress import log
+    from nlpt.corpus.reader import expand_inputs
+
+    kind = kind.lower()
+    if kind not in KINDS:
+        raise UsageError(f"--tokenizer must be one of {', '.join(KINDS)}, not {kind!r}")
+    check_writable(output)
+    paths = expand_inputs(inputs)
+    start = time.perf_counter()
+    log(f"training a {kind} tokenizer of size {size} on {len(paths)} file{'s' if len(paths) != 1 else ''}", quiet)
+    tok, stats = train_tokenizer(paths, kind, size, min_count, opts, quiet)
+    save_tokenizer(tok, output)
+    stats.report(quiet)
+    summary = {
+        "output": output,
+        "tokenizer": kind,
+        "size": tok.get_vocab_size(),
+        "requested_size": size,
+        "bytes": stats.bytes,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        log(f"{kind} tokenizer with {summary['size']} entries written to {output} ({summary['seconds']:.1f} s)", quiet)

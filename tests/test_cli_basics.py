@@ -1,0 +1,79 @@
+"""The `nlpt` shell: help, version, every subcommand's help, unbuilt commands, light startup."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import nlpt
+from _corpus_helpers import nlpt as run_nlpt
+from nlpt.cli import app
+
+HEAVY = ("numpy", "numba", "torch", "llvmlite", "scipy", "tokenizers")
+
+
+def all_command_paths():
+    root = typer.main.get_command(app)
+    paths = []
+
+    def walk(cmd, prefix):
+        for name, sub in sorted(getattr(cmd, "commands", {}).items()):
+            paths.append(prefix + [name])
+            walk(sub, prefix + [name])
+
+    walk(root, [])
+    return paths
+
+
+def test_help_and_version():
+    r = run_nlpt("--help")
+    assert r.returncode == 0
+    for name in ("corpus", "vocab", "train-w2v", "train-glove", "train-subword", "pretrain", "finetune", "params", "compare"):
+        assert name in r.stdout
+    r = run_nlpt("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"nlpt {nlpt.__version__}"
+
+
+def test_every_subcommand_has_help():
+    paths = all_command_paths()
+    assert ["corpus", "stats"] in paths and ["vocab", "merge"] in paths and ["corpus", "download"] in paths
+    runner = CliRunner()
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"], prog_name="nlpt")
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage:" in result.output, path
+
+
+def test_vocab_default_subcommand_help_mentions_tokenizers():
+    r = run_nlpt("vocab", "count", "--help")
+    assert r.returncode == 0 and "--tokenizer" in r.stdout and "--min-count" in r.stdout
+
+
+@pytest.mark.parametrize("name", ["train-subword", "pretrain", "finetune"])
+def test_unbuilt_commands_fail_clearly(name):
+    r = run_nlpt(name, "whatever")
+    assert r.returncode != 0
+    assert "not built" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_usage_error_exit_code():
+    r = run_nlpt("corpus", "stats")
+    assert r.returncode == 2
+    r = run_nlpt("vocab", "merge", "--no-such-option", "x")
+    assert r.returncode == 2
+
+
+@pytest.mark.parametrize("args", [["--help"], ["vocab", "--help"], ["corpus", "--help"], ["corpus", "download", "--list"]])
+def test_light_commands_import_no_heavy_modules(args):
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "nlpt", *args], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    imported = set()
+    for line in r.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            imported.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "nlpt" in imported  # the parsing works
+    assert not imported & set(HEAVY), sorted(imported & set(HEAVY))

@@ -1,0 +1,170 @@
+"""Building blocks of the word2vec trainer: sampling tables, Huffman tree, byte encoder, kernels."""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+import pytest
+from numba import njit
+
+from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, iter_encoded
+from nlpt.embeddings.bytescan import BlockEncoder, ByteVocab
+from nlpt.embeddings.driver import CorpusStream
+from nlpt.embeddings.huffman import Huffman
+from nlpt.embeddings.sampling import AliasTable, alias_draw, rng_next, seed_state, subsample_thresholds
+
+
+@njit(cache=True)
+def _histogram(prob, alias, n, state):
+    out = np.zeros(prob.shape[0], np.int64)
+    for _ in range(n):
+        state = rng_next(state)
+        out[alias_draw(state, prob, alias)] += 1
+    return out
+
+
+def test_alias_table_draws_unigram_to_the_075():
+    counts = np.array([5000, 1000, 300, 120, 50, 20, 9, 5, 5, 1] * 5, dtype=np.int64)
+    table = AliasTable(counts, 0.75)
+    expected = counts ** 0.75 / (counts ** 0.75).sum()
+    assert np.allclose(table.distribution, expected)
+    n = 2_000_000
+    hist = _histogram(table.prob, table.alias, n, seed_state(3, 0))
+    exp = expected * n
+    chi2 = float(((hist - exp) ** 2 / exp).sum())
+    assert chi2 < 100, chi2  # 49 degrees of freedom: a wrong table gives thousands
+    # the exponent matters: a table of raw counts is clearly rejected
+    raw = counts / counts.sum() * n
+    assert float(((hist - raw) ** 2 / raw).sum()) > 10_000
+
+
+def test_subsampling_thresholds_follow_word2vec():
+    counts = np.array([1_000_000, 10_000, 100, 1], dtype=np.int64)
+    thr = subsample_thresholds(counts, 1e-3)
+    t = 1e-3 * counts.sum()
+    keep = np.minimum((np.sqrt(counts / t) + 1) * t / counts, 1.0)
+    assert np.allclose(thr / 2**32, keep, atol=1e-9)
+    assert thr[-1] == 2**32 and thr[0] < 2**32 * 0.1
+    assert (subsample_thresholds(counts, 0) == 2**32).all()
+
+
+def test_huffman_is_an_optimal_prefix_code():
+    rng = np.random.default_rng(0)
+    counts = np.sort(rng.integers(1, 1000, size=200))[::-1].copy()
+    tree = Huffman.build(counts)
+    codes = ["".join(str(b) for b in tree.codes[w, : tree.lengths[w]]) for w in range(len(counts))]
+    assert len(set(codes)) == len(codes)
+    for a in codes:  # prefix-free
+        assert not any(b != a and b.startswith(a) for b in codes)
+    # optimal: total cost equals a textbook Huffman construction
+    heap = [int(c) for c in counts]
+    heapq.heapify(heap)
+    cost = 0
+    while len(heap) > 1:
+        x, y = heapq.heappop(heap), heapq.heappop(heap)
+        cost += x + y
+        heapq.heappush(heap, x + y)
+    assert int((counts * tree.lengths).sum()) == cost
+    # paths start at the root (row V-2) and stay inside the inner-node matrix
+    assert (tree.points[:, 0] == len(counts) - 2).all()
+    for w in range(len(counts)):
+        assert (tree.points[w, : tree.lengths[w]] < len(counts) - 1).all()
+    # same path prefix => same inner node
+    assert tree.points[0, 0] == tree.points[1, 0]
+
+
+def test_byte_encoder_matches_the_reader(tmp_path):
+    text = (
+        "the cat\u00a0sat on\tthe mat\n"  # NBSP and tab split tokens, as str.split() does
+        "\n   \n"
+        "unknown words dropped the the the\u3000cat\x1cdog\n"
+        "caf\xe9 na\u00efve \u2003cat " + "the " * 25 + "\n"
+    ).encode("utf-8") + b"bad \xff\xfe bytes cat\n"
+    path = tmp_path / "c.txt"
+    path.write_bytes(text)
+    words = ["the", "cat", "sat", "on", "mat", "dog", "café", "naïve", "\ufffd\ufffd", "bytes"]
+    opts = ReaderOptions(max_sentence=7)
+    ref = list(iter_encoded(as_sources([str(path)]), {w: i for i, w in enumerate(words)}, opts, ReadStats()))
+    ref_ids = np.concatenate([c.ids for c in ref])
+    ref_sents = [list(c.ids[c.starts[i]: c.starts[i + 1]]) for c in ref for i in range(len(c.starts) - 1)]
+    stream = CorpusStream([str(path)], words, opts, 1)
+    chunks = list(stream.chunks(0))
+    ids = np.concatenate([c.ids for c in chunks])
+    sents = [list(c.ids[c.starts[i]: c.starts[i + 1]]) for c in chunks for i in range(len(c.starts) - 1)]
+    assert list(ids) == list(ref_ids)
+    assert sents == ref_sents
+    assert sum(c.tokens_read for c in chunks) == sum(c.tokens_read for c in ref)
+    assert stream.stats[0].total_invalid == 2
+
+
+def test_byte_encoder_lower_option(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("The CAT sat\nÉTÉ Été\n")
+    words = ["the", "cat", "sat", "été"]
+    opts = ReaderOptions()
+    from nlpt.corpus.tokenize import TokenizerOptions
+
+    opts = ReaderOptions(tokenizer=TokenizerOptions(lower=True))
+    stream = CorpusStream([str(path)], words, opts, 1)
+    ids = np.concatenate([c.ids for c in stream.chunks(0)])
+    assert list(ids) == [0, 1, 2, 3, 3]
+
+
+def test_block_encoder_direct():
+    enc = BlockEncoder(ByteVocab(["a", "bb"]), max_sentence=10_000)
+    ids, starts, read = enc.encode(b"a bb c\nbb\n\nc c\n a")
+    assert list(ids) == [0, 1, 1, 0]
+    assert list(starts) == [0, 2, 3, 4]
+    assert read == 7
+
+
+@pytest.mark.parametrize("n_in, outs", [(1, [4, 0, 2]), (4, [4, 0, 2]), (5, [4, 0, 0]), (3, [1, 3, 3, 3, 0, 2])])
+def test_out_block_is_a_logistic_regression_step(n_in, outs):
+    from nlpt.embeddings.w2v_kernels import out_block
+
+    rng = np.random.default_rng(n_in)
+    d, nout = 8, len(outs)
+    inp = rng.normal(size=(n_in, d)).astype(np.float32)
+    syn1 = rng.normal(size=(5, d)).astype(np.float32)
+    outs = np.array(outs, dtype=np.int64)
+    labels = np.array([1] + [0] * (nout - 1), dtype=np.float32)
+    grad = np.zeros((n_in, d), np.float32)
+    G = np.zeros((n_in, nout), np.float32)
+    before = syn1.copy()
+    alpha = 0.1
+    loss = out_block(inp, n_in, syn1, outs, labels, nout, alpha, grad, G, True)
+    # reference, in float64 with the exact sigmoid (the kernel uses a 2048-cell table over [-6, 6])
+    f = inp.astype(np.float64) @ before[outs].T.astype(np.float64)
+    sig = 1 / (1 + np.exp(-f))
+    g = (labels - sig) * alpha
+    assert np.allclose(grad, g @ before[outs], atol=1e-3)
+    delta = np.zeros_like(before, dtype=np.float64)
+    np.add.at(delta, outs, g.T @ inp)  # a row drawn twice gets both updates
+    assert np.allclose(syn1 - before, delta, atol=1e-3)
+    assert np.abs(grad).max() > 0.02  # the tolerance is small next to the values
+    untouched = sorted(set(range(5)) - set(outs.tolist()))
+    assert np.array_equal(syn1[untouched], before[untouched])
+    ref_loss = -(np.log(sig[:, 0]).sum() + np.log(1 - sig[:, 1:]).sum())
+    assert loss == pytest.approx(ref_loss, rel=1e-5)
+
+
+def test_byte_counter_matches_count_words(tmp_path):
+    from nlpt.vocab.count import count_words
+
+    rng = np.random.default_rng(0)
+    vocab = [f"w{i}" for i in range(3000)] + ["café", "naïve", "x\u00a0y"]
+    lines = [" ".join(rng.choice(vocab, size=rng.integers(0, 30))) for _ in range(4000)]
+    text = ("\n".join(lines) + "\u3000tail\x1cend\n").encode("utf-8") + b"bad \xff byte\n"
+    p1, p2 = tmp_path / "a.txt", tmp_path / "b.txt"
+    p1.write_bytes(text)
+    p2.write_bytes(text[: len(text) // 3])
+    paths = [str(p1), str(p2)]
+    opts = ReaderOptions(chunk_bytes=4096)
+    expected = count_words(paths, opts, threads=1).counts
+    stream = CorpusStream(paths, [], opts, 3)
+    counter = stream.count(quiet=True)  # three threads, merged; starts tiny, so the tables grow
+    assert counter.counts(1) == dict(expected)
+    assert counter.tokens == sum(expected.values())
+    assert counter.counts(5) == {w: c for w, c in expected.items() if c >= 5}
+    assert stream.count_stats.total_invalid == 1  # only a.txt holds the bad byte
