@@ -12,8 +12,10 @@ What it does:
    figures exclude preprocessing too).
 2. Runs `nlpt train-glove` on it in a subprocess (window 10, symmetric,
    1/distance, min-count 5, vector size 100, x_max 100, alpha 0.75, eta 0.05,
-   15 iterations, 2 threads, --memory 4) and reads the counting/training split
-   and the per-iteration times from its log; peak RSS from the child's rusage.
+   15 iterations, 2 threads, --memory 4) and reads the counting/training split,
+   the per-iteration times and the peak RSS of each stage (VmHWM, reset between
+   stages) from its log; then once more with --memory 0.5 (--low-memory), where
+   the training records do not fit and are trained from disk.
 3. Runs the reference in the same run: gensim word2vec (CBOW, its defaults, 2
    workers) on the same tokens, as the issue allows when no GloVe package from
    PyPI installs (glove-python-binary has no wheel for Python 3.11 here and the
@@ -102,6 +104,7 @@ def main() -> None:
     ap.add_argument("--iter", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--memory", type=float, default=4.0)
+    ap.add_argument("--low-memory", type=float, default=0.5, help="second run with this --memory (0: skip)")
     ap.add_argument("--no-reference", action="store_true", help="skip gensim word2vec")
     ap.add_argument("--workdir", default=None, help="keep the prepared corpus and outputs here")
     args = ap.parse_args()
@@ -116,20 +119,35 @@ def main() -> None:
         t = time.perf_counter()
         tokens = prepare_corpus(corpus)
         print(f"prepared {corpus} ({tokens / 1e6:.2f} M tokens) in {time.perf_counter() - t:.1f}s", file=sys.stderr)
-    out = work / "glove.txt"
-    cmd = [
-        sys.executable, "-m", "nlpt", "train-glove", str(corpus), "-o", str(out), "--window", "10",
-        "--min-count", "5", "--vector-size", "100", "--x-max", "100", "--iter", str(args.iter),
-        "--threads", str(args.threads), "--memory", str(args.memory), "--save-vocab", str(work / "vocab.txt"),
-    ]
     env = dict(os.environ, NLPT_LOG_INTERVAL="3600")
-    wall, rss, log = run_child(cmd, env)
-    m = re.search(r"counting ([\d.]+)s, training ([\d.]+)s, (\d+) records", log)
-    count_s, train_s, records = float(m.group(1)), float(m.group(2)), int(m.group(3))
-    iters = [float(x) for x in re.findall(r"iter \d+/\d+: cost [\d.]+\s+\(([\d.]+)s\)", log)]
+
+    def run_nlpt(memory: float, name: str):
+        out = work / name
+        cmd = [
+            sys.executable, "-m", "nlpt", "train-glove", str(corpus), "-o", str(out), "--window", "10",
+            "--min-count", "5", "--vector-size", "100", "--x-max", "100", "--iter", str(args.iter),
+            "--threads", str(args.threads), "--memory", str(memory), "--save-vocab", str(work / "vocab.txt"),
+        ]
+        wall, rss, log = run_child(cmd, env)
+        m = re.search(r"counting ([\d.]+)s, training ([\d.]+)s, (\d+) records", log)
+        stages = {k: float(v) for k, v in re.findall(r"(\w+) (\d+)", log.split("peak memory (MiB):")[1].split("\n")[0])}
+        r = {
+            "cmd": cmd, "wall": wall, "rss": max(stages.values()), "stages": stages, "memory": memory,
+            "count_s": float(m.group(1)), "train_s": float(m.group(2)), "records": int(m.group(3)),
+            "iters": [float(x) for x in re.findall(r"iter \d+/\d+: cost [\d.]+\s+\(([\d.]+)s\)", log)],
+            "tokens": int(re.search(r"from (\d+) in-vocabulary tokens", log).group(1)),
+            "disk": "training from" in log,
+        }
+        r["analogy"], r["wordsim"], _ = evaluate(str(out))
+        return r
+
+    runs = [run_nlpt(args.memory, "glove.txt")]
+    if args.low_memory > 0:
+        runs.append(run_nlpt(args.low_memory, "glove-low.txt"))
     vocab = sum(1 for _ in open(work / "vocab.txt", encoding="utf-8"))
-    tokens = int(re.search(r"from (\d+) in-vocabulary tokens", log).group(1))
-    an, ws, _ = evaluate(str(out))
+    first = runs[0]
+    cmd, wall, records, tokens, iters = first["cmd"], first["wall"], first["records"], first["tokens"], first["iters"]
+    count_s, an, ws = first["count_s"], first["analogy"], first["wordsim"]
 
     ref = None
     if not args.no_reference:
@@ -144,6 +162,9 @@ def main() -> None:
 
     print()
     print("command: " + " ".join(["nlpt"] + cmd[3:]))
+    if len(runs) > 1:
+        print(f"second nlpt row: the same with --memory {runs[1]['memory']:g}")
+    print("reproduce: .venv/bin/python benchmarks/bench_glove.py")
     print(f"corpus: {CORPUS.name}, lower-cased, punctuation dropped: {tokens / 1e6:.2f} M in-vocabulary tokens; "
           f"{os.cpu_count()} CPUs; load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (shared machine)")
     print()
@@ -151,9 +172,13 @@ def main() -> None:
     print(hdr)
     print("|" + "|".join("-" * (len(c)) for c in hdr.split("|")[1:-1]) + "|")
     per_iter = sum(iters) / len(iters) if iters else float("nan")
-    print(f"| {'nlpt train-glove (this run)':<36} | {count_s:>7.1f} | {train_s:>7.1f} | {per_iter:>6.1f} | {wall:>7.1f} | {rss:>12.0f} | "
-          f"{records / 1e6:>7.1f}M | {vocab / 1e3:>5.1f}k | {pct(an.semantic_accuracy):>5} | {pct(an.syntactic_accuracy):>5} | "
-          f"{pct(an.accuracy):>5} | {ws.spearman:>7.3f} |")
+    for r in runs:
+        label = f"nlpt train-glove --memory {r['memory']:g}" + (" (disk)" if r["disk"] else "")
+        pi = sum(r["iters"]) / len(r["iters"]) if r["iters"] else float("nan")
+        a, w = r["analogy"], r["wordsim"]
+        print(f"| {label:<36} | {r['count_s']:>7.1f} | {r['train_s']:>7.1f} | {pi:>6.1f} | {r['wall']:>7.1f} | {r['rss']:>12.0f} | "
+              f"{r['records'] / 1e6:>7.1f}M | {vocab / 1e3:>5.1f}k | {pct(a.semantic_accuracy):>5} | {pct(a.syntactic_accuracy):>5} | "
+              f"{pct(a.accuracy):>5} | {w.spearman:>7.3f} |")
     if ref is not None:
         rw, rr, ra, rs, rv = ref
         print(f"| {'gensim word2vec CBOW (this run)':<36} | {'':>7} | {'':>7} | {'':>6} | {rw:>7.1f} | {rr:>12.0f} | "
@@ -171,8 +196,11 @@ def main() -> None:
     print(f"analogy accuracy vs Stanford: {100 * (an.accuracy - st['analogy']):+.1f} points (target within 1 point); "
           f"answered {an.total} of {an.questions} questions ({an.oov} with a word outside the 30k)")
     print(f"WordSim-353 rho vs Stanford: {ws.spearman - st['wordsim']:+.3f} ({ws.pairs} pairs, {ws.oov} OOV)")
-    if iters:
-        print("seconds per iteration: " + " ".join(f"{x:.1f}" for x in iters))
+    for r in runs:
+        print(f"--memory {r['memory']:g}: peak RSS per stage (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in r["stages"].items())
+              + f"; records alone {r['records'] * 16 / 2**20:.0f} MiB")
+        if r["iters"]:
+            print(f"--memory {r['memory']:g}: seconds per iteration: " + " ".join(f"{x:.1f}" for x in r["iters"]))
 
 
 if __name__ == "__main__":

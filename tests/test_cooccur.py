@@ -167,3 +167,30 @@ def test_disk_full_while_spilling_is_a_clear_error_and_cleans_up(tmp_path, monke
         _count(path, vocab, window=4, memory_gb=1e-9)
     assert ".nlpt-cooccur-" in str(info.value)
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".nlpt-cooccur-")]
+
+
+def test_record_file_is_read_in_blocks_with_global_record_numbers(tmp_path):
+    rec = np.zeros(10, dtype=co.REC_DTYPE)
+    rec["w1"], rec["w2"], rec["x"] = np.arange(1, 11) % 3 + 1, 1, np.arange(1, 11)
+    rec["w1"][7] = 9  # the 8th record, in the third block of 3
+    path = tmp_path / "c.bin"
+    rec.tofile(path)
+    with pytest.raises(NlptError, match="record 8 has word id 9 outside 1..3"):
+        list(co.iter_record_file(str(path), 3, block=3))
+    rec["w1"][7] = 1
+    rec.tofile(path)
+    sink = co.ChunkSink()
+    assert co.feed_record_file(str(path), 3, sink) == 10
+    got = np.concatenate(sink.chunks)
+    assert np.array_equal(got["w1"], rec["w1"] - 1) and np.array_equal(got["x"], rec["x"])
+
+
+def test_tee_sink_writes_the_stanford_layout(tmp_path):
+    path = _write_fixture(tmp_path / "c.txt", lines=200)
+    vocab = _vocab(path)
+    inner = co.ChunkSink()
+    with open(tmp_path / "tee.bin", "wb") as fh:
+        opts = co.CooccurOptions(window=4, memory_gb=1e-9, tmp_dir=str(tmp_path))
+        sink, stats = co.count_cooccurrences([str(path)], vocab.words, opts, ReaderOptions(), sink=co.TeeSink(fh, inner))
+    assert stats.spills > 0 and stats.records == sum(len(c) for c in inner.chunks)
+    assert np.array_equal(co.read_records(str(tmp_path / "tee.bin"), len(vocab)), np.concatenate(inner.chunks))

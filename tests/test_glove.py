@@ -105,3 +105,71 @@ def test_output_matrix_variants():
     state = gl.init_state(3, 4, 0, "h")
     assert np.allclose(gl.output_matrix(state, "sum"), state.W[:3, :4] + state.W[3:, :4])
     assert np.array_equal(gl.output_matrix(state, "main"), state.W[:3, :4])
+
+
+def _disk_records(rec, tmp_path, memory_bytes=1 << 40, upper=None, seed=5):
+    sink = gl.DiskSink(100.0, 0.75, str(tmp_path), memory_bytes, seed)
+    sink.begin(len(rec) if upper is None else upper)
+    for i in range(0, len(rec), 7000):  # arrives in pieces, like the merge's row ranges
+        sink.add(rec["w1"][i : i + 7000], rec["w2"][i : i + 7000], rec["x"][i : i + 7000])
+    return sink, sink.finish(seed)
+
+
+def test_training_from_disk_matches_memory_exactly(tmp_path):
+    V = 300  # 90 000 records: several blocks, several reads per thread
+    rec = _toy_records(V)
+    config = gl.GloveConfig(vector_size=8, iterations=3, threads=1, seed=5)
+    in_memory = gl.prepare_records([rec.copy()], config.x_max, config.alpha, config.seed)
+    a = gl.init_state(V, 8, 5, "h")
+    gl.train(in_memory, a, config)
+    sink, on_disk = _disk_records(rec, tmp_path)
+    assert sink.nb == 1 and isinstance(on_disk, gl.DiskRecords) and len(on_disk) == len(rec)
+    b = gl.init_state(V, 8, 5, "h")
+    reports = gl.train(on_disk, b, config)
+    assert np.array_equal(a.W, b.W) and np.array_equal(a.G, b.G)
+    # Hogwild threads read their own slices from the file.
+    c = gl.init_state(V, 8, 5, "h")
+    reports = gl.train(on_disk, c, gl.GloveConfig(vector_size=8, iterations=3, threads=2, seed=5))
+    assert reports[-1].cost < reports[0].cost and np.isfinite(c.W).all()
+    on_disk.close()
+    assert not any(tmp_path.iterdir())  # the temporary directory is gone
+
+
+def test_disk_buckets_hold_a_shuffled_copy_of_every_record(tmp_path):
+    V = 300
+    rec = _toy_records(V)
+    sink, on_disk = _disk_records(rec, tmp_path, memory_bytes=0, upper=3 << 20)  # 48 MB announced: 3 buckets of 16 MB
+    assert sink.nb == 3
+    disk = np.fromfile(on_disk.path, dtype=gl.TRAIN_DTYPE)
+    key = lambda w1, w2: w1.astype(np.int64) * V + w2  # noqa: E731
+    k = key(disk["w1"], disk["w2"])
+    assert np.array_equal(np.sort(k), np.sort(key(rec["w1"], rec["w2"])))
+    assert not np.all(np.diff(k) > 0)  # shuffled, not in merge order
+    x = dict(zip(key(rec["w1"], rec["w2"]).tolist(), rec["x"].tolist()))
+    xs = np.array([x[int(i)] for i in k])
+    assert np.allclose(disk["logx"], np.log(xs), rtol=1e-6)
+    assert np.allclose(disk["fx"], np.minimum(1.0, (xs / 100.0) ** 0.75), rtol=1e-6)
+    on_disk.close()
+
+
+def test_memory_sink_columns_and_released_pages():
+    rec = _toy_records(50)
+    sink = gl.MemorySink(100.0, 0.75)
+    sink.begin(10 * len(rec))  # an upper bound: the unused tail is never touched
+    sink.add(rec["w1"], rec["w2"], rec["x"])
+    with pytest.raises(RuntimeError, match="upper bound"):
+        sink.add(np.zeros(10 * len(rec), np.int32), np.zeros(10 * len(rec), np.int32), np.ones(10 * len(rec)))
+    r = sink.finish(1)
+    assert len(r) == len(rec)
+    assert sorted(zip(r.w1.tolist(), r.w2.tolist())) == sorted(zip(rec["w1"].tolist(), rec["w2"].tolist()))
+
+    def rss_mib():
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 1024
+
+    block = co.Anon(64 << 17, np.float64)  # 64 MiB
+    block.a[:] = 1.0
+    before = rss_mib()
+    block.release_to(len(block.a) // 2)
+    assert before - rss_mib() > 24  # half of it handed back
+    assert block.a[-1] == 1.0

@@ -138,3 +138,21 @@ def test_bad_input(tmp_path):
     r = nlpt("train-glove", "-o", tmp_path / "v.txt", "--iter", 1)
     assert r.returncode == 2
     assert not (tmp_path / "v.txt").exists()
+
+
+@needs_synthetic
+def test_small_memory_trains_from_disk_identically(tmp_path, small_corpus):
+    common = ["--vector-size", 10, "--iter", 3, "--threads", 1, "--seed", 3, "--min-count", 3, "--tmp-dir", tmp_path]
+    r = nlpt("train-glove", small_corpus, "-o", tmp_path / "mem.txt", "--save-vocab", tmp_path / "v.txt",
+             "--save-cooccur", tmp_path / "c.bin", *common)
+    assert r.returncode == 0, r.stderr
+    assert "training from" not in r.stderr and "peak memory (MiB): vocabulary" in r.stderr
+    r = nlpt("train-glove", small_corpus, "-o", tmp_path / "disk.txt", "--memory", 0.001, *common)
+    assert r.returncode == 0, r.stderr
+    assert "spill(s)" in r.stderr and "training from" in r.stderr  # counting spilled, training streamed
+    assert (tmp_path / "disk.txt").read_bytes() == (tmp_path / "mem.txt").read_bytes()
+    r = nlpt("train-glove", "--cooccur", tmp_path / "c.bin", "--read-vocab", tmp_path / "v.txt", "-o", tmp_path / "file.txt",
+             "--memory", 0.001, *common)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "file.txt").read_bytes() == (tmp_path / "mem.txt").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.bin", "disk.txt", "file.txt", "mem.txt", "v.txt"]

@@ -149,22 +149,90 @@ def test_out_block_is_a_logistic_regression_step(n_in, outs):
     assert loss == pytest.approx(ref_loss, rel=1e-5)
 
 
-def test_byte_counter_matches_count_words(tmp_path):
-    from nlpt.vocab.count import count_words
+_SPACES = ["\u00a0", "\u3000", "\x1c", "\x1f", "\u0085", "\u2028", "\u2029", "\u202f", "\u205f", "\u1680",
+           "\u2000", "\u200a", "\x0b", "\x0c", "\r", "\t"]
 
-    rng = np.random.default_rng(0)
-    vocab = [f"w{i}" for i in range(3000)] + ["café", "naïve", "x\u00a0y"]
-    lines = [" ".join(rng.choice(vocab, size=rng.integers(0, 30))) for _ in range(4000)]
-    text = ("\n".join(lines) + "\u3000tail\x1cend\n").encode("utf-8") + b"bad \xff byte\n"
+
+def _tricky_corpus(rng) -> bytes:
+    """Words joined by ASCII and Unicode whitespace, with case, ligatures, full-width letters and bad bytes."""
+    vocab = [f"w{i}" for i in range(2000)] + ["café", "CAFÉ", "naïve", "ΟΔΟΣ", "ﬁne", "ＡＢＣ", "x\u200by", "Straße"]
+    lines = []
+    for _ in range(3000):
+        words = rng.choice(vocab, size=rng.integers(0, 25))
+        seps = rng.choice([" "] * 12 + _SPACES, size=len(words))
+        lines.append("".join(w + s for w, s in zip(words, seps)))
+    return "\n".join(lines).encode("utf-8") + b"\nbad \xff byte x\xe2\x80 y ab\xc3cd\r\n"
+
+
+@pytest.mark.parametrize("lower, nfkc, split_punct", [(False, False, False), (True, False, False),
+                                                      (True, True, False), (False, False, True)])
+def test_counted_vocab_is_exactly_what_the_encoder_reads(tmp_path, lower, nfkc, split_punct):
+    """The trainers count with `count_vocab` and encode with `CorpusStream`: same tokens, same counts."""
+    from nlpt.corpus.tokenize import TokenizerOptions
+    from nlpt.vocab.count import count_vocab, count_words
+
+    text = _tricky_corpus(np.random.default_rng(0))
     p1, p2 = tmp_path / "a.txt", tmp_path / "b.txt"
     p1.write_bytes(text)
     p2.write_bytes(text[: len(text) // 3])
     paths = [str(p1), str(p2)]
-    opts = ReaderOptions(chunk_bytes=4096)
-    expected = count_words(paths, opts, threads=1).counts
-    stream = CorpusStream(paths, [], opts, 3)
-    counter = stream.count(quiet=True)  # three threads, merged; starts tiny, so the tables grow
-    assert counter.counts(1) == dict(expected)
-    assert counter.tokens == sum(expected.values())
-    assert counter.counts(5) == {w: c for w, c in expected.items() if c >= 5}
-    assert stream.count_stats.total_invalid == 1  # only a.txt holds the bad byte
+    opts = ReaderOptions(tokenizer=TokenizerOptions(lower=lower, nfkc=nfkc, split_punct=split_punct), chunk_bytes=4096)
+    reference = count_words(paths, opts, threads=1, engine="python")  # Counter of the reader's tokens
+    for min_count in (1, 5):
+        counted = count_vocab(paths, opts, threads=3, min_count=min_count)
+        vocab = counted.vocab
+        assert counted.tokens == sum(reference.counts.values())
+        assert counted.types == len(reference.counts)
+        assert dict(zip(vocab.words, vocab.counts)) == {w: c for w, c in reference.counts.items() if c >= min_count}
+        stream = CorpusStream(paths, vocab.words, opts, 3)
+        assert stream.fast == (not split_punct)
+        seen = np.zeros(len(vocab), np.int64)
+        read = 0
+        for t in range(len(stream.shards)):
+            for c in stream.chunks(t):  # c.ids is the encoder's buffer, reused by the next chunk: use it now
+                seen += np.bincount(c.ids, minlength=len(vocab))
+                read += c.tokens_read
+        assert read == counted.tokens  # every token read...
+        assert seen.tolist() == vocab.counts  # ...is the word counted, as often
+    assert counted.stats.total_invalid == 3  # only a.txt holds the bad bytes
+    assert any("\ufffd" in w for w in reference.counts)  # the bad bytes became U+FFFD in words
+    assert any(len(w) > 1 and not w.isascii() for w in vocab.words)
+
+
+def test_count_vocab_max_size_and_no_table_left(tmp_path):
+    from nlpt.vocab.count import count_vocab
+
+    path = tmp_path / "c.txt"
+    path.write_text("a a a a b b b c c d e e\n")
+    counted = count_vocab([str(path)], ReaderOptions(), 1, min_count=2, max_size=2)
+    assert counted.vocab.words == ["a", "b"] and counted.vocab.counts == [4, 3]
+    assert (counted.tokens, counted.types) == (12, 5)
+    assert not hasattr(counted, "table")
+
+
+def test_utf8_check_agrees_with_pythons_decoder():
+    """The trainers' reading path checks blocks with a numba validator instead of decoding them."""
+    import random
+
+    from nlpt.vocab.count import is_utf8
+
+    rng = random.Random(0)
+    good = [b"a", b" ", b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xed\x9f\xbf", b"\xf4\x8f\xbf\xbf"]
+    bad = [b"\x80", b"\xc0\xaf", b"\xc1\xbf", b"\xe0\x80\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80",
+           b"\xff", b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98", b"\xe2\x28\xa1"]
+    seen = set()
+    for _ in range(5000):
+        parts = [rng.choice(good) for _ in range(rng.randint(0, 6))]
+        if rng.random() < 0.5:
+            parts.insert(rng.randint(0, len(parts)), rng.choice(bad))
+        if rng.random() < 0.3:
+            parts = [bytes(rng.randrange(256) for _ in range(rng.randint(1, 5)))]
+        block = b"".join(parts)
+        try:
+            block.decode("utf-8")
+            valid = True
+        except UnicodeDecodeError:
+            valid = False
+        assert is_utf8(block) == valid, block
+        seen.add(valid)
+    assert seen == {True, False}

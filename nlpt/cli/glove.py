@@ -45,8 +45,8 @@ def train_glove(
     save_vocab: Optional[str] = typer.Option(None, "--save-vocab", help="Write the vocabulary used ('word count' lines; word ids = line numbers).", show_default=False),
     save_cooccur: Optional[str] = typer.Option(None, "--save-cooccur", help="Write the co-occurrence records (Stanford GloVe binary layout).", show_default=False),
     cooccur: Optional[str] = typer.Option(None, "--cooccur", help="Train on this co-occurrence file (ours or Stanford's) instead of counting; needs --read-vocab.", show_default=False),
-    memory: float = typer.Option(4.0, "--memory", min=0.0, help="Memory budget for counting, in GB; records beyond it are spilled to disk."),
-    tmp_dir: Optional[str] = typer.Option(None, "--tmp-dir", help="Where to spill [default: the output's directory].", show_default=False),
+    memory: float = typer.Option(4.0, "--memory", min=0.0, help="Memory budget for the whole job, in GB: co-occurrence runs beyond it are spilled to disk, and training records that do not fit are trained from a file on disk."),
+    tmp_dir: Optional[str] = typer.Option(None, "--tmp-dir", help="Where to spill runs and training records [default: the output's directory].", show_default=False),
     vector_size: int = typer.Option(100, "--vector-size", "--size", min=1, help="Dimension of the vectors."),
     iterations: int = typer.Option(15, "--iter", min=0, help="Training iterations (passes over the records)."),
     x_max: float = typer.Option(100.0, "--x-max", help="Cutoff of the weighting function f(x) = min(1, (x/x_max)^alpha)."),
@@ -155,57 +155,87 @@ def _run(*, inputs, output, fmt, window, symmetric, distance_weighting, min_coun
                 "lower --min-count"
             )
         log(f"vocabulary: {len(vocab)} words with count >= {min_count} (of {len(result.counts)} distinct, {result.tokens} tokens)", quiet)
+        del result  # the full word counts are not needed any more
     if save_vocab is not None:
         vocab.save(save_vocab)
     V = len(vocab)
 
-    # -- co-occurrence records -----------------------------------------------------------
-    if cooccur is not None:
-        chunks = [co.read_records(cooccur, V)]
-        log(f"read {len(chunks[0])} co-occurrence records from {cooccur}", quiet)
-    else:
-        opts = co.CooccurOptions(window=window, symmetric=symmetric, distance_weighting=distance_weighting,
-                                 memory_gb=memory, threads=threads,
-                                 tmp_dir=tmp_dir or os.path.dirname(os.path.abspath(output)))
-        total = sum(os.path.getsize(p) for p in paths if p != "-") or None
-        with Progress("counting co-occurrences", total=total, unit="B", quiet=quiet) as prog:
-            chunks, stats = co.count_cooccurrences(paths, vocab.words, opts, ropts, progress=prog)
-        stats.read_stats.report(quiet)
-        spill = f", {stats.spills} spill(s), {stats.spilled_bytes / 1e6:.0f} MB on disk" if stats.spills else ""
-        log(f"co-occurrences: {stats.records} records from {stats.tokens} in-vocabulary tokens "
-            f"in {stats.seconds:.1f}s (dense block up to rank product {stats.dense_p}{spill})", quiet)
-        if stats.records and save_cooccur is not None:
-            co.write_records(save_cooccur, chunks)
-    n_records = sum(len(c) for c in chunks)
-    if n_records == 0:
-        raise NlptError("no co-occurrences: no line has two in-vocabulary words within the window")
-    t_count = time.perf_counter() - t0
+    # -- co-occurrence records, merged straight into training records -----------------------
+    from contextlib import ExitStack
 
-    # -- training -------------------------------------------------------------------------
-    t1 = time.perf_counter()
-    config = gl.GloveConfig(vector_size=vector_size, iterations=iterations, x_max=x_max, alpha=alpha, eta=eta,
-                            grad_clip=grad_clip, threads=threads, seed=seed)
-    records = gl.prepare_records(chunks, x_max, alpha, seed)
-    words_hash = gl.vocab_hash(vocab.words)
-    if resume is not None:
-        state = gl.load_state(resume, V, vector_size, words_hash)
-        log(f"resuming from {resume} after iteration {state.epoch}", quiet)
-    else:
-        state = gl.init_state(V, vector_size, seed, words_hash)
+    from nlpt.common.output import atomic_output
 
-    def on_epoch(report, st):
-        log(f"iter {report.epoch}/{iterations}: cost {report.cost:.6f}  ({report.seconds:.1f}s)", quiet)
-        if save_state is not None:
-            gl.save_state(save_state, st, config)
+    peaks = {}
+    peaks["vocabulary"] = co.peak_rss_mib(reset=True)
+    spill_dir = tmp_dir or os.path.dirname(os.path.abspath(output))
+    params_bytes = 2 * (2 * V * (vector_size + 1)) * 4  # W and G
+    sink = gl.AutoSink(x_max, alpha, int(memory * (1 << 30)), params_bytes, spill_dir, seed)
+    records = None
+    try:
+        with ExitStack() as stack:
+            out_sink = sink
+            if save_cooccur is not None:
+                out_sink = co.TeeSink(stack.enter_context(atomic_output(save_cooccur, "wb")), sink)
+            if cooccur is not None:
+                n_records = co.feed_record_file(cooccur, V, out_sink)
+                log(f"read {n_records} co-occurrence records from {cooccur}", quiet)
+                peaks["reading"] = co.peak_rss_mib(reset=True)
+            else:
+                opts = co.CooccurOptions(window=window, symmetric=symmetric, distance_weighting=distance_weighting,
+                                         memory_gb=memory, threads=threads, tmp_dir=spill_dir)
+                total = sum(os.path.getsize(p) for p in paths if p != "-") or None
 
-    todo = max(0, iterations - state.epoch)
-    if todo:
-        with Progress("training", total=todo * n_records, unit="rec", quiet=quiet) as prog:
-            gl.train(records, state, config, progress=prog, on_epoch=on_epoch)
-    elif save_state is not None:
-        gl.save_state(save_state, state, config)
-    t_train = time.perf_counter() - t1
+                def on_merge():
+                    peaks["counting"] = co.peak_rss_mib(reset=True)
+
+                with Progress("counting co-occurrences", total=total, unit="B", quiet=quiet) as prog:
+                    _, stats = co.count_cooccurrences(paths, vocab.words, opts, ropts, progress=prog, sink=out_sink,
+                                                      on_merge=on_merge)
+                peaks["merge"] = co.peak_rss_mib(reset=True)
+                stats.read_stats.report(quiet)
+                spill = f", {stats.spills} spill(s), {stats.spilled_bytes / 1e6:.0f} MB on disk" if stats.spills else ""
+                log(f"co-occurrences: {stats.records} records from {stats.tokens} in-vocabulary tokens "
+                    f"in {stats.seconds:.1f}s (dense block up to rank product {stats.dense_p}{spill})", quiet)
+                n_records = stats.records
+            if n_records == 0:
+                raise NlptError("no co-occurrences: no line has two in-vocabulary words within the window")
+        records = sink.finish(seed)
+        peaks["shuffle"] = co.peak_rss_mib(reset=True)
+        if sink.on_disk:
+            log(f"training records ({n_records * 16 / 1e6:.0f} MB) exceed --memory {memory:g} GB "
+                f"with the parameters ({params_bytes / 1e6:.0f} MB): training from {spill_dir} on disk", quiet)
+        t_count = time.perf_counter() - t0
+
+        # -- training -------------------------------------------------------------------------
+        t1 = time.perf_counter()
+        config = gl.GloveConfig(vector_size=vector_size, iterations=iterations, x_max=x_max, alpha=alpha, eta=eta,
+                                grad_clip=grad_clip, threads=threads, seed=seed)
+        words_hash = gl.vocab_hash(vocab.words)
+        if resume is not None:
+            state = gl.load_state(resume, V, vector_size, words_hash)
+            log(f"resuming from {resume} after iteration {state.epoch}", quiet)
+        else:
+            state = gl.init_state(V, vector_size, seed, words_hash)
+
+        def on_epoch(report, st):
+            log(f"iter {report.epoch}/{iterations}: cost {report.cost:.6f}  ({report.seconds:.1f}s)", quiet)
+            if save_state is not None:
+                gl.save_state(save_state, st, config)
+
+        todo = max(0, iterations - state.epoch)
+        if todo:
+            with Progress("training", total=todo * n_records, unit="rec", quiet=quiet) as prog:
+                gl.train(records, state, config, progress=prog, on_epoch=on_epoch)
+        elif save_state is not None:
+            gl.save_state(save_state, state, config)
+        t_train = time.perf_counter() - t1
+        peaks["training"] = co.peak_rss_mib()
+    finally:
+        if isinstance(records, gl.DiskRecords):
+            records.close()
+        sink.close()
 
     Vectors(vocab.words, gl.output_matrix(state, which)).save(output, fmt)
     log(f"wrote {V} vectors of size {vector_size} to {output} "
         f"(counting {t_count:.1f}s, training {t_train:.1f}s, {n_records} records)", quiet)
+    log("peak memory (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()), quiet)

@@ -11,52 +11,7 @@ from typing import Optional
 import typer
 from typer.core import TyperCommand
 
-
-class _PlainCoercion:
-    """Converts a command-line string to str/int/float/bool and checks min/max, without pydantic.
-
-    Typer 0.29 coerces every parameter value through a pydantic TypeAdapter, and
-    importing pydantic doubles the start-up time of this quick-arithmetic command.
-    Our parameters are plain scalars, so a few lines do the same job.
-    """
-
-    _NAMES = {int: "integer", float: "float", str: "string", bool: "boolean"}
-
-    def __init__(self, annotation: type, info) -> None:
-        self.annotation = annotation
-        self.min = getattr(info, "min", None)
-        self.max = getattr(info, "max", None)
-
-    def coerce(self, value, param=None, ctx=None):
-        if value is None:
-            return None
-        t = self.annotation
-        if t is str:
-            return str(value)
-        if t is bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in ("1", "true", "t", "yes", "y", "on"):
-                return True
-            if text in ("0", "false", "f", "no", "n", "off"):
-                return False
-            raise typer.BadParameter(f"{value!r} is not a valid boolean.", ctx=ctx, param=param)
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            out = t(value.strip() if isinstance(value, str) else value)
-        except (TypeError, ValueError):
-            raise typer.BadParameter(f"{value!r} is not a valid {self._NAMES[t]}.", ctx=ctx, param=param) from None
-        if t is float and out != out:
-            raise typer.BadParameter(f"{value!r} is not a valid float.", ctx=ctx, param=param)
-        if (self.min is not None and out < self.min) or (self.max is not None and out > self.max):
-            lo = f"{self.min}<=" if self.min is not None else ""
-            hi = f"<={self.max}" if self.max is not None else ""
-            rng = f"x>={self.min}" if not hi else f"{lo}x{hi}"
-            raise typer.BadParameter(f"{out} is not in the range {rng}.", ctx=ctx, param=param)
-        return out
-
+from nlpt.cli._typer_compat import plain_coercion_for
 
 try:  # typer >= 0.29 vendors click
     from typer._click.exceptions import UsageError as _CLICK_USAGE_ERROR
@@ -65,18 +20,18 @@ except ImportError:  # pragma: no cover - older typer on real click
 
 
 class _ParamsCommand(TyperCommand):
-    """TyperCommand whose scalar parameters skip typer's pydantic coercion (see `_PlainCoercion`)."""
+    """TyperCommand whose plain parameters skip typer's pydantic coercion (`_typer_compat.PlainCoercion`).
+
+    `nlpt.cli` installs that coercion app-wide; doing it here as well keeps this
+    quick-arithmetic command free of pydantic when it is used on its own.
+    """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for p in self.params:
-            desc = getattr(p, "type_descriptor", None)
-            if desc is None or not hasattr(p, "_runtime_param"):
-                continue  # another typer version: keep its own coercion
-            info = desc.parameter_info
-            if (desc.annotation in (str, int, float, bool) and p.nargs == 1 and not p.multiple
-                    and getattr(desc, "file_annotation", None) is None and getattr(info, "parser", None) is None):
-                p._runtime_param = _PlainCoercion(desc.annotation, info)
+            plain = plain_coercion_for(p)
+            if plain is not None:
+                p._runtime_param = plain
 
     def parse_args(self, ctx, args):
         # Typer 0.29 raises its vendored click's errors, which `nlpt.cli.main` does not catch as usage

@@ -49,6 +49,10 @@ def train_w2v(
     from nlpt.corpus.reader import expand_inputs
     from nlpt.embeddings.vectors import Vectors
     from nlpt.embeddings.w2v import W2VConfig, train
+    from nlpt.vocab.count import load_numba_without_scipy_linalg, release_freed_memory_eagerly
+
+    release_freed_memory_eagerly()  # process-wide tweaks that lower the peak RSS (see their docstrings)
+    load_numba_without_scipy_linalg()
 
     if save_context and negative == 0:
         raise UsageError("--save-context needs negative sampling (--negative > 0): hierarchical softmax has no per-word context vectors")
@@ -64,7 +68,8 @@ def train_w2v(
         min_count=min_count, max_vocab=max_vocab, epochs=epochs, alpha=alpha, min_alpha_ratio=min_alpha_ratio,
         ns_exponent=ns_exponent, threads=resolve_threads(threads), seed=seed,
     )
-    model = train(paths, opts, config, read_vocab=read_vocab, save_vocab=save_vocab, checkpoint=checkpoint, quiet=quiet)
+    model = train(paths, opts, config, read_vocab=read_vocab, save_vocab=save_vocab, checkpoint=checkpoint, quiet=quiet,
+                  keep_context=bool(save_context))
     fmt = "binary" if binary else "text"
     Vectors(model.vocab.words, model.syn0).save(output, fmt)
     if save_context:

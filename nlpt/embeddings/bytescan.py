@@ -11,6 +11,11 @@ vocabulary dropped first, as `iter_encoded` and word2vec.c do).
 
 Blocks that are not valid UTF-8, or that need lower-casing/NFKC, are decoded
 and normalised in Python first (as the reader does), then encoded here.
+
+The vocabulary itself is counted by `nlpt.vocab.count.count_words` (the one
+counting engine), which splits raw bytes on ASCII whitespace and then re-splits
+the few types holding other `str.split()` whitespace, so its words are exactly
+the tokens this encoder produces. The hash is `nlpt.vocab._fastcount.fnv1a`.
 """
 
 from __future__ import annotations
@@ -18,8 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
+from nlpt.vocab._fastcount import fnv1a as _hash
 
 
 @njit(inline="always")
@@ -52,15 +56,6 @@ def ws_len(buf, i, n):
             return 3
         return 0
     return 0
-
-
-@njit(inline="always")
-def _hash(buf, start, end):
-    h = _FNV_OFFSET
-    for i in range(start, end):
-        h ^= np.uint64(buf[i])
-        h *= _FNV_PRIME
-    return h
 
 
 @njit(cache=True)
@@ -154,7 +149,7 @@ class ByteVocab:
     """A vocabulary as a hash table over UTF-8 bytes, for `encode_block`."""
 
     def __init__(self, words: list[str]):
-        encoded = [w.encode("utf-8") for w in words]
+        encoded = [w.encode("utf-8", "surrogatepass") for w in words]
         self.arena = np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8).copy()
         lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
         self.offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
@@ -163,6 +158,15 @@ class ByteVocab:
         while cap < 2 * len(words) + 16:
             cap *= 2
         self.slots = _build_table(self.arena, self.offsets, cap)
+
+    def __len__(self) -> int:
+        return self.offsets.shape[0] - 1
+
+    def words(self) -> list[str]:
+        """The words back as str, in id order (the table holds them compactly meanwhile)."""
+        blob = self.arena.tobytes()
+        o = self.offsets.tolist()
+        return [blob[o[i]: o[i + 1]].decode("utf-8", "surrogatepass") for i in range(len(o) - 1)]
 
 
 class BlockEncoder:
@@ -186,157 +190,3 @@ class BlockEncoder:
         v = self.vocab
         n_sent = encode_block(buf, v.slots, v.arena, v.offsets, self.max_sentence, self.ids, self.starts, self.meta)
         return self.ids[: self.meta[0]], self.starts[: n_sent + 1], int(self.meta[1])
-
-
-# -- counting ---------------------------------------------------------------------------------
-
-
-@njit(nogil=True, cache=True)
-def _rehash(slots, ent_hash, n):
-    mask = np.uint64(slots.shape[0] - 1)
-    for e in range(n):
-        s = ent_hash[e] & mask
-        while slots[s] >= 0:
-            s = (s + np.uint64(1)) & mask
-        slots[s] = e
-
-
-@njit(inline="always")
-def _insert(src, a, b, h, count, slots, ent_hash, ent_off, ent_len, ent_count, arena, meta):
-    """Add `count` to the key src[a:b] (hash h). Returns False if the tables must grow first."""
-    mask = np.uint64(slots.shape[0] - 1)
-    s = h & mask
-    length = b - a
-    while True:
-        e = slots[s]
-        if e < 0:
-            break
-        if ent_hash[e] == h and ent_len[e] == length:
-            o = ent_off[e]
-            same = True
-            for k in range(length):
-                if arena[o + k] != src[a + k]:
-                    same = False
-                    break
-            if same:
-                ent_count[e] += count
-                return True
-        s = (s + np.uint64(1)) & mask
-    n = meta[0]
-    used = meta[1]
-    if 2 * (n + 1) > slots.shape[0] or n + 1 > ent_hash.shape[0] or used + length > arena.shape[0]:
-        return False
-    for k in range(length):
-        arena[used + k] = src[a + k]
-    ent_hash[n] = h
-    ent_off[n] = used
-    ent_len[n] = length
-    ent_count[n] = count
-    slots[s] = n
-    meta[0] = n + 1
-    meta[1] = used + length
-    return True
-
-
-@njit(nogil=True, cache=True)
-def count_block(buf, start, slots, ent_hash, ent_off, ent_len, ent_count, arena, meta):
-    """Count the tokens of buf[start:]. Returns 0 when done, 1 when the tables must grow
-    (then meta[2] is where to resume). meta: [0] entries, [1] arena bytes, [2] resume, [3] tokens."""
-    n = buf.shape[0]
-    i = start
-    while i < n:
-        k = ws_len(buf, i, n)
-        if k > 0:
-            i += k
-            continue
-        j = i + 1
-        while j < n and ws_len(buf, j, n) == 0:
-            j += 1
-        h = _hash(buf, i, j)
-        if not _insert(buf, i, j, h, 1, slots, ent_hash, ent_off, ent_len, ent_count, arena, meta):
-            meta[2] = i
-            return 1
-        meta[3] += 1
-        i = j
-    return 0
-
-
-@njit(nogil=True, cache=True)
-def merge_entries(start, src_arena, src_hash, src_off, src_len, src_count, n_src,
-                  slots, ent_hash, ent_off, ent_len, ent_count, arena, meta):
-    for e in range(start, n_src):
-        a = src_off[e]
-        if not _insert(src_arena, a, a + src_len[e], src_hash[e], src_count[e],
-                       slots, ent_hash, ent_off, ent_len, ent_count, arena, meta):
-            meta[2] = e
-            return 1
-    return 0
-
-
-class ByteCounter:
-    """Token counts in a growable open-addressing table over UTF-8 bytes (no Python objects per type)."""
-
-    def __init__(self, capacity: int = 1 << 16):
-        self.slots = np.full(2 * capacity, -1, np.int32)
-        self.ent_hash = np.empty(capacity, np.uint64)
-        self.ent_off = np.empty(capacity, np.int64)
-        self.ent_len = np.empty(capacity, np.int32)
-        self.ent_count = np.empty(capacity, np.int64)
-        self.arena = np.empty(capacity * 8, np.uint8)
-        self.meta = np.zeros(4, np.int64)
-
-    @property
-    def types(self) -> int:
-        return int(self.meta[0])
-
-    @property
-    def tokens(self) -> int:
-        return int(self.meta[3])
-
-    def _grow(self, need_bytes: int) -> None:
-        n = int(self.meta[0])
-        if 2 * (n + 1) > self.slots.shape[0] or n + 1 > self.ent_hash.shape[0]:
-            cap = self.ent_hash.shape[0] * 2
-            for name in ("ent_hash", "ent_off", "ent_len", "ent_count"):
-                old = getattr(self, name)
-                new = np.empty(cap, old.dtype)
-                new[:n] = old[:n]
-                setattr(self, name, new)
-            self.slots = np.full(2 * cap, -1, np.int32)
-            _rehash(self.slots, self.ent_hash, n)
-        used = int(self.meta[1])
-        if used + need_bytes > self.arena.shape[0]:
-            new = np.empty(max(2 * self.arena.shape[0], used + need_bytes), np.uint8)
-            new[:used] = self.arena[:used]
-            self.arena = new
-
-    def add(self, block: bytes) -> None:
-        buf = np.frombuffer(block, dtype=np.uint8)
-        start = 0
-        while count_block(buf, start, self.slots, self.ent_hash, self.ent_off, self.ent_len, self.ent_count,
-                          self.arena, self.meta):
-            start = int(self.meta[2])
-            j = start
-            while j < len(block) and block[j] not in b" \t\n\r\x0b\x0c":
-                j += 1
-            self._grow(j - start + 1)
-
-    def merge(self, other: "ByteCounter") -> None:
-        start = 0
-        while merge_entries(start, other.arena, other.ent_hash, other.ent_off, other.ent_len, other.ent_count,
-                            other.types, self.slots, self.ent_hash, self.ent_off, self.ent_len, self.ent_count,
-                            self.arena, self.meta):
-            start = int(self.meta[2])
-            self._grow(int(other.ent_len[start]) + 1)
-        self.meta[3] += other.meta[3]
-
-    def counts(self, min_count: int = 1) -> dict[str, int]:
-        """word -> count for the types seen at least `min_count` times."""
-        n = self.types
-        keep = np.nonzero(self.ent_count[:n] >= min_count)[0]
-        arena = self.arena
-        off, ln, cnt = self.ent_off, self.ent_len, self.ent_count
-        return {
-            arena[off[e]: off[e] + ln[e]].tobytes().decode("utf-8", "replace"): int(cnt[e])
-            for e in keep.tolist()
-        }

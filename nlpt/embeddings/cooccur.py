@@ -6,19 +6,25 @@ How the counting works (the design of Stanford GloVe's `cooccur`, written anew):
   product is small, ``(a + 1) * (b + 1) <= P``, lives in a *dense* block: row
   ``a`` holds columns ``0 .. P // (a + 1) - 1``. These are the frequent pairs
   that receive most of the increments; P is the largest value whose block fits
-  in the dense share of ``--memory``.
+  in the dense share of ``--memory``, at most 32 MB per thread (a small block
+  stays in cache: counting gets faster, not slower).
 * Every other increment is appended to a buffer of int64 keys that encode the
   pair and (with distance weighting) the distance. A full buffer is sorted and
-  reduced to a *run* of (pair, value) records sorted by pair. Runs stay in
-  memory until their share of the budget is used, then they are spilled to
-  files in a temporary directory.
+  reduced in place to a *run* of (pair, value) records sorted by pair. Runs
+  stay in memory until their share of the budget (at most 256 MB) is used,
+  then they are spilled to files in a temporary directory.
 * Each worker thread counts its own byte-range shard of the corpus (numba
   kernels that release the GIL) into its own dense block and buffer; the dense
   blocks are summed at the end.
 * The final merge walks the pair space in ranges of rows: for each range it
-  takes the matching slice of every run (memory-mapped for spilled ones) and
-  of the dense block, merges and reduces them. The result is sorted by
-  (word1, word2), like Stanford's merged `cooccurrence.bin`.
+  takes the matching slice of every run (plain file reads for spilled ones,
+  so nothing stays mapped) and of the dense block, merges and reduces them,
+  and hands the records (sorted by (word1, word2), like Stanford's merged
+  `cooccurrence.bin`) to a *sink*: the trainer's record builder, optionally
+  through a `TeeSink` that writes the record file. The dense block and the
+  in-memory runs live in anonymous mappings (`Anon`) whose consumed pages are
+  given back as the merge advances, so the records being built take the place
+  of the counts being merged instead of adding to them.
 
 Windows follow GloVe: a window never crosses a line (sentence) boundary and
 out-of-vocabulary tokens are dropped before distances are measured. In the
@@ -35,6 +41,7 @@ bytes each, little-endian: int32 word1, int32 word2, float64 value, with
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import shutil
 import tempfile
@@ -48,9 +55,58 @@ from numba import njit
 from nlpt.common.errors import NlptError
 
 REC_DTYPE = np.dtype([("w1", "<i4"), ("w2", "<i4"), ("x", "<f8")])
-RUN_DTYPE = np.dtype([("k", "<i8"), ("v", "<f8")])
 _GIB = 1 << 30
 MIN_BYTES_PER_THREAD = 1 << 20  # smaller inputs are counted by one thread
+# Memory plan of the counting stage (fractions of --memory, with caps: a small dense block
+# is faster (it stays in cache) and runs spilled early cost little (page cache, read back once).
+DENSE_CELLS_PER_THREAD = 4 << 20  # 32 MB per thread at most
+BUFFER_ENTRIES_PER_THREAD = 4 << 20  # 64 MB per thread (keys + radix scratch) at most
+RUNS_IN_MEMORY_CAP = 256 << 20  # sorted runs kept in memory before they are spilled
+MERGE_RANGE_ENTRIES = 1 << 20  # records merged per step (about 64 MB of temporaries)
+
+
+class Anon:
+    """A numpy array in its own anonymous mapping, so that consumed prefixes can be handed back
+    to the system (`release_to`) while the rest is still in use. Pages never written cost nothing,
+    so an array may be sized by an upper bound."""
+
+    def __init__(self, n: int, dtype):
+        dtype = np.dtype(dtype)
+        self.mm = mmap.mmap(-1, max(1, int(n) * dtype.itemsize), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self.a = np.frombuffer(self.mm, dtype=dtype, count=int(n))
+        self.itemsize = dtype.itemsize
+        self.freed = 0
+
+    def release_to(self, n: int) -> None:
+        """Give back the whole pages below element n (their contents are lost)."""
+        end = (int(n) * self.itemsize) // mmap.PAGESIZE * mmap.PAGESIZE
+        if end > self.freed:
+            self.mm.madvise(mmap.MADV_DONTNEED, self.freed, end - self.freed)
+            self.freed = end
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process now (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) * 1024
+    except (OSError, StopIteration, ValueError):
+        return 0
+
+
+def peak_rss_mib(reset: bool = False) -> float:
+    """Peak resident memory of this process so far (VmHWM) in MiB; `reset` starts a new peak."""
+    try:
+        with open("/proc/self/status") as fh:
+            kb = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+        if reset:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+        return kb / 1024.0
+    except (OSError, StopIteration, ValueError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 @dataclass
@@ -185,8 +241,8 @@ def _radix_sort(keys, tmp, nbits):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _reduce_sorted(keys, mult, weighting, out):
-    """Sum increments of equal pairs in sorted buffer keys; write (pair, value) into out; return count."""
+def _reduce_sorted(keys, mult, weighting, vals):
+    """Sum increments of equal pairs in sorted buffer keys, in place: pairs to keys[:m], sums to vals[:m]; return m."""
     n = keys.shape[0]
     m = 0
     i = 0
@@ -199,14 +255,20 @@ def _reduce_sorted(keys, mult, weighting, out):
             else:
                 total += 1.0
             i += 1
-        out[m]["k"] = pair
-        out[m]["v"] = total
+        keys[m] = pair
+        vals[m] = total
         m += 1
     return m
 
 
+@njit(nogil=True, cache=True)
+def _add_row_counts(keys, vocab_size, counts):
+    for i in range(keys.shape[0]):
+        counts[keys[i] // vocab_size] += 1
+
+
 @njit(nogil=True, cache=True, error_model="numpy")
-def _dense_range(dense, rowstart, rowlen, row0, row1, vocab_size, out):
+def _dense_range(dense, rowstart, rowlen, row0, row1, vocab_size, out_k, out_v):
     """Non-zero dense cells of rows [row0, row1) as (pair, value), in pair order; return count."""
     m = 0
     for a in range(row0, row1):
@@ -214,8 +276,8 @@ def _dense_range(dense, rowstart, rowlen, row0, row1, vocab_size, out):
         for b in range(rowlen[a]):
             v = dense[base + b]
             if v != 0.0:
-                out[m]["k"] = a * vocab_size + b
-                out[m]["v"] = v
+                out_k[m] = a * vocab_size + b
+                out_v[m] = v
                 m += 1
     return m
 
@@ -253,33 +315,43 @@ def _merge_reduce(keys, vals, out_keys, out_vals):
 
 
 class RunStore:
-    """Sorted runs of (pair, value) records: in memory up to a budget, then spilled to files."""
+    """Sorted runs of (pair key int64, value float64): in memory up to a budget, then spilled to files.
+
+    An in-memory run is a pair of `Anon` arrays, so the merge can hand back what it has consumed.
+    A spill file holds, per run, its keys then its values.
+    """
 
     def __init__(self, budget_bytes: int, tmp_parent: str | None, vocab_size: int):
         self.budget = max(1, int(budget_bytes))
         self.tmp_parent = tmp_parent
         self.tmpdir: str | None = None
-        self.mem: list[np.ndarray] = []
+        self.mem: list[tuple[Anon, Anon]] = []
         self.mem_bytes = 0
-        self.files: list[tuple[str, list[tuple[int, int]]]] = []  # path, [(offset_records, length)]
+        self.files: list[tuple[str, list[tuple[int, int]]]] = []  # path, [(byte offset of keys, length)]
         self.row_counts = np.zeros(vocab_size, dtype=np.int64)  # upper bound of records per row
         self.vocab_size = vocab_size
+        self.entries = 0  # in all runs
         self.runs = 0
         self.spills = 0
         self.spilled_bytes = 0
         self.lock = threading.Lock()
 
-    def add(self, run: np.ndarray) -> None:
-        if len(run) == 0:
+    def add(self, keys: np.ndarray, vals: np.ndarray) -> None:
+        """Store a run (copied out of the caller's buffers)."""
+        m = len(keys)
+        if m == 0:
             return
-        rows = np.bincount(run["k"] // self.vocab_size, minlength=self.vocab_size)
+        k, v = Anon(m, np.int64), Anon(m, np.float64)
+        k.a[:] = keys
+        v.a[:] = vals
         with self.lock:
-            self.row_counts += rows
-            self.mem.append(run)
-            self.mem_bytes += run.nbytes
+            _add_row_counts(k.a, self.vocab_size, self.row_counts)
+            self.mem.append((k, v))
+            self.mem_bytes += 16 * m
+            self.entries += m
             self.runs += 1
             if self.mem_bytes > self.budget:
-                self._spill()
+                self.spill()
 
     def _ensure_tmpdir(self) -> str:
         if self.tmpdir is None:
@@ -290,17 +362,21 @@ class RunStore:
                 raise NlptError(f"{parent}: cannot create a temporary directory for co-occurrence runs ({exc.strerror})") from None
         return self.tmpdir
 
-    def _spill(self) -> None:
+    def spill(self) -> None:
+        """Write the in-memory runs to one file and free them."""
+        if not self.mem:
+            return
         tmpdir = self._ensure_tmpdir()
         path = os.path.join(tmpdir, f"runs-{len(self.files):05d}.bin")
         index = []
         offset = 0
         try:
             with open(path, "wb") as fh:
-                for run in self.mem:
-                    run.tofile(fh)
-                    index.append((offset, len(run)))
-                    offset += len(run)
+                for k, v in self.mem:
+                    k.a.tofile(fh)
+                    v.a.tofile(fh)
+                    index.append((offset, len(k.a)))
+                    offset += 16 * len(k.a)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise NlptError(
@@ -310,22 +386,66 @@ class RunStore:
             raise NlptError(f"{tmpdir}: cannot write co-occurrence runs ({exc.strerror})") from None
         self.files.append((path, index))
         self.spills += 1
-        self.spilled_bytes += offset * RUN_DTYPE.itemsize
+        self.spilled_bytes += offset
         self.mem = []
         self.mem_bytes = 0
 
-    def all_runs(self) -> list[np.ndarray]:
-        runs = list(self.mem)
+    def cursors(self) -> list["_RunCursor"]:
+        out = [_RunCursor(k, v) for k, v in self.mem]
         for path, index in self.files:
-            mm = np.memmap(path, dtype=RUN_DTYPE, mode="r")
-            runs.extend(mm[o : o + n] for o, n in index)
-        return runs
+            out.extend(_RunCursor(None, None, path, off, n) for off, n in index)
+        return out
 
     def cleanup(self) -> None:
         self.mem = []
         if self.tmpdir is not None:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.tmpdir = None
+
+
+class _RunCursor:
+    """Reads a run in increasing key ranges, handing back what was read (in memory) or reading
+    slices with plain file reads (spilled: nothing stays mapped)."""
+
+    def __init__(self, k: Anon | None, v: Anon | None, path: str | None = None, offset: int = 0, n: int = 0):
+        self.k, self.v, self.path, self.offset = k, v, path, offset
+        self.n = len(k.a) if k is not None else n
+        self.pos = 0
+
+    def _file_search(self, key: int) -> int:
+        """First index >= pos whose key is >= key, by binary search with single-value reads (no mapping)."""
+        lo, hi = self.pos, self.n
+        with open(self.path, "rb") as fh:
+            fd = fh.fileno()
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if int.from_bytes(os.pread(fd, 8, self.offset + 8 * mid), "little", signed=True) < key:
+                    lo = mid + 1
+                else:
+                    hi = mid
+        return lo
+
+    def take_below(self, hi_key: int) -> tuple[np.ndarray, np.ndarray] | None:
+        i0 = self.pos
+        if self.k is not None:
+            i1 = i0 + int(np.searchsorted(self.k.a[i0:], hi_key, side="left"))
+        else:
+            i1 = self._file_search(hi_key)
+        if i1 == i0:
+            return None
+        self.pos = i1
+        if self.k is not None:
+            return self.k.a[i0:i1], self.v.a[i0:i1]
+        with open(self.path, "rb") as fh:
+            ks = np.fromfile(fh, dtype=np.int64, count=i1 - i0, offset=self.offset + 8 * i0)
+            fh.seek(self.offset + 8 * self.n + 8 * i0)
+            vs = np.fromfile(fh, dtype=np.float64, count=i1 - i0)
+        return ks, vs
+
+    def release(self) -> None:
+        if self.k is not None:
+            self.k.release_to(self.pos)
+            self.v.release_to(self.pos)
 
 
 # -- shards on line boundaries ------------------------------------------------------
@@ -378,7 +498,7 @@ def align_shards(shards):
 class _Worker:
     def __init__(self, dense_entries: int, buffer_entries: int, layout, opts: CooccurOptions, vocab_size: int, store: RunStore):
         self.p, self.rowstart, self.rowlen = layout
-        self.dense = np.zeros(max(1, dense_entries), dtype=np.float64)
+        self.dense = Anon(max(1, dense_entries), np.float64)  # zero-filled by the system, page by page
         self.buf = np.empty(buffer_entries, dtype=np.int64)
         self.tmp = None
         self.nbuf = 0
@@ -399,7 +519,7 @@ class _Worker:
         while True:
             s, p, self.nbuf = _count_kernel(
                 ids, starts, s, p, o.window, o.symmetric, o.distance_weighting,
-                self.rowstart, self.rowlen, self.dense, self.buf, self.nbuf, self.V,
+                self.rowstart, self.rowlen, self.dense.a, self.buf, self.nbuf, self.V,
             )
             if s >= nsent:
                 break
@@ -414,17 +534,54 @@ class _Worker:
         if self.tmp is None:
             self.tmp = np.empty_like(self.buf)
         _radix_sort(keys, self.tmp[:n], self.nbits)
-        out = np.empty(n, dtype=RUN_DTYPE)
-        m = _reduce_sorted(keys, self.mult, self.opts.distance_weighting, out)
+        vals = self.tmp[:n].view(np.float64)  # the scratch is free again
+        m = _reduce_sorted(keys, self.mult, self.opts.distance_weighting, vals)
         self.nbuf = 0
-        self.store.add(out[:m].copy() if m < n // 2 else out[:m])
+        self.store.add(keys[:m], vals[:m])
 
 
-def count_cooccurrences(paths, words: list[str], opts: CooccurOptions, reader_opts, progress=None) -> tuple[list[np.ndarray], CooccurStats]:
+class ChunkSink:
+    """Collects merged records as REC_DTYPE chunks (0-based ids)."""
+
+    def __init__(self):
+        self.chunks: list[np.ndarray] = []
+
+    def begin(self, upper_bound: int) -> None:
+        pass
+
+    def add(self, w1: np.ndarray, w2: np.ndarray, x: np.ndarray) -> None:
+        rec = np.empty(len(w1), dtype=REC_DTYPE)
+        rec["w1"], rec["w2"], rec["x"] = w1, w2, x
+        self.chunks.append(rec)
+
+
+class TeeSink:
+    """Writes merged records to a Stanford record file (an open binary file) and passes them on."""
+
+    def __init__(self, fh, inner):
+        self.fh, self.inner = fh, inner
+
+    def begin(self, upper_bound: int) -> None:
+        self.inner.begin(upper_bound)
+
+    def add(self, w1, w2, x) -> None:
+        out = np.empty(len(w1), dtype=REC_DTYPE)
+        out["w1"] = w1 + 1
+        out["w2"] = w2 + 1
+        out["x"] = x
+        out.tofile(self.fh)
+        del out
+        self.inner.add(w1, w2, x)
+
+
+def count_cooccurrences(paths, words: list[str], opts: CooccurOptions, reader_opts, progress=None, sink=None, on_merge=None):
     """Count co-occurrences of `paths` over the vocabulary `words` (id = position).
 
-    Returns record chunks (REC_DTYPE, 0-based ids, sorted by (word1, word2))
-    and stats. `progress`, if given, is a `Progress` in bytes read. Input is
+    The merged records (0-based ids, sorted by (word1, word2)) go to `sink`:
+    `sink.begin(upper_bound)` once, then `sink.add(w1 int32, w2 int32, x float64)`
+    per range of rows. Without a sink, returns (list of REC_DTYPE chunks, stats);
+    with one, (sink, stats). `progress`, if given, is a `Progress` in bytes read;
+    `on_merge()` is called when counting ends and the merge starts. Input is
     read through the trainers' `CorpusStream` (numba byte tokenizer when the
     tokenizer options allow it), one line-aligned byte-range shard per thread.
     """
@@ -439,17 +596,21 @@ def count_cooccurrences(paths, words: list[str], opts: CooccurOptions, reader_op
     total_bytes = sum(os.path.getsize(p) for p in paths if p != "-")
     if total_bytes < MIN_BYTES_PER_THREAD * 2:
         threads = 1
-    budget = max(1 << 12, int(opts.memory_gb * _GIB))
+    # --memory bounds the whole process: what it holds already (interpreter, vocabulary) is not available.
+    budget = max(1 << 12, int(opts.memory_gb * _GIB) - rss_bytes())
     stream = CorpusStream(paths, words, reader_opts, threads)
     store = None
+    own_sink = sink is None
+    if own_sink:
+        sink = ChunkSink()
     try:
         stream.shards = align_shards(stream.shards)
         threads = len(stream.shards)
-        dense_budget = int(0.40 * budget) // threads // 8
-        buffer_entries = max(64 * (opts.window + 1), int(0.10 * budget) // threads // 16)
+        dense_budget = min(DENSE_CELLS_PER_THREAD, int(0.10 * budget) // threads // 8)
+        buffer_entries = max(64 * (opts.window + 1), min(BUFFER_ENTRIES_PER_THREAD, int(0.10 * budget) // threads // 16))
         layout = dense_layout(V, dense_budget)
         dense_cells = int(layout[2].sum())
-        store = RunStore(int(0.30 * budget), opts.tmp_dir, V)
+        store = RunStore(min(RUNS_IN_MEMORY_CAP, int(0.25 * budget)), opts.tmp_dir, V)
         stats = CooccurStats(dense_p=layout[0], dense_entries=dense_cells)
         workers = [_Worker(dense_cells, buffer_entries, layout, opts, V, store) for _ in range(threads)]
 
@@ -475,75 +636,84 @@ def count_cooccurrences(paths, words: list[str], opts: CooccurOptions, reader_op
         stats.read_stats = merged_stats
         stats.tokens = sum(w.tokens for w in workers)
         stats.tokens_read = sum(w.tokens_read for w in workers)
-        # Sum the dense blocks into the first one.
+        # Sum the dense blocks into the first one; free the rest and the buffers.
         dense = workers[0].dense
         for w in workers[1:]:
-            np.add(dense, w.dense, out=dense)
+            np.add(dense.a, w.dense.a, out=dense.a)
             w.dense = None
         for w in workers:
             w.buf = w.tmp = None
-        chunks = merge_runs(store, dense, layout, V, budget)
-        stats.records = sum(len(c) for c in chunks)
+        del workers
+        if on_merge is not None:
+            on_merge()
+        stats.records = merge_runs(store, dense, layout, V, sink)
         stats.runs, stats.spills, stats.spilled_bytes = store.runs, store.spills, store.spilled_bytes
     finally:
         if store is not None:
             store.cleanup()
         stream.close()
     stats.seconds = time.perf_counter() - start
-    return chunks, stats
+    return (sink.chunks if own_sink else sink), stats
 
 
-def merge_runs(store: RunStore, dense: np.ndarray, layout, vocab_size: int, budget: int) -> list[np.ndarray]:
-    """Merge the dense block and all runs into sorted, reduced REC_DTYPE chunks (0-based ids)."""
+def merge_runs(store: RunStore, dense: Anon, layout, vocab_size: int, sink) -> int:
+    """Merge the dense block and all runs into sorted, reduced records passed to `sink`; return their number.
+
+    Walks rows in ranges of about MERGE_RANGE_ENTRIES entries, handing back the
+    consumed parts of the dense block and of the in-memory runs as it goes.
+    """
     p, rowstart, rowlen = layout
     V = vocab_size
     dense_rows = np.zeros(V, dtype=np.int64)
-    _dense_nnz_rows(dense, rowstart, rowlen, dense_rows)
+    _dense_nnz_rows(dense.a, rowstart, rowlen, dense_rows)
     per_row = dense_rows + store.row_counts
-    target = max(1 << 16, int(0.10 * budget) // 48)
     cum = np.cumsum(per_row)
-    runs = store.all_runs()
-    chunks: list[np.ndarray] = []
+    sink.begin(int(dense_rows.sum()) + store.entries)
+    cursors = store.cursors()
+    total = 0
     row0 = 0
     done_before = 0
     while row0 < V:
-        row1 = int(np.searchsorted(cum, done_before + target, side="right"))
+        row1 = int(np.searchsorted(cum, done_before + MERGE_RANGE_ENTRIES, side="right"))
         row1 = min(V, max(row0 + 1, row1))
-        lo_key, hi_key = row0 * V, row1 * V
-        parts = []
+        hi_key = row1 * V
+        ks, vs = [], []
         n_dense = int(dense_rows[row0:row1].sum())
         if n_dense:
-            buf = np.empty(n_dense, dtype=RUN_DTYPE)
-            _dense_range(dense, rowstart, rowlen, row0, row1, V, buf)
-            parts.append(buf)
-        for run in runs:
-            keys = run["k"]
-            i0 = int(np.searchsorted(keys, lo_key, side="left"))
-            i1 = int(np.searchsorted(keys, hi_key, side="left"))
-            if i1 > i0:
-                parts.append(np.asarray(run[i0:i1]))
-        if parts:
-            if len(parts) == 1:
-                merged = parts[0]
-                keys, vals = merged["k"], merged["v"]
+            k = np.empty(n_dense, dtype=np.int64)
+            v = np.empty(n_dense, dtype=np.float64)
+            _dense_range(dense.a, rowstart, rowlen, row0, row1, V, k, v)
+            ks.append(k)
+            vs.append(v)
+        dense.release_to(rowstart[row1] if row1 < V else len(dense.a))
+        for c in cursors:
+            part = c.take_below(hi_key)
+            if part is not None:
+                ks.append(part[0])
+                vs.append(part[1])
+        if ks:
+            if len(ks) == 1:
+                keys, vals = ks[0], vs[0]
             else:
-                allk = np.concatenate([q["k"] for q in parts])
-                allv = np.concatenate([q["v"] for q in parts])
+                allk = np.concatenate(ks)
+                allv = np.concatenate(vs)
+                del ks, vs
                 order = np.argsort(allk, kind="stable")
                 keys, vals = allk[order], allv[order]
                 del allk, allv, order
-                ok = np.empty_like(keys)
-                ov = np.empty_like(vals)
-                m = _merge_reduce(keys, vals, ok, ov)
-                keys, vals = ok[:m], ov[:m]
-            rec = np.empty(len(keys), dtype=REC_DTYPE)
-            rec["w1"] = keys // V
-            rec["w2"] = keys % V
-            rec["x"] = vals
-            chunks.append(rec)
+                m = _merge_reduce(keys, vals, keys, vals)  # in place: writes never pass reads
+                keys, vals = keys[:m], vals[:m]
+            w1 = (keys // V).astype(np.int32)
+            w2 = (keys - w1.astype(np.int64) * V).astype(np.int32)
+            sink.add(w1, w2, vals)
+            total += len(w1)
+            del keys, vals, w1, w2
+        ks, vs = [], []
+        for c in cursors:
+            c.release()
         done_before = int(cum[row1 - 1])
         row0 = row1
-    return chunks
+    return total
 
 
 # -- Stanford binary record files -------------------------------------------------------
@@ -562,8 +732,8 @@ def write_records(path: str, chunks: list[np.ndarray]) -> None:
             out.tofile(fh)
 
 
-def read_records(path: str, vocab_size: int) -> np.ndarray:
-    """Read a Stanford co-occurrence file, checking it; return records with 0-based ids."""
+def record_count(path: str) -> int:
+    """Number of records in a Stanford co-occurrence file, checking its size."""
     try:
         size = os.path.getsize(path)
     except FileNotFoundError:
@@ -575,28 +745,56 @@ def read_records(path: str, vocab_size: int) -> np.ndarray:
             f"{path}: size {size} bytes is not a multiple of {REC_DTYPE.itemsize}; "
             "not a GloVe co-occurrence file (int32 word1, int32 word2, float64 value) or truncated"
         )
-    rec = np.fromfile(path, dtype=REC_DTYPE)
-    for name in ("w1", "w2"):
-        col = rec[name]
-        bad = np.flatnonzero((col < 1) | (col > vocab_size))
-        if len(bad):
-            i = int(bad[0])
-            raise NlptError(
-                f"{path}: record {i + 1} has word id {int(col[i])} outside 1..{vocab_size} "
-                "(the vocabulary given with --read-vocab does not match this file)"
-            )
-    x = rec["x"]
-    bad = np.flatnonzero(~np.isfinite(x) | (x <= 0))
-    if len(bad):
-        i = int(bad[0])
-        raise NlptError(f"{path}: record {i + 1} has value {float(x[i])!r}; co-occurrence values must be positive")
-    rec["w1"] -= 1
-    rec["w2"] -= 1
-    return rec
+    return size // REC_DTYPE.itemsize
+
+
+def iter_record_file(path: str, vocab_size: int, block: int = 1 << 20):
+    """Read a Stanford co-occurrence file in blocks, checking it: yields REC_DTYPE arrays with 0-based ids."""
+    record_count(path)
+    first = 0
+    with open(path, "rb") as fh:
+        while True:
+            rec = np.fromfile(fh, dtype=REC_DTYPE, count=block)
+            if len(rec) == 0:
+                return
+            for name in ("w1", "w2"):
+                col = rec[name]
+                bad = np.flatnonzero((col < 1) | (col > vocab_size))
+                if len(bad):
+                    i = int(bad[0])
+                    raise NlptError(
+                        f"{path}: record {first + i + 1} has word id {int(col[i])} outside 1..{vocab_size} "
+                        "(the vocabulary given with --read-vocab does not match this file)"
+                    )
+            x = rec["x"]
+            bad = np.flatnonzero(~np.isfinite(x) | (x <= 0))
+            if len(bad):
+                i = int(bad[0])
+                raise NlptError(f"{path}: record {first + i + 1} has value {float(x[i])!r}; co-occurrence values must be positive")
+            rec["w1"] -= 1
+            rec["w2"] -= 1
+            first += len(rec)
+            yield rec
+
+
+def read_records(path: str, vocab_size: int) -> np.ndarray:
+    """Read a whole Stanford co-occurrence file, checking it; return records with 0-based ids."""
+    return np.concatenate(list(iter_record_file(path, vocab_size)))
+
+
+def feed_record_file(path: str, vocab_size: int, sink) -> int:
+    """Pass a co-occurrence file to `sink` block by block; return the number of records."""
+    sink.begin(record_count(path))
+    n = 0
+    for rec in iter_record_file(path, vocab_size):
+        sink.add(rec["w1"], rec["w2"], rec["x"])
+        n += len(rec)
+    return n
 
 
 __all__ = [
     "REC_DTYPE", "CooccurOptions", "CooccurStats", "count_cooccurrences", "dense_layout",
-    "read_records", "write_records", "RunStore",
+    "read_records", "write_records", "RunStore", "Anon", "ChunkSink", "TeeSink", "iter_record_file",
+    "feed_record_file", "record_count", "peak_rss_mib", "rss_bytes",
 ]
 

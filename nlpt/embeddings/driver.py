@@ -18,6 +18,7 @@ What it provides:
   encoded sentences (int32 ids + sentence starts), through the numba byte
   tokenizer (`bytescan`) when the tokenizer options allow, else through
   `iter_encoded`. Each thread reads only its own part of the input, once per epoch.
+  (The vocabulary is counted beforehand by `nlpt.vocab.count.count_words`.)
 - `save_checkpoint` / `load_checkpoint`: resumable state as one `.npz` file
   (arrays + a JSON header), written atomically.
 """
@@ -42,6 +43,7 @@ from nlpt.common.output import atomic_output
 from nlpt.common.progress import Progress
 from nlpt.corpus.reader import ReaderOptions, ReadStats, Source, decode, iter_blocks, iter_encoded, plan_shards
 from nlpt.corpus.tokenize import make_normaliser
+from nlpt.vocab.count import is_utf8
 
 ROW = 8  # int64/float64 slots per thread row: 64 bytes
 
@@ -163,8 +165,11 @@ class CorpusStream:
     """
 
     def __init__(self, paths: list[str], words: list[str], opts: ReaderOptions, n_threads: int,
-                 fast: bool | None = None, chunk_tokens: int = 1 << 18):
+                 fast: bool | None = None, chunk_tokens: int = 1 << 18, block_bytes: int | None = None):
         self.opts = opts
+        # bytes read per block on the fast path (default: opts.chunk_bytes); each thread holds
+        # a few blocks' worth of buffers (the block, its copies in the reader, ids 2x its size)
+        self.block_bytes = block_bytes or opts.chunk_bytes
         self.words = words
         self._tmpdir = None
         paths = [self._spool_stdin() if p == "-" else p for p in paths]
@@ -189,6 +194,29 @@ class CorpusStream:
         if self._tmpdir:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
+
+    def set_words(self, words: list[str]) -> None:
+        """The vocabulary to encode with (word ids = positions). On the fast path the
+        words are kept only as UTF-8 bytes in the encoder's table (`word_list()` gives them back)."""
+        with self._lock:
+            self._byte_vocab = self._word_ids = None
+            self.words = words
+        self._prepare()
+        if self.fast:
+            self.words = None
+
+    def warm_up(self) -> None:
+        """Load the encoder's compiled kernel (fast path) on an empty block."""
+        if self.fast:
+            from nlpt.embeddings.bytescan import BlockEncoder
+
+            self._prepare()
+            BlockEncoder(self._byte_vocab, self.opts.max_sentence).encode(b"")
+
+    def word_list(self) -> list[str]:
+        if self.words is not None:
+            return list(self.words)
+        return self._byte_vocab.words()
 
     def _prepare(self) -> None:
         with self._lock:
@@ -227,7 +255,7 @@ class CorpusStream:
         """Valid, normalised UTF-8 blocks of `sources[first:]` (fast path), with the position after each."""
         plain = self.opts.tokenizer.is_plain
         normalise = None if plain else make_normaliser(self.opts.tokenizer)
-        chunk_bytes = self.opts.chunk_bytes
+        chunk_bytes = self.block_bytes
         for k in range(first, len(sources)):
             src = sources[k]
             stats.files += 1
@@ -240,45 +268,10 @@ class CorpusStream:
                 stats.lines += block.count(b"\n")
                 if normalise is not None:
                     block = normalise(decode(block, src.path, stats)).encode("utf-8")
-                elif not block.isascii():
-                    try:
-                        block.decode("utf-8")
-                    except UnicodeDecodeError:
-                        block = decode(block, src.path, stats).encode("utf-8")
+                elif not block.isascii() and not is_utf8(block):
+                    block = decode(block, src.path, stats).encode("utf-8")
                 pos += size
                 yield block, (k, pos)
-
-    def count(self, quiet: bool = False):
-        """Count the words of the whole input with one thread per part (fast path only).
-
-        Returns a `ByteCounter` (merged); reading statistics go to `self.count_stats`.
-        """
-        from nlpt.embeddings.bytescan import ByteCounter
-
-        n = len(self.shards)
-        counters = [ByteCounter() for _ in range(n)]
-        stats = [ReadStats() for _ in range(n)]
-        total = sum(os.path.getsize(s.path) if s.end is None else s.end - s.start
-                    for shard in self.shards for s in shard)
-        shared = Shared(n, total)
-
-        def work(tid: int) -> None:
-            for block, _ in self.blocks(self.shards[tid], 0, stats[tid], shared.stop):
-                counters[tid].add(block)
-                shared.counters[tid, 0] += len(block)
-
-        # small inputs are counted in a blink: no progress line (errors stay one line)
-        progress = Progress("counting words", total=total, unit="B", quiet=quiet or total < (64 << 20))
-        with progress:
-            run_threads(n, work, shared, lambda: progress.update(shared.done()))
-        merged = counters[0]
-        for c in counters[1:]:
-            merged.merge(c)
-        self.count_stats = ReadStats()
-        for st in stats:
-            self.count_stats.merge(st)
-        self.count_stats.files = len(self.paths)
-        return merged
 
 
 # -- checkpoints ------------------------------------------------------------------------------

@@ -18,6 +18,15 @@ order, each block in a random order (cache-friendly). The order of an
 iteration depends only on the seed and the iteration number, so with one
 thread a resumed run is bit-identical to an uninterrupted one.
 
+Memory: the records are 16 bytes each (int32 word ids, float32 f(x) and
+log x), built straight from the merge (`MemorySink`) and shuffled in place.
+When they do not fit in --memory beside the parameters (`AutoSink`), they go
+to a temporary file instead (`DiskSink`: scattered into buckets of at least
+16 MB by a hash of the record number, each bucket shuffled in memory) and each
+thread reads its blocks from that file, 32 blocks at a time, in the same random
+order as in memory. With a single bucket the order, and so the result, is
+exactly that of in-memory training.
+
 Parameters live in two float32 matrices of shape (2V, dim + 1): rows [0, V)
 are the main vectors, rows [V, 2V) the context vectors, the last column the
 biases; `G` holds the AdaGrad accumulators in the same layout.
@@ -26,6 +35,9 @@ biases; `G` holds the AdaGrad accumulators in the same layout.
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -36,6 +48,9 @@ from nlpt.common.errors import NlptError
 from nlpt.embeddings.driver import Shared, run_threads
 
 BLOCK = 1 << 15  # records shuffled and trained together (fits in L2)
+# One training record on disk (streaming mode): 16 bytes, like the in-memory columns.
+TRAIN_DTYPE = np.dtype([("w1", "<i4"), ("w2", "<i4"), ("fx", "<f4"), ("logx", "<f4")])
+DISK_BLOCKS_PER_READ = 32  # blocks each thread reads at a time when training from disk (16 MB)
 STATE_VERSION = 1
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # not nnan/ninf: the NaN guard must work
 
@@ -63,6 +78,23 @@ class TrainRecords:
 
     def __len__(self) -> int:
         return len(self.w1)
+
+
+@dataclass
+class DiskRecords:
+    """Shuffled training records in a file of TRAIN_DTYPE (streaming mode); `tmpdir` is removed by `close`."""
+
+    path: str
+    n: int
+    tmpdir: str | None = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def close(self) -> None:
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
 
 
 @dataclass
@@ -117,6 +149,25 @@ def _shuffle_records(w1, w2, fx, logx, seed):
 
 
 @njit(nogil=True, cache=True)
+def _shuffle_rows(rows, seed):
+    """The same Fisher-Yates as `_shuffle_records`, on the rows of a 2-d array (records on disk)."""
+    state = np.uint64(seed)
+    for i in range(rows.shape[0] - 1, 0, -1):
+        state, z = _splitmix(state)
+        j = np.int64(z % np.uint64(i + 1))
+        for c in range(rows.shape[1]):
+            rows[i, c], rows[j, c] = rows[j, c], rows[i, c]
+
+
+@njit(nogil=True, cache=True)
+def _bucket_of(first, n, seed, nbuckets, out):
+    """Bucket of records first .. first + n - 1 (a hash of the record number)."""
+    for i in range(n):
+        _, z = _splitmix(np.uint64(seed) + np.uint64(first + i) * np.uint64(0x9E3779B97F4A7C15))
+        out[i] = np.int64(z % np.uint64(nbuckets))
+
+
+@njit(nogil=True, cache=True)
 def _prepare(rec_w1, rec_w2, rec_x, x_max, alpha, w1, w2, fx, logx, offset):
     for i in range(rec_w1.shape[0]):
         x = rec_x[i]
@@ -126,28 +177,40 @@ def _prepare(rec_w1, rec_w2, rec_x, x_max, alpha, w1, w2, fx, logx, offset):
         logx[offset + i] = np.log(x)
 
 
-@njit(nogil=True, cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _train_slice(w1, w2, fx, logx, lo, hi, W, G, eta, clip, seed, block, progress, stop, status, tid):
-    """One iteration over records [lo, hi): returns the summed cost. Stops early if stop[0]; status[0] = NaN seen."""
-    V = W.shape[0] // 2
-    dim = W.shape[1] - 1
-    n = hi - lo
-    nblocks = (n + block - 1) // block
+@njit(nogil=True, cache=True)
+def _block_order(nblocks, seed):
+    """A random order of the blocks of one slice, and the generator state after it."""
     order = np.arange(nblocks)
     state = np.uint64(seed)
     for i in range(nblocks - 1, 0, -1):
         state, z = _splitmix(state)
         j = np.int64(z % np.uint64(i + 1))
         order[i], order[j] = order[j], order[i]
-    perm = np.empty(block, dtype=np.int64)
+    rng = np.empty(1, dtype=np.uint64)
+    rng[0] = state
+    return order, rng
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _train_blocks(w1, w2, fx, logx, starts, lens, W, G, eta, clip, rng, done0, progress, stop, status, tid):
+    """Train on blocks [starts[i], starts[i] + lens[i]) in turn, each in a random order (generator state in rng[0]).
+
+    Returns the summed cost. Stops early if stop[0]; status[0] = NaN seen; progress[tid] = done0 + records done.
+    """
+    V = W.shape[0] // 2
+    dim = W.shape[1] - 1
+    state = rng[0]
+    maxlen = 1
+    for bi in range(lens.shape[0]):
+        maxlen = max(maxlen, lens[bi])
+    perm = np.empty(maxlen, dtype=np.int64)
     cost = 0.0
-    done = 0
-    for bi in range(nblocks):
+    done = done0
+    for bi in range(starts.shape[0]):
         if stop[0] != 0 or status[0] != 0:
             break
-        b0 = lo + order[bi] * block
-        b1 = min(b0 + block, hi)
-        m = b1 - b0
+        b0 = starts[bi]
+        m = lens[bi]
         for i in range(m):
             perm[i] = b0 + i
         for i in range(m - 1, 0, -1):
@@ -167,6 +230,7 @@ def _train_slice(w1, w2, fx, logx, lo, hi, W, G, eta, clip, seed, block, progres
             if not (np.abs(fdiff) < np.inf):  # NaN or inf
                 status[0] = 1
                 progress[tid] = done
+                rng[0] = state
                 return cost
             cost += 0.5 * fdiff * diff
             fdiff *= eta
@@ -183,30 +247,190 @@ def _train_slice(w1, w2, fx, logx, lo, hi, W, G, eta, clip, seed, block, progres
             wc[dim] -= fdiff / np.sqrt(gc[dim])
             ga[dim] += fdiff * fdiff
             gc[dim] += fdiff * fdiff
-        done += b1 - b0
+        done += m
         progress[tid] = done
+    rng[0] = state
     return cost
 
 
 # -- preparation -------------------------------------------------------------------------
 
 
+class MemorySink:
+    """Turns merged records (w1, w2, x) into in-memory training columns as they arrive.
+
+    The columns are sized by the merge's upper bound in anonymous mappings: pages
+    never written cost nothing. `finish` shuffles them in place (no copies).
+    """
+
+    def __init__(self, x_max: float, alpha: float):
+        self.x_max, self.alpha = float(x_max), float(alpha)
+        self.n = 0
+        self.cols = None
+
+    def begin(self, upper_bound: int) -> None:
+        from nlpt.embeddings.cooccur import Anon
+
+        u = max(1, int(upper_bound))
+        self.cols = [Anon(u, np.int32), Anon(u, np.int32), Anon(u, np.float32), Anon(u, np.float32)]
+        self.n = 0
+
+    def add(self, w1, w2, x) -> None:
+        w1c, w2c, fxc, lxc = (c.a for c in self.cols)
+        if self.n + len(w1) > len(w1c):
+            raise RuntimeError("more records than the announced upper bound")
+        _prepare(np.ascontiguousarray(w1), np.ascontiguousarray(w2), np.ascontiguousarray(x, dtype=np.float64),
+                 self.x_max, self.alpha, w1c, w2c, fxc, lxc, self.n)
+        self.n += len(w1)
+
+    def finish(self, seed: int) -> TrainRecords:
+        if self.cols is None:
+            self.begin(0)
+        w1, w2, fx, logx = (c.a[: self.n] for c in self.cols)
+        _shuffle_records(w1, w2, fx, logx, _mix_seed(seed, -1))
+        self.cols = None
+        return TrainRecords(w1, w2, fx, logx)
+
+
+class DiskSink:
+    """Streaming mode: merged records become a shuffled file of TRAIN_DTYPE records, within `memory_bytes`.
+
+    Each record goes to a bucket file chosen by a hash of its number; each bucket
+    is then loaded, shuffled (Fisher-Yates, as in memory) and appended to the
+    training file. With one bucket the order is exactly the in-memory one.
+    """
+
+    def __init__(self, x_max: float, alpha: float, tmp_parent: str | None, memory_bytes: int, seed: int):
+        self.x_max, self.alpha, self.seed = float(x_max), float(alpha), int(seed)
+        self.tmp_parent = tmp_parent
+        self.bucket_bytes = max(16 << 20, int(memory_bytes) // 2)  # one bucket is shuffled in memory
+        self.tmpdir = None
+        self.files = []
+        self.n = 0
+
+    def begin(self, upper_bound: int) -> None:
+        parent = self.tmp_parent or tempfile.gettempdir()
+        try:
+            self.tmpdir = tempfile.mkdtemp(prefix=".nlpt-glove-", dir=parent)
+        except OSError as exc:
+            raise NlptError(f"{parent}: cannot create a temporary directory for training records ({exc.strerror})") from None
+        self.nb = int(min(512, max(1, -(-int(upper_bound) * TRAIN_DTYPE.itemsize // self.bucket_bytes))))
+        self.files = [open(os.path.join(self.tmpdir, f"bucket-{b:04d}.bin"), "wb") for b in range(self.nb)]
+        self.counts = np.zeros(self.nb, dtype=np.int64)
+        self.n = 0
+
+    def add(self, w1, w2, x) -> None:
+        m = len(w1)
+        rec = np.empty(m, dtype=TRAIN_DTYPE)
+        w1c, w2c = np.empty(m, np.int32), np.empty(m, np.int32)
+        fx, logx = np.empty(m, np.float32), np.empty(m, np.float32)
+        _prepare(np.ascontiguousarray(w1), np.ascontiguousarray(w2), np.ascontiguousarray(x, dtype=np.float64),
+                 self.x_max, self.alpha, w1c, w2c, fx, logx, 0)
+        rec["w1"], rec["w2"], rec["fx"], rec["logx"] = w1c, w2c, fx, logx
+        del w1c, w2c, fx, logx
+        try:
+            if self.nb == 1:
+                rec.tofile(self.files[0])
+                self.counts[0] += m
+            else:
+                bucket = np.empty(m, dtype=np.int64)
+                _bucket_of(self.n, m, _mix_seed(self.seed, -2), self.nb, bucket)
+                order = np.argsort(bucket, kind="stable")
+                rec = rec[order]
+                bounds = np.searchsorted(bucket[order], np.arange(self.nb + 1))
+                for b in range(self.nb):
+                    if bounds[b + 1] > bounds[b]:
+                        rec[bounds[b]: bounds[b + 1]].tofile(self.files[b])
+                        self.counts[b] += bounds[b + 1] - bounds[b]
+        except OSError as exc:
+            self._fail(exc)
+        self.n += m
+
+    def _fail(self, exc: OSError):
+        import errno
+
+        self.close()
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise NlptError(f"{self.tmp_parent}: no space left on device for the training records "
+                            "(free some space, point --tmp-dir elsewhere or raise --memory)") from None
+        raise NlptError(f"{self.tmp_parent}: cannot write training records ({exc.strerror})") from None
+
+    def finish(self, seed: int) -> DiskRecords:
+        if self.tmpdir is None:
+            self.begin(0)
+        path = os.path.join(self.tmpdir, "records.bin")
+        try:
+            for fh in self.files:
+                fh.close()
+            with open(path, "wb") as out:
+                for b in range(self.nb):
+                    bpath = os.path.join(self.tmpdir, f"bucket-{b:04d}.bin")
+                    rec = np.fromfile(bpath, dtype=TRAIN_DTYPE)
+                    os.unlink(bpath)
+                    _shuffle_rows(rec.view(np.uint64).reshape(-1, 2), _mix_seed(seed, -1 - b))
+                    rec.tofile(out)
+                    del rec
+        except OSError as exc:
+            self._fail(exc)
+        self.files = []
+        return DiskRecords(path, self.n, self.tmpdir)
+
+    def close(self) -> None:
+        for fh in self.files:
+            fh.close()
+        self.files = []
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+
+
+class AutoSink:
+    """Keeps the training records in memory when they fit in `memory_bytes` beside `reserved_bytes`
+    (parameters and the rest of the process), else streams them to disk (`DiskSink`)."""
+
+    OVERHEAD = 192 << 20  # interpreter, numba, vocabulary
+
+    def __init__(self, x_max: float, alpha: float, memory_bytes: int, reserved_bytes: int, tmp_parent: str | None, seed: int):
+        self.args = (x_max, alpha)
+        self.room = int(memory_bytes) - int(reserved_bytes) - self.OVERHEAD
+        self.tmp_parent, self.seed = tmp_parent, seed
+        self.inner = None
+        self.on_disk = False
+
+    def begin(self, upper_bound: int) -> None:
+        self.on_disk = int(upper_bound) * TRAIN_DTYPE.itemsize > self.room
+        if self.on_disk:
+            self.inner = DiskSink(*self.args, self.tmp_parent, max(0, self.room), self.seed)
+        else:
+            self.inner = MemorySink(*self.args)
+        self.inner.begin(upper_bound)
+
+    @property
+    def n(self) -> int:
+        return self.inner.n if self.inner is not None else 0
+
+    def add(self, w1, w2, x) -> None:
+        self.inner.add(w1, w2, x)
+
+    def finish(self, seed: int):
+        if self.inner is None:
+            self.begin(0)
+        return self.inner.finish(seed)
+
+    def close(self) -> None:
+        if isinstance(self.inner, DiskSink):
+            self.inner.close()
+
+
 def prepare_records(chunks: list[np.ndarray], x_max: float, alpha: float, seed: int) -> TrainRecords:
     """Turn record chunks (REC_DTYPE, 0-based) into shuffled training arrays; chunks are consumed."""
-    n = sum(len(c) for c in chunks)
-    w1 = np.empty(n, dtype=np.int32)
-    w2 = np.empty(n, dtype=np.int32)
-    fx = np.empty(n, dtype=np.float32)
-    logx = np.empty(n, dtype=np.float32)
-    offset = 0
+    sink = MemorySink(x_max, alpha)
+    sink.begin(sum(len(c) for c in chunks))
     while chunks:
         c = chunks.pop(0)
-        _prepare(np.ascontiguousarray(c["w1"]), np.ascontiguousarray(c["w2"]), np.ascontiguousarray(c["x"]),
-                 float(x_max), float(alpha), w1, w2, fx, logx, offset)
-        offset += len(c)
+        sink.add(c["w1"], c["w2"], c["x"])
         del c
-    _shuffle_records(w1, w2, fx, logx, _mix_seed(seed, -1))
-    return TrainRecords(w1, w2, fx, logx)
+    return sink.finish(seed)
 
 
 def vocab_hash(words: list[str]) -> str:
@@ -281,8 +505,10 @@ def train(records: TrainRecords, state: GloveState, config: GloveConfig, progres
         raise NlptError("no co-occurrence records to train on")
     threads = max(1, min(int(config.threads), max(1, n // 256)))
     bounds = [n * t // threads for t in range(threads + 1)]
+    on_disk = isinstance(records, DiskRecords)
     reports: list[EpochReport] = []
     first = state.epoch
+    eta, clip = np.float32(config.eta), np.float32(config.grad_clip)
     for epoch in range(first, config.iterations):
         start = time.perf_counter()
         shared = Shared(threads, n)
@@ -291,11 +517,16 @@ def train(records: TrainRecords, state: GloveState, config: GloveConfig, progres
         done = shared.counters[:, 0]
 
         def work(t: int) -> None:
-            costs[t] = _train_slice(
-                records.w1, records.w2, records.fx, records.logx, bounds[t], bounds[t + 1],
-                state.W, state.G, np.float32(config.eta), np.float32(config.grad_clip),
-                _mix_seed(config.seed, epoch, t), BLOCK, done, shared.stop, status, t,
-            )
+            lo, hi = bounds[t], bounds[t + 1]
+            nblocks = (hi - lo + BLOCK - 1) // BLOCK
+            order, rng = _block_order(nblocks, _mix_seed(config.seed, epoch, t))
+            starts = lo + order * BLOCK
+            lens = np.minimum(BLOCK, hi - starts)
+            if not on_disk:
+                costs[t] = _train_blocks(records.w1, records.w2, records.fx, records.logx, starts, lens,
+                                         state.W, state.G, eta, clip, rng, 0, done, shared.stop, status, t)
+                return
+            costs[t] = _train_from_file(records.path, starts, lens, state, eta, clip, rng, done, shared.stop, status, t)
 
         def on_poll() -> None:
             if progress is not None:
@@ -316,6 +547,43 @@ def train(records: TrainRecords, state: GloveState, config: GloveConfig, progres
         if on_epoch is not None:
             on_epoch(report, state)
     return reports
+
+
+def _train_from_file(path, starts, lens, state, eta, clip, rng, done, stop, status, tid) -> float:
+    """Streaming mode: read the blocks of one slice, in their random order, DISK_BLOCKS_PER_READ at a time."""
+    buf = np.empty(DISK_BLOCKS_PER_READ * BLOCK, dtype=TRAIN_DTYPE)
+    # Contiguous copies of the columns: the kernel is the in-memory one (strided views train ~30% slower).
+    cols = (np.empty(len(buf), np.int32), np.empty(len(buf), np.int32), np.empty(len(buf), np.float32), np.empty(len(buf), np.float32))
+    raw = buf.view(np.uint8)
+    size = TRAIN_DTYPE.itemsize
+    cost = 0.0
+    finished = 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for g in range(0, len(starts), DISK_BLOCKS_PER_READ):
+            if stop[0] or status[0]:
+                break
+            gl_lens = lens[g: g + DISK_BLOCKS_PER_READ]
+            local = np.zeros(len(gl_lens), dtype=np.int64)
+            pos = 0
+            for i, (s0, m) in enumerate(zip(starts[g: g + DISK_BLOCKS_PER_READ], gl_lens)):
+                local[i] = pos
+                want, off = int(m) * size, int(s0) * size
+                view = memoryview(raw[pos * size: pos * size + want])
+                got = 0
+                while got < want:
+                    k = os.preadv(fd, [view[got:]], off + got)
+                    if k <= 0:
+                        raise NlptError(f"{path}: training records file ended early")
+                    got += k
+                pos += int(m)
+            for col, name in zip(cols, ("w1", "w2", "fx", "logx")):
+                col[:pos] = buf[name][:pos]
+            cost += _train_blocks(*cols, local, gl_lens, state.W, state.G, eta, clip, rng, finished, done, stop, status, tid)
+            finished += int(gl_lens.sum())
+    finally:
+        os.close(fd)
+    return cost
 
 
 def output_matrix(state: GloveState, vectors: str = "sum") -> np.ndarray:

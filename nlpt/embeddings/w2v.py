@@ -4,16 +4,19 @@ Defaults are word2vec.c's (`-size 100 -window 5 -sample 1e-3 -negative 5
 -hs 0 -min-count 5 -iter 5`, alpha 0.025 for skip-gram and 0.05 for CBOW,
 decayed linearly to alpha * 1e-4 over the whole run).
 
-Pipeline: count the words (`nlpt.vocab.count.count_words`, parallel) or read a
-vocabulary file, build the sampling tables, then each of `threads` workers
-reads its own byte range of the input once per epoch, encodes it in numba and
-trains on it with the nogil kernels of `w2v_kernels`, sharing the matrices
-(Hogwild). See `driver` for threading, progress, interruption and checkpoints.
+Pipeline: count the words (`nlpt.vocab.count.count_vocab`, parallel, the engine
+of `nlpt vocab`) or read a vocabulary file, build the sampling tables, then
+each of `threads` workers reads its own byte range of the input once per
+epoch, encodes it in numba and trains on it with the nogil kernels of
+`w2v_kernels`, sharing the matrices (Hogwild). While training, the words are
+held only as UTF-8 bytes in the encoder's table (peak memory: the matrices
+plus ~10 MB). See `driver` for threading, progress, interruption and checkpoints.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -90,42 +93,47 @@ class W2VModel:
 
 def build_vocab(stream, opts: ReaderOptions, config: W2VConfig, read_vocab: str | None, quiet: bool,
                 threads: int) -> tuple[Vocab, ReadStats | None, float]:
-    """The training vocabulary: counted from the corpus (`stream`, a `CorpusStream`) or read from a file."""
+    """The training vocabulary: counted from the corpus (`stream.paths`) or read from a file.
+
+    Counted by `nlpt.vocab.count.count_vocab` (the engine of `nlpt vocab`), whose
+    words are exactly the tokens `stream` encodes; only the kept words become
+    Python strings and the count table is freed before this returns.
+    """
     t0 = time.perf_counter()
     if read_vocab:
         vocab = Vocab.load(read_vocab, config.min_count, config.max_vocab)
         if len(vocab) == 0:
             raise NlptError(f"{read_vocab}: no word with count >= {config.min_count} (--min-count)")
         return vocab, None, time.perf_counter() - t0
-    paths = stream.paths
-    if stream.fast:
-        counter = stream.count(quiet)
-        n_tokens, n_types = counter.tokens, counter.types
-        counts = counter.counts(config.min_count)
-        del counter
-        stats = stream.count_stats
-    else:
-        from nlpt.vocab.count import count_words
+    from nlpt.common.progress import Progress
+    from nlpt.vocab.count import count_vocab, describe_prune
 
-        result = count_words(paths, opts, threads=threads)
-        n_tokens, n_types = sum(result.counts.values()), len(result.counts)
-        counts, stats = result.counts, result.stats
-        del result
+    from nlpt.corpus.reader import compression_of
+
+    paths = stream.paths
+    size = sum(os.path.getsize(p) for p in paths)
+    total = None if any(compression_of(p) for p in paths) else size  # compressed: bytes read are not the file sizes
+    # small inputs are counted in a blink: no progress line (errors stay one line)
+    with Progress("counting words", total=total, unit="B", quiet=quiet or size < (64 << 20)) as progress:
+        counted = count_vocab(paths, opts, threads, config.min_count, config.max_vocab, progress=progress)
+    vocab, n_tokens, n_types = counted.vocab, counted.tokens, counted.types
     if n_tokens == 0:
         raise NlptError(f"{paths[0] if len(paths) == 1 else 'input'}: empty corpus (no tokens)")
-    vocab = Vocab.from_counts(counts, config.min_count, config.max_vocab)
-    del counts
     if len(vocab) == 0:
         raise NlptError(
             f"no word occurs at least {config.min_count} times (--min-count) in {n_tokens} tokens; "
             "lower --min-count or give a larger corpus"
         )
+    pruned = describe_prune(counted.prune)
+    if pruned:  # a warning: shown even with --quiet, as `nlpt vocab` does
+        print(f"nlpt: warning: {pruned}", file=sys.stderr, flush=True)
     log(f"vocabulary: {len(vocab)} words of {n_types} types, {n_tokens} tokens "
         f"({time.perf_counter() - t0:.1f}s)", quiet)
-    return vocab, stats, time.perf_counter() - t0
+    return vocab, counted.stats, time.perf_counter() - t0
 
 
 def init_model(vocab: Vocab, config: W2VConfig) -> W2VModel:
+    """Fresh matrices for `vocab` (only its length is used) as word2vec.c initialises them."""
     rng = np.random.default_rng(config.seed)
     v, d = len(vocab), config.size
     syn0 = rng.random((v, d), dtype=np.float32)
@@ -136,8 +144,8 @@ def init_model(vocab: Vocab, config: W2VConfig) -> W2VModel:
     return W2VModel(vocab, syn0, syn1neg, syn1, config)
 
 
-def _model_arrays(model: W2VModel) -> dict:
-    arrays = {"syn0": model.syn0, "counts": model.vocab.counts_array()}
+def _model_arrays(model: W2VModel, counts: np.ndarray) -> dict:
+    arrays = {"syn0": model.syn0, "counts": counts}
     if model.syn1neg is not None:
         arrays["syn1neg"] = model.syn1neg
     if model.syn1 is not None:
@@ -153,8 +161,13 @@ def train(
     save_vocab: str | None = None,
     checkpoint: str | None = None,
     quiet: bool = False,
+    keep_context: bool = True,
 ) -> W2VModel:
-    """Train word2vec on `paths`; raises KeyboardInterrupt (after writing `checkpoint`, if given) when interrupted."""
+    """Train word2vec on `paths`; raises KeyboardInterrupt (after writing `checkpoint`, if given) when interrupted.
+
+    `keep_context=False` drops the context vectors (`syn1neg`, `syn1`) from the
+    returned model, freeing their memory before the vocabulary is rebuilt.
+    """
     from nlpt.embeddings import driver
     from nlpt.embeddings.huffman import Huffman
     from nlpt.embeddings.sampling import AliasTable, seed_state, subsample_thresholds
@@ -164,14 +177,15 @@ def train(
     t_start = time.perf_counter()
     n_threads = max(1, config.threads)
 
-    stream = driver.CorpusStream(paths, [], opts, n_threads)
+    # 256 KB blocks: per thread ~1.5 MB of reading/encoding buffers instead of ~6 MB with 1 MB blocks
+    stream = driver.CorpusStream(paths, [], opts, n_threads, block_bytes=min(opts.chunk_bytes, 1 << 18))
     try:
-        return _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpoint, quiet)
+        return _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpoint, quiet, keep_context)
     finally:
         stream.close()
 
 
-def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpoint, quiet) -> W2VModel:
+def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpoint, quiet, keep_context) -> W2VModel:
     from nlpt.embeddings import driver
     from nlpt.embeddings.huffman import Huffman
     from nlpt.embeddings.sampling import AliasTable, seed_state, subsample_thresholds
@@ -189,13 +203,21 @@ def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpo
         vocab_seconds = 0.0
     else:
         vocab, read_stats, vocab_seconds = build_vocab(stream, opts, config, read_vocab, quiet, n_threads)
-        _release_free_memory()
-        model = init_model(vocab, config)
+        model = None
         start_epoch, positions, done_offset, rng_states = 0, None, 0, None
     if save_vocab:
         vocab.save(save_vocab)
 
     counts = vocab.counts_array()
+    n_words = len(vocab)
+    # While training, the words live only as UTF-8 bytes in the encoder's table
+    # (fast path): the list of str and its index would be ~20 MB on top of the
+    # matrices. The `Vocab` is rebuilt from that table for the model returned.
+    stream.set_words(vocab.words)
+    if stream.fast:
+        vocab = None
+        if model is not None:
+            model.vocab = None
     train_words = int(counts.sum())
     keep = subsample_thresholds(counts, config.sample)
     if config.negative > 0:
@@ -208,8 +230,6 @@ def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpo
         codes, points, code_lens = tree.codes, tree.points, tree.lengths
     else:
         codes, points, code_lens = np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.int32), np.zeros(1, np.int32)
-    syn1neg = model.syn1neg if model.syn1neg is not None else np.zeros((1, config.size), np.float32)
-    syn1 = model.syn1 if model.syn1 is not None else np.zeros((1, config.size), np.float32)
 
     total = float(train_words) * config.epochs
     shared = driver.Shared(n_threads, total)
@@ -218,25 +238,40 @@ def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpo
         rng_states = [np.array([seed_state(config.seed, t)], dtype=np.uint64) for t in range(n_threads)]
     else:
         rng_states = [np.array([s], dtype=np.uint64) for s in rng_states]
-    stream.words = vocab.words
     if resume is not None and len(stream.shards) != len(positions or [None] * n_threads):
         positions = None
     alpha0 = config.start_alpha
     mode = config.mode
     epoch_state = {"epoch": start_epoch, "positions": list(positions) if positions else [None] * n_threads}
 
+    def run_kernel(ids, starts, syn0, syn1neg, syn1, tid: int) -> int:
+        return train_chunk(
+            ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
+            alias_prob, alias_idx, keep, config.window, config.negative, config.hs, mode,
+            alpha0, config.min_alpha_ratio, total, shared.offset, shared.counters, shared.losses,
+            tid, shared.stop, rng_states[tid], config.loss_every, config.shared_negatives,
+        )
+
+    # Load the compiled kernels now, on empty input, while the matrices are not
+    # allocated yet: loading them costs some transient memory.
+    tiny = np.zeros((1, config.size), np.float32)
+    run_kernel(np.empty(0, np.int32), np.zeros(1, np.int64), tiny, tiny, tiny, 0)
+    stream.warm_up()
+    del tiny
+    _release_free_memory()
+
+    if model is None:
+        model = init_model(range(n_words), config)
+        model.vocab = vocab
+    syn1neg = model.syn1neg if model.syn1neg is not None else np.zeros((1, config.size), np.float32)
+    syn1 = model.syn1 if model.syn1 is not None else np.zeros((1, config.size), np.float32)
+
     def work(tid: int) -> None:
         pos = epoch_state["positions"][tid]
         for chunk in stream.chunks(tid, resume=pos, stop=shared.stop):
             if len(chunk.ids):
-                stopped = train_chunk(
-                    chunk.ids, chunk.starts, model.syn0, syn1neg, syn1, codes, points, code_lens,
-                    alias_prob, alias_idx, keep, config.window, config.negative, config.hs, mode,
-                    alpha0, config.min_alpha_ratio, total, shared.offset, shared.counters, shared.losses,
-                    tid, shared.stop, rng_states[tid], config.loss_every, config.shared_negatives,
-                )
-                if stopped:
-                    return
+                if run_kernel(chunk.ids, chunk.starts, model.syn0, syn1neg, syn1, tid):
+                    return  # stopped
             epoch_state["positions"][tid] = chunk.position
 
     def fields() -> dict:
@@ -253,12 +288,18 @@ def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpo
                 train_seconds += time.perf_counter() - t0
                 epoch_state["positions"] = [None] * n_threads
                 if checkpoint and epoch + 1 < config.epochs:
-                    _save_resume(checkpoint, model, epoch + 1, None, shared, rng_states)
+                    _save_resume(checkpoint, model, stream, counts, epoch + 1, None, shared, rng_states)
     except KeyboardInterrupt:
         if checkpoint:
-            _save_resume(checkpoint, model, epoch_state["epoch"], epoch_state["positions"], shared, rng_states)
+            _save_resume(checkpoint, model, stream, counts, epoch_state["epoch"], epoch_state["positions"], shared,
+                         rng_states)
             log(f"interrupted; training state saved to {checkpoint} (run the same command to resume)", quiet)
         raise
+    if not keep_context:
+        model.syn1neg = model.syn1 = syn1neg = syn1 = None
+    _release_free_memory()
+    if model.vocab is None:
+        model.vocab = Vocab(stream.word_list(), counts.tolist())
     stats = ReadStats()
     for s in stream.stats:
         stats.merge(s)
@@ -268,7 +309,7 @@ def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpo
         stats.report(quiet)
     done = shared.done() - done_offset
     model.stats = {
-        "vocab_size": len(vocab),
+        "vocab_size": n_words,
         "train_words": train_words,
         "words_processed": done,
         "vocab_seconds": vocab_seconds,
@@ -299,16 +340,16 @@ def _config_key(config: W2VConfig) -> dict:
     return d
 
 
-def _save_resume(path, model: W2VModel, epoch, positions, shared, rng_states) -> None:
+def _save_resume(path, model: W2VModel, stream, counts, epoch, positions, shared, rng_states) -> None:
     from nlpt.embeddings.driver import save_checkpoint
 
-    arrays = _model_arrays(model)
+    arrays = _model_arrays(model, counts)
     arrays["rng"] = np.array([r[0] for r in rng_states], dtype=np.uint64)
     meta = {
         "kind": "nlpt-w2v-checkpoint",
         "version": CHECKPOINT_VERSION,
         "config": _config_key(model.config),
-        "words": model.vocab.words,
+        "words": stream.word_list(),
         "epoch": epoch,
         "positions": [list(p) if p else None for p in positions] if positions else None,
         "done": shared.done() if positions else int(round(shared.total * epoch / model.config.epochs)),

@@ -28,6 +28,58 @@ _LEN_MASK = np.uint64((1 << 24) - 1)
 MAX_TOKEN_BYTES = (1 << 24) - 1  # longer tokens are cut (the reader's blocks are far smaller)
 
 
+@njit(inline="always")
+def fnv1a(buf, start, end):
+    """FNV-1a 64 hash of buf[start:end]: the hash of every byte-string table in nlpt (also `embeddings.bytescan`)."""
+    h = _FNV_OFFSET
+    for i in range(start, end):
+        h = (h ^ np.uint64(buf[i])) * _FNV_PRIME
+    return h
+
+
+@njit(cache=True, nogil=True)
+def utf8_valid(buf):
+    """Whether the bytes are valid UTF-8 by Python's strict decoder (no overlong forms,
+    surrogates or code points past U+10FFFF), without decoding them."""
+    n = buf.shape[0]
+    i = 0
+    while i < n:
+        c = buf[i]
+        if c < 0x80:
+            i += 1
+            continue
+        lo = 0x80
+        hi = 0xBF
+        if c < 0xC2:
+            return False
+        elif c < 0xE0:
+            need = 1
+        elif c < 0xF0:
+            need = 2
+            if c == 0xE0:
+                lo = 0xA0
+            elif c == 0xED:
+                hi = 0x9F
+        elif c < 0xF5:
+            need = 3
+            if c == 0xF0:
+                lo = 0x90
+            elif c == 0xF4:
+                hi = 0x8F
+        else:
+            return False
+        if i + need >= n:
+            return False
+        c1 = buf[i + 1]
+        if c1 < lo or c1 > hi:
+            return False
+        for k in range(2, need + 1):
+            if (buf[i + k] & 0xC0) != 0x80:
+                return False
+        i += need + 1
+    return True
+
+
 @njit(cache=True, nogil=True)
 def _upsert(src, s, length, h, c, index, ent, arena, state):
     """Add `c` to the count of key src[s:s+length]; False when a new key does not fit (grow first)."""
@@ -156,10 +208,9 @@ def add_joined(start, blob, counts, index, ent, arena, state):
     j = 0
     while pos <= n and j < counts.shape[0]:
         s = pos
-        h = _FNV_OFFSET
         while pos < n and blob[pos] != 10:
-            h = (h ^ np.uint64(blob[pos])) * _FNV_PRIME
             pos += 1
+        h = fnv1a(blob, s, pos)
         if j >= start:
             if not _upsert(blob, s, pos - s, h, counts[j], index, ent, arena, state):
                 return j, pos - s

@@ -21,6 +21,9 @@ How it is fast:
   `prune_limit` types, the rarest are pruned as word2vec's ReduceVocab does
   (count <= 1, then <= 2, ...) and the pruning is reported.
 
+The trainers (`train-w2v`, via `count_vocab`) use this same engine, so their
+vocabulary is exactly `nlpt vocab`'s.
+
 `engine="python"` is a plain-Python reference (`Counter` over the reader's
 token chunks) used by the tests to cross-check the fast engine.
 """
@@ -129,12 +132,19 @@ class CountResult:
 # -- the fast engine ---------------------------------------------------------------------
 
 
+def is_utf8(block: bytes) -> bool:
+    """Whether `block` is valid UTF-8, checked in numba without decoding it (decoding a
+    1 MB block would make a str of up to 4 MB per thread just to find out)."""
+    import numpy as np
+
+    from nlpt.vocab._fastcount import utf8_valid
+
+    return bool(utf8_valid(np.frombuffer(block, dtype=np.uint8)))
+
+
 def _check_utf8(block: bytes, path: str, stats: ReadStats) -> None:
-    if not block.isascii():
-        try:
-            block.decode("utf-8")
-        except UnicodeDecodeError:
-            decode(block, path, stats)  # counts this file's invalid sequences
+    if not block.isascii() and not is_utf8(block):
+        decode(block, path, stats)  # counts this file's invalid sequences
 
 
 def _count_shard(sources, opts: ReaderOptions, prune_limit: int, stats: ReadStats, report: PruneReport, done: list, slot: int, stop: threading.Event):
@@ -312,6 +322,44 @@ def count_words(
     return result
 
 
+@dataclass
+class VocabCount:
+    """A training vocabulary counted from a corpus, and the totals of the count (the table itself is gone)."""
+
+    vocab: object  # nlpt.vocab.vocab.Vocab
+    tokens: int
+    types: int
+    stats: ReadStats
+    prune: PruneReport
+    seconds: float
+
+
+def count_vocab(
+    paths: list[str],
+    opts: ReaderOptions = ReaderOptions(),
+    threads: int = 1,
+    min_count: int = 1,
+    max_size: int | None = None,
+    prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    progress=None,
+) -> VocabCount:
+    """`count_words`, then only the words with count >= min_count (the first max_size) as a `Vocab`.
+
+    What the trainers use: the selection and the sort run inside the count
+    table, so only the kept words ever become Python strings, and the table
+    is dropped before returning (its memory goes back to the system).
+    Its words are the tokens of `str.split()` on the normalised text, the
+    tokens the trainers' encoders (`iter_encoded`, `embeddings.bytescan`) produce.
+    """
+    result = count_words(paths, opts, threads, prune_limit, progress)
+    try:
+        vocab = result.to_vocab(min_count, max_size)
+        return VocabCount(vocab, result.tokens, result.types, result.stats, result.prune, result.seconds)
+    finally:
+        result.table = None
+        result._counter = None
+
+
 def describe_prune(report: PruneReport) -> str | None:
     if not report.times:
         return None
@@ -321,7 +369,7 @@ def describe_prune(report: PruneReport) -> str | None:
     )
 
 
-__all__ = ["CountResult", "count_words", "normalise_table", "describe_prune", "run_count", "run_merge"]
+__all__ = ["CountResult", "VocabCount", "count_words", "count_vocab", "is_utf8", "normalise_table", "describe_prune", "run_count", "run_merge"]
 
 
 # -- the commands ---------------------------------------------------------------------
@@ -354,11 +402,37 @@ def release_freed_memory_eagerly() -> None:
         pass
 
 
+def load_numba_without_scipy_linalg() -> None:
+    """Keep numba from importing scipy.linalg (~24 MB resident) that our kernels never use (a command-line-only tweak).
+
+    When numba sets up its compiler (on the first kernel compiled or loaded
+    from the cache) it imports `numba.np.arraymath`, which imports
+    `scipy.linalg` (all of it, with scipy's own OpenBLAS) just to learn whether
+    `np.correlate`/`np.convolve` may call BLAS. Importing that module once with
+    `scipy.linalg` hidden makes the answer "no" (those two then use a plain
+    loop; none of nlpt's kernels calls them) and scipy.linalg is never loaded.
+    `np.dot` and `np.linalg` in kernels still work: they import scipy.linalg
+    themselves when compiled. Does nothing if numba's compiler is already set
+    up or scipy.linalg is already imported.
+    """
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    sys.modules["scipy.linalg"] = None  # `import scipy.linalg...` raises ImportError meanwhile
+    try:
+        import numba.np.arraymath  # noqa: F401
+    except ImportError:  # another numba layout: nothing gained, nothing lost
+        pass
+    finally:
+        if "scipy.linalg" in sys.modules and sys.modules["scipy.linalg"] is None:
+            del sys.modules["scipy.linalg"]
+
+
 def run_count(inputs, output, min_count, max_size, prune_limit, opts, threads, quiet, as_json) -> None:
     """`nlpt vocab count`."""
     import json
 
     release_freed_memory_eagerly()
+    load_numba_without_scipy_linalg()
     from nlpt.common.progress import Progress, log
     from nlpt.common.threads import resolve_threads
     from nlpt.corpus.reader import compression_of, expand_inputs
