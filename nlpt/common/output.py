@@ -32,6 +32,16 @@ def check_writable(path: str) -> None:
         raise NlptError(f"{path}: file is not writable")
 
 
+def _make_temp(path: str) -> tuple[int, str]:
+    """A temporary file beside `path` (same filesystem, so the final rename is atomic)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        return tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise NlptError(f"{path}: cannot create a file in {parent} ({reason})") from None
+
+
 @contextlib.contextmanager
 def atomic_output(path: str, mode: str = "w", encoding: str = "utf-8") -> Iterator[IO]:
     """Yield a file object whose content appears at `path` only on success."""
@@ -42,8 +52,7 @@ def atomic_output(path: str, mode: str = "w", encoding: str = "utf-8") -> Iterat
         stream.flush()
         return
     check_writable(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    fd, tmp = _make_temp(path)
     try:
         if binary:
             fh: IO = os.fdopen(fd, "wb")
@@ -69,8 +78,7 @@ def atomic_output(path: str, mode: str = "w", encoding: str = "utf-8") -> Iterat
 def atomic_directory_file(path: str) -> Iterator[str]:
     """Yield a temporary *path* (for libraries that write by filename), renamed on success."""
     check_writable(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    fd, tmp = _make_temp(path)
     os.close(fd)
     try:
         yield tmp
