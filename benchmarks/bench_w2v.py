@@ -14,6 +14,10 @@ words/s = corpus tokens / wall-clock seconds of the whole process (start-up,
 vocabulary scan, training and writing the vectors included).
 
     .venv/bin/python benchmarks/bench_w2v.py [--models sg,cbow] [--threads 2] [--epochs 1]
+        [--no-schedule-row] [--no-full-decay-gensim]
+
+Extra rows: nlpt-a.5 (nlpt with gensim corpus_file's effective half-decayed learning rate) and, for
+skip-gram, gensim-fd (gensim in iterable mode, whose learning rate decays fully like nlpt's default).
 """
 
 from __future__ import annotations
@@ -44,6 +48,20 @@ import sys
 from gensim.models import Word2Vec
 corpus, out, sg, threads, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 m = Word2Vec(corpus_file=corpus, vector_size=100, window=5, negative=5, hs=0, sample=1e-3, min_count=5,
+             workers=threads, epochs=epochs, sg=sg, seed=1)
+m.wv.save_word2vec_format(out, binary=True)
+"""
+
+# Same settings, iterable mode: one producer thread cuts the corpus into jobs and gives each job an alpha
+# from the global progress (word2vec.py `_job_producer` -> `_get_next_alpha(pushed_examples /
+# total_examples, cur_epoch)`), so alpha decays linearly from 0.025 to min_alpha over the whole run,
+# like word2vec.c and nlpt's default.
+GENSIM_ITER = r"""
+import sys
+from gensim.models import Word2Vec
+from gensim.models.word2vec import LineSentence
+corpus, out, sg, threads, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+m = Word2Vec(sentences=LineSentence(corpus), vector_size=100, window=5, negative=5, hs=0, sample=1e-3, min_count=5,
              workers=threads, epochs=epochs, sg=sg, seed=1)
 m.wv.save_word2vec_format(out, binary=True)
 """
@@ -109,6 +127,8 @@ def main() -> None:
     ap.add_argument("--only", choices=["nlpt", "gensim"], default=None, help="run one tool only (no ratios)")
     ap.add_argument("--no-schedule-row", action="store_true",
                     help="skip the extra nlpt run with --min-alpha-ratio 0.5 (gensim's effective schedule, see below)")
+    ap.add_argument("--no-full-decay-gensim", dest="full_decay_gensim", action="store_false",
+                    help="skip the extra gensim skip-gram run in iterable mode (alpha decayed to min_alpha, see below)")
     args = ap.parse_args()
 
     corpus, tokens = build_corpus(args.cache_dir)
@@ -118,13 +138,15 @@ def main() -> None:
           f"load before: {loadavg()}", flush=True)
     for model in args.models.split(","):
         sg = model == "sg"
-        tools = ["gensim", "nlpt"] + ([] if args.no_schedule_row else ["nlpt-a.5"])
+        tools = (["gensim"] + (["gensim-fd"] if sg and args.full_decay_gensim else []) + ["nlpt"]
+                 + ([] if args.no_schedule_row else ["nlpt-a.5"]))
         for tool in tools:
             if args.only and not tool.startswith(args.only):
                 continue
             out = os.path.join(args.cache_dir, f"{tool}-{model}.bin")
-            if tool == "gensim":
-                cmd = [sys.executable, "-c", GENSIM, corpus, out, str(int(sg)), str(args.threads), str(args.epochs)]
+            if tool.startswith("gensim"):
+                cmd = [sys.executable, "-c", GENSIM if tool == "gensim" else GENSIM_ITER, corpus, out, str(int(sg)),
+                       str(args.threads), str(args.epochs)]
             else:
                 cmd = nlpt_cmd + ["train-w2v", corpus, "-o", out, "--binary", "--size", "100", "--window", "5",
                                   "--negative", "5", "--sample", "1e-3", "--min-count", "5", "--epochs",
@@ -142,27 +164,35 @@ def main() -> None:
             print(f"  done {model} {tool}: {r['wall']:.1f}s", flush=True)
 
     print()
-    head = f"{'model':<6} {'tool':<8} {'wall s':>7} {'words/s':>9} {'peak RSS':>9} {'sem %':>6} {'syn %':>6} {'total %':>7} {'WS353 rho':>9}  load(1/5/15m)"
+    head = f"{'model':<6} {'tool':<9} {'wall s':>7} {'words/s':>9} {'peak RSS':>9} {'sem %':>6} {'syn %':>6} {'total %':>7} {'WS353 rho':>9}  load(1/5/15m)"
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['model']:<6} {r['tool']:<8} {r['wall']:7.1f} {r['wps'] / 1e3:8.0f}k {r['maxrss_kb'] / 1024:7.0f}MB "
+        print(f"{r['model']:<6} {r['tool']:<9} {r['wall']:7.1f} {r['wps'] / 1e3:8.0f}k {r['maxrss_kb'] / 1024:7.0f}MB "
               f"{100 * r['sem']:6.1f} {100 * r['syn']:6.1f} {100 * r['total']:7.1f} {r['rho']:9.3f}  {r['load']}")
     if not args.only:
         print()
         print("ratios nlpt / gensim (speed: higher is better; RSS: lower is better; accuracy and rho: difference in points)")
-        for model in args.models.split(","):
-            g = next(r for r in rows if r["model"] == model and r["tool"] == "gensim")
-            for n in (r for r in rows if r["model"] == model and r["tool"].startswith("nlpt")):
-                print(f"  {model:<5} {n['tool']:<8} words/s x{n['wps'] / g['wps']:.2f}   peak RSS x{n['maxrss_kb'] / g['maxrss_kb']:.2f}   "
-                      f"analogy {100 * (n['total'] - g['total']):+.1f} pt (sem {100 * (n['sem'] - g['sem']):+.1f}, "
-                      f"syn {100 * (n['syn'] - g['syn']):+.1f})   rho {100 * (n['rho'] - g['rho']):+.1f} pt")
+        pairs = [(g, n) for model in args.models.split(",")
+                 for g in rows if g["model"] == model and g["tool"].startswith("gensim")
+                 for n in rows if n["model"] == model and n["tool"].startswith("nlpt")]
+        for g, n in pairs:
+            print(f"  {n['model']:<5} {n['tool']:<8} vs {g['tool']:<9} words/s x{n['wps'] / g['wps']:.2f}   "
+                  f"peak RSS x{n['maxrss_kb'] / g['maxrss_kb']:.2f}   "
+                  f"analogy {100 * (n['total'] - g['total']):+.1f} pt (sem {100 * (n['sem'] - g['sem']):+.1f}, "
+                  f"syn {100 * (n['syn'] - g['syn']):+.1f})   rho {100 * (n['rho'] - g['rho']):+.1f} pt")
         if not args.no_schedule_row:
             print()
             print(f"nlpt-a.5 = nlpt --min-alpha-ratio 0.5. gensim's corpus_file mode decays the learning rate by each")
             print(f"worker's own share of the corpus, so with {args.threads} workers and {args.epochs} epoch(s) it ends at "
                   f"{1 - (args.epochs - 1 + 1 / args.threads) / args.epochs:.2f} x alpha")
             print("instead of ~0 (word2vec.c, nlpt's default); nlpt-a.5 runs nlpt with that schedule (exact for 2 workers, 1 epoch).")
+        if args.full_decay_gensim and "sg" in args.models.split(","):
+            print()
+            print("gensim-fd = gensim skip-gram in iterable mode (sentences=LineSentence(corpus), same settings): its job")
+            print("producer sets each job's alpha from global progress (word2vec.py _job_producer -> _get_next_alpha), so")
+            print("alpha decays to min_alpha over the whole run like word2vec.c and nlpt's default. Compare nlpt with gensim-fd")
+            print("for the default schedule and nlpt-a.5 with gensim for the half-decayed one; gensim-fd's speed is Python-fed.")
     print()
     print("reproduce: .venv/bin/python benchmarks/bench_w2v.py " + " ".join(sys.argv[1:]))
 
