@@ -1,18 +1,40 @@
-"""`nlpt compare`: evaluate word-vector files side by side."""
+"""`nlpt compare`: Transformer architectures or word-vector files side by side.
+
+Architectures (registry names, aliases or Hugging Face config.json files) are
+summarised with the very functions `nlpt params` uses and import no numpy,
+numba or torch; vector files are loaded and evaluated with numpy.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 from typing import List, Optional
 
 import typer
 
 from nlpt.cli import options as o
 
-COMMAND = {"help": "Compare embeddings side by side: analogies, word-pair similarity, nearest neighbours."}
+COMMAND = {
+    "help": (
+        "Compare Transformer architectures or embeddings side by side.\n\n"
+        "Architectures: every ITEM a registry name or alias (see `nlpt params --list`) or a Hugging Face config.json "
+        "(or a folder holding one); one row each: layers, hidden size, heads (KV heads), FFN, vocabulary, context, "
+        "exact parameters (as `nlpt params` counts them), active per token (MoE), forward FLOPs/token at the "
+        "model's context, bf16 weights and bf16 KV cache per token.\n\n"
+        "Embeddings: every ITEM a vector file (word2vec text or binary, or GloVe text); evaluated with "
+        "--analogies, --similarity and --neighbours. Architectures and vector files cannot be mixed."
+    ),
+}
+
+_VECTOR_OPTIONS = ("--analogies", "--similarity", "--neighbours", "--format")
+_EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]*$")
 
 
 def compare(
-    vectors: List[str] = typer.Argument(..., help="Vector files (word2vec text or binary, or GloVe text; detected).", show_default=False),
+    vectors: List[str] = typer.Argument(..., metavar="ITEM", show_default=False,
+                                        help="Registry names / config.json files, or vector files (word2vec text or "
+                                             "binary, or GloVe text; detected)."),
     analogies: Optional[str] = typer.Option(None, "--analogies", "-a", help="Analogy questions in questions-words format (3CosAdd).", show_default=False),
     similarity: Optional[str] = typer.Option(None, "--similarity", "-s", help="Word pairs with gold scores (word1 word2 score), e.g. WordSim-353.", show_default=False),
     neighbours: Optional[List[str]] = typer.Option(None, "--neighbours", "-n", help="Show the nearest neighbours of these words (repeat, or comma-separated).", show_default=False),
@@ -22,9 +44,20 @@ def compare(
     as_json: bool = o.JSON,
 ) -> None:
     import json
-    import os
 
     from nlpt.common.errors import UsageError
+
+    kinds = [_classify(item) for item in vectors]
+    if "arch" in kinds:
+        if "vectors" in kinds:
+            raise UsageError("give either architectures (registry names or config.json files) or vector files, "
+                             "not both; run compare once for each")
+        given = [name for name, value in zip(_VECTOR_OPTIONS, (analogies, similarity, neighbours, fmt)) if value]
+        if given:
+            raise UsageError(f"{', '.join(given)}: only for vector files, not for architectures")
+        _compare_architectures(vectors, as_json)
+        return
+
     from nlpt.embeddings import evaluate as ev
     from nlpt.embeddings.vectors import FORMATS, Vectors
 
@@ -61,6 +94,80 @@ def compare(
     _print_table(results, analogies, similarity)
     if words:
         _print_neighbours(results, words)
+
+
+def _classify(item: str) -> str:
+    """'arch' or 'vectors'; an unknown name that does not look like a path fails with the closest registry names.
+
+    Existing files win (as in `nlpt params`): a folder or a .json file is a config, any other file vectors.
+    A missing path (it has a '/' or an extension) that is not a registry name is left to the vector loader,
+    which reports "no such vectors file".
+    """
+    from nlpt.common.errors import NlptError
+    from nlpt.transformer import config as C
+
+    if os.path.isdir(item) or item.endswith(".json"):
+        return "arch"
+    if os.path.exists(item):
+        return "vectors"
+    try:
+        C.resolve(item)
+        return "arch"
+    except NlptError:
+        if "/" in item or os.sep in item or _EXTENSION.search(item):
+            return "vectors"
+        raise
+
+
+def _compare_architectures(items: List[str], as_json: bool) -> None:
+    import json
+    import sys
+
+    from nlpt.transformer import report
+
+    rows = []
+    for item in items:
+        row = {"argument": item, **report.summary(report.resolve_model(item, None, {}), kv_dtype="bf16")}
+        rows.append(row)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    _print_architectures(rows, report.human, report.human_bytes)
+
+
+def _print_architectures(rows: list, human, human_bytes) -> None:
+    def heads(r):
+        if r["attention"] == "mla":
+            return f"{r['heads']} (MLA)"
+        return str(r["heads"]) if r["kv_heads"] == r["heads"] else f"{r['heads']} ({r['kv_heads']})"
+
+    def ffn(r):
+        if not r["experts"]:
+            return str(r["ffn"])
+        shared = f"+{r['shared_experts']}" if r["shared_experts"] else ""
+        return f"{r['expert_ffn']} x{r['experts']}{shared} top{r['experts_per_token']}"
+
+    cols = ["model", "family", "layers", "hidden", "heads (kv)", "FFN", "vocab", "context", "parameters",
+            "w/o embed", "active", "GFLOPs/tok", "bf16 weights", "KV/token"]
+    table = []
+    for r in rows:
+        layers = f"{r['layers']}+{r['decoder_layers']}" if r["decoder_layers"] is not None else str(r["layers"])
+        kv = r["kv_cache_bytes_per_token"]
+        name = r["model"] if r["argument"] == r["model"] else f"{r['argument']} ({r['model']})"
+        table.append([name, r["variant"] or r["family"], layers, str(r["hidden"]), heads(r), ffn(r),
+                      f"{r['vocab']:,}", f"{r['context']:,}", f"{r['total']:,}", human(r["without_embeddings"]),
+                      human(r["active_per_token"]) if r["active_per_token"] is not None else "-",
+                      f"{r['forward_flops_per_token'] / 1e9:,.2f}", human_bytes(r["weights_bytes_bf16"]),
+                      human_bytes(kv) if kv is not None else "-"])
+    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(cols)]
+    left = {0, 1}
+    for line in [cols] + table:
+        print("  ".join(cell.ljust(w) if i in left else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))).rstrip())
+    classes = ", ".join(f"{r['model']}: {r['hf_class']}" for r in rows)
+    print(f"parameters: exact, tied weights once, as the Hugging Face class counts them ({classes})")
+    print("GFLOPs/tok: forward pass per token at the context shown (2·N + attention); "
+          "KV/token: bf16 key/value cache per token (MLA: latent; - = encoder, no cache); "
+          "details: nlpt params NAME")
 
 
 def _pct(x: float) -> str:

@@ -282,3 +282,59 @@ def render(doc: dict) -> None:
         con.print(f"[dim]reported figures: {rep['source']}[/dim]", highlight=False)
     for n in doc["notes"]:
         con.print(f"[dim]note: {n}[/dim]", highlight=False)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# one-row summaries (`nlpt compare NAME...`): every figure is read from `build`, the document `nlpt params` prints
+
+def _attention_shape(cfg: C.ModelConfig) -> tuple[int, Optional[int], str]:
+    """(heads, key/value heads, kind): kind is mha, gqa, mqa or mla (DeepSeek's latent cache: no K/V heads)."""
+    heads = cfg.num_heads
+    if isinstance(cfg, C.DeepSeekConfig):
+        return heads, None, "mla"
+    kv = cfg.num_kv_heads if isinstance(cfg, C.LlamaConfig) else heads
+    return heads, kv, "mha" if kv == heads else ("mqa" if kv == 1 else "gqa")
+
+
+def summary(res: Resolved, kv_dtype: str = "bf16") -> dict:
+    """One architecture as a flat dict of stable keys (exact integers), taken from `build(res)` unchanged."""
+    doc = build(res, kv_dtype=kv_dtype)
+    cfg, p = res.config, doc["parameters"]
+    heads, kv_heads, attention = _attention_shape(cfg)
+    encdec = isinstance(cfg, (C.T5Config, C.BartConfig))
+    experts = shared = expert_ffn = top_k = None
+    if isinstance(cfg, C.LlamaConfig) and cfg.num_experts:
+        experts, top_k, shared, expert_ffn = cfg.num_experts, cfg.experts_per_token, 0, cfg.ffn_size
+    elif isinstance(cfg, C.DeepSeekConfig):
+        experts, top_k, shared, expert_ffn = (cfg.num_routed_experts, cfg.experts_per_token, cfg.num_shared_experts,
+                                              cfg.moe_ffn_size)
+    kv = doc["kv_cache"]
+    return {
+        "model": doc["model"],
+        "description": doc["description"],
+        "source": doc["source"],
+        "family": cfg.family,
+        "variant": getattr(cfg, "variant", None),
+        "hf_class": doc["hf_class"],
+        "layers": cfg.num_layers,
+        "decoder_layers": cfg.num_decoder_layers if encdec else None,
+        "hidden": cfg.d_model if encdec else cfg.hidden_size,
+        "heads": heads,
+        "kv_heads": kv_heads,
+        "attention": attention,
+        "ffn": cfg.ffn_size,
+        "experts": experts,
+        "experts_per_token": top_k,
+        "shared_experts": shared,
+        "expert_ffn": expert_ffn,
+        "vocab": cfg.vocab_size,
+        "context": doc["flops"]["context"],
+        "total": p["total"],
+        "embeddings": p["embeddings"],
+        "without_embeddings": p["without_embeddings"],
+        "active_per_token": p["active_per_token"],
+        "forward_flops_per_token": doc["flops"]["forward_per_token"],
+        "weights_bytes_bf16": doc["memory"]["weights_bytes"]["bf16"],
+        "kv_cache_dtype": kv_dtype,
+        "kv_cache_bytes_per_token": kv["bytes_per_token"] if kv else None,
+    }
