@@ -28,7 +28,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -183,7 +182,7 @@ def main() -> None:
                   f"syn {100 * (n['syn'] - g['syn']):+.1f})   rho {100 * (n['rho'] - g['rho']):+.1f} pt")
         if not args.no_schedule_row:
             print()
-            print(f"nlpt-a.5 = nlpt --min-alpha-ratio 0.5. gensim's corpus_file mode decays the learning rate by each")
+            print("nlpt-a.5 = nlpt --min-alpha-ratio 0.5. gensim's corpus_file mode decays the learning rate by each")
             print(f"worker's own share of the corpus, so with {args.threads} workers and {args.epochs} epoch(s) it ends at "
                   f"{1 - (args.epochs - 1 + 1 / args.threads) / args.epochs:.2f} x alpha")
             print("instead of ~0 (word2vec.c, nlpt's default); nlpt-a.5 runs nlpt with that schedule (exact for 2 workers, 1 epoch).")

@@ -224,7 +224,7 @@ def build(seed: int = DEFAULT_SEED) -> dict[str, str]:
             dup = sorted({w for w in words if words.count(w) > 1})
             raise AssertionError(f"duplicate {name} words: {dup}")
     reserved = set(markers) | set(targets)
-    if reserved & set(markers) & set(targets):
+    if set(markers) & set(targets):
         raise AssertionError("a word is both a marker and a target")
     function_words = [w for w in FUNCTION_WORDS if w not in reserved]
     taken = set(reserved) | set(function_words)

@@ -65,6 +65,8 @@ def test_usage_error_exit_code():
     assert r.returncode == 2
     r = run_nlpt("vocab", "merge", "--no-such-option", "x")
     assert r.returncode == 2
+    # one line, whichever command: the shell reports click's usage errors itself
+    assert r.stderr.strip() == "nlpt: error: No such option: --no-such-option (see 'nlpt vocab merge --help')"
 
 
 @pytest.mark.parametrize("args", [["--help"], ["vocab", "--help"], ["corpus", "--help"], ["corpus", "download", "--list"]])
@@ -77,3 +79,14 @@ def test_light_commands_import_no_heavy_modules(args):
             imported.add(line.rsplit("|", 1)[1].strip().split(".")[0])
     assert "nlpt" in imported  # the parsing works
     assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+
+
+def test_errors_are_one_line_unless_debug(tmp_path):
+    missing = tmp_path / "nope.txt"
+    r = run_nlpt("corpus", "stats", missing)
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"nlpt: error: {missing}: no such file or directory"
+    for args, env in ((("--debug", "corpus", "stats", missing), None), (("corpus", "stats", missing), {"NLPT_DEBUG": "1"})):
+        r = run_nlpt(*args, env=env)
+        assert r.returncode != 0
+        assert "Traceback" in r.stderr and "no such file or directory" in r.stderr

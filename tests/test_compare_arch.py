@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def nlpt(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "nlpt", *args], capture_output=True, text=True, cwd=cwd)
+from _cli import ROOT
+from _corpus_helpers import nlpt
 
 
 @pytest.fixture(scope="module")

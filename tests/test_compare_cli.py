@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from _corpus_helpers import nlpt
 from nlpt.embeddings import evaluate as ev
 from nlpt.embeddings.vectors import Vectors
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def nlpt(*args):
-    return subprocess.run([sys.executable, "-m", "nlpt", *args], capture_output=True, text=True, cwd=ROOT)
 
 
 @pytest.fixture()

@@ -173,3 +173,25 @@ def test_memory_sink_columns_and_released_pages():
     block.release_to(len(block.a) // 2)
     assert before - rss_mib() > 24  # half of it handed back
     assert block.a[-1] == 1.0
+
+
+def test_state_file_is_a_driver_checkpoint_and_other_files_are_refused(tmp_path):
+    from nlpt.embeddings.driver import load_checkpoint, save_checkpoint
+
+    state = gl.init_state(4, 3, 0, "h")
+    state.epoch = 2
+    path = str(tmp_path / "s.npz")
+    gl.save_state(path, state, gl.GloveConfig(vector_size=3))
+    arrays, meta = load_checkpoint(path)
+    assert meta["kind"] == "nlpt-glove-state" and meta["epoch"] == 2 and meta["vocab_hash"] == "h"
+    assert np.array_equal(arrays["W"], state.W)
+    other = str(tmp_path / "w2v.npz")
+    save_checkpoint(other, {"syn0": np.zeros((4, 3), np.float32)}, {"kind": "nlpt-w2v-checkpoint"})
+    with pytest.raises(NlptError, match="not an nlpt GloVe state file"):
+        gl.load_state(other, 4, 3, "h")
+    for name, data in (("empty.npz", b""), ("zip.npz", b"PK\x03\x04broken"), ("text.npz", b"hello")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(NlptError, match="not a valid nlpt checkpoint"):
+            gl.load_state(str(tmp_path / name), 4, 3, "h")
+    with pytest.raises(NlptError, match="no such checkpoint"):
+        gl.load_state(str(tmp_path / "missing.npz"), 4, 3, "h")

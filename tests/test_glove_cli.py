@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _cli import SYNTHETIC, needs_synthetic, synthetic_head
+from _corpus_helpers import nlpt as run_nlpt
 from nlpt.embeddings.vectors import Vectors
 
 ROOT = Path(__file__).resolve().parents[1]
-SYNTHETIC = ROOT / "data" / "synthetic.txt"
 QUESTIONS = ROOT / "data" / "synthetic-questions.txt"
-
-needs_synthetic = pytest.mark.skipif(not SYNTHETIC.exists(), reason="data/synthetic.txt not generated")
 
 
 def nlpt(*args, cwd=None):
-    env = dict(os.environ, NLPT_LOG_INTERVAL="0")
-    return subprocess.run([sys.executable, "-m", "nlpt", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
+    return run_nlpt(*args, env={"NLPT_LOG_INTERVAL": "0"}, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory):
     """The first 8000 lines of the synthetic corpus (fast to count and train)."""
-    path = tmp_path_factory.mktemp("corpus") / "small.txt"
-    with open(SYNTHETIC, encoding="utf-8") as fh:
-        lines = [next(fh) for _ in range(8000)]
-    path.write_text("".join(lines), encoding="utf-8")
-    return path
+    return Path(synthetic_head(tmp_path_factory, 8000, "small.txt"))
 
 
 @needs_synthetic

@@ -15,7 +15,6 @@ from nlpt.transformer.config import REGISTRY, from_hf_config
 from nlpt.transformer.params import count
 
 
-
 def _bert(h, layers, heads, ffn, **kw):
     return {"model_type": "bert", "vocab_size": 30522, "hidden_size": h, "num_hidden_layers": layers,
             "num_attention_heads": heads, "intermediate_size": ffn, "max_position_embeddings": 512,
@@ -134,8 +133,6 @@ def _hf_count(model_type: str, cfg: dict, cls_name: str | None = None) -> int:
         assert model_type == "t5" and model.lm_head.weight is model.shared.weight
         total += model.lm_head.weight.numel()
     return total
-
-
 
 
 def test_every_registry_entry_has_a_hf_config():

@@ -11,28 +11,23 @@ import time
 import numpy as np
 import pytest
 
+from _cli import ROOT, needs_synthetic, synthetic_head
+from _corpus_helpers import nlpt
 from nlpt.embeddings.vectors import Vectors
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CORPUS = os.path.join(ROOT, "data", "synthetic.txt")
-
-pytestmark = pytest.mark.skipif(not os.path.exists(CORPUS), reason="data/synthetic.txt missing")
-
-
-def nlpt(*args, env=None, **kw):
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "nlpt", *args], capture_output=True, text=True, env=e, cwd=ROOT, **kw)
+pytestmark = needs_synthetic
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """The first ~60k tokens of the synthetic corpus."""
-    path = tmp_path_factory.mktemp("w2v") / "small.txt"
-    with open(CORPUS, encoding="utf-8") as fh:
-        lines = [next(fh) for _ in range(6000)]
-    path.write_text("".join(lines), encoding="utf-8")
-    return str(path)
+    return synthetic_head(tmp_path_factory, 6000, "small.txt")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The first ~15k tokens of the synthetic corpus."""
+    return synthetic_head(tmp_path_factory, 1500, "tiny.txt")
 
 
 def test_text_and_binary_hold_the_same_vectors_and_gensim_reads_both(small, tmp_path):
@@ -121,16 +116,6 @@ def test_training_process_loads_no_pydantic_nor_scipy_linalg(tiny, tmp_path):
     assert len(Vectors.load(str(tmp_path / "v.txt")).words) > 100
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """The first ~15k tokens of the synthetic corpus."""
-    path = tmp_path_factory.mktemp("w2v") / "tiny.txt"
-    with open(CORPUS, encoding="utf-8") as fh:
-        lines = [next(fh) for _ in range(1500)]
-    path.write_text("".join(lines), encoding="utf-8")
-    return str(path)
-
-
 def _start_long_run(corpus, out, extra=()):
     proc = subprocess.Popen(
         [sys.executable, "-m", "nlpt", "train-w2v", corpus, "-o", out, "--epochs", "200", "--size", "16",
@@ -155,17 +140,16 @@ def test_sigterm_writes_nothing(small, tmp_path):
 
 
 def test_checkpoint_on_interrupt_then_resume(tiny, tmp_path):
-    small = tiny
     out = tmp_path / "v.txt"
     ck = tmp_path / "state.ckpt"
-    proc = _start_long_run(small, str(out), ["--checkpoint", str(ck), "--seed", "3"])
+    proc = _start_long_run(tiny, str(out), ["--checkpoint", str(ck), "--seed", "3"])
     proc.send_signal(signal.SIGINT)
     rest = proc.communicate(timeout=30)[1]
     assert proc.returncode == 130, rest
     assert ck.exists() and not out.exists()
     assert "saved to" in rest
     # different settings are refused
-    r = nlpt("train-w2v", small, "-o", str(out), "--epochs", "200", "--size", "32", "--threads", "2",
+    r = nlpt("train-w2v", tiny, "-o", str(out), "--epochs", "200", "--size", "32", "--threads", "2",
              "--checkpoint", str(ck), "--seed", "3")
     assert r.returncode == 1 and "different settings" in r.stderr and not out.exists()
     # resuming finishes the remaining epochs (fewer than 200 from scratch), then removes the checkpoint
@@ -173,7 +157,7 @@ def test_checkpoint_on_interrupt_then_resume(tiny, tmp_path):
 
     epoch = load_checkpoint(str(ck))[1]["epoch"]
     assert 0 <= epoch < 200
-    r = nlpt("train-w2v", small, "-o", str(out), "--epochs", "200", "--size", "16", "--threads", "2",
+    r = nlpt("train-w2v", tiny, "-o", str(out), "--epochs", "200", "--size", "16", "--threads", "2",
              "--checkpoint", str(ck), "--seed", "3", env={"NLPT_LOG_INTERVAL": "1000"})
     assert r.returncode == 0, r.stderr
     assert f"resuming from {ck}: epoch {epoch + 1}/200" in r.stderr

@@ -102,7 +102,6 @@ def test_byte_encoder_lower_option(tmp_path):
     path = tmp_path / "c.txt"
     path.write_text("The CAT sat\nÉTÉ Été\n")
     words = ["the", "cat", "sat", "été"]
-    opts = ReaderOptions()
     from nlpt.corpus.tokenize import TokenizerOptions
 
     opts = ReaderOptions(tokenizer=TokenizerOptions(lower=True))

@@ -14,10 +14,10 @@ import sys
 import typer
 
 from nlpt import __version__
-from nlpt.cli._typer_compat import _skip_adapter_for_missing_values
+from nlpt.cli import _typer_compat
 from nlpt.common.errors import Interrupted, NlptError, describe_os_error
 
-_skip_adapter_for_missing_values()
+_typer_compat.install()
 
 app = typer.Typer(
     name="nlpt",
@@ -77,11 +77,6 @@ def _on_signal(signum, frame):  # pragma: no cover - exercised through subproces
     raise Interrupted(signum)
 
 
-def _interrupted(signum: int) -> None:
-    name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
-    _fail(f"interrupted by {name}; no partial output was written", 128 + signum)
-
-
 def _fail(message: str, code: int) -> None:
     print(f"nlpt: error: {message}", file=sys.stderr, flush=True)
     sys.exit(code)
@@ -101,53 +96,60 @@ def _click_exception_types() -> tuple[tuple, tuple, tuple]:
     return tuple(usage), tuple(exits), tuple(aborts)
 
 
+def _failure(exc: BaseException) -> tuple[str, int]:
+    """The one-line message and exit code for an exception that ended a command."""
+    if isinstance(exc, NlptError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        signum = _SIGNAL or signal.SIGINT
+        name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
+        return f"interrupted by {name}; no partial output was written", 128 + signum
+    if isinstance(exc, OSError):
+        return describe_os_error(exc), 1
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller --memory, --max-vocab or fewer --threads)", 1
+    return f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and map failures to exit codes."""
     global _DEBUG
     usage_errors, exits, aborts = _click_exception_types()
-    args = list(sys.argv[1:] if argv is None else argv)
-    _DEBUG = "--debug" in args[:1] or os.environ.get("NLPT_DEBUG", "") not in ("", "0")
+    _DEBUG = os.environ.get("NLPT_DEBUG", "") not in ("", "0")  # `--debug` sets it too (`_root`)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     command = typer.main.get_command(app)
     try:
-        rc = command.main(args=args, prog_name="nlpt", standalone_mode=False)
-        code = rc if isinstance(rc, int) else 0
-        if _SIGNAL is not None:  # typer turns KeyboardInterrupt into exit code 130
-            _interrupted(_SIGNAL)
-        sys.stdout.flush()
-    except usage_errors as exc:
-        exc.show()
-        sys.exit(2)
-    except exits as exc:
+        rc = command.main(args=sys.argv[1:] if argv is None else argv, prog_name="nlpt", standalone_mode=False)
+        # typer turns KeyboardInterrupt into exit code 130 or Abort: report the signal that caused it.
         if _SIGNAL is not None:
-            _interrupted(_SIGNAL)
-        sys.exit(exc.exit_code)
-    except aborts:
-        _interrupted(_SIGNAL or signal.SIGINT)
+            raise KeyboardInterrupt
+        sys.stdout.flush()
+        code = rc if isinstance(rc, int) else 0
+    except usage_errors as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # a bare group or command prints its help
+        else:
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            print(f"nlpt: error: {exc.format_message()}{hint}", file=sys.stderr, flush=True)
+        code = 2
+    except (*exits, *aborts) as exc:
+        if _SIGNAL is None and isinstance(exc, exits):
+            code = exc.exit_code
+        else:
+            _fail(*_failure(KeyboardInterrupt()))
     except BrokenPipeError:
-        # Downstream of a pipe closed early (`nlpt corpus tokenize big.txt | head`): not an error.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
-    except NlptError as exc:
-        if _DEBUG:
-            raise
-        _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt as exc:
-        if _DEBUG:
-            raise
-        _interrupted(getattr(exc, "signum", None) or _SIGNAL or signal.SIGINT)
-    except OSError as exc:
-        if _DEBUG:
-            raise
-        _fail(describe_os_error(exc), 1)
-    except MemoryError:
-        if _DEBUG:
-            raise
-        _fail("out of memory (try a smaller --memory, --max-vocab or fewer --threads)", 1)
+        # The final flush found the reader gone (`nlpt corpus tokenize big.txt | head`): not an error.
+        # (A closed pipe during the command itself is handled by typer: silent exit 1.)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if _DEBUG:
             raise
-        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+        _fail(*_failure(exc))
+    except KeyboardInterrupt as exc:
+        if _DEBUG:
+            raise
+        _fail(*_failure(exc))
     sys.exit(code)

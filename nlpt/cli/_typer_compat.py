@@ -144,4 +144,3 @@ def install() -> None:
 
 
 # The name `nlpt.cli` calls at import.
-_skip_adapter_for_missing_values = install

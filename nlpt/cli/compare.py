@@ -45,7 +45,7 @@ def compare(
 ) -> None:
     import json
 
-    from nlpt.common.errors import UsageError
+    from nlpt.common.errors import NlptError, UsageError
 
     kinds = [_classify(item) for item in vectors]
     if "arch" in kinds:
@@ -81,7 +81,7 @@ def compare(
             for w in words:
                 try:
                     nb[w] = ev.neighbours(v, w, k, unit=unit)
-                except Exception:  # noqa: BLE001 - an unknown word is reported, not fatal
+                except NlptError:  # an unknown word is reported, not fatal
                     nb[w] = None
             row["neighbours"] = nb
         results.append(row)
@@ -125,17 +125,16 @@ def _compare_architectures(items: List[str], as_json: bool) -> None:
 
     from nlpt.transformer import report
 
-    rows = []
-    for item in items:
-        row = {"argument": item, **report.summary(report.resolve_model(item, None, {}), kv_dtype="bf16")}
-        rows.append(row)
+    rows = [{"argument": item, **report.summary(report.resolve_model(item, None, {}), kv_dtype="bf16")} for item in items]
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
-    _print_architectures(rows, report.human, report.human_bytes)
+    _print_architectures(rows)
 
 
-def _print_architectures(rows: list, human, human_bytes) -> None:
+def _print_architectures(rows: list) -> None:
+    from nlpt.transformer.report import human, human_bytes
+
     def heads(r):
         if r["attention"] == "mla":
             return f"{r['heads']} (MLA)"
@@ -175,8 +174,6 @@ def _pct(x: float) -> str:
 
 
 def _print_table(results: list, analogies, similarity) -> None:
-    import os
-
     names = [r["path"] for r in results]
     width = max(12, *(len(n) for n in names))
     cols = [("words", 9), ("dim", 5)]

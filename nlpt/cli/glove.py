@@ -97,6 +97,7 @@ def _run(*, inputs, output, fmt, window, symmetric, distance_weighting, min_coun
 
     from nlpt.common.errors import NlptError, UsageError
     from nlpt.common.output import check_writable
+    from nlpt.common.process import peak_rss_mib
     from nlpt.common.progress import Progress, log
     from nlpt.common.threads import resolve_threads
     from nlpt.corpus.reader import expand_inputs
@@ -130,6 +131,7 @@ def _run(*, inputs, output, fmt, window, symmetric, distance_weighting, min_coun
     from nlpt.embeddings import glove as gl
     from nlpt.embeddings.vectors import Vectors
 
+    total = sum(os.path.getsize(p) for p in paths if p != "-") or None  # bytes to read, for the progress bars
     t0 = time.perf_counter()
     # -- vocabulary --------------------------------------------------------------------
     if read_vocab is not None:
@@ -140,22 +142,27 @@ def _run(*, inputs, output, fmt, window, symmetric, distance_weighting, min_coun
         if len(vocab) == 0:
             raise NlptError(f"{read_vocab}: no word in the vocabulary file has count >= {min_count}")
     else:
-        from nlpt.vocab.count import count_words
+        import sys
 
-        total = sum(os.path.getsize(p) for p in paths if p != "-") or None
+        from nlpt.vocab.count import count_vocab, describe_prune
+
+        # min-count and max-vocab are applied inside the count table: only the kept words become Python strings
         with Progress("counting words", total=total, unit="B", quiet=quiet) as prog:
-            result = count_words(paths, ropts, threads, progress=prog)
-        result.stats.report(quiet)
-        if not result.counts:
+            counted = count_vocab(paths, ropts, threads, min_count, max_vocab, progress=prog)
+        counted.stats.report(quiet)
+        if not counted.tokens:
             raise NlptError(f"{', '.join(inputs)}: empty corpus (no tokens)")
-        vocab = Vocab.from_counts(result.counts, min_count, max_vocab)
+        vocab = counted.vocab
         if len(vocab) == 0:
             raise NlptError(
-                f"no word occurs at least {min_count} times ({result.tokens} tokens, {len(result.counts)} distinct); "
+                f"no word occurs at least {min_count} times ({counted.tokens} tokens, {counted.types} distinct); "
                 "lower --min-count"
             )
-        log(f"vocabulary: {len(vocab)} words with count >= {min_count} (of {len(result.counts)} distinct, {result.tokens} tokens)", quiet)
-        del result  # the full word counts are not needed any more
+        pruned = describe_prune(counted.prune)
+        if pruned:  # a warning: shown even with --quiet, as `nlpt vocab` and train-w2v do
+            print(f"nlpt: warning: {pruned}", file=sys.stderr, flush=True)
+        log(f"vocabulary: {len(vocab)} words with count >= {min_count} (of {counted.types} distinct, {counted.tokens} tokens)", quiet)
+        del counted
     if save_vocab is not None:
         vocab.save(save_vocab)
     V = len(vocab)
@@ -166,11 +173,10 @@ def _run(*, inputs, output, fmt, window, symmetric, distance_weighting, min_coun
     from nlpt.common.output import atomic_output
 
     peaks = {}
-    peaks["vocabulary"] = co.peak_rss_mib(reset=True)
+    peaks["vocabulary"] = peak_rss_mib(reset=True)
     spill_dir = tmp_dir or os.path.dirname(os.path.abspath(output))
     params_bytes = 2 * (2 * V * (vector_size + 1)) * 4  # W and G
     sink = gl.AutoSink(x_max, alpha, int(memory * (1 << 30)), params_bytes, spill_dir, seed)
-    records = None
     try:
         with ExitStack() as stack:
             out_sink = sink
@@ -179,19 +185,18 @@ def _run(*, inputs, output, fmt, window, symmetric, distance_weighting, min_coun
             if cooccur is not None:
                 n_records = co.feed_record_file(cooccur, V, out_sink)
                 log(f"read {n_records} co-occurrence records from {cooccur}", quiet)
-                peaks["reading"] = co.peak_rss_mib(reset=True)
+                peaks["reading"] = peak_rss_mib(reset=True)
             else:
                 opts = co.CooccurOptions(window=window, symmetric=symmetric, distance_weighting=distance_weighting,
                                          memory_gb=memory, threads=threads, tmp_dir=spill_dir)
-                total = sum(os.path.getsize(p) for p in paths if p != "-") or None
 
                 def on_merge():
-                    peaks["counting"] = co.peak_rss_mib(reset=True)
+                    peaks["counting"] = peak_rss_mib(reset=True)
 
                 with Progress("counting co-occurrences", total=total, unit="B", quiet=quiet) as prog:
                     _, stats = co.count_cooccurrences(paths, vocab.words, opts, ropts, progress=prog, sink=out_sink,
                                                       on_merge=on_merge)
-                peaks["merge"] = co.peak_rss_mib(reset=True)
+                peaks["merge"] = peak_rss_mib(reset=True)
                 stats.read_stats.report(quiet)
                 spill = f", {stats.spills} spill(s), {stats.spilled_bytes / 1e6:.0f} MB on disk" if stats.spills else ""
                 log(f"co-occurrences: {stats.records} records from {stats.tokens} in-vocabulary tokens "
@@ -200,7 +205,7 @@ def _run(*, inputs, output, fmt, window, symmetric, distance_weighting, min_coun
             if n_records == 0:
                 raise NlptError("no co-occurrences: no line has two in-vocabulary words within the window")
         records = sink.finish(seed)
-        peaks["shuffle"] = co.peak_rss_mib(reset=True)
+        peaks["shuffle"] = peak_rss_mib(reset=True)
         if sink.on_disk:
             log(f"training records ({n_records * 16 / 1e6:.0f} MB) exceed --memory {memory:g} GB "
                 f"with the parameters ({params_bytes / 1e6:.0f} MB): training from {spill_dir} on disk", quiet)
@@ -229,11 +234,9 @@ def _run(*, inputs, output, fmt, window, symmetric, distance_weighting, min_coun
         elif save_state is not None:
             gl.save_state(save_state, state, config)
         t_train = time.perf_counter() - t1
-        peaks["training"] = co.peak_rss_mib()
+        peaks["training"] = peak_rss_mib()
     finally:
-        if isinstance(records, gl.DiskRecords):
-            records.close()
-        sink.close()
+        sink.close()  # removes the temporary training records, if they went to disk
 
     Vectors(vocab.words, gl.output_matrix(state, which)).save(output, fmt)
     log(f"wrote {V} vectors of size {vector_size} to {output} "

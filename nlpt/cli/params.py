@@ -9,43 +9,8 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from typer.core import TyperCommand
-
-from nlpt.cli._typer_compat import plain_coercion_for
-
-try:  # typer >= 0.29 vendors click
-    from typer._click.exceptions import UsageError as _CLICK_USAGE_ERROR
-except ImportError:  # pragma: no cover - older typer on real click
-    from click.exceptions import UsageError as _CLICK_USAGE_ERROR
-
-
-class _ParamsCommand(TyperCommand):
-    """TyperCommand whose plain parameters skip typer's pydantic coercion (`_typer_compat.PlainCoercion`).
-
-    `nlpt.cli` installs that coercion app-wide; doing it here as well keeps this
-    quick-arithmetic command free of pydantic when it is used on its own.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        for p in self.params:
-            plain = plain_coercion_for(p)
-            if plain is not None:
-                p._runtime_param = plain
-
-    def parse_args(self, ctx, args):
-        # Typer 0.29 raises its vendored click's errors, which `nlpt.cli.main` does not catch as usage
-        # errors; report bad values as one line with exit status 2 either way.
-        try:
-            return super().parse_args(ctx, args)
-        except _CLICK_USAGE_ERROR as exc:
-            from nlpt.common.errors import UsageError
-
-            raise UsageError(exc.format_message()) from None
-
 
 COMMAND = {
-    "cls": _ParamsCommand,
     "help": (
         "Parameter, FLOP and memory arithmetic for Transformer architectures.\n\n"
         "MODEL is a registry name (see --list), a Hugging Face config.json (or a folder holding one), or omitted "
@@ -101,6 +66,7 @@ def params(
 
     from nlpt.common.errors import UsageError
     from nlpt.transformer import report
+    from nlpt.transformer.params import DTYPE_BYTES
 
     if list_:
         models = report.list_models()
@@ -109,8 +75,8 @@ def params(
         else:
             report.render_list(models)
         return
-    if kv_dtype not in ("fp32", "bf16", "fp16", "fp8", "int8", "int4"):
-        raise UsageError(f"--kv-dtype '{kv_dtype}' must be one of fp32, bf16, fp16, fp8, int8, int4")
+    if kv_dtype not in DTYPE_BYTES:
+        raise UsageError(f"--kv-dtype '{kv_dtype}' must be one of {', '.join(DTYPE_BYTES)}")
     flags = {"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim, "ffn": ffn,
              "vocab": vocab, "context": context, "experts": experts, "top_k": top_k, "shared_experts": shared_experts,
              "moe_ffn": moe_ffn, "dense_layers": dense_layers, "decoder_layers": decoder_layers,

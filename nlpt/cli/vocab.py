@@ -21,6 +21,14 @@ app = typer.Typer(
 OUTPUT = typer.Option("-", "--output", "-o", help="Output file, or - for stdout.")
 MIN_COUNT = typer.Option(1, "--min-count", min=1, help="Keep words seen at least this many times.")
 MAX_SIZE = typer.Option(None, "--max-size", min=1, help="Keep at most this many words (the most frequent).", show_default=False)
+JSON_SUMMARY = typer.Option(False, "--json", help="Print a JSON summary on stdout (needs -o FILE).")
+
+
+def _check_json_output(as_json: bool, output: str) -> None:
+    if as_json and output == "-":
+        from nlpt.common.errors import UsageError
+
+        raise UsageError("--json prints the summary on stdout, so the vocabulary needs -o FILE")
 
 COUNT_HELP = """Count words and write `word count` lines sorted by count.
 
@@ -64,22 +72,19 @@ def count(
     force_binary: bool = FORCE_BINARY,
     threads: Optional[int] = THREADS,
     quiet: bool = QUIET,
-    json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout (needs -o FILE)."),
+    json: bool = JSON_SUMMARY,
 ) -> None:
-    from nlpt.common.errors import UsageError
-    from nlpt.common.output import check_writable
-
-    if json and output == "-":
-        raise UsageError("--json prints the summary on stdout, so the vocabulary needs -o FILE")
+    _check_json_output(json, output)
     opts = reader_options(lower, nfkc, split_punct, cjk, force_binary=force_binary)
     if tokenizer is not None:
         from nlpt.vocab.subword import train_tokenizer_cli
 
         train_tokenizer_cli(inputs, output, tokenizer, size, min_count, opts, quiet, json)
         return
-    check_writable(output)
+    from nlpt.common.output import check_writable
     from nlpt.vocab.count import run_count
 
+    check_writable(output)
     run_count(inputs, output, min_count, max_size, prune_limit, opts, threads, quiet, json)
 
 
@@ -90,18 +95,15 @@ def merge(
     min_count: int = MIN_COUNT,
     max_size: Optional[int] = MAX_SIZE,
     quiet: bool = QUIET,
-    json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout (needs -o FILE)."),
+    json: bool = JSON_SUMMARY,
 ) -> None:
     """Sum count files made on shards into one vocabulary (for Slurm array jobs, say).
 
     Example: nlpt vocab merge counts-*.txt -o vocab.txt --min-count 5
     """
-    from nlpt.common.errors import UsageError
     from nlpt.common.output import check_writable
-
-    if json and output == "-":
-        raise UsageError("--json prints the summary on stdout, so the vocabulary needs -o FILE")
-    check_writable(output)
     from nlpt.vocab.count import run_merge
 
+    _check_json_output(json, output)
+    check_writable(output)
     run_merge(inputs, output, min_count, max_size, quiet, json)

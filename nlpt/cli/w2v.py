@@ -49,7 +49,7 @@ def train_w2v(
     from nlpt.corpus.reader import expand_inputs
     from nlpt.embeddings.vectors import Vectors
     from nlpt.embeddings.w2v import W2VConfig, train
-    from nlpt.vocab.count import load_numba_without_scipy_linalg, release_freed_memory_eagerly
+    from nlpt.common.process import load_numba_without_scipy_linalg, release_freed_memory_eagerly
 
     release_freed_memory_eagerly()  # process-wide tweaks that lower the peak RSS (see their docstrings)
     load_numba_without_scipy_linalg()

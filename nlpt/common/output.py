@@ -72,18 +72,3 @@ def atomic_output(path: str, mode: str = "w", encoding: str = "utf-8") -> Iterat
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-@contextlib.contextmanager
-def atomic_directory_file(path: str) -> Iterator[str]:
-    """Yield a temporary *path* (for libraries that write by filename), renamed on success."""
-    check_writable(path)
-    fd, tmp = _make_temp(path)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

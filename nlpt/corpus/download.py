@@ -5,7 +5,7 @@ resumed with an HTTP Range request when a `.part` is already there, checked
 against its sha256 (or its size where no checksum is trusted), and only then
 renamed into place, so an interrupted download never leaves a truncated file
 under the final name. Zip archives are extracted member by member, each
-through a temporary file and a rename.
+with `atomic_output` (a temporary file and a rename).
 
 The catalogue can be replaced or extended with a JSON file named by the
 environment variable NLPT_CATALOGUE (same fields as `--list --json` prints),
@@ -15,7 +15,6 @@ same for one download (mirrors).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -23,6 +22,7 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 
 from nlpt.common.errors import NlptError, UsageError
+from nlpt.common.output import atomic_output
 
 CHUNK = 1 << 20
 
@@ -237,16 +237,9 @@ def _extract(archive: str, members: dict, dest: str) -> list[str]:
                 raise NlptError(f"{archive}: archive has no member {member!r}")
             target = os.path.join(dest, rel)
             os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-            tmp = target + ".part"
-            try:
-                with zf.open(member) as src, open(tmp, "wb") as dst:
-                    for piece in iter(lambda: src.read(CHUNK), b""):
-                        dst.write(piece)
-                os.replace(tmp, target)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            with zf.open(member) as src, atomic_output(target, "wb") as dst:
+                for piece in iter(lambda: src.read(CHUNK), b""):
+                    dst.write(piece)
             out.append(target)
     return out
 

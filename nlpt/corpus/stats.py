@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
-from nlpt.corpus.reader import ReaderOptions, compression_of
+from nlpt.corpus.reader import ReaderOptions
 
 
 def corpus_stats(paths: list[str], opts: ReaderOptions, threads: int, top: int = 10, vocab_path: str | None = None, quiet: bool = False) -> dict:
     """Statistics of a corpus, as a JSON-ready dict."""
     from nlpt.common.errors import NlptError
     from nlpt.common.progress import Progress
-    from nlpt.vocab.count import count_words, describe_prune
+    from nlpt.vocab.count import count_words, describe_prune, progress_total
 
     vocab = None
     if vocab_path is not None:
@@ -20,10 +18,7 @@ def corpus_stats(paths: list[str], opts: ReaderOptions, threads: int, top: int =
         vocab = read_counts(vocab_path)
         if not vocab:
             raise NlptError(f"{vocab_path}: vocabulary file is empty")
-    total = None
-    if all(p != "-" and compression_of(p) is None for p in paths):
-        total = sum(os.path.getsize(p) for p in paths)
-    with Progress("counting", total=total, unit="B", quiet=quiet) as bar:
+    with Progress("counting", total=progress_total(paths), unit="B", quiet=quiet) as bar:
         result = count_words(paths, opts, threads, progress=bar)
     tokens = result.tokens
     types = result.types

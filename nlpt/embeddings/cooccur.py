@@ -53,6 +53,7 @@ import numpy as np
 from numba import njit
 
 from nlpt.common.errors import NlptError
+from nlpt.common.process import rss_bytes
 
 REC_DTYPE = np.dtype([("w1", "<i4"), ("w2", "<i4"), ("x", "<f8")])
 _GIB = 1 << 30
@@ -85,30 +86,6 @@ class Anon:
             self.freed = end
 
 
-def rss_bytes() -> int:
-    """Resident memory of this process now (0 where /proc is missing)."""
-    try:
-        with open("/proc/self/status") as fh:
-            return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) * 1024
-    except (OSError, StopIteration, ValueError):
-        return 0
-
-
-def peak_rss_mib(reset: bool = False) -> float:
-    """Peak resident memory of this process so far (VmHWM) in MiB; `reset` starts a new peak."""
-    try:
-        with open("/proc/self/status") as fh:
-            kb = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
-        if reset:
-            with open("/proc/self/clear_refs", "w") as fh:
-                fh.write("5")
-        return kb / 1024.0
-    except (OSError, StopIteration, ValueError):
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 @dataclass
 class CooccurOptions:
     window: int = 10
@@ -122,10 +99,8 @@ class CooccurOptions:
 @dataclass
 class CooccurStats:
     tokens: int = 0  # in-vocabulary tokens counted
-    tokens_read: int = 0  # all tokens read
     records: int = 0
     dense_p: int = 0  # rank-product bound of the dense block
-    dense_entries: int = 0
     runs: int = 0  # sorted runs produced
     spills: int = 0  # times the runs were written to disk
     spilled_bytes: int = 0
@@ -509,7 +484,6 @@ class _Worker:
         self.mult = mult
         self.nbits = max(1, int(vocab_size * vocab_size * mult).bit_length())
         self.tokens = 0
-        self.tokens_read = 0
         self.bytes_done = 0
 
     def count(self, ids: np.ndarray, starts: np.ndarray) -> None:
@@ -555,6 +529,15 @@ class ChunkSink:
         self.chunks.append(rec)
 
 
+def _stanford(w1, w2, x) -> np.ndarray:
+    """Records (0-based ids) in Stanford's CREC layout: 1-based ids."""
+    out = np.empty(len(w1), dtype=REC_DTYPE)
+    out["w1"] = w1 + 1
+    out["w2"] = w2 + 1
+    out["x"] = x
+    return out
+
+
 class TeeSink:
     """Writes merged records to a Stanford record file (an open binary file) and passes them on."""
 
@@ -565,12 +548,7 @@ class TeeSink:
         self.inner.begin(upper_bound)
 
     def add(self, w1, w2, x) -> None:
-        out = np.empty(len(w1), dtype=REC_DTYPE)
-        out["w1"] = w1 + 1
-        out["w2"] = w2 + 1
-        out["x"] = x
-        out.tofile(self.fh)
-        del out
+        _stanford(w1, w2, x).tofile(self.fh)
         self.inner.add(w1, w2, x)
 
 
@@ -611,7 +589,7 @@ def count_cooccurrences(paths, words: list[str], opts: CooccurOptions, reader_op
         layout = dense_layout(V, dense_budget)
         dense_cells = int(layout[2].sum())
         store = RunStore(min(RUNS_IN_MEMORY_CAP, int(0.25 * budget)), opts.tmp_dir, V)
-        stats = CooccurStats(dense_p=layout[0], dense_entries=dense_cells)
+        stats = CooccurStats(dense_p=layout[0])
         workers = [_Worker(dense_cells, buffer_entries, layout, opts, V, store) for _ in range(threads)]
 
         def work(t: int) -> None:
@@ -620,7 +598,6 @@ def count_cooccurrences(paths, words: list[str], opts: CooccurOptions, reader_op
                 if shared.stop[0]:
                     return
                 w.count(chunk.ids, chunk.starts)
-                w.tokens_read += chunk.tokens_read
             w.flush()
 
         def on_poll() -> None:
@@ -635,7 +612,6 @@ def count_cooccurrences(paths, words: list[str], opts: CooccurOptions, reader_op
         merged_stats.files = len(paths)
         stats.read_stats = merged_stats
         stats.tokens = sum(w.tokens for w in workers)
-        stats.tokens_read = sum(w.tokens_read for w in workers)
         # Sum the dense blocks into the first one; free the rest and the buffers.
         dense = workers[0].dense
         for w in workers[1:]:
@@ -725,11 +701,7 @@ def write_records(path: str, chunks: list[np.ndarray]) -> None:
 
     with atomic_output(path, "wb") as fh:
         for c in chunks:
-            out = np.empty(len(c), dtype=REC_DTYPE)
-            out["w1"] = c["w1"] + 1
-            out["w2"] = c["w2"] + 1
-            out["x"] = c["x"]
-            out.tofile(fh)
+            _stanford(c["w1"], c["w2"], c["x"]).tofile(fh)
 
 
 def record_count(path: str) -> int:
@@ -795,6 +767,6 @@ def feed_record_file(path: str, vocab_size: int, sink) -> int:
 __all__ = [
     "REC_DTYPE", "CooccurOptions", "CooccurStats", "count_cooccurrences", "dense_layout",
     "read_records", "write_records", "RunStore", "Anon", "ChunkSink", "TeeSink", "iter_record_file",
-    "feed_record_file", "record_count", "peak_rss_mib", "rss_bytes",
+    "feed_record_file", "record_count",
 ]
 

@@ -25,15 +25,14 @@ What it provides:
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import sys
 import tempfile
 import threading
-import time
-from dataclasses import dataclass, field
+import zipfile
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
@@ -46,6 +45,7 @@ from nlpt.corpus.tokenize import make_normaliser
 from nlpt.vocab.count import is_utf8
 
 ROW = 8  # int64/float64 slots per thread row: 64 bytes
+CHUNK_TOKENS = 1 << 18  # tokens per encoded chunk on the slow path (`iter_encoded`)
 
 
 class Shared:
@@ -65,17 +65,6 @@ class Shared:
     def loss(self) -> float:
         n = float(self.losses[:, 1].sum())
         return float(self.losses[:, 0].sum()) / n if n else float("nan")
-
-    def fraction(self) -> float:
-        return min(1.0, self.done() / self.total) if self.total else 1.0
-
-    def reset_loss(self) -> None:
-        self.losses[:, :2] = 0.0
-
-
-def linear_alpha(alpha0: float, fraction: float, min_ratio: float = 1e-4) -> float:
-    """Linear decay from alpha0 (fraction 0) to alpha0 * min_ratio (fraction 1), as word2vec.c and gensim."""
-    return alpha0 * (1.0 - (1.0 - min_ratio) * min(max(fraction, 0.0), 1.0))
 
 
 class TrainProgress:
@@ -159,13 +148,13 @@ class Chunk:
 class CorpusStream:
     """The input split into `n_threads` parts, read as encoded chunks.
 
-    Use `fast=None` to pick the numba byte tokenizer whenever the tokenizer
-    options allow it (no --split-punct/--cjk). `stdin` is spooled to a
-    temporary file first so that it can be read once per epoch.
+    The numba byte tokenizer (`fast`) is used whenever the tokenizer options
+    allow it (no --split-punct/--cjk). `stdin` is spooled to a temporary file
+    first so that it can be read once per epoch.
     """
 
     def __init__(self, paths: list[str], words: list[str], opts: ReaderOptions, n_threads: int,
-                 fast: bool | None = None, chunk_tokens: int = 1 << 18, block_bytes: int | None = None):
+                 block_bytes: int | None = None):
         self.opts = opts
         # bytes read per block on the fast path (default: opts.chunk_bytes); each thread holds
         # a few blocks' worth of buffers (the block, its copies in the reader, ids 2x its size)
@@ -176,8 +165,7 @@ class CorpusStream:
         self.paths = paths
         self.shards: list[list[Source]] = plan_shards(paths, n_threads)
         tok = opts.tokenizer
-        self.fast = (not tok.split_punct and not tok.cjk) if fast is None else fast
-        self.chunk_tokens = chunk_tokens
+        self.fast = not tok.split_punct and not tok.cjk
         self._word_ids = None
         self._byte_vocab = None
         self._lock = threading.Lock()
@@ -239,7 +227,7 @@ class CorpusStream:
                 sources[first] = Source(s.path, max(s.start, offset), s.end)
         stats = self.stats[tid]
         if not self.fast:
-            for chunk in iter_encoded(sources, self._word_ids, self.opts, stats, self.chunk_tokens):
+            for chunk in iter_encoded(sources, self._word_ids, self.opts, stats, CHUNK_TOKENS):
                 if stop is not None and stop[0]:
                     return
                 yield Chunk(chunk.ids, chunk.starts, chunk.tokens_read)
@@ -292,6 +280,7 @@ def load_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict]:
             meta = json.loads(bytes(data["__meta__"]).decode("utf-8"))
     except FileNotFoundError:
         raise NlptError(f"{path}: no such checkpoint") from None
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        # (an empty or damaged file raises EOFError/BadZipFile)
         raise NlptError(f"{path}: not a valid nlpt checkpoint ({exc})") from None
     return arrays, meta

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nlpt.common.errors import NlptError
-from nlpt.embeddings.vectors import Vectors
+from nlpt.embeddings.vectors import Vectors, unit_rows
 
 DEFAULT_RESTRICT = 30_000
 _BATCH = 256
@@ -101,12 +101,6 @@ def _upper_index(words: list[str], limit: int | None) -> dict[str, int]:
     for i in range(n - 1, -1, -1):  # reversed: the most frequent spelling wins
         index[words[i].upper()] = i
     return index
-
-
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32, copy=False)
 
 
 def _read_lines(path: str, what: str) -> list[str]:
@@ -198,7 +192,7 @@ def analogy(vectors: Vectors, path: str, restrict: int | None = DEFAULT_RESTRICT
     sections = read_analogies(path)
     upper = _upper_index(vectors.words, restrict)
     n = len(vectors.words) if restrict is None else min(restrict, len(vectors.words))
-    unit = _unit_rows(vectors.matrix[:n])
+    unit = unit_rows(vectors.matrix[:n])
     row_upper = [w.upper() for w in vectors.words[:n]]
     result = AnalogyResult()
     sem = [0, 0]
@@ -259,7 +253,7 @@ def similarity(vectors: Vectors, path: str, restrict: int | None = None) -> Simi
         ib.append(kb)
     if not gold:
         return SimilarityResult(float("nan"), 0, oov)
-    unit = _unit_rows(vectors.matrix[np.array(ia + ib)])
+    unit = unit_rows(vectors.matrix[np.array(ia + ib)])
     k = len(ia)
     cos = np.einsum("ij,ij->i", unit[:k].astype(np.float64), unit[k:].astype(np.float64))
     return SimilarityResult(spearman(np.array(gold), cos), k, oov)
@@ -287,7 +281,7 @@ def neighbours(vectors: Vectors, word: str, k: int = 10, unit: np.ndarray | None
     if i is None:
         raise NlptError(f"{word!r} is not in the vocabulary")
     if unit is None:
-        unit = _unit_rows(vectors.matrix)
+        unit = vectors.normalized()
     scores = unit @ unit[i]
     scores[i] = -np.inf
     k = min(k, len(vectors.words) - 1)

@@ -45,13 +45,13 @@ import numpy as np
 from numba import njit
 
 from nlpt.common.errors import NlptError
-from nlpt.embeddings.driver import Shared, run_threads
+from nlpt.embeddings.driver import Shared, load_checkpoint, run_threads, save_checkpoint
 
 BLOCK = 1 << 15  # records shuffled and trained together (fits in L2)
 # One training record on disk (streaming mode): 16 bytes, like the in-memory columns.
 TRAIN_DTYPE = np.dtype([("w1", "<i4"), ("w2", "<i4"), ("fx", "<f4"), ("logx", "<f4")])
 DISK_BLOCKS_PER_READ = 32  # blocks each thread reads at a time when training from disk (16 MB)
-STATE_VERSION = 1
+STATE_KIND, STATE_VERSION = "nlpt-glove-state", 1  # --save-state files (driver checkpoints)
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # not nnan/ninf: the NaN guard must work
 
 
@@ -350,10 +350,11 @@ class DiskSink:
         import errno
 
         self.close()
+        where = self.tmp_parent or tempfile.gettempdir()
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise NlptError(f"{self.tmp_parent}: no space left on device for the training records "
+            raise NlptError(f"{where}: no space left on device for the training records "
                             "(free some space, point --tmp-dir elsewhere or raise --memory)") from None
-        raise NlptError(f"{self.tmp_parent}: cannot write training records ({exc.strerror})") from None
+        raise NlptError(f"{where}: cannot write training records ({exc.strerror})") from None
 
     def finish(self, seed: int) -> DiskRecords:
         if self.tmpdir is None:
@@ -450,37 +451,27 @@ def init_state(vocab_size: int, dim: int, seed: int, words_hash: str) -> GloveSt
 # -- state files ---------------------------------------------------------------------------
 
 
-def save_state(path: str, state: GloveState, config: GloveConfig) -> None:
-    from nlpt.common.output import atomic_output
 
-    with atomic_output(path, "wb") as fh:
-        np.savez(
-            fh, W=state.W, G=state.G, epoch=np.int64(state.epoch), version=np.int64(STATE_VERSION),
-            vocab_hash=np.array(state.vocab_hash), x_max=np.float64(config.x_max), alpha=np.float64(config.alpha),
-            eta=np.float64(config.eta), seed=np.int64(config.seed),
-        )
+def save_state(path: str, state: GloveState, config: GloveConfig) -> None:
+    """Parameters and AdaGrad state as a driver checkpoint (`.npz` with a JSON header), written atomically."""
+    meta = {"kind": STATE_KIND, "version": STATE_VERSION, "epoch": state.epoch, "vocab_hash": state.vocab_hash,
+            "x_max": config.x_max, "alpha": config.alpha, "eta": config.eta, "seed": config.seed}
+    save_checkpoint(path, {"W": state.W, "G": state.G}, meta)
 
 
 def load_state(path: str, vocab_size: int, dim: int, words_hash: str) -> GloveState:
-    import zipfile
-
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if "W" not in z or "G" not in z or "epoch" not in z:
-                raise NlptError(f"{path}: not an nlpt GloVe state file (saved with --save-state)")
-            W, G, epoch = z["W"], z["G"], int(z["epoch"])
-            saved_hash = str(z["vocab_hash"]) if "vocab_hash" in z else ""
-    except FileNotFoundError:
-        raise NlptError(f"{path}: no such state file") from None
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise NlptError(f"{path}: not a readable GloVe state file ({exc})") from None
+    arrays, meta = load_checkpoint(path)
+    if meta.get("kind") != STATE_KIND or "W" not in arrays or "G" not in arrays:
+        raise NlptError(f"{path}: not an nlpt GloVe state file (saved with --save-state)")
+    W, G = arrays["W"], arrays["G"]
     if W.shape != G.shape or W.ndim != 2 or W.shape[0] != 2 * vocab_size:
         raise NlptError(f"{path}: state is for {W.shape[0] // 2} words, this run has {vocab_size}")
     if W.shape[1] != dim + 1:
         raise NlptError(f"{path}: state has vector size {W.shape[1] - 1}, this run asks for {dim} (--vector-size)")
-    if saved_hash and saved_hash != words_hash:
+    if meta.get("vocab_hash") != words_hash:
         raise NlptError(f"{path}: state was saved for a different vocabulary")
-    return GloveState(np.ascontiguousarray(W, dtype=np.float32), np.ascontiguousarray(G, dtype=np.float32), epoch, words_hash)
+    return GloveState(np.ascontiguousarray(W, dtype=np.float32), np.ascontiguousarray(G, dtype=np.float32),
+                      int(meta["epoch"]), words_hash)
 
 
 # -- the training loop -----------------------------------------------------------------------

@@ -14,6 +14,14 @@ import numpy as np
 from numba import njit
 
 
+@njit(inline="always")
+def _pop_smallest(count, pos1, pos2):
+    """The smaller of the next leaf (pos1, moving down) and the next new node (pos2, moving up): (node, pos1, pos2)."""
+    if pos1 >= 0 and count[pos1] < count[pos2]:
+        return pos1, pos1 - 1, pos2
+    return pos2, pos1, pos2 + 1
+
+
 @njit(cache=True)
 def _build(counts):
     v = counts.shape[0]
@@ -29,18 +37,8 @@ def _build(counts):
     pos2 = v
     for a in range(v - 1):
         # two smallest among the leaves (descending, from pos1 down) and the new nodes (from pos2 up)
-        if pos1 >= 0 and count[pos1] < count[pos2]:
-            min1 = pos1
-            pos1 -= 1
-        else:
-            min1 = pos2
-            pos2 += 1
-        if pos1 >= 0 and count[pos1] < count[pos2]:
-            min2 = pos1
-            pos1 -= 1
-        else:
-            min2 = pos2
-            pos2 += 1
+        min1, pos1, pos2 = _pop_smallest(count, pos1, pos2)
+        min2, pos1, pos2 = _pop_smallest(count, pos1, pos2)
         count[v + a] = count[min1] + count[min2]
         parent[min1] = v + a
         parent[min2] = v + a

@@ -1,6 +1,6 @@
 """Random numbers and sampling tables shared by the embedding trainers.
 
-- `rng_next` / `rng_u32` / `rng_float`: a per-thread xorshift64* generator whose
+- `seed_state` / `rng_next` / `rng_u32` / `rng_below`: a per-thread xorshift64* generator whose
   state lives in a local uint64 variable inside the kernels (seeded from
   `--seed` and the thread id), so one thread with one seed is reproducible bit
   for bit;

@@ -50,9 +50,7 @@ class Vectors:
 
     def normalized(self) -> np.ndarray:
         """Unit-length rows (zero rows stay zero)."""
-        norms = np.linalg.norm(self.matrix, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return (self.matrix / norms).astype(np.float32)
+        return unit_rows(self.matrix)
 
     # -- writing ---------------------------------------------------------------
     def save(self, path: str, fmt: str = "text") -> None:
@@ -89,6 +87,13 @@ class Vectors:
         if fmt == "binary":
             return _load_binary(path, limit)
         return _load_text(path, header=(fmt == "text"), limit=limit)
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """`matrix` with every row scaled to unit length (zero rows stay zero), float32."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (matrix / norms).astype(np.float32, copy=False)
 
 
 def detect_format(path: str) -> str:

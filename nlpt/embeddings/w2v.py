@@ -23,8 +23,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from nlpt.common.errors import NlptError, UsageError
+from nlpt.common.process import trim_heap
 from nlpt.common.progress import log
-from nlpt.corpus.reader import ReaderOptions, ReadStats
+from nlpt.corpus.reader import ReaderOptions, ReadStats, compression_of
 from nlpt.vocab.vocab import Vocab
 
 CHECKPOINT_VERSION = 1
@@ -108,8 +109,6 @@ def build_vocab(stream, opts: ReaderOptions, config: W2VConfig, read_vocab: str 
     from nlpt.common.progress import Progress
     from nlpt.vocab.count import count_vocab, describe_prune
 
-    from nlpt.corpus.reader import compression_of
-
     paths = stream.paths
     size = sum(os.path.getsize(p) for p in paths)
     total = None if any(compression_of(p) for p in paths) else size  # compressed: bytes read are not the file sizes
@@ -169,9 +168,6 @@ def train(
     returned model, freeing their memory before the vocabulary is rebuilt.
     """
     from nlpt.embeddings import driver
-    from nlpt.embeddings.huffman import Huffman
-    from nlpt.embeddings.sampling import AliasTable, seed_state, subsample_thresholds
-    from nlpt.embeddings.w2v_kernels import train_chunk
 
     config.validate()
     t_start = time.perf_counter()
@@ -189,7 +185,7 @@ def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpo
     from nlpt.embeddings import driver
     from nlpt.embeddings.huffman import Huffman
     from nlpt.embeddings.sampling import AliasTable, seed_state, subsample_thresholds
-    from nlpt.embeddings.w2v_kernels import train_chunk
+    from nlpt.embeddings.w2v_kernels import current_alpha, train_chunk
 
     n_threads = max(1, config.threads)
     resume = None
@@ -256,9 +252,10 @@ def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpo
     # allocated yet: loading them costs some transient memory.
     tiny = np.zeros((1, config.size), np.float32)
     run_kernel(np.empty(0, np.int32), np.zeros(1, np.int64), tiny, tiny, tiny, 0)
+    current_alpha(alpha0, config.min_alpha_ratio, shared.counters, shared.offset, total)  # called by `fields` below
     stream.warm_up()
     del tiny
-    _release_free_memory()
+    trim_heap()
 
     if model is None:
         model = init_model(range(n_words), config)
@@ -275,7 +272,8 @@ def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpo
             epoch_state["positions"][tid] = chunk.position
 
     def fields() -> dict:
-        return {"alpha": driver.linear_alpha(alpha0, shared.fraction(), config.min_alpha_ratio)}
+        # the rate the kernels use now
+        return {"alpha": current_alpha(alpha0, config.min_alpha_ratio, shared.counters, shared.offset, total)}
 
     desc = "train-w2v " + ("cbow" if config.cbow else "skip-gram")
     train_seconds = 0.0
@@ -297,7 +295,7 @@ def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpo
         raise
     if not keep_context:
         model.syn1neg = model.syn1 = syn1neg = syn1 = None
-    _release_free_memory()
+    trim_heap()
     if model.vocab is None:
         model.vocab = Vocab(stream.word_list(), counts.tolist())
     stats = ReadStats()
@@ -321,16 +319,6 @@ def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpo
     if checkpoint and os.path.exists(checkpoint):
         os.unlink(checkpoint)  # finished: the state is no longer needed
     return model
-
-
-def _release_free_memory() -> None:
-    """Give the heap freed by counting back to the OS (glibc), so it does not add to the peak RSS of training."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def _config_key(config: W2VConfig) -> dict:

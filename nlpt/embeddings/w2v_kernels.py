@@ -167,6 +167,25 @@ def current_alpha(alpha0, min_ratio, counters, offset, total):
     return alpha0 * (1.0 - (1.0 - min_ratio) * frac)
 
 
+@njit(inline="always")
+def _negatives(w, negative, alias_prob, alias_idx, outs, labels, state):
+    """Centre word `w` (label 1) then up to `negative` draws other than w (label 0) into outs/labels.
+
+    Returns (number of output rows, advanced generator state).
+    """
+    outs[0] = w
+    labels[0] = 1.0
+    nout = 1
+    for _ in range(negative):
+        state = rng_next(state)
+        neg = alias_draw(state, alias_prob, alias_idx)
+        if neg != w:
+            outs[nout] = neg
+            labels[nout] = 0.0
+            nout += 1
+    return nout, state
+
+
 @njit(fastmath=True, nogil=True, cache=True)
 def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
                 alias_prob, alias_idx, keep, window, negative, use_hs, mode,
@@ -268,33 +287,13 @@ def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
             if negative > 0 and mode == MODE_SG and not shared_neg:
                 # word2vec.c / gensim: fresh negatives for every (context, centre) pair
                 for j in range(n_in):
-                    outs[0] = w
-                    labels[0] = 1.0
-                    nout = 1
-                    for k in range(negative):
-                        state = rng_next(state)
-                        neg = alias_draw(state, alias_prob, alias_idx)
-                        if neg == w:
-                            continue
-                        outs[nout] = neg
-                        labels[nout] = 0.0
-                        nout += 1
+                    nout, state = _negatives(w, negative, alias_prob, alias_idx, outs, labels, state)
                     lo_ = out_block(inp[j:j + 1], 1, syn1neg, outs, labels, nout, alpha, grad[j:j + 1], G, want_loss)
                     if want_loss:
                         loss += lo_
                         loss_terms += nout
             elif negative > 0:
-                outs[0] = w
-                labels[0] = 1.0
-                nout = 1
-                for k in range(negative):
-                    state = rng_next(state)
-                    neg = alias_draw(state, alias_prob, alias_idx)
-                    if neg == w:
-                        continue
-                    outs[nout] = neg
-                    labels[nout] = 0.0
-                    nout += 1
+                nout, state = _negatives(w, negative, alias_prob, alias_idx, outs, labels, state)
                 lo_ = out_block(inp, n_in, syn1neg, outs, labels, nout, alpha, grad, G, want_loss)
                 if want_loss:
                     loss += lo_

@@ -17,7 +17,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from nlpt.common.errors import NlptError
+from nlpt.common.errors import NlptError, UsageError
 
 
 @dataclass(frozen=True)
@@ -338,11 +338,11 @@ class _Reader:
     def fail(self, key: str, problem: str) -> NlptError:
         return NlptError(f"{self.where}: field '{key}' {problem}")
 
-    def int(self, key: str, default: Any = _REQUIRED, *, allow_none: bool = False, minimum: int = 1):
+    def int(self, key: str, default: Any = _REQUIRED, *, minimum: int = 1):
         value = self.cfg.get(key, default)
         if value is _REQUIRED:
             raise self.fail(key, "is missing")
-        if value is None and (allow_none or default is None):
+        if value is None and default is None:
             return None
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -464,7 +464,7 @@ def from_hf_config(cfg: dict, where: str = "config.json") -> ModelConfig:
         raise r.fail("num_experts_per_tok", f"= {k} exceeds n_routed_experts {routed}")
     layers = r.int("num_hidden_layers")
     return DeepSeekConfig(vocab_size=r.int("vocab_size"), hidden_size=r.int("hidden_size"), num_layers=layers,
-                          num_heads=r.int("num_attention_heads"), q_lora_rank=r.int("q_lora_rank", None, allow_none=True),
+                          num_heads=r.int("num_attention_heads"), q_lora_rank=r.int("q_lora_rank", None),
                           kv_lora_rank=r.int("kv_lora_rank"), qk_nope_head_dim=r.int("qk_nope_head_dim"),
                           qk_rope_head_dim=r.int("qk_rope_head_dim"), v_head_dim=r.int("v_head_dim"),
                           ffn_size=r.int("intermediate_size"), moe_ffn_size=r.int("moe_intermediate_size"),
@@ -554,8 +554,6 @@ def apply_flags(config: ModelConfig, flags: dict, derive: bool) -> ModelConfig:
     decoder layers = encoder layers, top-k = 2 when experts are added.
     heads = H / the base model's head size (64 for BERT/GPT/BART/T5, 128 for Llama).
     """
-    from nlpt.common.errors import UsageError
-
     given = {k: v for k, v in flags.items() if v is not None}
     table = _FLAG_FIELDS[config.family]
     for k in given:

@@ -115,6 +115,14 @@ def _layer_rows(rows: list, part: str, layers: int, items: list) -> None:
             rows.append(Row(part, component, per_layer * layers, kind, per_layer, layers, note[0] if note else ""))
 
 
+def _biased_layer(H: int, F: int, attention: str = "attention Q, K, V, O weights", ffn: str = "feed-forward",
+                  blocks: int = 1) -> list:
+    """Layer items of a LayerNorm Transformer with biases (BERT, GPT, BART): `blocks` attention blocks, one FFN."""
+    return [(attention, "attention", blocks * 4 * H * H), ("attention biases", "bias", blocks * 4 * H),
+            (f"{ffn} weights ({H}→{F}→{H})", "ffn", 2 * H * F), (f"{ffn} biases", "bias", F + H),
+            (f"LayerNorms ({blocks + 1})", "norm", (blocks + 1) * 2 * H)]
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # families
 
@@ -137,13 +145,7 @@ def _encoder(c: EncoderConfig) -> Count:
                         note="ALBERT factorised embeddings"))
     stored = 1 if c.shared_layers else L
     part = f"encoder layer × {L}" + (" (one shared set)" if c.shared_layers else "")
-    _layer_rows(rows, part, stored, [
-        ("attention Q, K, V, O weights", "attention", 4 * H * H),
-        ("attention biases", "bias", 4 * H),
-        (f"feed-forward weights ({H}→{F}→{H})", "ffn", 2 * H * F),
-        ("feed-forward biases", "bias", F + H),
-        ("LayerNorms (2)", "norm", 4 * H),
-    ])
+    _layer_rows(rows, part, stored, _biased_layer(H, F))
     if c.pooler:
         rows.append(Row("pooler", "dense + bias", H * H + H, "pooler"))
     # pretraining heads, as deltas from the bare model
@@ -169,13 +171,7 @@ def _gpt(c: GPTConfig) -> Count:
     rows.append(Row("embeddings", f"token ({V:,} × {H})", V * H, "embedding"))
     rows.append(Row("embeddings", f"position ({c.max_positions:,} × {H})", c.max_positions * H, "embedding"))
     out.embeddings = (V + c.max_positions) * H
-    _layer_rows(rows, f"decoder layer × {L}", L, [
-        ("attention Q, K, V, O weights", "attention", 4 * H * H),
-        ("attention biases", "bias", 4 * H),
-        (f"MLP weights ({H}→{F}→{H})", "ffn", 2 * H * F),
-        ("MLP biases", "bias", F + H),
-        ("LayerNorms (2)", "norm", 4 * H),
-    ])
+    _layer_rows(rows, f"decoder layer × {L}", L, _biased_layer(H, F, ffn="MLP"))
     if c.norm == "pre":
         rows.append(Row("output", "final LayerNorm", 2 * H, "norm"))
     _lm_head(out, V, H, c.tie_embeddings)
@@ -234,24 +230,16 @@ def _t5(c: T5Config) -> Count:
     out.embeddings = V * d
     ffn_mats = 3 if c.gated_ffn else 2
     ffn_label = f"{'gated ' if c.gated_ffn else ''}feed-forward ({d}→{F}→{d})"
-    rel = c.relative_attention_num_buckets * nh
-    _layer_rows(rows, f"encoder layer × {Le}", Le, [
-        ("self-attention Q, K, V, O", "attention", 4 * d * inner),
-        (ffn_label, "ffn", ffn_mats * d * F),
-        ("RMS LayerNorms (2)", "norm", 2 * d),
-    ])
-    rows.append(Row("encoder", f"relative position bias ({c.relative_attention_num_buckets} buckets × {nh} heads, layer 1)",
-                    rel, "position"))
-    rows.append(Row("encoder", "final LayerNorm", d, "norm"))
-    _layer_rows(rows, f"decoder layer × {Ld}", Ld, [
-        ("self-attention Q, K, V, O", "attention", 4 * d * inner),
-        ("cross-attention Q, K, V, O", "attention", 4 * d * inner),
-        (ffn_label, "ffn", ffn_mats * d * F),
-        ("RMS LayerNorms (3)", "norm", 3 * d),
-    ])
-    rows.append(Row("decoder", f"relative position bias ({c.relative_attention_num_buckets} buckets × {nh} heads, layer 1)",
-                    rel, "position"))
-    rows.append(Row("decoder", "final LayerNorm", d, "norm"))
+    buckets = c.relative_attention_num_buckets
+    self_attn = ("self-attention Q, K, V, O", "attention", 4 * d * inner)
+    cross_attn = ("cross-attention Q, K, V, O", "attention", 4 * d * inner)
+    ffn = (ffn_label, "ffn", ffn_mats * d * F)
+    for part, layers, items in (("encoder", Le, [self_attn, ffn, ("RMS LayerNorms (2)", "norm", 2 * d)]),
+                                ("decoder", Ld, [self_attn, cross_attn, ffn, ("RMS LayerNorms (3)", "norm", 3 * d)])):
+        _layer_rows(rows, f"{part} layer × {layers}", layers, items)
+        rows.append(Row(part, f"relative position bias ({buckets} buckets × {nh} heads, layer 1)", buckets * nh,
+                        "position"))
+        rows.append(Row(part, "final LayerNorm", d, "norm"))
     _lm_head(out, V, d, c.tie_embeddings)
     if not c.tie_embeddings:
         out.extra_notes.append(f"transformers >= 5 ties T5's LM head regardless of the checkpoint; its "
@@ -274,20 +262,8 @@ def _bart(c: BartConfig) -> Count:
     rows.append(Row("embeddings", f"decoder positions ({P:,} + 2 offset) × {d}", (P + 2) * d, "embedding"))
     rows.append(Row("embeddings", "embedding LayerNorms (encoder, decoder)", 4 * d, "norm"))
     out.embeddings = V * d + 2 * (P + 2) * d
-    _layer_rows(rows, f"encoder layer × {Le}", Le, [
-        ("self-attention Q, K, V, O weights", "attention", 4 * d * d),
-        ("attention biases", "bias", 4 * d),
-        (f"feed-forward weights ({d}→{F}→{d})", "ffn", 2 * d * F),
-        ("feed-forward biases", "bias", F + d),
-        ("LayerNorms (2)", "norm", 4 * d),
-    ])
-    _layer_rows(rows, f"decoder layer × {Ld}", Ld, [
-        ("self- and cross-attention weights", "attention", 8 * d * d),
-        ("attention biases", "bias", 8 * d),
-        (f"feed-forward weights ({d}→{Fd}→{d})", "ffn", 2 * d * Fd),
-        ("feed-forward biases", "bias", Fd + d),
-        ("LayerNorms (3)", "norm", 6 * d),
-    ])
+    _layer_rows(rows, f"encoder layer × {Le}", Le, _biased_layer(d, F, "self-attention Q, K, V, O weights"))
+    _layer_rows(rows, f"decoder layer × {Ld}", Ld, _biased_layer(d, Fd, "self- and cross-attention weights", blocks=2))
     _lm_head(out, V, d, c.tie_embeddings)
     out.extra_notes.append("final_logits_bias is a buffer, not a parameter")
     out.attention = [AttentionBlock(Le, d, d, False), AttentionBlock(Ld, d, d, True), AttentionBlock(Ld, d, d, False)]

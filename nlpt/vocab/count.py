@@ -38,17 +38,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from nlpt.common.errors import NlptError
-from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, decode, iter_blocks, iter_token_chunks, plan_shards
+from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, compression_of, decode, iter_blocks, iter_token_chunks, plan_shards
 from nlpt.corpus.tokenize import make_splitter
 from nlpt.vocab.vocab import DEFAULT_PRUNE_LIMIT, PruneReport
-
-
-
-def _merge_reports(a: PruneReport, b: PruneReport) -> None:
-    a.times += b.times
-    a.types_dropped += b.types_dropped
-    a.tokens_dropped += b.tokens_dropped
-    a.threshold = max(a.threshold, b.threshold)
 
 
 @dataclass
@@ -155,7 +147,6 @@ def _count_shard(sources, opts: ReaderOptions, prune_limit: int, stats: ReadStat
     table = ByteCounter(reserve=prune_limit + opts.chunk_bytes // 2 + 1)
     threshold = 1
     for source in sources:
-        stats.files += 1
         for block in iter_blocks(source, opts.chunk_bytes, opts.force_binary):
             if stop.is_set():
                 return table
@@ -165,11 +156,7 @@ def _count_shard(sources, opts: ReaderOptions, prune_limit: int, stats: ReadStat
             _check_utf8(block, source.path, stats)
             table.add_block(block)
             if len(table) > prune_limit:
-                types, tokens = table.prune(threshold)
-                report.times += 1
-                report.types_dropped += types
-                report.tokens_dropped += tokens
-                report.threshold = threshold
+                report.add(*table.prune(threshold), threshold)
                 threshold += 1
             done[slot] += n
     return table
@@ -268,10 +255,10 @@ def _count_fast(paths, opts, threads, prune_limit, progress) -> CountResult:
         results[i] = None
     for s, r in zip(shard_stats, shard_reports):
         stats.merge(s)
-        _merge_reports(report, r)
+        report.merge(r)
     if len(table) > prune_limit:  # merged shards can exceed the global bound
-        types, tokens = table.prune(report.threshold + 1 if report.times else 1)
-        _merge_reports(report, PruneReport(1, types, tokens, report.threshold + 1 if report.times else 1))
+        threshold = report.threshold + 1 if report.times else 1
+        report.add(*table.prune(threshold), threshold)
     stats.files = len(paths)
     return CountResult(stats, report, table=table)
 
@@ -298,16 +285,15 @@ def count_words(
     threads: int = 1,
     prune_limit: int = DEFAULT_PRUNE_LIMIT,
     progress=None,
-    engine: str | None = None,
+    engine: str = "fast",
 ) -> CountResult:
     """Count the words of `paths` (as returned by `expand_inputs`) with `threads` workers.
 
     `prune_limit` bounds the distinct types held in memory (all workers together).
-    `progress`, if given, is a `Progress` in bytes. `engine`: "fast" (default) or
-    "python" (the reference); the environment variable NLPT_COUNT_ENGINE sets the default.
+    `progress`, if given, is a `Progress` in bytes. `engine`: "fast" or "python"
+    (the reference the tests check the fast engine against).
     """
     start = time.perf_counter()
-    engine = engine or os.environ.get("NLPT_COUNT_ENGINE", "fast")
     threads = max(1, int(threads))
     plain_bytes = sum(os.path.getsize(p) for p in paths if p != "-")
     if threads > 1 and plain_bytes < (2 << 20):
@@ -369,7 +355,14 @@ def describe_prune(report: PruneReport) -> str | None:
     )
 
 
-__all__ = ["CountResult", "VocabCount", "count_words", "count_vocab", "is_utf8", "normalise_table", "describe_prune", "run_count", "run_merge"]
+def progress_total(paths: list[str]) -> int | None:
+    """The bytes a count of `paths` will read, for a progress bar; None when unknown (stdin, compressed files)."""
+    if all(p != "-" and compression_of(p) is None for p in paths):
+        return sum(os.path.getsize(p) for p in paths)
+    return None
+
+
+__all__ = ["CountResult", "VocabCount", "count_words", "count_vocab", "is_utf8", "normalise_table", "describe_prune", "progress_total", "run_count", "run_merge"]
 
 
 # -- the commands ---------------------------------------------------------------------
@@ -385,63 +378,20 @@ def _summary_line(result: CountResult, kept: int, min_count: int) -> str:
     )
 
 
-def release_freed_memory_eagerly() -> None:
-    """Make glibc return large freed buffers to the system at once (a command-line-only tweak).
-
-    glibc raises its mmap threshold after big buffers are freed, so later
-    megabyte-sized blocks (the reader's) come from a heap that is never
-    trimmed; a fixed threshold keeps the peak RSS of a counting run ~10 MB
-    lower. Not done by the library functions, which may run inside trainers.
-    """
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 17)  # M_MMAP_THRESHOLD = 128 KiB
-    except (OSError, AttributeError):
-        pass
-
-
-def load_numba_without_scipy_linalg() -> None:
-    """Keep numba from importing scipy.linalg (~24 MB resident) that our kernels never use (a command-line-only tweak).
-
-    When numba sets up its compiler (on the first kernel compiled or loaded
-    from the cache) it imports `numba.np.arraymath`, which imports
-    `scipy.linalg` (all of it, with scipy's own OpenBLAS) just to learn whether
-    `np.correlate`/`np.convolve` may call BLAS. Importing that module once with
-    `scipy.linalg` hidden makes the answer "no" (those two then use a plain
-    loop; none of nlpt's kernels calls them) and scipy.linalg is never loaded.
-    `np.dot` and `np.linalg` in kernels still work: they import scipy.linalg
-    themselves when compiled. Does nothing if numba's compiler is already set
-    up or scipy.linalg is already imported.
-    """
-    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
-        return
-    sys.modules["scipy.linalg"] = None  # `import scipy.linalg...` raises ImportError meanwhile
-    try:
-        import numba.np.arraymath  # noqa: F401
-    except ImportError:  # another numba layout: nothing gained, nothing lost
-        pass
-    finally:
-        if "scipy.linalg" in sys.modules and sys.modules["scipy.linalg"] is None:
-            del sys.modules["scipy.linalg"]
-
-
 def run_count(inputs, output, min_count, max_size, prune_limit, opts, threads, quiet, as_json) -> None:
     """`nlpt vocab count`."""
     import json
+
+    from nlpt.common.process import load_numba_without_scipy_linalg, release_freed_memory_eagerly
 
     release_freed_memory_eagerly()
     load_numba_without_scipy_linalg()
     from nlpt.common.progress import Progress, log
     from nlpt.common.threads import resolve_threads
-    from nlpt.corpus.reader import compression_of, expand_inputs
+    from nlpt.corpus.reader import expand_inputs
 
     paths = expand_inputs(inputs)
-    total = None
-    if all(p != "-" and compression_of(p) is None for p in paths):
-        total = sum(os.path.getsize(p) for p in paths)
-    with Progress("counting", total=total, unit="B", quiet=quiet) as bar:
+    with Progress("counting", total=progress_total(paths), unit="B", quiet=quiet) as bar:
         result = count_words(paths, opts, resolve_threads(threads), prune_limit, progress=bar)
     result.stats.report(quiet)
     if not result.types:
@@ -492,13 +442,7 @@ def run_merge(inputs, output, min_count, max_size, quiet, as_json) -> None:
         raise NlptError("-: vocab merge reads count files, not stdin")
     total: Counter = Counter()
     for p in paths:
-        counts = read_counts(p)
-        if not total:
-            total = counts
-        else:
-            get = total.get
-            for w, c in counts.items():
-                total[w] = get(w, 0) + c
+        total.update(read_counts(p))
     if not total:
         raise NlptError(f"{paths[0] if len(paths) == 1 else 'inputs'}: no counts found")
     vocab = Vocab.from_counts(total, min_count, max_size)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from typing import Iterator
 
 from nlpt.common.errors import NlptError, UsageError
@@ -96,12 +97,7 @@ def train_tokenizer(paths: list[str], kind: str, size: int, min_count: int = 2, 
 
     # The reader tokenizes (punctuation, CJK) but the tokenizer normalises itself, so
     # lower/NFKC are left to the tokenizer's normaliser, which the saved file keeps.
-    read_opts = ReaderOptions(
-        tokenizer=type(opts.tokenizer)(lower=False, nfkc=False, split_punct=opts.tokenizer.split_punct, cjk=opts.tokenizer.cjk),
-        max_sentence=opts.max_sentence,
-        force_binary=opts.force_binary,
-        chunk_bytes=opts.chunk_bytes,
-    )
+    read_opts = replace(opts, tokenizer=replace(opts.tokenizer, lower=False, nfkc=False))
     tok.train_from_iterator(_batches(counted(iter_sentences(as_sources(paths), read_opts, stats))), trainer=trainer)
     if seen[0] == 0:
         raise NlptError(f"{paths[0] if len(paths) == 1 else 'input'}: no tokens found")

@@ -29,14 +29,25 @@ class PruneReport:
     tokens_dropped: int = 0
     threshold: int = 0  # entries with count <= threshold were dropped at the last prune
 
+    def add(self, types: int, tokens: int, threshold: int) -> None:
+        """Record one prune that dropped `types` types (`tokens` tokens) with count <= threshold."""
+        self.times += 1
+        self.types_dropped += types
+        self.tokens_dropped += tokens
+        self.threshold = threshold
+
+    def merge(self, other: "PruneReport") -> None:
+        """Add the prunes of another counter (a worker's)."""
+        self.times += other.times
+        self.types_dropped += other.types_dropped
+        self.tokens_dropped += other.tokens_dropped
+        self.threshold = max(self.threshold, other.threshold)
+
 
 def prune_counter(counts: Counter, threshold: int, report: PruneReport) -> None:
     """Drop every entry with count <= threshold, in place."""
     rare = [w for w, c in counts.items() if c <= threshold]
-    report.times += 1
-    report.types_dropped += len(rare)
-    report.tokens_dropped += sum(counts[w] for w in rare)
-    report.threshold = threshold
+    report.add(len(rare), sum(counts[w] for w in rare), threshold)
     for w in rare:
         del counts[w]
 
