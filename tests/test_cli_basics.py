@@ -53,13 +53,6 @@ def test_vocab_default_subcommand_help_mentions_tokenizers():
     assert r.returncode == 0 and "--tokenizer" in r.stdout and "--min-count" in r.stdout
 
 
-@pytest.mark.parametrize("name", ["train-subword", "pretrain", "finetune"])
-def test_unbuilt_commands_fail_clearly(name):
-    r = run_nlpt(name, "whatever")
-    assert r.returncode != 0
-    assert "not built" in r.stderr and "Traceback" not in r.stderr
-
-
 def test_usage_error_exit_code():
     r = run_nlpt("corpus", "stats")
     assert r.returncode == 2

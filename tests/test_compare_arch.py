@@ -16,7 +16,7 @@ from _corpus_helpers import nlpt
 def arch_json():
     r = nlpt("compare", "bert-base", "gpt2", "deepseek-r1", "--json")
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return json.loads(r.stdout)["rows"]
 
 
 def test_json_totals_equal_params(arch_json):
@@ -48,9 +48,9 @@ def test_table_lists_each_name():
     r = nlpt("compare", *names)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split()[:2] == ["model", "family"]
-    for i, name in enumerate(names, start=1):
-        assert lines[i].startswith(name + " ")
+    header = lines[0].split()  # one column per model (the lecture's layout)
+    assert header[0] == "model" and [h for h in header[1:] if not h.startswith("(")] == names
+    assert lines[1].split()[0] == "architecture"
     assert "6,738,415,616" in r.stdout  # llama2-7b, exact (the figure `nlpt params llama2-7b` prints)
 
 
@@ -59,7 +59,7 @@ def test_config_json_path(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     r = nlpt("compare", str(tmp_path / "config.json"), "gpt2", "--json")
     assert r.returncode == 0, r.stderr
-    a, b = json.loads(r.stdout)
+    a, b = json.loads(r.stdout)["rows"]
     assert a["source"] == "config" and a["total"] == b["total"]
 
 
@@ -70,7 +70,7 @@ def test_mixing_vectors_and_names_is_a_usage_error(tmp_path):
     assert r.returncode == 2
     assert r.stdout == ""
     err = r.stderr.strip()
-    assert "\n" not in err and "not both" in err
+    assert "\n" not in err and "not a mix" in err
 
 
 def test_vector_options_rejected_for_architectures():

@@ -67,9 +67,22 @@ def test_formats_and_main_vectors(tmp_path, small_corpus):
         assert v.dim == 6
     first = (tmp_path / "v.glove").read_text().split("\n", 1)[0].split()
     assert len(first) == 7  # GloVe text: no header line
-    r = nlpt("train-glove", small_corpus, "-o", tmp_path / "main.txt", "--model", 1, "--seed", 1, *common)
-    r2 = nlpt("train-glove", small_corpus, "-o", tmp_path / "main2.txt", "--vectors", "main", "--seed", 1, "--threads", 1, *common)
-    assert r.returncode == 0 and r2.returncode == 0, r.stderr + r2.stderr
+    one = ["--seed", 1, "--threads", 1]  # a single thread: the same seed gives the same vectors
+    r = nlpt("train-glove", small_corpus, "-o", tmp_path / "main.txt", "--model", 1, *one, *common)
+    r2 = nlpt("train-glove", small_corpus, "-o", tmp_path / "main2.txt", "--vectors", "main", *one, *common)
+    r3 = nlpt("train-glove", small_corpus, "-o", tmp_path / "sum.txt", "--model", 2, "--save-state", tmp_path / "s.npz",
+              *one, *common)
+    assert r.returncode == r2.returncode == r3.returncode == 0, r.stderr + r2.stderr + r3.stderr
+    main, main2, total = (Vectors.load(str(tmp_path / n)) for n in ("main.txt", "main2.txt", "sum.txt"))
+    assert main.words == main2.words == total.words
+    assert np.array_equal(main.matrix, main2.matrix)  # --model 1 is --vectors main
+    # W + W~ from the saved state: --model 1 wrote W, --model 2 wrote W + W~ (the state holds [W; W~] with biases)
+    with np.load(tmp_path / "s.npz") as state:
+        W = state["W"][:, :6]
+    n = len(main.words)
+    assert np.allclose(main.matrix, W[:n], atol=1e-6)
+    assert np.allclose(total.matrix, W[:n] + W[n:], atol=1e-5)
+    assert not np.allclose(main.matrix, total.matrix)
 
 
 @needs_synthetic
@@ -146,4 +159,5 @@ def test_small_memory_trains_from_disk_identically(tmp_path, small_corpus):
              "--memory", 0.001, *common)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "file.txt").read_bytes() == (tmp_path / "mem.txt").read_bytes()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.bin", "disk.txt", "file.txt", "mem.txt", "v.txt"]
+    names = sorted(p.name for p in tmp_path.iterdir())  # no temporary file left; each vectors file has its sidecar
+    assert names == ["c.bin", "disk.txt", "disk.txt.json", "file.txt", "file.txt.json", "mem.txt", "mem.txt.json", "v.txt"]

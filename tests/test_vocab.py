@@ -199,6 +199,22 @@ def test_empty_input_is_an_error(tmp_path):
     assert not (tmp_path / "v.txt").exists()
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permission bits (CI runs as root); "
+                    "test_missing_input_and_unwritable_output covers unwritable paths that hold for root too")
+def test_output_in_read_only_directory(tmp_path):
+    src = tmp_path / "a.txt"
+    src.write_text("a b\n")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o500)
+    try:
+        r = nlpt("vocab", src, "-o", ro / "v.txt")
+        assert r.returncode == 1 and "not writable" in r.stderr
+        assert list(ro.iterdir()) == []
+    finally:
+        os.chmod(ro, 0o700)
+
+
 def test_missing_input_and_unwritable_output(tmp_path):
     r = nlpt("vocab", tmp_path / "nope.txt")
     assert r.returncode == 1 and r.stderr.strip() == f"nlpt: error: {tmp_path / 'nope.txt'}: no such file or directory"
@@ -206,16 +222,9 @@ def test_missing_input_and_unwritable_output(tmp_path):
     src.write_text("a b\n")
     r = nlpt("vocab", src, "-o", tmp_path / "missing-dir" / "v.txt")
     assert r.returncode == 1 and "does not exist" in r.stderr and "Traceback" not in r.stderr
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    os.chmod(ro, 0o500)
-    try:
-        if not os.access(ro, os.W_OK):
-            r = nlpt("vocab", src, "-o", ro / "v.txt")
-            assert r.returncode == 1 and "not writable" in r.stderr
-            assert list(ro.iterdir()) == []
-    finally:
-        os.chmod(ro, 0o700)
+    # A path under a regular file cannot be written by anyone, root included.
+    r = nlpt("vocab", src, "-o", src / "v.txt")
+    assert r.returncode == 1 and r.stderr.strip() == f"nlpt: error: {src / 'v.txt'}: {src} is not a directory"
     if sys.platform.startswith("linux"):
         # Even root cannot create files in /proc: the write itself fails, not only the access check.
         r = nlpt("vocab", src, "-o", "/proc/nlpt-v.txt")

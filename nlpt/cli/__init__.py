@@ -7,6 +7,8 @@ heavy machinery (numpy, numba, torch) inside the command function, so that
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import signal
 import sys
@@ -14,10 +16,7 @@ import sys
 import typer
 
 from nlpt import __version__
-from nlpt.cli import _typer_compat
 from nlpt.common.errors import Interrupted, NlptError, describe_os_error
-
-_typer_compat.install()
 
 app = typer.Typer(
     name="nlpt",
@@ -52,15 +51,16 @@ def _root(
 def _register() -> None:
     # Imported here (not at module top) only to keep the registration in one place;
     # these modules import nothing heavier than typer.
-    from nlpt.cli import compare, corpus, finetune, glove, params, pretrain, subword, vocab, w2v
+    from nlpt.cli import compare, corpus, finetune, glove, params, pretrain, query, subword, vocab, w2v
 
     app.add_typer(corpus.app, name="corpus")
     app.add_typer(vocab.app, name="vocab")
     app.command("train-w2v", **w2v.COMMAND)(w2v.train_w2v)
     app.command("train-glove", **glove.COMMAND)(glove.train_glove)
     app.command("train-subword", **subword.COMMAND)(subword.train_subword)
-    app.command("pretrain", **pretrain.COMMAND)(pretrain.pretrain)
-    app.command("finetune", **finetune.COMMAND)(finetune.finetune)
+    app.add_typer(query.app, name="query")
+    app.add_typer(pretrain.app, name="pretrain")
+    app.add_typer(finetune.app, name="finetune")
     app.command("params", **params.COMMAND)(params.params)
     app.command("compare", **compare.COMMAND)(compare.compare)
 
@@ -107,21 +107,114 @@ def _failure(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, OSError):
         return describe_os_error(exc), 1
     if isinstance(exc, MemoryError):
-        return "out of memory (try a smaller --memory, --max-vocab or fewer --threads)", 1
+        hint = _MEMORY_HINTS.get(_COMMAND, "")
+        return "out of memory" + (f" (try {hint})" if hint else ""), 1
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply to read (a damaged or hostile file?)", 1
     return f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1
+
+
+_MEMORY_HINTS = {  # options of each command that lower its memory, for the out-of-memory message
+    "train-w2v": "a smaller --max-vocab or --size, a larger --min-count, or fewer --threads",
+    "train-glove": "a smaller --memory or --max-vocab, or a larger --min-count",
+    "vocab": "a smaller --memory or fewer --threads",
+    "corpus": "fewer --threads",
+}
+_COMMAND: str | None = None
+CLOSED_PIPE_EXIT = 128 + 13  # 141: 128 + SIGPIPE, what a shell reports for `seq 1 1e9 | head -1`
+
+
+def _split_debug(args: list[str]) -> tuple[list[str], bool]:
+    """Accept `--debug` anywhere before `--` (the error message suggests it after the subcommand too)."""
+    out, debug, i = [], False, 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            out.extend(args[i:])
+            break
+        if a == "--debug":
+            debug = True
+        else:
+            out.append(a)
+        i += 1
+    return out, debug
+
+
+def _name_stdout() -> None:
+    """Make write errors on standard output name it ("standard output: cannot write (no space left on device)")."""
+    from nlpt.common.output import NamedFile
+
+    try:
+        fd = sys.stdout.fileno()
+        sys.stdout.flush()
+    except (AttributeError, OSError, ValueError):
+        return
+    buffered = io.BufferedWriter(NamedFile(fd, "wb", "standard output", closefd=False))
+    sys.stdout = io.TextIOWrapper(buffered, encoding=sys.stdout.encoding, errors=sys.stdout.errors,
+                                  line_buffering=sys.stdout.line_buffering)
+
+
+_MAX_INT = (1 << 63) - 1  # numpy/numba integers: a larger option value would fail deep inside a kernel
+
+
+def _check_int_range(args: list[str]) -> None:
+    """A usage error, before any work, for an option value that is an integer beyond int64 (`--window 1e20`-style)."""
+    import re
+
+    from nlpt.common.errors import UsageError
+
+    for i, a in enumerate(args):
+        if a == "--":
+            return
+        if a.startswith("--") and "=" in a:
+            option, value = a.split("=", 1)
+        elif i > 0 and args[i - 1].startswith("-") and len(args[i - 1]) > 1 and "=" not in args[i - 1]:
+            option, value = args[i - 1], a
+        else:
+            continue
+        if re.fullmatch(r"\s*[+-]?\d{19,}\s*", value) and abs(int(value)) > _MAX_INT:
+            raise UsageError(f"{option} {value.strip()}: too large (integers go up to 2^63 - 1 = {_MAX_INT:,})")
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout (or stderr) went away: stop quietly, as coreutils do (status 141)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        with contextlib.suppress(OSError):
+            os.dup2(devnull, fd)
+    return CLOSED_PIPE_EXIT
+
+
+def _no_such_option(exc) -> str | None:
+    """click suggests any option that shares a few letters (`--bogus` -> `--cbow`): keep only close ones."""
+    import difflib
+
+    name = getattr(exc, "option_name", None)
+    if type(exc).__name__ != "NoSuchOption" or not name:
+        return None
+    close = difflib.get_close_matches(name, list(getattr(exc, "possibilities", None) or []), n=3, cutoff=0.8)
+    if not close:
+        return f"No such option: {name}"
+    return f"No such option: {name} (did you mean {' or '.join(close)}?)"
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and map failures to exit codes."""
-    global _DEBUG
+    global _DEBUG, _COMMAND
     usage_errors, exits, aborts = _click_exception_types()
-    _DEBUG = os.environ.get("NLPT_DEBUG", "") not in ("", "0")  # `--debug` sets it too (`_root`)
+    args, debug_flag = _split_debug(list(sys.argv[1:] if argv is None else argv))
+    _DEBUG = debug_flag or os.environ.get("NLPT_DEBUG", "") not in ("", "0")  # `--debug` sets it too (`_root`)
+    _COMMAND = next((a for a in args if not a.startswith("-")), None)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    _name_stdout()
     command = typer.main.get_command(app)
     try:
-        rc = command.main(args=sys.argv[1:] if argv is None else argv, prog_name="nlpt", standalone_mode=False)
-        # typer turns KeyboardInterrupt into exit code 130 or Abort: report the signal that caused it.
+        _check_int_range(args)
+        # make_context + invoke rather than command.main(): click's main turns a closed pipe into a
+        # silent exit 1; here it reaches the BrokenPipeError branch below, the same for every command.
+        with command.make_context("nlpt", args) as ctx:
+            rc = command.invoke(ctx)
         if _SIGNAL is not None:
             raise KeyboardInterrupt
         sys.stdout.flush()
@@ -132,7 +225,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             ctx = getattr(exc, "ctx", None)
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-            print(f"nlpt: error: {exc.format_message()}{hint}", file=sys.stderr, flush=True)
+            message = _no_such_option(exc) or exc.format_message()
+            print(f"nlpt: error: {message}{hint}", file=sys.stderr, flush=True)
         code = 2
     except (*exits, *aborts) as exc:
         if _SIGNAL is None and isinstance(exc, exits):
@@ -140,10 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             _fail(*_failure(KeyboardInterrupt()))
     except BrokenPipeError:
-        # The final flush found the reader gone (`nlpt corpus tokenize big.txt | head`): not an error.
-        # (A closed pipe during the command itself is handled by typer: silent exit 1.)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = 0
+        code = _closed_pipe()
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if _DEBUG:
             raise
@@ -151,5 +242,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt as exc:
         if _DEBUG:
             raise
+        _fail(*_failure(exc))
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _closed_pipe()
+    except Exception as exc:  # noqa: BLE001 - e.g. "standard output: cannot write (no space left on device)"
         _fail(*_failure(exc))
     sys.exit(code)

@@ -48,6 +48,10 @@ def stats(
     from nlpt.corpus.stats import corpus_stats, format_stats
 
     paths = expand_inputs(inputs)
+    if vocab == "-" and "-" in paths:
+        from nlpt.common.errors import UsageError
+
+        raise UsageError("standard input (-) can be read only once: give the corpus or --vocab another file")
     opts = reader_options(lower, nfkc, split_punct, cjk, force_binary=force_binary)
     result = corpus_stats(paths, opts, resolve_threads(threads), top, vocab, quiet)
     if json:
@@ -68,16 +72,20 @@ def tokenize(
     force_binary: bool = FORCE_BINARY,
     quiet: bool = QUIET,
 ) -> None:
-    """Write one normalised, space-separated sentence per line (for pipelines).
+    """Write each input line normalised and space-separated (for pipelines).
+
+    A line is a sentence in nlpt's convention: no sentence splitting is done; empty lines are dropped
+    and lines longer than --max-sentence-length tokens are cut into several.
 
     Example: nlpt corpus tokenize --lower --split-punct raw/ | gzip > clean.txt.gz
     """
-    from nlpt.common.output import atomic_output, check_writable
+    from nlpt.common.output import atomic_output, check_writable, refuse_output_onto_input
     from nlpt.common.progress import Progress
     from nlpt.corpus.reader import ReadStats, as_sources, expand_inputs, iter_sentences
 
     check_writable(output)
     paths = expand_inputs(inputs)
+    refuse_output_onto_input({"--output": output}, paths)
     opts = reader_options(lower, nfkc, split_punct, cjk, max_sentence_length, force_binary)
     st = ReadStats()
     n = 0
@@ -127,7 +135,7 @@ def shard(
         import sys
 
         for p, b, l in written:
-            print(f"nlpt: wrote {p} ({b:,} bytes, {l:,} lines)", file=sys.stderr)
+            print(f"nlpt: wrote {p} ({b:,} byte{'s' if b != 1 else ''}, {l:,} line{'s' if l != 1 else ''})", file=sys.stderr)
 
 
 @app.command("download")

@@ -1,13 +1,208 @@
-"""`nlpt finetune`."""
+"""`nlpt finetune`: train a classifier on a task (the default subcommand) and `predict` with it."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
-from nlpt.cli._notbuilt import not_built
+from nlpt.cli.defaultgroup import DefaultGroup
+from nlpt.cli.options import JSON, QUIET, THREADS
 
-COMMAND = {"help": "Fine-tune a pretrained checkpoint or static embeddings on a downstream task (not built yet).", "context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}}
+
+class _FinetuneGroup(DefaultGroup):
+    default_command = "train"
 
 
-def finetune(ctx: typer.Context) -> None:
-    not_built("finetune")
+app = typer.Typer(
+    cls=_FinetuneGroup,
+    help=(
+        "Downstream classification/regression from a pretrained Transformer (fine-tuned or frozen) or from "
+        "static word vectors. `nlpt finetune --train FILE ...` runs `train` (the default subcommand)."
+    ),
+    no_args_is_help=True,
+)
+
+TRAIN_HELP = """Train a classifier (or regressor) on a labelled task and keep the best-on-dev model.
+
+Task files are TSV (GLUE-style, with a header), CSV or JSONL; columns are chosen by name
+(--text-column, --pair-column for sentence pairs, --label-column). Labels become class ids in
+sorted order and are saved with the model; --regression predicts a number instead (Pearson and
+Spearman). Rows with a missing column or empty text are skipped and counted (--strict: an error).
+
+The representation is one of:
+
+  --model DIR      an `nlpt pretrain` run folder or a Hugging Face folder (bert/gpt2/llama/t5/bart);
+                   pooled [CLS] (encoders), last token (decoders) or mean (encoder-decoders);
+                   --freeze trains only the head on features computed once (ELMo-style), otherwise
+                   the whole model trains, the body at --body-lr; --from-scratch re-initialises it.
+
+  --vectors FILE   word2vec text/binary or GloVe vectors: --encoder bag (mean of word vectors,
+                   fastText-supervised style) or cnn (TextCNN); --freeze keeps the vectors fixed.
+
+  --dim N          random word vectors of size N, trained with the task (no pretraining).
+
+Each epoch is evaluated on dev and test (accuracy, macro-F1, ROC-AUC for two classes); training
+stops early when dev has not improved for --patience epochs. RUN_DIR gets config.json,
+model.safetensors (best on dev), metrics.jsonl, results.json, and the tokenizer or word table.
+
+Examples:
+
+  nlpt finetune --train sst2/train.tsv --dev sst2/dev.tsv --test sst2/test.tsv --vectors w2v.bin -o runs/sst2-bag
+
+  nlpt finetune --train train.tsv --dev dev.tsv --model runs/bert-enwiki --freeze -o runs/sst2-bert-frozen
+
+  nlpt finetune --train sick.tsv --dev-split 0.1 --text-column sentence_A --pair-column sentence_B \\
+      --label-column relatedness_score --regression --model runs/bert-enwiki -o runs/sick
+"""
+
+
+def _kernel_sizes(value: str) -> tuple:
+    from nlpt.common.errors import UsageError
+
+    try:
+        sizes = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise UsageError(f"--kernel-sizes must be comma-separated integers, not {value!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise UsageError(f"--kernel-sizes must be positive integers, not {value!r}")
+    return sizes
+
+
+@app.command("train", help=TRAIN_HELP)
+def train(
+    train_file: str = typer.Option(..., "--train", help="Training file (.tsv, .csv or .jsonl).", show_default=False),
+    output: str = typer.Option(..., "--output", "-o", help="Run folder to create (must not exist or be empty).", show_default=False),
+    dev: Optional[str] = typer.Option(None, "--dev", help="Dev file for model selection and early stopping.", show_default=False),
+    dev_split: Optional[float] = typer.Option(None, "--dev-split", help="Hold out this share of --train as dev [default: 0.1 without --dev; 0 = no dev].", show_default=False),
+    test: Optional[str] = typer.Option(None, "--test", help="Test file, evaluated each epoch (never used for selection).", show_default=False),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="tsv|csv|jsonl", help="File format [default: from the extension].", show_default=False),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Text column [default: text, sentence, sentence1 or sentence_A].", show_default=False),
+    pair_column: Optional[str] = typer.Option(None, "--pair-column", help="Second text of a sentence pair [default: sentence2/sentence_B beside sentence1/sentence_A].", show_default=False),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help="Label column [default: label or gold_label].", show_default=False),
+    regression: bool = typer.Option(False, "--regression", help="Predict a number (e.g. a similarity score) instead of a class."),
+    strict: bool = typer.Option(False, "--strict", help="Rows with missing columns or empty text are errors, not skipped."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Pretrained model: an `nlpt pretrain` run folder or a Hugging Face folder.", show_default=False),
+    vectors: Optional[str] = typer.Option(None, "--vectors", help="Static word vectors (word2vec text/binary, GloVe).", show_default=False),
+    dim: Optional[int] = typer.Option(None, "--dim", min=1, help="Random word vectors of this size, trained with the task (with --vectors: the size they must have).", show_default=False),
+    freeze: bool = typer.Option(False, "--freeze", help="Train only the head: frozen pretrained body / frozen vectors."),
+    from_scratch: bool = typer.Option(False, "--from-scratch", help="With --model: same architecture and tokenizer, random weights."),
+    encoder: str = typer.Option("bag", "--encoder", metavar="bag|cnn", help="Static classifier: bag of embeddings or TextCNN."),
+    filters: int = typer.Option(100, "--filters", min=1, help="TextCNN feature maps per kernel size."),
+    kernel_sizes: str = typer.Option("3,4,5", "--kernel-sizes", help="TextCNN kernel widths."),
+    lower: Optional[bool] = typer.Option(None, "--lower/--keep-case", help="Lower-case text for static vectors [default: as the vectors were trained, else lower-case when they have no upper case].", show_default=False),
+    split_punct: bool = typer.Option(False, "--split-punct", help="Split punctuation from words (static vectors)."),
+    pooling: Optional[str] = typer.Option(None, "--pooling", metavar="cls|last|mean", help="Sequence representation [default: cls for encoders, last for decoders, mean for encoder-decoders].", show_default=False),
+    head: str = typer.Option("linear", "--head", metavar="linear|mlp", help="The new output layer."),
+    max_length: int = typer.Option(128, "--max-length", min=2, help="Tokens per example (longer texts are cut)."),
+    epochs: int = typer.Option(5, "--epochs", min=1, help="Maximum epochs."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Examples per step."),
+    lr: float = typer.Option(1e-3, "--lr", min=0.0, help="Learning rate of the head (and of static vectors)."),
+    body_lr: Optional[float] = typer.Option(None, "--body-lr", min=0.0, help="Learning rate of a pretrained body [default: --lr / 10].", show_default=False),
+    weight_decay: float = typer.Option(0.01, "--weight-decay", min=0.0, help="AdamW weight decay (not on biases, norms, embeddings)."),
+    dropout: Optional[float] = typer.Option(None, "--dropout", min=0.0, max=0.99, help="Dropout before the head [default: 0.5 for TextCNN, else 0.1].", show_default=False),
+    warmup: float = typer.Option(0.1, "--warmup", min=0.0, max=1.0, help="Share of steps with linear warm-up, then linear decay."),
+    patience: int = typer.Option(2, "--patience", min=1, help="Stop after this many epochs without a better dev score."),
+    seed: int = typer.Option(0, "--seed", help="Seed for initialisation, shuffling and --dev-split."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda[:N] or mps."),
+    precision: str = typer.Option("fp32", "--precision", metavar="fp32|bf16|fp16", help="Autocast precision on GPU."),
+    threads: Optional[int] = THREADS,
+    quiet: bool = QUIET,
+    json: bool = JSON,
+) -> None:
+    from nlpt.finetune.train import Settings, run_finetune
+
+    settings = Settings(
+        output=output, train=train_file, dev=dev, dev_split=dev_split, test=test, format=fmt, text_column=text_column,
+        pair_column=pair_column, label_column=label_column, regression=regression, strict=strict, vectors=vectors,
+        model=model, dim=dim, from_scratch=from_scratch, encoder=encoder, filters=filters,
+        kernel_sizes=_kernel_sizes(kernel_sizes), lower=lower, split_punct=split_punct, pooling=pooling, head=head,
+        freeze=freeze, max_length=max_length, epochs=epochs, batch_size=batch_size, lr=lr, body_lr=body_lr,
+        weight_decay=weight_decay, dropout=dropout, warmup=warmup, patience=patience, seed=seed, device=device,
+        precision=precision, threads=threads, quiet=quiet,
+    )
+    _check_choices(encoder, pooling, head, fmt)
+    results = run_finetune(settings)
+    if json:
+        import json as json_module
+
+        print(json_module.dumps(results, indent=2))
+    else:
+        _print_results(results)
+
+
+def _check_choices(encoder: str | None, pooling: str | None, head: str | None, fmt: str | None) -> None:
+    """Choice options (typer takes them as strings): a usage error naming the choices."""
+    from nlpt.common.errors import UsageError
+
+    for flag, value, allowed in (("--encoder", encoder, ("bag", "cnn")), ("--pooling", pooling, ("cls", "last", "mean")),
+                                 ("--head", head, ("linear", "mlp")), ("--format", fmt, ("tsv", "csv", "jsonl"))):
+        if value is not None and value not in allowed:
+            raise UsageError(f"{flag} must be one of {', '.join(allowed)}, not {value!r}")
+
+
+_SHORT = {"accuracy": "acc", "macro_f1": "F1", "roc_auc": "AUC", "pearson": "r", "spearman": "rho"}
+
+
+def _fmt(value) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def _print_results(results: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    regression = results["task"] == "regression"
+    names = ("pearson", "spearman") if regression else ("accuracy", "macro_f1") + (("roc_auc",) if len(results["labels"]) == 2 else ())
+    table = Table(title=f"nlpt finetune: {results['run_dir']}", title_justify="left")
+    table.add_column("epoch", justify="right")
+    table.add_column("train loss", justify="right")
+    for split in ("dev", "test"):
+        if any(split in h for h in results["history"]):
+            for name in names:
+                table.add_column(f"{split} {_SHORT[name]}", justify="right")
+    for h in results["history"]:
+        cells = [f"{h['epoch']}{' *' if h['epoch'] == results['best_epoch'] else ''}", f"{h['train_loss']:.4f}"]
+        for split in ("dev", "test"):
+            if split in h:
+                cells += [_fmt(h[split][name]) for name in names]
+        table.add_row(*cells)
+    console = Console(soft_wrap=True)
+    console.print(table)
+    source = results["source"]
+    what = source.get("path") or f"random vectors (dim {source.get('dim')})"
+    console.print(f"* kept: epoch {results['best_epoch']} ({results['selected_on']}); {what}; "
+                  f"{results['parameters']['trainable']:,} of {results['parameters']['total']:,} parameters trained; "
+                  f"{results['elapsed_s']:.1f} s", highlight=False)
+
+
+@app.command("predict")
+def predict(
+    run_dir: str = typer.Argument(..., help="A run folder written by `nlpt finetune`.", show_default=False),
+    input_path: str = typer.Argument(..., metavar="FILE|-", help="Texts to classify: .tsv/.csv/.jsonl with the training's text column(s), or plain lines (stdin: -; pairs: text TAB pair).", show_default=False),
+    output: str = typer.Option("-", "--output", "-o", help="JSONL output file, or - for stdout."),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="tsv|csv|jsonl", help="Input format [default: from the extension; plain lines for - and other files].", show_default=False),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Text column [default: the training's].", show_default=False),
+    pair_column: Optional[str] = typer.Option(None, "--pair-column", help="Pair column [default: the training's].", show_default=False),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Examples per forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda[:N] or mps."),
+    strict: bool = typer.Option(False, "--strict", help="Rows with missing columns or empty text are errors, not skipped."),
+    threads: Optional[int] = THREADS,
+    quiet: bool = QUIET,
+) -> None:
+    """Write one JSON line per input row: {"line", "label", "probabilities"} ({"line", "score"} for regression).
+
+    Examples:
+
+      nlpt finetune predict runs/sst2-bag ../shared/data/sst2/test.tsv -o predictions.jsonl
+
+      echo "a gorgeous , witty , seductive movie ." | nlpt finetune predict runs/sst2-bag -
+    """
+    _check_choices(None, None, None, fmt)
+    import torch
+
+    from nlpt.common.threads import resolve_threads
+    from nlpt.finetune.predict import run_predict
+
+    torch.set_num_threads(resolve_threads(threads))
+    run_predict(run_dir, input_path, output, fmt, text_column, pair_column, batch_size, device, strict, quiet)

@@ -1,13 +1,454 @@
-"""`nlpt pretrain`."""
+"""`nlpt pretrain`: train a Transformer language model (`train`, the default), `sample` from it, `export` it."""
 
 from __future__ import annotations
 
+from typing import List, Optional
+
 import typer
 
-from nlpt.cli._notbuilt import not_built
+from nlpt.cli import options as o
+from nlpt.cli.defaultgroup import DefaultGroup
 
-COMMAND = {"help": "Transformer pretraining (GPT-like, BERT-like, T5/BART-like) with torch (not built yet).", "context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}}
+
+class _PretrainGroup(DefaultGroup):
+    default_command = "train"
 
 
-def pretrain(ctx: typer.Context) -> None:
-    not_built("pretrain")
+app = typer.Typer(
+    cls=_PretrainGroup,
+    help=(
+        "Transformer pretraining with torch (GPT, Llama, Mixtral-style MoE; BERT, T5, BART). "
+        "`nlpt pretrain CORPUS... -o RUN_DIR` runs `train` (the default subcommand); "
+        "`sample` generates text from a decoder, `fill-mask` and `infill` query encoders and T5/BART; "
+        "`export` writes a folder transformers loads."
+    ),
+    no_args_is_help=True,
+)
+
+TRAIN_HELP = """Pretrain a model on CORPUS into the run folder RUN_DIR (-o).
+
+The text becomes token files once (RUN_DIR/tokens, reused while corpus and tokenizer are unchanged);
+training saves checkpoints in RUN_DIR/checkpoints and appends to RUN_DIR/metrics.jsonl. Rerunning the same
+command continues from the newest checkpoint (--resume auto). SIGINT, SIGTERM and SIGUSR1 save a checkpoint
+and exit (130, 143, 138). Under `torchrun --nproc_per_node N` or Slurm `srun` each rank trains on its part of
+every global batch (--strategy ddp or fsdp).
+
+Examples:
+
+  nlpt vocab --tokenizer char -o tok.json input.txt
+
+  nlpt pretrain input.txt -o runs/shakespeare --tokenizer tok.json --arch gpt-mini --layers 4 --heads 4
+  --hidden 128 --context 64 --vocab 66 --batch 12 --max-steps 2000 --lr 1e-3
+
+  nlpt vocab --tokenizer wordpiece --size 8192 --lower -o wp.json corpus/
+
+  nlpt pretrain corpus/ -o runs/bert --tokenizer wp.json --arch bert-mini --max-steps 5000 (MLM + NSP; --no-nsp)
+
+  torchrun --nproc_per_node 8 -m nlpt pretrain corpus/ -o runs/gpt2 --tokenizer tok.json --arch gpt2
+  --global-batch 480 --batch 12 --max-tokens 10B --precision bf16 --compile
+"""
+
+
+def _recipe(path: str) -> dict:
+    from nlpt.common.errors import NlptError, UsageError
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        raise UsageError("--config needs Python 3.11 or later (tomllib)") from None
+
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise NlptError(f"{path}: no such recipe file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise NlptError(f"{path}: not a valid TOML recipe ({exc})") from None
+    flat = {}
+    for k, v in data.items():
+        if isinstance(v, dict):  # [train], [model] ... sections are only for readability
+            flat.update(v)
+        else:
+            flat[k] = v
+    return {k.replace("-", "_"): v for k, v in flat.items()}
+
+
+@app.command("train", help=TRAIN_HELP)
+def train(
+    ctx: typer.Context,
+    inputs: List[str] = typer.Argument(None, help="Corpus files, globs or directories (.gz/.bz2/.xz read transparently).", show_default=False),
+    output: str = typer.Option(..., "--output", "-o", help="The run folder (created; an existing run is continued).", show_default=False),
+    tokenizer: str = typer.Option(..., "--tokenizer", help="A tokenizer.json (`nlpt vocab --tokenizer bpe|char`).", show_default=False),
+    arch: str = typer.Option("gpt-mini", "--arch", help="Registry name (gpt2, llama2-7b, mixtral-8x7b, bert-base, t5-small, bart-base; CPU presets gpt-mini, llama-mini, moe-mini, bert-mini, t5-mini, bart-mini...) or a config.json."),
+    layers: Optional[int] = typer.Option(None, "--layers", min=1, show_default=False, help="Override: layers."),
+    hidden: Optional[int] = typer.Option(None, "--hidden", min=1, show_default=False, help="Override: hidden size."),
+    heads: Optional[int] = typer.Option(None, "--heads", min=1, show_default=False, help="Override: attention heads."),
+    kv_heads: Optional[int] = typer.Option(None, "--kv-heads", min=1, show_default=False, help="Override: key/value heads (Llama)."),
+    ffn: Optional[int] = typer.Option(None, "--ffn", min=1, show_default=False, help="Override: feed-forward width."),
+    experts: Optional[int] = typer.Option(None, "--experts", min=0, show_default=False, help="Override: experts per MoE layer (Llama; 0 = dense)."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", min=1, show_default=False, help="Override: experts used per token."),
+    vocab: Optional[int] = typer.Option(None, "--vocab", min=1, show_default=False, help="Override: vocabulary size (at least the tokenizer's)."),
+    context: Optional[int] = typer.Option(None, "--context", min=1, show_default=False, help="Training sequence length (also the model's positions) [default: the model's]."),
+    dropout: Optional[float] = typer.Option(None, "--dropout", min=0.0, max=1.0, show_default=False, help="Dropout [default: the model's, 0]."),
+    no_nsp: bool = typer.Option(False, "--no-nsp", help="Encoders: MLM only on full-sentence windows (RoBERTa), no next-sentence/sentence-order head."),
+    objective: Optional[str] = typer.Option(None, "--objective", show_default=False, help="causal_lm (decoders), mlm, span_corruption, bart_denoising [default: the family's]."),
+    batch: int = typer.Option(8, "--batch", min=1, help="Sequences per micro-batch per rank."),
+    global_batch: Optional[int] = typer.Option(None, "--global-batch", min=1, show_default=False, help="Sequences per optimizer step over all ranks (gradient accumulation makes up the rest) [default: --batch × ranks]."),
+    lr: float = typer.Option(3e-4, "--lr", help="Peak learning rate."),
+    min_lr_ratio: float = typer.Option(0.1, "--min-lr-ratio", min=0.0, max=1.0, help="Final learning rate as a fraction of --lr."),
+    warmup: int = typer.Option(100, "--warmup", min=0, help="Linear warmup steps."),
+    schedule: str = typer.Option("cosine", "--schedule", help="Decay after warmup: cosine, linear, constant."),
+    weight_decay: float = typer.Option(0.1, "--weight-decay", min=0.0, help="AdamW weight decay (matrices and embeddings only)."),
+    beta1: float = typer.Option(0.9, "--beta1", min=0.0, max=1.0, help="AdamW beta1."),
+    beta2: float = typer.Option(0.95, "--beta2", min=0.0, max=1.0, help="AdamW beta2."),
+    grad_clip: float = typer.Option(1.0, "--grad-clip", min=0.0, help="Clip the gradient norm to this (0 = off)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, show_default=False, help="Optimizer steps of the run."),
+    max_tokens: Optional[str] = typer.Option(None, "--max-tokens", show_default=False, help="Tokens of the run (e.g. 300M, 10B)."),
+    max_time: Optional[str] = typer.Option(None, "--max-time", show_default=False, help="Stop (with a checkpoint) after this long: 90s, 30m, 4h, or HH:MM:SS."),
+    eval_every: int = typer.Option(500, "--eval-every", min=0, help="Validation every N steps (and at the end; 0 = only at the end)."),
+    eval_batches: int = typer.Option(50, "--eval-batches", min=0, help="Validation batches, spread over the split (0 = the whole split)."),
+    log_every: int = typer.Option(10, "--log-every", min=1, help="Write a metrics.jsonl line every N steps."),
+    checkpoint_every: int = typer.Option(1000, "--checkpoint-every", min=0, help="Checkpoint every N steps (and at the end)."),
+    keep_last: int = typer.Option(3, "--keep-last", min=0, help="Keep the newest K checkpoints (0 = all)."),
+    resume: str = typer.Option("auto", "--resume", help="auto (continue from RUN_DIR's newest checkpoint), none, or a checkpoint/run folder."),
+    seed: int = typer.Option(1337, "--seed", min=0, help="Random seed (initialisation, batches, dropout)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (autocast; fp16 with a gradient scaler)."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
+    strategy: str = typer.Option("auto", "--strategy", help="With several ranks: ddp (default) or fsdp (FSDP2 fully_shard)."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Last fraction of the corpus held out for validation."),
+    token_dir: Optional[str] = typer.Option(None, "--token-dir", show_default=False, help="Where the token files live [default: RUN_DIR/tokens]; share it between runs."),
+    export_hf: Optional[str] = typer.Option(None, "--export-hf", show_default=False, help="After training, write a transformers folder here."),
+    config: Optional[str] = typer.Option(None, "--config", show_default=False, help="A TOML recipe of these options (flags given on the command line win)."),
+    lower: bool = o.LOWER,
+    nfkc: bool = o.NFKC,
+    threads: Optional[int] = o.THREADS,
+    quiet: bool = o.QUIET,
+    json: bool = o.JSON,
+) -> None:
+    import dataclasses
+    import json as json_mod
+    import os
+
+    from nlpt.common.errors import NlptError, UsageError
+    from nlpt.common.progress import log
+
+    _need_torch()
+    values = dict(ctx.params)
+    if config:
+        recipe = _recipe(config)
+        for key, value in recipe.items():
+            if key not in values or key in ("config", "ctx"):
+                raise UsageError(f"{config}: unknown option '{key}' (see 'nlpt pretrain --help')")
+            source = ctx.get_parameter_source(key)
+            if source is None or getattr(source, "name", "") in ("DEFAULT", "DEFAULT_MAP"):
+                values[key] = value
+    v = values
+    if not v["inputs"]:
+        raise UsageError("give the corpus to pretrain on (see 'nlpt pretrain --help')")
+    if isinstance(v["inputs"], str):
+        v["inputs"] = [v["inputs"]]
+
+    from nlpt.transformer.params import parse_count
+
+    try:
+        tokens_limit = parse_count(v["max_tokens"]) if v["max_tokens"] is not None else None
+    except ValueError as exc:
+        raise UsageError(f"--max-tokens: {exc}") from None
+    time_limit = _parse_duration(v["max_time"]) if v["max_time"] is not None else None
+    model_config = _model_config(v)
+    objective_options = {}
+    if model_config.family == "encoder":  # the MLM objective builds the pairs the sentence head is trained on
+        if v["no_nsp"]:
+            model_config = dataclasses.replace(model_config, sentence_head=None)
+        objective_options["sentence_head"] = model_config.sentence_head
+    elif v["no_nsp"]:
+        raise UsageError(f"--no-nsp applies to encoders (BERT-style), not the {model_config.family} family")
+    if v["export_hf"] and os.path.exists(v["export_hf"]) and (not os.path.isdir(v["export_hf"]) or os.listdir(v["export_hf"])):
+        raise NlptError(f"{v['export_hf']}: already exists and is not an empty folder")
+
+    from nlpt.corpus.reader import ReaderOptions
+    from nlpt.corpus.tokenize import TokenizerOptions
+    from nlpt.engine.run import TrainOptions, pretrain
+
+    opts = TrainOptions(
+        run_dir=v["output"], corpus=list(v["inputs"]), tokenizer=v["tokenizer"], model=model_config,
+        objective_options=objective_options,
+        objective=v["objective"], context=v["context"], batch=v["batch"], global_batch=v["global_batch"], lr=v["lr"],
+        min_lr_ratio=v["min_lr_ratio"], warmup=v["warmup"], schedule=v["schedule"], weight_decay=v["weight_decay"],
+        beta1=v["beta1"], beta2=v["beta2"], grad_clip=v["grad_clip"], max_steps=v["max_steps"], max_tokens=tokens_limit,
+        max_time=time_limit, eval_every=v["eval_every"], eval_batches=v["eval_batches"], log_every=v["log_every"],
+        checkpoint_every=v["checkpoint_every"], keep_last=v["keep_last"], resume=v["resume"], seed=v["seed"],
+        device=v["device"], precision=v["precision"], compile=v["compile"], strategy=v["strategy"],
+        val_fraction=v["val_fraction"], token_dir=v["token_dir"], threads=v["threads"],
+        reader=ReaderOptions(tokenizer=TokenizerOptions(lower=v["lower"], nfkc=v["nfkc"])), quiet=v["quiet"])
+    summary = pretrain(opts)
+    if summary is None:  # a non-zero rank: rank 0 reports
+        return
+    is_main = int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")) or 0) == 0
+    if summary["stopped_by"]:
+        import signal
+
+        name = signal.Signals(summary["stopped_by"]).name
+        if is_main:
+            log(f"stopped by {name} at step {summary['steps']}; checkpoint {summary['checkpoint']}; "
+                f"rerun the same command to continue", v["quiet"])
+        raise typer.Exit(128 + summary["stopped_by"])
+    if v["export_hf"] and is_main:
+        from nlpt.engine.run import load_run
+        from nlpt.models.hf import export_hf as export
+
+        model, _, _ = load_run(v["output"])
+        export(model, v["export_hf"], os.path.join(v["output"], "tokenizer.json"))
+        summary["export_hf"] = v["export_hf"]
+    if not is_main:
+        return
+    if v["json"]:
+        print(json_mod.dumps(summary, indent=2))
+    else:
+        val = summary.get("val") or {}
+        figures = f"; validation loss {val['loss']:.4f} (perplexity {val['ppl']:.2f})" if "loss" in val else ""
+        log(f"{summary['steps']} steps, {summary['tokens']:,} tokens in {summary['seconds']:.1f} s{figures}; "
+            f"run folder {summary['run_dir']}", v["quiet"])
+
+
+def _need_torch() -> None:
+    import importlib.util
+
+    from nlpt.common.errors import NlptError
+
+    for module in ("torch", "safetensors"):
+        if importlib.util.find_spec(module) is None:
+            raise NlptError(f"`nlpt pretrain` needs {module}: pip install 'nlpt[transformer]'")
+
+
+def _parse_duration(text: str) -> float:
+    from nlpt.common.errors import UsageError
+
+    s = text.strip().lower()
+    try:
+        if ":" in s:
+            parts = [float(p) for p in s.split(":")]
+            seconds = 0.0
+            for p in parts:
+                seconds = seconds * 60 + p
+            return seconds
+        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(s[-1:])
+        return float(s[:-1]) * unit if unit else float(s)
+    except ValueError:
+        raise UsageError(f"--max-time: cannot read {text!r} (use 90s, 30m, 4h or HH:MM:SS)") from None
+
+
+def _model_config(v: dict):
+    """The registry config from --arch and the override flags."""
+    import dataclasses
+    import json as json_mod
+    import os
+
+    from nlpt.common.errors import NlptError, UsageError
+    from nlpt.transformer.config import apply_flags, config_from_dict, from_hf_config, resolve, validate
+
+    arch = v["arch"]
+    if arch.endswith(".json") or os.path.isfile(arch):
+        try:
+            with open(arch, encoding="utf-8") as fh:
+                data = json_mod.load(fh)
+        except FileNotFoundError:
+            raise NlptError(f"{arch}: no such file") from None
+        except ValueError as exc:
+            raise NlptError(f"{arch}: not valid JSON ({exc})") from None
+        if isinstance(data, dict) and "format" in data and "model" in data:  # an nlpt run's config.json
+            base = config_from_dict(data["model"], arch)
+        elif isinstance(data, dict) and "family" in data:
+            base = config_from_dict(data, arch)
+        else:
+            base = from_hf_config(data, arch)
+    else:
+        base = resolve(arch).config
+    if base.family not in ("gpt", "llama", "encoder", "t5", "bart"):
+        raise UsageError(f"--arch {arch}: the {base.family} family cannot be trained by this version")
+    flags = {"layers": v["layers"], "hidden": v["hidden"], "heads": v["heads"], "kv_heads": v["kv_heads"], "ffn": v["ffn"],
+             "experts": v["experts"], "top_k": v["top_k"], "vocab": v["vocab"]}
+    config = apply_flags(base, flags, derive=False)
+    if v["context"] is not None and hasattr(config, "max_positions"):
+        config = dataclasses.replace(config, max_positions=v["context"])
+    if v["dropout"] is not None:
+        if not hasattr(config, "dropout"):
+            raise UsageError(f"--dropout does not apply to the {config.family} family")
+        config = dataclasses.replace(config, dropout=v["dropout"])
+    validate(config)
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
+    if getattr(config, "head_dim", None) is None and hidden % config.num_heads:
+        raise UsageError(f"--heads {config.num_heads} does not divide --hidden {hidden}")
+    return config
+
+
+@app.command("sample")
+def sample(
+    run_dir: str = typer.Argument(..., help="A run folder of `nlpt pretrain`.", show_default=False),
+    prompt: Optional[str] = typer.Option(None, "--prompt", "-p", show_default=False, help="Text to continue; without it, each line of stdin is a prompt (or an empty prompt on a terminal)."),
+    max_new_tokens: int = typer.Option(200, "--max-new-tokens", "--max-tokens", min=1, help="Tokens to generate per prompt."),
+    temperature: float = typer.Option(0.8, "--temperature", min=0.0, help="Sampling temperature (0 = greedy)."),
+    top_k: Optional[int] = typer.Option(200, "--top-k", min=1, help="Sample among the k likeliest tokens."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, show_default=False, help="Random seed (the same seed gives the same text)."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", show_default=False, help="A step-N folder [default: the newest]."),
+    device: str = typer.Option("cpu", "--device", help="auto, cpu, cuda, mps."),
+) -> None:
+    """Generate text from a pretrained decoder (GPT, Llama, MoE).
+
+    Example: nlpt pretrain sample runs/shakespeare --prompt "ROMEO:" --max-new-tokens 300 --seed 1
+    """
+    _need_torch()
+    import sys
+
+    from nlpt.engine.generate import generate
+    from nlpt.engine.run import load_run
+
+    model, tokenizer, _ = load_run(run_dir, checkpoint=checkpoint, device=device)
+    if prompt is not None:
+        prompts = [prompt]
+    elif sys.stdin.isatty():
+        prompts = [""]
+    else:
+        prompts = [line.rstrip("\n") for line in sys.stdin]
+    for p in prompts:
+        text = generate(model, tokenizer, p, max_new_tokens, temperature, top_k, seed)
+        sys.stdout.write(text + ("\n" if not text.endswith("\n") else ""))
+        sys.stdout.flush()
+
+
+def _queries(texts: Optional[List[str]]) -> list:
+    """The texts given as arguments, else one per line of stdin."""
+    import sys
+
+    from nlpt.common.errors import UsageError
+
+    if texts:
+        return list(texts)
+    if sys.stdin.isatty():
+        raise UsageError("give the texts as arguments or one per line on stdin")
+    return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+
+
+@app.command("fill-mask")
+def fill_mask(
+    run_dir: str = typer.Argument(..., help="A run folder of an encoder (BERT-style) `nlpt pretrain`.", show_default=False),
+    texts: Optional[List[str]] = typer.Argument(None, help="Texts with [MASK] where words are to be predicted [default: lines of stdin].", show_default=False),
+    top_k: int = typer.Option(5, "--top-k", min=1, help="Predictions shown per [MASK]."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", show_default=False, help="A step-N folder [default: the newest]."),
+    json: bool = o.JSON,
+) -> None:
+    """Predict the tokens at each [MASK] of a text with a pretrained encoder.
+
+    Example: nlpt pretrain fill-mask runs/bert "the capital of france is [MASK] ."
+    """
+    _need_torch()
+    import json as json_mod
+
+    from nlpt.common.errors import UsageError
+    from nlpt.engine.run import load_run
+    from nlpt.objectives.mlm import fill_mask as predict
+
+    queries = _queries(texts)
+    model, tokenizer, _ = load_run(run_dir, checkpoint=checkpoint)
+    if model.config.family != "encoder":
+        raise UsageError(f"{run_dir}: fill-mask needs an encoder run (this is {model.config.family}; "
+                         f"use `infill` for T5/BART, `sample` for decoders)")
+    results = predict(model, tokenizer, queries, top_k)
+    if json:
+        print(json_mod.dumps([{"text": q, "masks": [{"position": p, "predictions": [{"token": t, "p": round(pr, 5)}
+                                                                                     for t, pr in preds]}
+                                                    for p, preds in r]} for q, r in zip(queries, results)], indent=2))
+        return
+    for query, result in zip(queries, results):
+        print(query)
+        for position, preds in result:
+            print(f"  [MASK] at {position}: " + ", ".join(f"{t} ({p:.3f})" for t, p in preds))
+
+
+@app.command("infill")
+def infill(
+    run_dir: str = typer.Argument(..., help="A run folder of a T5 or BART `nlpt pretrain`.", show_default=False),
+    texts: Optional[List[str]] = typer.Argument(None, help="Texts with gaps: <mask> (BART, T5) or <extra_id_N> (T5) [default: lines of stdin].", show_default=False),
+    max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1, help="Longest output (T5; BART allows twice the input)."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", show_default=False, help="A step-N folder [default: the newest]."),
+    json: bool = o.JSON,
+) -> None:
+    """Fill the gaps of a text with a pretrained T5 (the spans, by sentinel) or BART (the whole text), greedily.
+
+    Example: nlpt pretrain infill runs/t5 "the cat <mask> on the mat"
+    """
+    _need_torch()
+    import json as json_mod
+
+    from nlpt.common.errors import UsageError
+    from nlpt.engine.run import load_run
+    from nlpt.objectives.denoising import infill as fill
+
+    queries = _queries(texts)
+    model, tokenizer, _ = load_run(run_dir, checkpoint=checkpoint)
+    family = model.config.family
+    if family not in ("t5", "bart"):
+        raise UsageError(f"{run_dir}: infill needs a T5 or BART run (this is {family}; use `fill-mask` for encoders, "
+                         f"`sample` for decoders)")
+    results = fill(model, tokenizer, family, queries, max_new_tokens)
+    if json:
+        print(json_mod.dumps([{"text": q, "output": r} for q, r in zip(queries, results)], indent=2))
+        return
+    for query, result in zip(queries, results):
+        print(query)
+        if isinstance(result, dict):
+            for sentinel, span in result.items():
+                print(f"  {sentinel}: {span}")
+        else:
+            print(f"  {result}")
+
+
+@app.command("add-sentinels")
+def add_sentinels(
+    tokenizer: str = typer.Argument(..., help="A tokenizer.json (e.g. `nlpt vocab --tokenizer bpe`).", show_default=False),
+    output: str = typer.Option(..., "--output", "-o", help="The tokenizer.json to write.", show_default=False),
+    count: int = typer.Option(100, "--count", min=1, help="Sentinels <extra_id_0> … <extra_id_{count-1}> to add."),
+) -> None:
+    """Write a copy of a tokenizer with T5's sentinel tokens added (span corruption needs them).
+
+    Example: nlpt pretrain add-sentinels bpe.json -o t5-tokenizer.json
+    """
+    from nlpt.common.errors import UsageError
+    from nlpt.common.output import check_writable
+    from nlpt.common.progress import log
+    from nlpt.engine.tokens import load_tokenizer
+    from nlpt.objectives.denoising import add_sentinels as add
+    from nlpt.vocab.subword import save_tokenizer
+
+    import os
+
+    if os.path.abspath(output) == os.path.abspath(tokenizer):
+        raise UsageError(f"--output {output} is the input tokenizer; write to another file")
+    check_writable(output)
+    tok = add(load_tokenizer(tokenizer), count)
+    save_tokenizer(tok, output)
+    log(f"{output}: {tok.get_vocab_size():,} entries with sentinels <extra_id_0> … <extra_id_{count - 1}>")
+
+
+@app.command("export")
+def export(
+    run_dir: str = typer.Argument(..., help="A run folder of `nlpt pretrain`.", show_default=False),
+    export_hf: str = typer.Option(..., "--export-hf", "-o", help="The folder to write (must not exist or be empty).", show_default=False),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", show_default=False, help="A step-N folder [default: the newest]."),
+) -> None:
+    """Write a run's model as a folder transformers loads (GPT2LMHeadModel, LlamaForCausalLM, MixtralForCausalLM,
+    BertForPreTraining, T5ForConditionalGeneration, BartForConditionalGeneration).
+
+    Example: nlpt pretrain export runs/shakespeare --export-hf hf/shakespeare
+    """
+    _need_torch()
+    import os
+
+    from nlpt.common.progress import log
+    from nlpt.engine.run import load_run
+    from nlpt.models.hf import export_hf as write
+
+    model, _, cfg = load_run(run_dir, checkpoint=checkpoint)
+    config = write(model, export_hf, os.path.join(run_dir, cfg.get("tokenizer", "tokenizer.json")))
+    log(f"{config['architectures'][0]} written to {export_hf}")

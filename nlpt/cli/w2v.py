@@ -23,11 +23,11 @@ def train_w2v(
     min_count: int = typer.Option(5, "--min-count", min=1, help="Ignore words rarer than this."),
     max_vocab: Optional[int] = typer.Option(None, "--max-vocab", min=1, help="Keep at most this many of the most frequent words.", show_default=False),
     epochs: int = typer.Option(5, "--epochs", "--iter", min=1, help="Passes over the corpus."),
-    alpha: Optional[float] = typer.Option(None, "--alpha", min=0.0, help="Start learning rate [default: 0.025 skip-gram, 0.05 CBOW].", show_default=False),
+    alpha: Optional[float] = typer.Option(None, "--alpha", min=0.0, max=1.0, help="Start learning rate [default: 0.025 skip-gram, 0.05 CBOW].", show_default=False),
     min_alpha_ratio: float = typer.Option(1e-4, "--min-alpha-ratio", min=0.0, max=1.0, help="The learning rate decays linearly to alpha times this."),
     cbow_mean: bool = typer.Option(True, "--cbow-mean/--cbow-sum", help="CBOW: average the context vectors (or sum them)."),
     ns_exponent: float = typer.Option(0.75, "--ns-exponent", help="Negative sampling from unigram counts raised to this power."),
-    seed: int = typer.Option(1, "--seed", help="Random seed (with --threads 1, the same seed gives identical vectors)."),
+    seed: int = typer.Option(1, "--seed", min=0, max=2**32 - 1, help="Random seed (with --threads 1, the same seed gives identical vectors)."),
     binary: bool = typer.Option(False, "--binary", help="Write word2vec binary instead of text."),
     save_context: Optional[str] = typer.Option(None, "--save-context", help="Also write the context (output) vectors of negative sampling to this file.", show_default=False),
     read_vocab: Optional[str] = typer.Option(None, "--read-vocab", help="Read the vocabulary ('word count' lines) instead of counting the corpus.", show_default=False),
@@ -43,7 +43,7 @@ def train_w2v(
     quiet: bool = o.QUIET,
 ) -> None:
     from nlpt.common.errors import UsageError
-    from nlpt.common.output import check_writable
+    from nlpt.common.output import check_writable, refuse_output_onto_input
     from nlpt.common.progress import log
     from nlpt.common.threads import resolve_threads
     from nlpt.corpus.reader import expand_inputs
@@ -54,6 +54,8 @@ def train_w2v(
     release_freed_memory_eagerly()  # process-wide tweaks that lower the peak RSS (see their docstrings)
     load_numba_without_scipy_linalg()
 
+    if alpha is not None and not 0 < alpha <= 1:  # also NaN; larger rates diverge (the loss guard stops them)
+        raise UsageError(f"--alpha must be in (0, 1], got {alpha} (word2vec uses 0.025 for skip-gram, 0.05 for CBOW)")
     if save_context and negative == 0:
         raise UsageError("--save-context needs negative sampling (--negative > 0): hierarchical softmax has no per-word context vectors")
     if output == "-" and save_context == "-":
@@ -62,6 +64,10 @@ def train_w2v(
         if path:
             check_writable(path)
     paths = expand_inputs(inputs)
+    refuse_output_onto_input({"--output": output, "--save-context": save_context, "--save-vocab": save_vocab,
+                              "--checkpoint": checkpoint}, [*paths, read_vocab])
+    if "-" in paths and read_vocab == "-":
+        raise UsageError("standard input (-) can be read only once: give the corpus or --read-vocab another file")
     opts = o.reader_options(lower, nfkc, split_punct, cjk, max_sentence_length, force_binary)
     config = W2VConfig(
         size=size, window=window, sample=sample, negative=negative, hs=hs, cbow=cbow, cbow_mean=cbow_mean,
@@ -71,9 +77,17 @@ def train_w2v(
     model = train(paths, opts, config, read_vocab=read_vocab, save_vocab=save_vocab, checkpoint=checkpoint, quiet=quiet,
                   keep_context=bool(save_context))
     fmt = "binary" if binary else "text"
+    from dataclasses import asdict
+
+    from nlpt.embeddings.sidecar import write_sidecar
+
+    args = {"inputs": list(inputs), "read_vocab": read_vocab, **asdict(config), "format": fmt}
     Vectors(model.vocab.words, model.syn0).save(output, fmt)
+    write_sidecar(output, command="train-w2v", reader_options=opts, vocab_size=len(model.vocab), dim=size, args=args)
     if save_context:
         Vectors(model.vocab.words, model.syn1neg).save(save_context, fmt)
+        write_sidecar(save_context, command="train-w2v", reader_options=opts, vocab_size=len(model.vocab), dim=size,
+                      args=args, extra={"matrix": "context (output) vectors"})
     st = model.stats
     log(
         f"trained {st['vocab_size']} words x {size} on {st['words_processed']} words in {st['train_seconds']:.1f}s "

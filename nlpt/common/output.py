@@ -1,8 +1,23 @@
-"""Atomic output: write to a temporary file beside the target, then rename.
+"""Where outputs go and how: the rules every command follows (use these helpers, never `open(path, "w")`).
 
-An interrupted or failed run therefore never leaves a truncated file under the
-final name, and an existing file is only replaced once the new one is whole.
-`-` means standard output.
+Rules (as coreutils follow them):
+- `-` is standard output, written directly.
+- A regular file, or a path that does not exist yet, is written to a temporary file beside it and
+  renamed into place when complete: a failed or interrupted run never leaves a truncated file under
+  the final name and never destroys an existing one.
+- A symlink is followed: its final target is replaced atomically; the link stays a link.
+- Anything else (a character or block device such as /dev/null or /dev/full, a FIFO, a socket, a
+  terminal) and the descriptor aliases /dev/stdout, /dev/stderr, /dev/fd/N and /proc/*/fd/N are
+  opened and written directly: no temporary file, no rename.
+- Write errors (ENOSPC on /dev/full or a full disk, EIO, quota) raise `NlptError("PATH: cannot
+  write (reason)")`, exit 1. A reader that went away (EPIPE) stays `BrokenPipeError`, which
+  `nlpt.cli.main` turns into the closed-pipe exit (status 141, nothing printed).
+- An output that is the same file as an input (same st_dev and st_ino, so links and `./` spellings
+  are caught), or as another output, is refused with a one-line `UsageError`:
+  call `refuse_output_onto_input({"-o": out, ...}, inputs)` before any work starts.
+
+API: `check_writable(path)` (early, before the work), `refuse_output_onto_input(...)`,
+`atomic_output(path, mode)` (a context manager yielding a file object; "w" text or "wb" binary).
 """
 
 from __future__ import annotations
@@ -10,11 +25,77 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 import sys
 import tempfile
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator, Mapping
 
-from nlpt.common.errors import NlptError
+from nlpt.common.errors import NlptError, UsageError
+
+_FD_ALIASES = ("/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/")
+
+
+def os_reason(exc: OSError) -> str:
+    """An OSError's reason in lower case ("no space left on device")."""
+    reason = exc.strerror or str(exc)
+    return reason[:1].lower() + reason[1:]
+
+
+class NamedFile(io.FileIO):
+    """A raw file whose read/write errors name the path and the operation (closed pipes excepted)."""
+
+    def __init__(self, file, mode: str, label: str, closefd: bool = True):
+        super().__init__(file, mode, closefd=closefd)
+        self.label = label
+        self.failed = False
+
+    def _fail(self, exc: OSError, what: str):
+        self.failed = True
+        if isinstance(exc, BrokenPipeError):
+            raise exc
+        raise NlptError(f"{self.label}: cannot {what} ({os_reason(exc)})") from None
+
+    def write(self, b):
+        if self.failed and not self.closefd:
+            return len(b)  # standard output already failed and was reported: drop the rest quietly
+        try:
+            return super().write(b)
+        except OSError as exc:
+            self._fail(exc, "write")
+
+    def readinto(self, b):
+        try:
+            return super().readinto(b)
+        except OSError as exc:
+            self._fail(exc, "read")
+
+    def read(self, size=-1):
+        try:
+            return super().read(size)
+        except OSError as exc:
+            self._fail(exc, "read")
+
+    def readall(self):
+        try:
+            return super().readall()
+        except OSError as exc:
+            self._fail(exc, "read")
+
+
+def is_direct(path: str) -> bool:
+    """True when `path` must be written in place: a device, FIFO, socket, terminal or descriptor alias."""
+    if path == "-" or any(path.startswith(a) for a in _FD_ALIASES) or (path.startswith("/proc/") and "/fd/" in path):
+        return True
+    try:
+        st = os.stat(path)  # follows symlinks
+    except OSError:
+        return False
+    return not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
+
+
+def _final_target(path: str) -> str:
+    """The path a regular-file output really replaces: a symlink's final target, else the path itself."""
+    return os.path.realpath(path) if os.path.islink(path) else path
 
 
 def check_writable(path: str) -> None:
@@ -23,13 +104,60 @@ def check_writable(path: str) -> None:
         return
     if os.path.isdir(path):
         raise NlptError(f"{path}: is a directory, expected a file path")
-    parent = os.path.dirname(os.path.abspath(path))
+    if is_direct(path):
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            raise NlptError(f"{path}: permission denied")
+        return
+    target = _final_target(path)
+    parent = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(parent):
+        if os.path.exists(parent):
+            raise NlptError(f"{path}: {parent} is not a directory")
         raise NlptError(f"{path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise NlptError(f"{path}: directory {parent} is not writable")
-    if os.path.exists(path) and not os.access(path, os.W_OK):
+    if os.path.exists(target) and not os.access(target, os.W_OK):
         raise NlptError(f"{path}: file is not writable")
+
+
+def _identity(path: str):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None  # devices, FIFOs: writing /dev/null while reading /dev/null harms nothing
+    return st.st_dev, st.st_ino
+
+
+def refuse_output_onto_input(outputs: Mapping[str, str | None], inputs: Iterable[str | None]) -> None:
+    """UsageError if an output (option name -> path) is the same file as an input or as another output.
+
+    Files are compared by (st_dev, st_ino) after following links, so `./a.txt`, `a.txt` and a hard or
+    symbolic link to it are one file. Outputs that do not exist yet cannot clash with anything.
+    """
+    seen: dict = {}
+    for path in inputs:
+        if path and path != "-":
+            ident = _identity(path)
+            if ident is not None:
+                seen.setdefault(ident, ("input", path))
+    for option, path in outputs.items():
+        if not path or path == "-":
+            continue
+        ident = _identity(path)
+        if ident is None:
+            continue
+        if ident in seen:
+            kind, other = seen[ident]
+            what = f"the input {other}" if kind == "input" else f"the output of {other}"
+            raise UsageError(f"{path}: {option} is the same file as {what}; write to another file")
+        seen[ident] = ("output", option)
+    names = [(o, os.path.abspath(_final_target(p))) for o, p in outputs.items() if p and p != "-" and not is_direct(p)]
+    for i, (o1, p1) in enumerate(names):
+        for o2, p2 in names[:i]:
+            if p1 == p2:
+                raise UsageError(f"{outputs[o1]}: {o1} and {o2} name the same file; give each output its own file")
 
 
 def _make_temp(path: str) -> tuple[int, str]:
@@ -38,36 +166,49 @@ def _make_temp(path: str) -> tuple[int, str]:
     try:
         return tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
     except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise NlptError(f"{path}: cannot create a file in {parent} ({reason})") from None
+        raise NlptError(f"{path}: cannot create a file in {parent} ({os_reason(exc)})") from None
+
+
+def _wrap(raw: NamedFile, binary: bool, encoding: str) -> IO:
+    buffered = io.BufferedWriter(raw, 1 << 16)
+    return buffered if binary else io.TextIOWrapper(buffered, encoding=encoding, newline="\n")
 
 
 @contextlib.contextmanager
 def atomic_output(path: str, mode: str = "w", encoding: str = "utf-8") -> Iterator[IO]:
-    """Yield a file object whose content appears at `path` only on success."""
+    """Yield a file object for `path` following the module's rules (atomic for regular files)."""
     binary = "b" in mode
     if path == "-":
+        sys.stdout.flush()
         stream = sys.stdout.buffer if binary else sys.stdout
         yield stream
         stream.flush()
         return
     check_writable(path)
-    fd, tmp = _make_temp(path)
-    try:
-        if binary:
-            fh: IO = os.fdopen(fd, "wb")
-        else:
-            fh = io.TextIOWrapper(os.fdopen(fd, "wb"), encoding=encoding, newline="\n")
-        with fh:
+    if is_direct(path):
+        try:
+            raw = NamedFile(path, "wb", path)
+        except OSError as exc:
+            raise NlptError(f"{path}: cannot open for writing ({os_reason(exc)})") from None
+        with _wrap(raw, binary, encoding) as fh:
             yield fh
-        if os.path.exists(path):
+        return
+    target = _final_target(path)
+    fd, tmp = _make_temp(target)
+    try:
+        with _wrap(NamedFile(fd, "wb", path), binary, encoding) as fh:
+            yield fh
+        if os.path.exists(target):
             with contextlib.suppress(OSError):
-                os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+                os.chmod(tmp, os.stat(target).st_mode & 0o7777)
         else:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise NlptError(f"{path}: cannot rename the finished temporary file into place ({os_reason(exc)})") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -20,6 +20,16 @@ def _fmt_count(x: float) -> str:
     return f"{x:.0f}" if float(x).is_integer() else f"{x:.3g}"
 
 
+def _fmt_amount(x: float, unit: str) -> str:
+    """`5.00 MB`, `28.71 MB/s` for bytes (SI prefix glued to the unit), `4.06M words` otherwise."""
+    if unit in ("B", "B/s"):
+        for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+            if abs(x) >= scale:
+                return f"{x / scale:.2f} {prefix}{unit}"
+        return f"{x:.0f} {unit}"
+    return f"{_fmt_count(x)} {unit}".rstrip()
+
+
 def _fmt_duration(seconds: float) -> str:
     seconds = int(max(0, seconds))
     h, rem = divmod(seconds, 3600)
@@ -41,6 +51,11 @@ def log(message: str, quiet: bool = False) -> None:
     """One informational line on stderr (suppressed by --quiet)."""
     if not quiet:
         print(f"nlpt: {message}", file=sys.stderr, flush=True)
+
+
+def warn(message: str) -> None:
+    """A warning line on stderr, shown even with --quiet."""
+    print(f"nlpt: warning: {message}", file=sys.stderr, flush=True)
 
 
 class Progress:
@@ -128,8 +143,9 @@ class Progress:
         if self.quiet:
             return
         if self._rich is not None:
-            rate = f"{_fmt_count(self.rate)} {self.unit}/s" if self.unit else ""
-            self._rich.update(self._task, completed=self.done, rate=rate, extra=_fmt_fields(self.fields))
+            rate = _fmt_amount(self.rate, f"{self.unit}/s") if self.unit else ""
+            done = min(self.done, self.total) if self.total else self.done
+            self._rich.update(self._task, completed=done, rate=rate, extra=_fmt_fields(self.fields))
             return
         now = time.perf_counter()
         if now - self._last_log >= self.interval:
@@ -138,16 +154,21 @@ class Progress:
 
     def _emit(self, final: bool = False) -> None:
         parts = [f"{self.description}:"]
+        # a resumed run (or an estimated total) can pass the total: never show more than 100 %
+        done = min(self.done, self.total) if self.total else self.done
         if self.total:
-            parts.append(f"{100.0 * self.done / self.total:5.1f}%")
-            parts.append(f"{_fmt_count(self.done)}/{_fmt_count(self.total)} {self.unit}".rstrip())
+            parts.append(f"{100.0 * done / self.total:5.1f}%")
+            if self.unit == "B":
+                parts.append(f"{_fmt_amount(done, 'B')} of {_fmt_amount(self.total, 'B')}")
+            else:
+                parts.append(f"{_fmt_count(done)}/{_fmt_amount(self.total, self.unit)}")
         else:
-            parts.append(f"{_fmt_count(self.done)} {self.unit}".rstrip())
+            parts.append(_fmt_amount(done, self.unit))
         if self.unit:
-            parts.append(f"{_fmt_count(self.rate)} {self.unit}/s")
+            parts.append(_fmt_amount(self.rate, f"{self.unit}/s"))
         if final:
             parts.append(f"done in {_fmt_duration(self.elapsed)}")
-        elif self.total and self.done > 0:
+        elif self.total and 0 < self.done < self.total:
             eta = self.elapsed * (self.total - self.done) / self.done
             parts.append(f"eta {_fmt_duration(eta)}")
         if self.fields:

@@ -14,9 +14,7 @@ holds its first byte, so the union of the shards is exactly the corpus.
 
 from __future__ import annotations
 
-import bz2
 import glob
-import gzip
 import io
 import lzma
 import zlib
@@ -27,6 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable, Iterator
 
+from nlpt.common import inputs as _inputs
 from nlpt.common.errors import NlptError
 from nlpt.corpus.tokenize import TokenizerOptions, make_normaliser, make_splitter
 
@@ -35,7 +34,6 @@ _WS_SET = frozenset(WHITESPACE)
 DEFAULT_CHUNK_BYTES = 1 << 20
 DEFAULT_MAX_SENTENCE = 10_000
 
-_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
 
 
 @dataclass(frozen=True)
@@ -125,45 +123,21 @@ def expand_inputs(specs: Iterable[str]) -> list[str]:
             raise NlptError(f"{p}: permission denied")
     if not paths:
         raise NlptError("no input given (pass files, globs, directories or - for stdin)")
+    if paths.count("-") > 1:
+        from nlpt.common.errors import UsageError
+
+        raise UsageError("standard input (-) can be read only once; name it once")
     return paths
 
 
 def compression_of(path: str) -> str | None:
     """'gzip', 'bzip2', 'xz' or None, from the file's first bytes."""
-    if path == "-":
-        return None
-    with open(path, "rb") as fh:
-        head = fh.read(6)
-    for magic, name in _MAGIC:
-        if head.startswith(magic):
-            return name
-    return None
+    return _inputs.compression_of(path)
 
 
 def open_binary(path: str) -> BinaryIO:
-    """Open a path (or `-`) for reading bytes, decompressing transparently."""
-    if path == "-":
-        raw = sys.stdin.buffer
-        head = raw.peek(6)[:6] if hasattr(raw, "peek") else b""
-        for magic, name in _MAGIC:
-            if head.startswith(magic):
-                return _decompressor(name, raw)
-        return raw
-    try:
-        kind = compression_of(path)
-        if kind is None:
-            return open(path, "rb")
-        return _decompressor(kind, path)
-    except IsADirectoryError:
-        raise NlptError(f"{path}: is a directory") from None
-
-
-def _decompressor(kind: str, target) -> BinaryIO:
-    if kind == "gzip":
-        return gzip.open(target, "rb")
-    if kind == "bzip2":
-        return bz2.open(target, "rb")
-    return lzma.open(target, "rb")
+    """Open a path (or `-`) for reading bytes, decompressing transparently (`nlpt.common.inputs`)."""
+    return _inputs.open_input(path)
 
 
 def plan_shards(paths: list[str], n: int) -> list[list[Source]]:
@@ -178,8 +152,8 @@ def plan_shards(paths: list[str], n: int) -> list[list[Source]]:
     plain: list[tuple[str, int]] = []
     whole: list[tuple[str, int]] = []
     for p in paths:
-        if p == "-" or compression_of(p) is not None:
-            whole.append((p, os.path.getsize(p) * 4 if p != "-" else 0))
+        if p == "-" or not os.path.isfile(p) or compression_of(p) is not None:
+            whole.append((p, os.path.getsize(p) * 4 if os.path.isfile(p) else 0))
         else:
             plain.append((p, os.path.getsize(p)))
     for p, size in sorted(whole, key=lambda x: -x[1]):
@@ -238,6 +212,8 @@ def _read_some(fh: BinaryIO, n: int, path: str) -> bytes:
         if fh is sys.stdin.buffer and hasattr(fh, "read1"):
             return fh.read1(n)
         return fh.read(n)
+    except (BrokenPipeError, NlptError):
+        raise
     except (EOFError, OSError, lzma.LZMAError, zlib.error) as exc:
         if isinstance(exc, OSError) and exc.filename:
             raise

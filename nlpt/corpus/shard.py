@@ -12,7 +12,7 @@ import gzip
 import os
 
 from nlpt.common.errors import NlptError, UsageError
-from nlpt.common.output import atomic_output, check_writable
+from nlpt.common.output import atomic_output, check_writable, os_reason, refuse_output_onto_input
 from nlpt.corpus.reader import Source, compression_of, iter_blocks
 
 _WS = (b" ", b"\t", b"\r", b"\x0b", b"\x0c")
@@ -55,6 +55,15 @@ def shard_files(paths: list[str], n: int, prefix: str, gz: bool = False, force_b
     from nlpt.common.progress import Progress
 
     names = shard_names(prefix, n, gz)
+    refuse_output_onto_input({name: name for name in names}, paths)
+    folder = os.path.dirname(prefix)
+    if folder and not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise NlptError(f"{folder}: exists and is not a directory (from --output-prefix {prefix})")
+        try:
+            os.makedirs(folder, exist_ok=True)  # `-o shards/part-` creates shards/, as the README shows
+        except OSError as exc:
+            raise NlptError(f"{folder}: cannot create the directory ({os_reason(exc)})") from None
     for name in names:
         check_writable(name)
     total = _total_bytes(paths, force_binary)

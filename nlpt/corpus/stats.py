@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 from nlpt.corpus.reader import ReaderOptions
+
+SMALL_INPUT_BYTES = 1 << 20  # below this (file bytes), `corpus stats` does not load the numba engine
 
 
 def corpus_stats(paths: list[str], opts: ReaderOptions, threads: int, top: int = 10, vocab_path: str | None = None, quiet: bool = False) -> dict:
     """Statistics of a corpus, as a JSON-ready dict."""
     from nlpt.common.errors import NlptError
     from nlpt.common.progress import Progress
-    from nlpt.vocab.count import count_words, describe_prune, progress_total
+    from nlpt.corpus.sizes import progress_total
+    from nlpt.vocab.count import count_words, describe_prune
 
     vocab = None
     if vocab_path is not None:
@@ -18,8 +23,10 @@ def corpus_stats(paths: list[str], opts: ReaderOptions, threads: int, top: int =
         vocab = read_counts(vocab_path)
         if not vocab:
             raise NlptError(f"{vocab_path}: vocabulary file is empty")
+    # Small inputs are counted in pure Python: loading the numba engine (~0.5 s) would cost more than the counting.
+    small = all(p != "-" and os.path.isfile(p) for p in paths) and sum(os.path.getsize(p) for p in paths) < SMALL_INPUT_BYTES
     with Progress("counting", total=progress_total(paths), unit="B", quiet=quiet) as bar:
-        result = count_words(paths, opts, threads, progress=bar)
+        result = count_words(paths, opts, threads, progress=bar, engine="python" if small else "fast")
     tokens = result.tokens
     types = result.types
     out = {

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from nlpt.vocab._fastcount import fnv1a as _hash
+from nlpt.corpus.bytes import fnv1a as _hash
 
 
 @njit(inline="always")

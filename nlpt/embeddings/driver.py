@@ -21,6 +21,11 @@ What it provides:
   (The vocabulary is counted beforehand by `nlpt.vocab.count.count_words`.)
 - `save_checkpoint` / `load_checkpoint`: resumable state as one `.npz` file
   (arrays + a JSON header), written atomically.
+- `train_epochs`: the epoch loop of the streamed trainers (word2vec, subword):
+  threads, progress, a per-epoch hook for checks on the parameters, and the
+  checkpoint after each epoch and on interruption.
+- `Checkpoint`: one `--checkpoint` file format for them, which records the
+  settings a resume must match (trainer options, reader options, inputs).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -42,7 +48,7 @@ from nlpt.common.output import atomic_output
 from nlpt.common.progress import Progress
 from nlpt.corpus.reader import ReaderOptions, ReadStats, Source, decode, iter_blocks, iter_encoded, plan_shards
 from nlpt.corpus.tokenize import make_normaliser
-from nlpt.vocab.count import is_utf8
+from nlpt.corpus.bytes import is_utf8
 
 ROW = 8  # int64/float64 slots per thread row: 64 bytes
 CHUNK_TOKENS = 1 << 18  # tokens per encoded chunk on the slow path (`iter_encoded`)
@@ -91,6 +97,17 @@ class TrainProgress:
         if loss == loss:
             extra.setdefault("loss", loss)
         self.progress.update(self.shared.done(), **extra)
+        check_finite_loss(self.shared)
+
+
+def check_finite_loss(shared: Shared) -> None:
+    """The NaN guard: a loss that became NaN/inf means the parameters diverged; stop (nothing is written)."""
+    total = float(shared.losses[:, 0].sum())
+    if shared.losses[:, 1].sum() > 0 and not np.isfinite(total):
+        shared.stop[0] = 1
+        pct = 100.0 * shared.done() / shared.total if shared.total else 0.0
+        raise NlptError(f"training diverged: the loss became NaN or infinite ({pct:.0f}% into the run); "
+                        "lower the learning rate (--alpha); nothing was written")
 
 
 def run_threads(n_threads: int, work: Callable[[int], None], shared: Shared,
@@ -161,6 +178,7 @@ class CorpusStream:
         self.block_bytes = block_bytes or opts.chunk_bytes
         self.words = words
         self._tmpdir = None
+        self.given = list(paths)  # as named (`-` for stdin), for `fingerprint`
         paths = [self._spool_stdin() if p == "-" else p for p in paths]
         self.paths = paths
         self.shards: list[list[Source]] = plan_shards(paths, n_threads)
@@ -171,11 +189,25 @@ class CorpusStream:
         self._lock = threading.Lock()
         self.stats = [ReadStats() for _ in range(n_threads)]
 
+    def fingerprint(self) -> list:
+        """What a checkpoint records of its inputs: [path, bytes, mtime_ns] per file (stdin: ["-", bytes]).
+
+        A resume on other files, or on files changed since, is refused (`Checkpoint.load`)."""
+        out = []
+        for given, path in zip(self.given, self.paths):
+            st = os.stat(path)
+            out.append(["-", st.st_size] if given == "-" else [os.path.abspath(given), st.st_size, st.st_mtime_ns])
+        return out
+
     def _spool_stdin(self) -> str:
         self._tmpdir = tempfile.mkdtemp(prefix="nlpt-stdin-")
         path = os.path.join(self._tmpdir, "stdin")
-        with open(path, "wb") as out:
-            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+        try:
+            with open(path, "wb") as out:
+                shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+        except OSError as exc:  # a full $TMPDIR: name the file (and the operation), not only "no space left"
+            self.close()
+            raise NlptError(f"{path}: cannot write the copy of standard input ({exc.strerror or exc})") from None
         return path
 
     def close(self) -> None:
@@ -273,14 +305,147 @@ def save_checkpoint(path: str, arrays: dict[str, np.ndarray], meta: dict) -> Non
         np.savez(fh, **payload)
 
 
+def checkpoint_meta(path: str) -> dict:
+    """Only the JSON header of a checkpoint (cheap: the arrays are not read), to validate options early."""
+    return _read_checkpoint(path, arrays=False)[1]
+
+
 def load_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict]:
+    return _read_checkpoint(path, arrays=True)
+
+
+def _read_checkpoint(path: str, arrays: bool) -> tuple[dict[str, np.ndarray], dict]:
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files if k != "__meta__"}
+            found = {k: data[k] for k in data.files if k != "__meta__"} if arrays else {}
             meta = json.loads(bytes(data["__meta__"]).decode("utf-8"))
     except FileNotFoundError:
         raise NlptError(f"{path}: no such checkpoint") from None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        # (an empty or damaged file raises EOFError/BadZipFile)
-        raise NlptError(f"{path}: not a valid nlpt checkpoint ({exc})") from None
-    return arrays, meta
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, RecursionError) as exc:
+        # (an empty or damaged file raises EOFError/BadZipFile; numpy's own advice on pickles is not for users)
+        what = "damaged or not an .npz archive" if isinstance(exc, ValueError) else str(exc) or type(exc).__name__
+        raise NlptError(f"{path}: not a valid nlpt checkpoint ({what})") from None
+    if not isinstance(meta, dict):
+        raise NlptError(f"{path}: not a valid nlpt checkpoint (bad header)")
+    return found, meta
+
+
+def reader_settings(opts: ReaderOptions) -> dict:
+    """The reader options that change which tokens a trainer sees (recorded in checkpoints)."""
+    tok = opts.tokenizer
+    return {"lower": tok.lower, "nfkc": tok.nfkc, "split_punct": tok.split_punct, "cjk": tok.cjk,
+            "max_sentence_length": opts.max_sentence, "force_binary": opts.force_binary}
+
+
+class Checkpoint:
+    """The resumable state of a streamed trainer (`--checkpoint FILE`), one format for all of them.
+
+    `settings` is everything that must not change between the run that wrote the
+    file and the one that resumes it: {"config": trainer options, "reader": reader
+    options, ...}; a resume with other settings is refused, naming the options that
+    differ. The file holds the trainer's arrays plus, in its JSON header, the
+    vocabulary, the epoch and each thread's byte position, so that a run resumes
+    mid-epoch where it was interrupted.
+    """
+
+    KIND, VERSION = "nlpt-checkpoint", 2
+
+    def __init__(self, path: str, trainer: str, settings: dict):
+        self.path = path
+        self.trainer = trainer
+        self.settings = settings
+
+    def load(self) -> dict | None:
+        """The saved state ({arrays, words, epoch, positions, done}), or None when there is no file."""
+        if not os.path.exists(self.path):
+            return None
+        arrays, meta = load_checkpoint(self.path)
+        if meta.get("kind") == "nlpt-w2v-checkpoint":  # nlpt <= 0.x: no reader options recorded
+            raise NlptError(f"{self.path}: checkpoint from an older nlpt that did not record the reader options; "
+                            "remove it to start again")
+        if meta.get("kind") != self.KIND or meta.get("trainer") != self.trainer:
+            raise NlptError(f"{self.path}: not a {self.trainer} checkpoint")
+        if meta.get("version") != self.VERSION:
+            raise NlptError(f"{self.path}: checkpoint version {meta.get('version')} is not supported "
+                            f"(this nlpt writes {self.VERSION})")
+        saved = meta.get("settings", {})
+        diff = []
+        for group in sorted(set(saved) | set(self.settings)):
+            a, b = saved.get(group, {}), self.settings.get(group, {})
+            if not isinstance(a, dict) or not isinstance(b, dict):
+                if a != b:
+                    diff.append(group)
+                continue
+            diff += [f"{group}.{k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        if "inputs" in diff:
+            raise NlptError(f"{self.path}: checkpoint was made on other input files (or they changed since: paths, "
+                            "sizes and modification times are recorded); give the same inputs or remove the checkpoint")
+        if diff:
+            raise NlptError(f"{self.path}: checkpoint was made with different settings ({', '.join(diff)}); "
+                            "use the same options or remove the checkpoint")
+        positions = meta.get("positions")
+        return {
+            "arrays": arrays,
+            "words": list(meta["words"]),
+            "epoch": int(meta["epoch"]),
+            "positions": [tuple(p) if p else None for p in positions] if positions else None,
+            "done": int(meta["done"]),
+        }
+
+    def save(self, arrays: dict[str, np.ndarray], words: list[str], epoch: int, positions: list | None,
+             done: int) -> None:
+        meta = {
+            "kind": self.KIND, "version": self.VERSION, "trainer": self.trainer, "settings": self.settings,
+            "words": words, "epoch": epoch,
+            "positions": [list(p) if p else None for p in positions] if positions else None,
+            "done": done,
+        }
+        save_checkpoint(self.path, arrays, meta)
+
+    def remove(self) -> None:
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+def train_epochs(stream: CorpusStream, shared: Shared, epochs: int, step: Callable[[Chunk, int], int],
+                 description: str, quiet: bool, fields: Callable[[], dict] | None = None,
+                 start_epoch: int = 0, positions: list | None = None,
+                 save: Callable[[int, list | None], None] | None = None,
+                 after_epoch: Callable[[int], None] | None = None) -> float:
+    """The epoch loop every streamed trainer shares (word2vec, subword); returns the training seconds.
+
+    Each epoch, thread t feeds the chunks of its part of `stream` to `step(chunk, t)`
+    (a nogil kernel call that returns 1 when it saw the stop flag), with progress
+    polled from `shared`. `after_epoch(epoch)` runs after each complete epoch (the
+    place for checks on the parameters). `save(epoch, positions)` writes the
+    trainer's checkpoint: after each epoch but the last (positions None: the epoch
+    starts afresh), and on Ctrl-C/SIGTERM with each thread's position, before the
+    interrupt propagates. `start_epoch`/`positions` resume a saved run.
+    """
+    n = shared.n_threads
+    state = {"epoch": start_epoch, "positions": list(positions) if positions else [None] * n}
+
+    def work(tid: int) -> None:
+        for chunk in stream.chunks(tid, resume=state["positions"][tid], stop=shared.stop):
+            if len(chunk.ids) and step(chunk, tid):
+                return  # stopped
+            state["positions"][tid] = chunk.position
+
+    seconds = 0.0
+    try:
+        with TrainProgress(shared, description, "words", quiet, fields) as progress:
+            for epoch in range(start_epoch, epochs):
+                state["epoch"] = epoch
+                t0 = time.perf_counter()
+                run_threads(n, work, shared, progress.poll)
+                seconds += time.perf_counter() - t0
+                state["positions"] = [None] * n
+                if after_epoch is not None:
+                    after_epoch(epoch)
+                if save is not None and epoch + 1 < epochs:
+                    save(epoch + 1, None)
+    except KeyboardInterrupt:
+        if save is not None:
+            save(state["epoch"], state["positions"])
+        raise
+    return seconds

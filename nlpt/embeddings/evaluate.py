@@ -15,6 +15,12 @@ with gensim's:
 - sections whose name starts with `gram` are syntactic, the others semantic;
 - similarity: Spearman's rho between the gold scores and the cosine of the two
   words' vectors, over the pairs whose words are both known; `oov` counts the rest.
+
+Subword models (a fastText `.bin` read as `nlpt.embeddings.subword.SubwordVectors`)
+can also give vectors for words outside the vocabulary. With `oov="ngrams"` such
+question and pair words are scored through their character n-grams instead of
+being skipped (`ngram_words` counts them); an analogy whose answer is outside the
+searched vocabulary then counts as answered wrongly.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class AnalogyResult:
     sections: dict = field(default_factory=dict)  # name -> (correct, total)
     semantic: tuple = (0, 0)  # (correct, total) over non-`gram` sections
     syntactic: tuple = (0, 0)  # (correct, total) over `gram` sections
+    ngram_words: int = 0  # words outside the vocabulary scored through their n-grams (oov="ngrams")
 
     @property
     def accuracy(self) -> float:
@@ -67,6 +74,7 @@ class AnalogyResult:
             "correct": self.correct,
             "total": self.total,
             "oov": self.oov,
+            "ngram_words": self.ngram_words,
             "sections": {k: {"correct": c, "total": t} for k, (c, t) in self.sections.items()},
         }
 
@@ -76,6 +84,7 @@ class SimilarityResult:
     spearman: float  # nan when fewer than two pairs are known
     pairs: int  # pairs evaluated
     oov: int  # pairs skipped
+    ngram_words: int = 0  # words outside the vocabulary scored through their n-grams (oov="ngrams")
 
     @property
     def oov_ratio(self) -> float:
@@ -88,6 +97,7 @@ class SimilarityResult:
             "pairs": self.pairs,
             "oov": self.oov,
             "oov_ratio": self.oov_ratio,
+            "ngram_words": self.ngram_words,
         }
 
 
@@ -104,11 +114,14 @@ def _upper_index(words: list[str], limit: int | None) -> dict[str, int]:
 
 
 def _read_lines(path: str, what: str) -> list[str]:
-    if not os.path.exists(path):
+    """The lines of an evaluation file (gzip/bzip2/xz or `-` too, through `nlpt.common.inputs`)."""
+    from nlpt.common.inputs import read_all
+
+    if path != "-" and not os.path.exists(path):
         raise NlptError(f"{path}: no such {what} file")
+    data = read_all(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read().splitlines()
+        return data.decode("utf-8").splitlines()
     except UnicodeDecodeError as exc:
         raise NlptError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
@@ -187,37 +200,74 @@ def spearman(x, y) -> float:
 # -- the evaluations --------------------------------------------------------------------
 
 
-def analogy(vectors: Vectors, path: str, restrict: int | None = DEFAULT_RESTRICT) -> AnalogyResult:
-    """3CosAdd accuracy on a questions-words file over the `restrict` most frequent words."""
+def _check_oov_mode(vectors: Vectors, oov: str) -> bool:
+    """True when words outside the vocabulary are to be scored through their n-grams."""
+    if oov not in ("skip", "ngrams"):
+        raise NlptError(f"unknown out-of-vocabulary mode {oov!r} (skip or ngrams)")
+    if oov == "ngrams" and not hasattr(vectors, "vectors_for"):
+        raise NlptError("scoring unknown words through n-grams needs a subword model (.bin)")
+    return oov == "ngrams"
+
+
+def _ngram_units(vectors: Vectors, words: list[str]) -> tuple[dict[str, int], np.ndarray]:
+    """Unit n-gram vectors of `words` (upper-cased keys); words without any n-gram are left out.
+
+    Queried in lower case when the vocabulary's most frequent words are all lower-case
+    (a `--lower` model), else as written."""
+    if not words:
+        return {}, np.zeros((0, vectors.dim), np.float32)
+    lower = all(w == w.lower() for w in vectors.words[:1000])
+    m = vectors.vectors_for([w.lower() if lower else w for w in words])
+    ok = np.linalg.norm(m, axis=1) > 0
+    keep = [w for w, good in zip(words, ok) if good]
+    return {w.upper(): i for i, w in enumerate(keep)}, unit_rows(m[ok])
+
+
+def analogy(vectors: Vectors, path: str, restrict: int | None = DEFAULT_RESTRICT, oov: str = "skip") -> AnalogyResult:
+    """3CosAdd accuracy on a questions-words file over the `restrict` most frequent words.
+
+    `oov="ngrams"` (subword models): question words outside the vocabulary get their n-gram vectors.
+    """
+    ngrams = _check_oov_mode(vectors, oov)
     sections = read_analogies(path)
     upper = _upper_index(vectors.words, restrict)
     n = len(vectors.words) if restrict is None else min(restrict, len(vectors.words))
     unit = unit_rows(vectors.matrix[:n])
     row_upper = [w.upper() for w in vectors.words[:n]]
     result = AnalogyResult()
+    if ngrams:  # rows n.. of `unit`: the unknown question words' n-gram vectors
+        unknown = list(dict.fromkeys(w for _, qs in sections for q in qs for w in q[:3] if w.upper() not in upper))
+        extra, extra_unit = _ngram_units(vectors, unknown)
+        result.ngram_words = len(extra)
+        upper_q = dict(upper)
+        for w, i in extra.items():
+            upper_q[w] = n + i
+        unit_q = np.vstack([unit, extra_unit])
+    else:
+        upper_q, unit_q = upper, unit
     sem = [0, 0]
     syn = [0, 0]
     for name, questions in sections:
         known = []
         for q in questions:
             qa = tuple(w.upper() for w in q)
-            if all(w in upper for w in qa):
+            if all(w in upper_q for w in qa[:3]) and (ngrams or qa[3] in upper):
                 known.append(qa)
             else:
                 result.oov += 1
         correct = 0
         for start in range(0, len(known), _BATCH):
             batch = known[start : start + _BATCH]
-            ia = np.fromiter((upper[q[0]] for q in batch), np.int64, len(batch))
-            ib = np.fromiter((upper[q[1]] for q in batch), np.int64, len(batch))
-            ic = np.fromiter((upper[q[2]] for q in batch), np.int64, len(batch))
-            target = unit[ib] - unit[ia] + unit[ic]
+            ia = np.fromiter((upper_q[q[0]] for q in batch), np.int64, len(batch))
+            ib = np.fromiter((upper_q[q[1]] for q in batch), np.int64, len(batch))
+            ic = np.fromiter((upper_q[q[2]] for q in batch), np.int64, len(batch))
+            target = unit_q[ib] - unit_q[ia] + unit_q[ic]
             scores = target @ unit.T  # (batch, n)
             # Exclude the question words, in every spelling present.
             rows = np.arange(len(batch))
-            scores[rows, ia] = -np.inf
-            scores[rows, ib] = -np.inf
-            scores[rows, ic] = -np.inf
+            for ix in (ia, ib, ic):
+                inside = ix < n
+                scores[rows[inside], ix[inside]] = -np.inf
             best = np.argmax(scores, axis=1)
             for k, q in enumerate(batch):
                 guess = int(best[k])
@@ -237,26 +287,43 @@ def analogy(vectors: Vectors, path: str, restrict: int | None = DEFAULT_RESTRICT
     return result
 
 
-def similarity(vectors: Vectors, path: str, restrict: int | None = None) -> SimilarityResult:
-    """Spearman's rho between gold scores and cosine similarities of word pairs."""
+def similarity(vectors: Vectors, path: str, restrict: int | None = None, oov: str = "skip") -> SimilarityResult:
+    """Spearman's rho between gold scores and cosine similarities of word pairs.
+
+    `oov="ngrams"` (subword models): words outside the vocabulary get their n-gram vectors.
+    """
+    ngrams = _check_oov_mode(vectors, oov)
     pairs = read_pairs(path)
     upper = _upper_index(vectors.words, restrict)
-    gold, ia, ib = [], [], []
-    oov = 0
+    extra: dict[str, int] = {}
+    extra_unit = np.zeros((0, vectors.dim), np.float32)
+    if ngrams:
+        unknown = list(dict.fromkeys(w for a, b, _ in pairs for w in (a, b) if w.upper() not in upper))
+        extra, extra_unit = _ngram_units(vectors, unknown)
+    gold, va, vb = [], [], []
+    n_oov = 0
     for a, b, score in pairs:
         ka, kb = upper.get(a.upper()), upper.get(b.upper())
-        if ka is None or kb is None:
-            oov += 1
+        ea, eb = extra.get(a.upper()), extra.get(b.upper())
+        if (ka is None and ea is None) or (kb is None and eb is None):
+            n_oov += 1
             continue
         gold.append(score)
-        ia.append(ka)
-        ib.append(kb)
+        va.append(("v", ka) if ka is not None else ("x", ea))
+        vb.append(("v", kb) if kb is not None else ("x", eb))
+    used = len({w for a, b, _ in pairs for w in (a.upper(), b.upper()) if w in extra and w not in upper})
     if not gold:
-        return SimilarityResult(float("nan"), 0, oov)
-    unit = unit_rows(vectors.matrix[np.array(ia + ib)])
-    k = len(ia)
-    cos = np.einsum("ij,ij->i", unit[:k].astype(np.float64), unit[k:].astype(np.float64))
-    return SimilarityResult(spearman(np.array(gold), cos), k, oov)
+        return SimilarityResult(float("nan"), 0, n_oov, used)
+
+    def rows(refs):
+        known = unit_rows(vectors.matrix[np.array([i if kind == "v" else 0 for kind, i in refs])])
+        for j, (kind, i) in enumerate(refs):
+            if kind == "x":
+                known[j] = extra_unit[i]
+        return known.astype(np.float64)
+
+    cos = np.einsum("ij,ij->i", rows(va), rows(vb))
+    return SimilarityResult(spearman(np.array(gold), cos), len(gold), n_oov, used)
 
 
 def lookup(vectors: Vectors, word: str) -> int | None:
@@ -278,12 +345,17 @@ def neighbours(vectors: Vectors, word: str, k: int = 10, unit: np.ndarray | None
     reuse it across calls.
     """
     i = lookup(vectors, word)
-    if i is None:
-        raise NlptError(f"{word!r} is not in the vocabulary")
     if unit is None:
         unit = vectors.normalized()
-    scores = unit @ unit[i]
-    scores[i] = -np.inf
+    if i is None:  # a subword model gives any word a vector from its n-grams
+        q = vectors.vectors_for([word])[0] if hasattr(vectors, "vectors_for") else np.zeros(1, np.float32)
+        norm = float(np.linalg.norm(q))
+        if norm == 0.0:
+            raise NlptError(f"{word!r} is not in the vocabulary")
+        scores = unit @ (q / norm)
+    else:
+        scores = unit @ unit[i]
+        scores[i] = -np.inf
     k = min(k, len(vectors.words) - 1)
     if k <= 0:
         return []

@@ -269,7 +269,7 @@ class MemorySink:
         self.cols = None
 
     def begin(self, upper_bound: int) -> None:
-        from nlpt.embeddings.cooccur import Anon
+        from nlpt.common.anon import Anon
 
         u = max(1, int(upper_bound))
         self.cols = [Anon(u, np.int32), Anon(u, np.int32), Anon(u, np.float32), Anon(u, np.float32)]

@@ -10,6 +10,7 @@ Reading detects the format unless told.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, field
 
@@ -59,6 +60,10 @@ class Vectors:
         for w in self.words:
             if not w or any(ch.isspace() for ch in w):
                 raise NlptError(f"{path}: word {w!r} is empty or contains whitespace; cannot be written")
+        bad = int((~np.isfinite(self.matrix).all(axis=1)).sum())
+        if bad:  # non-finite numbers never end up in an output silently
+            raise NlptError(f"{path}: {bad} of {len(self.words)} vectors contain NaN or infinity (training "
+                            "diverged: lower the learning rate); nothing was written")
         with atomic_output(path, "wb") as fh:
             if fmt in ("text", "binary"):
                 fh.write(f"{len(self.words)} {self.dim}\n".encode())
@@ -67,26 +72,40 @@ class Vectors:
                 for w, row in zip(self.words, rows):
                     fh.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
             else:
-                for start in range(0, len(self.words), 4096):
-                    block = self.matrix[start : start + 4096]
-                    lines = [
-                        w + " " + " ".join(f"{x:.9g}" for x in row.tolist()) + "\n"
-                        for w, row in zip(self.words[start : start + 4096], block)
-                    ]
-                    fh.write("".join(lines).encode("utf-8"))
+                from nlpt.embeddings.textfloat import format_blocks  # '%.9g' per number, numba threads
+
+                for data in format_blocks(self.words, self.matrix):
+                    fh.write(data)
 
     # -- reading ---------------------------------------------------------------
     @classmethod
     def load(cls, path: str, fmt: str | None = None, limit: int | None = None) -> "Vectors":
         """Read any of the three formats; `limit` keeps only the first rows."""
-        if not os.path.exists(path):
+        from nlpt.common.inputs import compression_of, read_all
+
+        if path != "-" and not os.path.exists(path):
             raise NlptError(f"{path}: no such vectors file")
-        if os.path.getsize(path) == 0:
+        opener = None
+        if path == "-" or not os.path.isfile(path) or compression_of(path):
+            data = read_all(path)  # stdin, a FIFO or a compressed file: read once, parse from memory
+            opener = lambda: io.BytesIO(data)  # noqa: E731
+            empty = not data
+        else:
+            empty = os.path.getsize(path) == 0
+        if empty:
             raise NlptError(f"{path}: empty vectors file")
-        fmt = fmt or detect_format(path)
+        if opener is None and fmt is None:
+            from nlpt.embeddings.fasttext_bin import is_fasttext_bin
+
+            if is_fasttext_bin(path):  # a fastText model: vectors for any word through its n-grams
+                from nlpt.embeddings.subword import SubwordVectors
+
+                return SubwordVectors.load_bin(path, limit)
+        opener = opener or (lambda: _open_plain(path))
+        fmt = fmt or detect_format(path, opener)
         if fmt == "binary":
-            return _load_binary(path, limit)
-        return _load_text(path, header=(fmt == "text"), limit=limit)
+            return _load_binary(path, limit, opener)
+        return _load_text(path, header=(fmt == "text"), limit=limit, opener=opener)
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -96,8 +115,14 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
     return (matrix / norms).astype(np.float32, copy=False)
 
 
-def detect_format(path: str) -> str:
-    with open(path, "rb") as fh:
+def _open_plain(path: str):
+    from nlpt.common.inputs import open_input
+
+    return open_input(path)
+
+
+def detect_format(path: str, opener=None) -> str:
+    with (opener or (lambda: _open_plain(path)))() as fh:
         first = fh.readline(1 << 20)
         sample = fh.read(4096)
     fields = first.split()
@@ -126,11 +151,11 @@ def _parse_header(path: str, line: bytes) -> tuple[int, int]:
     return n, dim
 
 
-def _load_text(path: str, header: bool, limit: int | None) -> Vectors:
+def _load_text(path: str, header: bool, limit: int | None, opener=None) -> Vectors:
     words: list[str] = []
     rows: list[np.ndarray] = []
     n = dim = None
-    with open(path, "rb") as fh:
+    with (opener or (lambda: _open_plain(path)))() as fh:
         if header:
             n, dim = _parse_header(path, fh.readline())
         for lineno, raw in enumerate(fh, 2 if header else 1):
@@ -162,14 +187,38 @@ def _load_text(path: str, header: bool, limit: int | None) -> Vectors:
     return Vectors(words, np.vstack(rows))
 
 
-def _load_binary(path: str, limit: int | None) -> Vectors:
-    with open(path, "rb") as fh:
-        n, dim = _parse_header(path, fh.readline())
+def _load_binary(path: str, limit: int | None, opener=None) -> Vectors:
+    mapped = None
+    with (opener or (lambda: _open_plain(path)))() as fh:
+        header = fh.readline()
+        n, dim = _parse_header(path, header)
         count = n if limit is None else min(n, limit)
-        data = fh.read()
+        pos = 0
+        from nlpt.common.inputs import compression_of
+
+        if path != "-" and os.path.isfile(path) and compression_of(path) is None:
+            # a plain file is memory-mapped: only the pages of the rows read (`--limit`) are touched
+            import mmap
+
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                data = mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            finally:
+                os.close(fd)
+            pos = len(header)
+        else:
+            data = fh.read()
+    try:
+        return _parse_binary_rows(path, data, pos, n, count, dim)
+    finally:
+        if mapped is not None:
+            mapped.close()
+
+
+def _parse_binary_rows(path: str, data, pos: int, n: int, count: int, dim: int) -> Vectors:
+    """`count` rows of word2vec binary from `data` (bytes or a memory map) at `pos`."""
     matrix = np.empty((count, dim), dtype=np.float32)
     words: list[str] = []
-    pos = 0
     width = 4 * dim
     for i in range(count):
         while pos < len(data) and data[pos] in b"\n ":

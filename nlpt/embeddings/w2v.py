@@ -15,8 +15,6 @@ plus ~10 MB). See `driver` for threading, progress, interruption and checkpoints
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -25,11 +23,8 @@ import numpy as np
 from nlpt.common.errors import NlptError, UsageError
 from nlpt.common.process import trim_heap
 from nlpt.common.progress import log
-from nlpt.corpus.reader import ReaderOptions, ReadStats, compression_of
+from nlpt.corpus.reader import ReaderOptions, ReadStats
 from nlpt.vocab.vocab import Vocab
-
-CHECKPOINT_VERSION = 1
-
 
 @dataclass
 class W2VConfig:
@@ -50,6 +45,7 @@ class W2VConfig:
     seed: int = 1
     loss_every: int = 4  # compute the loss for one centre word in this many (display only)
     shared_negatives: bool = True  # skip-gram: one set of negatives per window (Ji et al. 2016)
+    centre_input: bool = False  # skip-gram: the centre word is the input (fastText) instead of the context words
 
     @property
     def start_alpha(self) -> float:
@@ -100,44 +96,19 @@ def build_vocab(stream, opts: ReaderOptions, config: W2VConfig, read_vocab: str 
     words are exactly the tokens `stream` encodes; only the kept words become
     Python strings and the count table is freed before this returns.
     """
-    t0 = time.perf_counter()
-    if read_vocab:
-        vocab = Vocab.load(read_vocab, config.min_count, config.max_vocab)
-        if len(vocab) == 0:
-            raise NlptError(f"{read_vocab}: no word with count >= {config.min_count} (--min-count)")
-        return vocab, None, time.perf_counter() - t0
-    from nlpt.common.progress import Progress
-    from nlpt.vocab.count import count_vocab, describe_prune
+    from nlpt.vocab.training import trainer_vocab
 
-    paths = stream.paths
-    size = sum(os.path.getsize(p) for p in paths)
-    total = None if any(compression_of(p) for p in paths) else size  # compressed: bytes read are not the file sizes
     # small inputs are counted in a blink: no progress line (errors stay one line)
-    with Progress("counting words", total=total, unit="B", quiet=quiet or size < (64 << 20)) as progress:
-        counted = count_vocab(paths, opts, threads, config.min_count, config.max_vocab, progress=progress)
-    vocab, n_tokens, n_types = counted.vocab, counted.tokens, counted.types
-    if n_tokens == 0:
-        raise NlptError(f"{paths[0] if len(paths) == 1 else 'input'}: empty corpus (no tokens)")
-    if len(vocab) == 0:
-        raise NlptError(
-            f"no word occurs at least {config.min_count} times (--min-count) in {n_tokens} tokens; "
-            "lower --min-count or give a larger corpus"
-        )
-    pruned = describe_prune(counted.prune)
-    if pruned:  # a warning: shown even with --quiet, as `nlpt vocab` does
-        print(f"nlpt: warning: {pruned}", file=sys.stderr, flush=True)
-    log(f"vocabulary: {len(vocab)} words of {n_types} types, {n_tokens} tokens "
-        f"({time.perf_counter() - t0:.1f}s)", quiet)
-    return vocab, counted.stats, time.perf_counter() - t0
+    tv = trainer_vocab(stream.paths, opts, threads, config.min_count, config.max_vocab, read_vocab or None, quiet=quiet,
+                       progress_min_bytes=64 << 20)
+    return tv.vocab, tv.stats, tv.seconds
 
 
-def init_model(vocab: Vocab, config: W2VConfig) -> W2VModel:
-    """Fresh matrices for `vocab` (only its length is used) as word2vec.c initialises them."""
-    rng = np.random.default_rng(config.seed)
+def init_model(vocab: Vocab, config: W2VConfig, inputs: "InputRows | None" = None) -> W2VModel:
+    """Fresh matrices for `vocab` (only its length is used): the input matrix as `inputs`
+    initialises it (word2vec.c's way by default), the output matrices zero."""
     v, d = len(vocab), config.size
-    syn0 = rng.random((v, d), dtype=np.float32)
-    syn0 -= 0.5
-    syn0 /= d
+    syn0 = (inputs or InputRows()).init_input(v, config)
     syn1neg = np.zeros((v, d), np.float32) if config.negative > 0 else None
     syn1 = np.zeros((max(v - 1, 1), d), np.float32) if config.hs else None
     return W2VModel(vocab, syn0, syn1neg, syn1, config)
@@ -161,11 +132,16 @@ def train(
     checkpoint: str | None = None,
     quiet: bool = False,
     keep_context: bool = True,
+    inputs: "InputRows | None" = None,
+    start: W2VModel | None = None,
 ) -> W2VModel:
     """Train word2vec on `paths`; raises KeyboardInterrupt (after writing `checkpoint`, if given) when interrupted.
 
     `keep_context=False` drops the context vectors (`syn1neg`, `syn1`) from the
     returned model, freeing their memory before the vocabulary is rebuilt.
+    `inputs` maps each word to its input rows (default: row w for word w, plain
+    word2vec; the subword trainer passes its n-gram table). `start` continues
+    training a model (its vocabulary and matrices) instead of starting afresh.
     """
     from nlpt.embeddings import driver
 
@@ -176,36 +152,80 @@ def train(
     # 256 KB blocks: per thread ~1.5 MB of reading/encoding buffers instead of ~6 MB with 1 MB blocks
     stream = driver.CorpusStream(paths, [], opts, n_threads, block_bytes=min(opts.chunk_bytes, 1 << 18))
     try:
-        return _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpoint, quiet, keep_context)
+        return _train(stream, t_start, opts, config, read_vocab, save_vocab, checkpoint, quiet, keep_context,
+                      inputs or InputRows(), start)
     finally:
         stream.close()
 
 
-def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpoint, quiet, keep_context) -> W2VModel:
+class InputRows:
+    """Which rows of the input matrix make up each word's input vector (their mean).
+
+    This base is word2vec's identity: word w is row w, and the matrix has one row
+    per word. The subword trainer (`nlpt.embeddings.subword`) subclasses it with the
+    word's row plus its character n-gram buckets.
+    """
+
+    trainer = "w2v"
+
+    def settings(self) -> dict:
+        """What a checkpoint must match (the subword trainer's n-gram options)."""
+        return {}
+
+    def extra_rows(self) -> int:
+        """Rows of the input matrix beyond one per word."""
+        return 0
+
+    def table(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(row_starts int64[V+1], row_ids int32): word w's rows are row_ids[row_starts[w]:row_starts[w+1]]."""
+        n = len(words)
+        return np.arange(n + 1, dtype=np.int64), np.arange(n, dtype=np.int32)
+
+    def init_input(self, n_words: int, config: W2VConfig) -> np.ndarray:
+        """The fresh input matrix (word2vec.c's: uniform in [-0.5/d, 0.5/d))."""
+        rng = np.random.default_rng(config.seed)
+        syn0 = rng.random((n_words + self.extra_rows(), config.size), dtype=np.float32)
+        syn0 -= 0.5
+        syn0 /= config.size
+        return syn0
+
+
+def _train(stream, t_start, opts, config, read_vocab, save_vocab, checkpoint, quiet, keep_context,
+           inputs: InputRows, start: W2VModel | None) -> W2VModel:
     from nlpt.embeddings import driver
     from nlpt.embeddings.huffman import Huffman
     from nlpt.embeddings.sampling import AliasTable, seed_state, subsample_thresholds
     from nlpt.embeddings.w2v_kernels import current_alpha, train_chunk
 
     n_threads = max(1, config.threads)
-    resume = None
-    if checkpoint and os.path.exists(checkpoint):
-        resume = _load_resume(checkpoint, config)
+    saver = None
+    if checkpoint:
+        saver = driver.Checkpoint(checkpoint, inputs.trainer,
+                                  {"config": _config_key(config), "reader": driver.reader_settings(opts),
+                                   "inputs": stream.fingerprint(), "rows": inputs.settings()})
+    resume = saver.load() if saver else None
+    read_stats = None
+    vocab_seconds = 0.0
+    start_epoch, positions, done_offset, rng_states = 0, None, 0, None
     if resume is not None:
-        model, start_epoch, positions, done_offset, rng_states = resume
-        vocab = model.vocab
+        arrays = resume["arrays"]
+        vocab = Vocab(resume["words"], [int(c) for c in arrays["counts"]])
+        model = W2VModel(vocab, arrays["syn0"].astype(np.float32), arrays.get("syn1neg"), arrays.get("syn1"), config)
+        _check_resumed(checkpoint, model, inputs)
+        start_epoch, positions, done_offset = resume["epoch"], resume["positions"], resume["done"]
+        rng_states = [np.uint64(x) for x in arrays["rng"]] if "rng" in arrays else None
         log(f"resuming from {checkpoint}: epoch {start_epoch + 1}/{config.epochs}", quiet)
-        read_stats = None
-        vocab_seconds = 0.0
+    elif start is not None:
+        model, vocab = start, start.vocab
     else:
         vocab, read_stats, vocab_seconds = build_vocab(stream, opts, config, read_vocab, quiet, n_threads)
         model = None
-        start_epoch, positions, done_offset, rng_states = 0, None, 0, None
     if save_vocab:
         vocab.save(save_vocab)
 
     counts = vocab.counts_array()
     n_words = len(vocab)
+    row_starts, row_ids = inputs.table(vocab.words)
     # While training, the words live only as UTF-8 bytes in the encoder's table
     # (fast path): the list of str and its index would be ~20 MB on top of the
     # matrices. The `Vocab` is rebuilt from that table for the model returned.
@@ -238,61 +258,51 @@ def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpo
         positions = None
     alpha0 = config.start_alpha
     mode = config.mode
-    epoch_state = {"epoch": start_epoch, "positions": list(positions) if positions else [None] * n_threads}
 
-    def run_kernel(ids, starts, syn0, syn1neg, syn1, tid: int) -> int:
+    def run_kernel(ids, starts, syn0, syn1neg, syn1, tid: int, rows=(row_starts, row_ids)) -> int:
         return train_chunk(
             ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
             alias_prob, alias_idx, keep, config.window, config.negative, config.hs, mode,
             alpha0, config.min_alpha_ratio, total, shared.offset, shared.counters, shared.losses,
             tid, shared.stop, rng_states[tid], config.loss_every, config.shared_negatives,
+            rows[0], rows[1], config.centre_input,
         )
 
     # Load the compiled kernels now, on empty input, while the matrices are not
     # allocated yet: loading them costs some transient memory.
     tiny = np.zeros((1, config.size), np.float32)
-    run_kernel(np.empty(0, np.int32), np.zeros(1, np.int64), tiny, tiny, tiny, 0)
+    run_kernel(np.empty(0, np.int32), np.zeros(1, np.int64), tiny, tiny, tiny, 0,
+               (np.zeros(2, np.int64), np.zeros(1, np.int32)))
     current_alpha(alpha0, config.min_alpha_ratio, shared.counters, shared.offset, total)  # called by `fields` below
     stream.warm_up()
     del tiny
     trim_heap()
 
     if model is None:
-        model = init_model(range(n_words), config)
+        model = init_model(range(n_words), config, inputs)
         model.vocab = vocab
     syn1neg = model.syn1neg if model.syn1neg is not None else np.zeros((1, config.size), np.float32)
     syn1 = model.syn1 if model.syn1 is not None else np.zeros((1, config.size), np.float32)
 
-    def work(tid: int) -> None:
-        pos = epoch_state["positions"][tid]
-        for chunk in stream.chunks(tid, resume=pos, stop=shared.stop):
-            if len(chunk.ids):
-                if run_kernel(chunk.ids, chunk.starts, model.syn0, syn1neg, syn1, tid):
-                    return  # stopped
-            epoch_state["positions"][tid] = chunk.position
+    def step(chunk, tid: int) -> int:
+        return run_kernel(chunk.ids, chunk.starts, model.syn0, syn1neg, syn1, tid)
 
     def fields() -> dict:
         # the rate the kernels use now
         return {"alpha": current_alpha(alpha0, config.min_alpha_ratio, shared.counters, shared.offset, total)}
 
-    desc = "train-w2v " + ("cbow" if config.cbow else "skip-gram")
-    train_seconds = 0.0
-    try:
-        with driver.TrainProgress(shared, desc, "words", quiet, fields) as progress:
-            for epoch in range(start_epoch, config.epochs):
-                epoch_state["epoch"] = epoch
-                t0 = time.perf_counter()
-                driver.run_threads(n_threads, work, shared, progress.poll)
-                train_seconds += time.perf_counter() - t0
-                epoch_state["positions"] = [None] * n_threads
-                if checkpoint and epoch + 1 < config.epochs:
-                    _save_resume(checkpoint, model, stream, counts, epoch + 1, None, shared, rng_states)
-    except KeyboardInterrupt:
-        if checkpoint:
-            _save_resume(checkpoint, model, stream, counts, epoch_state["epoch"], epoch_state["positions"], shared,
-                         rng_states)
+    def save(epoch: int, positions: list | None) -> None:
+        arrays = _model_arrays(model, counts)
+        arrays["rng"] = np.array([r[0] for r in rng_states], dtype=np.uint64)
+        done = shared.done() if positions else int(round(shared.total * epoch / config.epochs))
+        saver.save(arrays, stream.word_list(), epoch, positions, done)
+        if positions is not None:
             log(f"interrupted; training state saved to {checkpoint} (run the same command to resume)", quiet)
-        raise
+
+    desc = f"train-{inputs.trainer} " + ("cbow" if config.cbow else "skip-gram")
+    train_seconds = driver.train_epochs(stream, shared, config.epochs, step, desc, quiet, fields,
+                                        start_epoch=start_epoch, positions=positions,
+                                        save=save if saver else None)
     if not keep_context:
         model.syn1neg = model.syn1 = syn1neg = syn1 = None
     trim_heap()
@@ -316,9 +326,21 @@ def _train(stream, t_start, paths, opts, config, read_vocab, save_vocab, checkpo
         "words_per_second": done / train_seconds if train_seconds > 0 else 0.0,
         "loss": shared.loss(),
     }
-    if checkpoint and os.path.exists(checkpoint):
-        os.unlink(checkpoint)  # finished: the state is no longer needed
+    if saver:
+        saver.remove()  # finished: the state is no longer needed
     return model
+
+
+def _check_resumed(path: str, model: W2VModel, inputs: InputRows) -> None:
+    """The matrices of a checkpoint fit its vocabulary and settings (the kernels do not check bounds)."""
+    v, d, c = len(model.vocab), model.config.size, model.config
+    expected = {"syn0": (v + inputs.extra_rows(), d), "syn1neg": (v, d) if c.negative > 0 else None,
+                "syn1": (max(v - 1, 1), d) if c.hs else None}
+    for name, shape in expected.items():
+        got = getattr(model, name)
+        if (got is None) != (shape is None) or (got is not None and got.shape != shape):
+            raise NlptError(f"{path}: damaged checkpoint ({name} is {None if got is None else got.shape}, "
+                            f"expected {shape}); remove it to start again")
 
 
 def _config_key(config: W2VConfig) -> dict:
@@ -326,38 +348,3 @@ def _config_key(config: W2VConfig) -> dict:
     d.pop("threads")
     d.pop("loss_every")
     return d
-
-
-def _save_resume(path, model: W2VModel, stream, counts, epoch, positions, shared, rng_states) -> None:
-    from nlpt.embeddings.driver import save_checkpoint
-
-    arrays = _model_arrays(model, counts)
-    arrays["rng"] = np.array([r[0] for r in rng_states], dtype=np.uint64)
-    meta = {
-        "kind": "nlpt-w2v-checkpoint",
-        "version": CHECKPOINT_VERSION,
-        "config": _config_key(model.config),
-        "words": stream.word_list(),
-        "epoch": epoch,
-        "positions": [list(p) if p else None for p in positions] if positions else None,
-        "done": shared.done() if positions else int(round(shared.total * epoch / model.config.epochs)),
-    }
-    save_checkpoint(path, arrays, meta)
-
-
-def _load_resume(path: str, config: W2VConfig):
-    from nlpt.embeddings.driver import load_checkpoint
-
-    arrays, meta = load_checkpoint(path)
-    if meta.get("kind") != "nlpt-w2v-checkpoint":
-        raise NlptError(f"{path}: not a train-w2v checkpoint")
-    if meta["config"] != _config_key(config):
-        diff = sorted(k for k in meta["config"] if meta["config"][k] != _config_key(config).get(k))
-        raise NlptError(f"{path}: checkpoint was made with different settings ({', '.join(diff)}); "
-                        "use the same options or remove the checkpoint")
-    vocab = Vocab(list(meta["words"]), [int(c) for c in arrays["counts"]])
-    model = W2VModel(vocab, arrays["syn0"].astype(np.float32), arrays.get("syn1neg"), arrays.get("syn1"), config)
-    positions = meta.get("positions")
-    positions = [tuple(p) if p else None for p in positions] if positions else None
-    rng = [np.uint64(x) for x in arrays["rng"]] if "rng" in arrays else None
-    return model, int(meta["epoch"]), positions, int(meta["done"]), rng

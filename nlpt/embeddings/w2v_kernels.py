@@ -8,9 +8,11 @@ so each update is a small (n x m) matrix product held in L1 instead of n
 separate passes over m random rows. CBOW is the same block with n = 1 (the
 mean or sum of the context rows).
 
-`out_block` is the reusable piece: it only sees gathered input rows and returns
-their gradient, so the subword trainer can gather a word's row as the mean of
-its n-gram rows and scatter the gradient back to them, with the same kernel.
+Each word's input vector is gathered through a word -> rows table (`row_starts`,
+`row_ids`): the mean of its rows, and its gradient is added back to each of them.
+word2vec is the identity table (one row per word, a plain copy); the subword
+trainer lists a word's own row and its character n-gram rows (fastText), with
+the same kernel. `out_block` only sees gathered input rows and returns their gradient.
 
 All kernels are `nogil` and read/write the shared float32 matrices without
 locks (Hogwild). `train_chunk` polls `stop[0]` between sentences and publishes
@@ -57,6 +59,8 @@ def _nll(f, lab):
     return lp if lab > 0.5 else lp + x
 
 
+# Callers pass n and nout as np.int64: literal 1s and int32 counts would each compile another
+# specialisation (6 instead of 1, ~8 s more on a fresh clone's first run).
 @njit(fastmath=True, nogil=True, cache=True)
 def out_block(inp, n, syn1, outs, labels, nout, alpha, grad, G, with_loss):
     """Logistic-regression step of n input rows against nout output rows.
@@ -155,6 +159,37 @@ def out_block(inp, n, syn1, outs, labels, nout, alpha, grad, G, with_loss):
     return loss
 
 
+@njit(inline="always")
+def _gather(syn0, row_starts, row_ids, w, dst, j, d):
+    """dst[j] = mean of word w's input rows (a plain copy for a single row)."""
+    a = row_starts[w]
+    b = row_starts[w + 1]
+    if b - a == 1:
+        r = row_ids[a]
+        for t in range(d):
+            dst[j, t] = syn0[r, t]
+        return
+    for t in range(d):
+        dst[j, t] = 0.0
+    for q in range(a, b):
+        r = row_ids[q]
+        for t in range(d):
+            dst[j, t] += syn0[r, t]
+    if b > a:
+        inv = np.float32(1.0 / (b - a))
+        for t in range(d):
+            dst[j, t] *= inv
+
+
+@njit(inline="always")
+def _scatter(syn0, row_starts, row_ids, w, grad, j, d):
+    """Add grad[j] to each of word w's input rows."""
+    for q in range(row_starts[w], row_starts[w + 1]):
+        r = row_ids[q]
+        for t in range(d):
+            syn0[r, t] += grad[j, t]
+
+
 @njit(nogil=True, cache=True)
 def current_alpha(alpha0, min_ratio, counters, offset, total):
     """Linear decay from alpha0 to alpha0 * min_ratio over `total` units (all threads' counters)."""
@@ -189,22 +224,33 @@ def _negatives(w, negative, alias_prob, alias_idx, outs, labels, state):
 @njit(fastmath=True, nogil=True, cache=True)
 def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
                 alias_prob, alias_idx, keep, window, negative, use_hs, mode,
-                alpha0, min_ratio, total, offset, counters, losses, tid, stop, rng, loss_every, shared_neg):
+                alpha0, min_ratio, total, offset, counters, losses, tid, stop, rng, loss_every, shared_neg,
+                row_starts, row_ids, centre_input):
     """Train on the sentences ids[starts[i]:starts[i+1]]; returns 1 if stopped by the flag.
 
     `rng` is a uint64[1] holding this thread's generator state (updated).
     `keep[w]`: subsampling threshold (uint64, 2**32 = always keep).
     `mode`: 0 skip-gram, 1 CBOW with the mean of the context, 2 CBOW with the sum.
     Loss is computed for one centre word in `loss_every` (1 = all).
+
+    Word w's input vector is the mean of the rows row_ids[row_starts[w]:row_starts[w+1]]
+    of `syn0`, and its gradient is added to each of them (fastText's rule). word2vec is
+    the identity table (row w only); fastText's subwords list the word's row and its
+    n-gram buckets. CBOW averages all the rows of the context words. Skip-gram with
+    `centre_input` takes the centre word as the input (fastText's direction: its rows
+    are summed once per position) against each context word and its negatives in turn;
+    without it, the context words are the inputs against the centre word and one set
+    of negatives (word2vec.c's direction, batched as above).
     """
     d = syn0.shape[1]
     n_sent = starts.shape[0] - 1
     max_ctx = 2 * window
     hs_len = codes.shape[1] if use_hs else 0
     max_out = max(negative + 1, hs_len, 1)
-    rows_in = max_ctx if mode == MODE_SG else 1
+    rows_in = max_ctx if (mode == MODE_SG and not centre_input) else 1
     inp = np.empty((rows_in, d), np.float32)
     grad = np.empty((rows_in, d), np.float32)
+    gsum = np.empty((1, d), np.float32)  # centre_input: the gradient summed over the window
     G = np.empty((rows_in, max_out), np.float32)
     outs = np.empty(max_out, np.int64)
     labels = np.empty(max_out, np.float32)
@@ -255,24 +301,60 @@ def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
             if loss_tick >= loss_every:
                 loss_tick = 0
                 want_loss = True
+            if mode == MODE_SG and centre_input:
+                # fastText's skip-gram: the centre word's rows are summed once, then each context
+                # word in turn (with its own negatives or Huffman path) updates the outputs and the
+                # hidden vector. Adding a gradient to every row moves their mean by that gradient,
+                # so `inp` stays the mean of the updated rows without summing them again, and the
+                # rows are written once at the end: fastText's sequential updates, one gather/scatter.
+                _gather(syn0, row_starts, row_ids, w, inp, 0, d)
+                for t in range(d):
+                    gsum[0, t] = 0.0
+                for j in range(nctx):
+                    c = ctx[j]
+                    for t in range(d):
+                        grad[0, t] = 0.0
+                    if use_hs:
+                        L = code_lens[c]
+                        for k in range(L):
+                            outs[k] = points[c, k]
+                            labels[k] = 1.0 - codes[c, k]
+                        lo_ = out_block(inp, 1, syn1, outs, labels, L, alpha, grad, G, want_loss)
+                        if want_loss:
+                            loss += lo_
+                            loss_terms += L
+                    if negative > 0:
+                        nout, state = _negatives(c, negative, alias_prob, alias_idx, outs, labels, state)
+                        lo_ = out_block(inp, 1, syn1neg, outs, labels, nout, alpha, grad, G, want_loss)
+                        if want_loss:
+                            loss += lo_
+                            loss_terms += nout
+                    for t in range(d):
+                        inp[0, t] += grad[0, t]
+                        gsum[0, t] += grad[0, t]
+                _scatter(syn0, row_starts, row_ids, w, gsum, 0, d)
+                continue
             if mode == MODE_SG:
                 n_in = nctx
                 for j in range(nctx):
-                    r = ctx[j]
+                    _gather(syn0, row_starts, row_ids, ctx[j], inp, j, d)
                     for t in range(d):
-                        inp[j, t] = syn0[r, t]
                         grad[j, t] = 0.0
             else:
                 n_in = 1
                 for t in range(d):
                     inp[0, t] = 0.0
                     grad[0, t] = 0.0
+                n_rows = 0
                 for j in range(nctx):
-                    r = ctx[j]
-                    for t in range(d):
-                        inp[0, t] += syn0[r, t]
+                    c = ctx[j]
+                    for q in range(row_starts[c], row_starts[c + 1]):
+                        r = row_ids[q]
+                        for t in range(d):
+                            inp[0, t] += syn0[r, t]
+                    n_rows += row_starts[c + 1] - row_starts[c]
                 if mode == MODE_CBOW_MEAN:
-                    inv = np.float32(1.0 / nctx)
+                    inv = np.float32(1.0 / n_rows)
                     for t in range(d):
                         inp[0, t] *= inv
             if use_hs:
@@ -280,7 +362,7 @@ def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
                 for k in range(L):
                     outs[k] = points[w, k]
                     labels[k] = 1.0 - codes[w, k]
-                lo_ = out_block(inp, n_in, syn1, outs, labels, L, alpha, grad, G, want_loss)
+                lo_ = out_block(inp, np.int64(n_in), syn1, outs, labels, np.int64(L), alpha, grad, G, want_loss)
                 if want_loss:
                     loss += lo_
                     loss_terms += n_in * L
@@ -288,30 +370,26 @@ def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
                 # word2vec.c / gensim: fresh negatives for every (context, centre) pair
                 for j in range(n_in):
                     nout, state = _negatives(w, negative, alias_prob, alias_idx, outs, labels, state)
-                    lo_ = out_block(inp[j:j + 1], 1, syn1neg, outs, labels, nout, alpha, grad[j:j + 1], G, want_loss)
+                    lo_ = out_block(inp[j:j + 1], np.int64(1), syn1neg, outs, labels, np.int64(nout), alpha, grad[j:j + 1], G, want_loss)
                     if want_loss:
                         loss += lo_
                         loss_terms += nout
             elif negative > 0:
                 nout, state = _negatives(w, negative, alias_prob, alias_idx, outs, labels, state)
-                lo_ = out_block(inp, n_in, syn1neg, outs, labels, nout, alpha, grad, G, want_loss)
+                lo_ = out_block(inp, np.int64(n_in), syn1neg, outs, labels, np.int64(nout), alpha, grad, G, want_loss)
                 if want_loss:
                     loss += lo_
                     loss_terms += n_in * nout
             if mode == MODE_SG:
                 for j in range(nctx):
-                    r = ctx[j]
-                    for t in range(d):
-                        syn0[r, t] += grad[j, t]
+                    _scatter(syn0, row_starts, row_ids, ctx[j], grad, j, d)
             else:
                 if mode == MODE_CBOW_SUM:
-                    inv = np.float32(1.0 / nctx)
+                    inv = np.float32(1.0 / n_rows)
                     for t in range(d):
                         grad[0, t] *= inv
                 for j in range(nctx):
-                    r = ctx[j]
-                    for t in range(d):
-                        syn0[r, t] += grad[0, t]
+                    _scatter(syn0, row_starts, row_ids, ctx[j], grad, 0, d)
         if pending >= PUBLISH_EVERY:
             counters[tid, 0] += pending
             pending = 0

@@ -13,6 +13,7 @@ Pure Python: importing this module must not import numpy, numba or torch.
 from __future__ import annotations
 
 import dataclasses
+import re
 import difflib
 from dataclasses import dataclass
 from typing import Any, Optional, Union
@@ -41,6 +42,9 @@ class EncoderConfig:
     sentence_head: Optional[str] = "nsp"  # pretraining sentence-pair head: "nsp", "sop" or None
     variant: str = "bert"  # bert | roberta | distilbert | albert
     layer_norm_eps: float = 1e-12
+    # builder settings (no effect on counts)
+    dropout: float = 0.0  # on embeddings, attention weights and residual branches (BERT: 0.1)
+    pad_token_id: Optional[int] = None
 
     family = "encoder"
 
@@ -67,6 +71,13 @@ class GPTConfig:
     tie_embeddings: bool = True
     variant: str = "gpt2"  # gpt2 | openai-gpt
     layer_norm_eps: float = 1e-5
+    # builder settings (no effect on counts)
+    activation: str = "gelu_tanh"  # GPT-2's "gelu_new"; "gelu" = exact erf GELU
+    dropout: float = 0.0  # on embeddings, attention weights and residual branches
+    init_std: float = 0.02  # N(0, init_std) weights; residual projections scaled by 1/sqrt(2·layers) (GPT-2)
+    bos_token_id: Optional[int] = None
+    eos_token_id: Optional[int] = None
+    pad_token_id: Optional[int] = None
 
     family = "gpt"
 
@@ -96,6 +107,16 @@ class LlamaConfig:
     experts_per_token: int = 0
     variant: str = "llama"  # llama | mistral | qwen2 | mixtral
     norm_eps: float = 1e-5
+    # builder settings (no effect on counts)
+    activation: str = "silu"  # gated MLP: "silu" = SwiGLU (Llama), "gelu" = GeGLU
+    dropout: float = 0.0  # on attention weights and residual branches
+    init_std: float = 0.02  # N(0, init_std) weights, as Llama's initializer_range
+    rope_scaling: Optional[float] = None  # linear position-interpolation factor (positions / factor)
+    router_aux_loss_coef: float = 0.01  # weight of the Switch/Mixtral load-balancing loss
+    router_jitter: float = 0.0  # multiplicative noise on router inputs while training (Switch)
+    bos_token_id: Optional[int] = None
+    eos_token_id: Optional[int] = None
+    pad_token_id: Optional[int] = None
 
     family = "llama"
 
@@ -108,7 +129,8 @@ class LlamaConfig:
 class T5Config:
     """Encoder–decoder with relative position bias (first layer of each stack), RMS LayerNorm, no biases.
 
-    `gated_ffn` is T5 v1.1 / Flan-T5 (gated GELU: two input matrices).
+    `gated_ffn` is T5 v1.1 / Flan-T5 (gated GELU: two input matrices); `activation`
+    names the non-linearity (relu, gelu, silu), gated or not.
     """
 
     vocab_size: int = 32128
@@ -124,6 +146,11 @@ class T5Config:
     tie_embeddings: bool = True
     max_positions: int = 512  # no position table; the context length it was trained with
     variant: str = "t5"
+    activation: str = "relu"  # builder setting (no effect on counts): relu | gelu | silu
+    dropout: float = 0.0  # builder settings (no effect on counts); T5: 0.1
+    bos_token_id: Optional[int] = None
+    eos_token_id: Optional[int] = None
+    pad_token_id: Optional[int] = None
 
     family = "t5"
 
@@ -142,6 +169,10 @@ class BartConfig:
     max_positions: int = 1024
     tie_embeddings: bool = True
     variant: str = "bart"
+    dropout: float = 0.0  # builder settings (no effect on counts); BART: 0.1
+    bos_token_id: Optional[int] = None
+    eos_token_id: Optional[int] = None
+    pad_token_id: Optional[int] = None
 
     family = "bart"
 
@@ -265,7 +296,7 @@ _ENTRIES = [
     Entry("t5-large", _t5(1024, 64, 16, 4096, 24), "T5 large (v1.0)"),
     Entry("t5-3b", _t5(1024, 128, 32, 16384, 24), "T5 3B (v1.0)"),
     Entry("t5-11b", _t5(1024, 128, 128, 65536, 24), "T5 11B (v1.0)"),
-    Entry("flan-t5-base", _t5(768, 64, 12, 2048, 12, gated_ffn=True, tie_embeddings=False),
+    Entry("flan-t5-base", _t5(768, 64, 12, 2048, 12, gated_ffn=True, activation="gelu", tie_embeddings=False),
           "Flan-T5 base (T5 v1.1: gated GELU, untied head)", ("t5-v1_1-base",)),
     Entry("bart-base", BartConfig(), "BART base", ("bart",)),
     Entry("bart-large", BartConfig(d_model=1024, num_layers=12, num_decoder_layers=12, num_heads=16, ffn_size=4096),
@@ -292,6 +323,19 @@ _ENTRIES = [
           ("mixtral",)),
     Entry("mixtral-8x22b", _llama(32768, 6144, 56, 48, 8, 16384, 65536, num_experts=8, experts_per_token=2,
                                   rope_theta=1000000.0, variant="mixtral"), "Mixtral 8x22B (8 experts, top-2)"),
+    # --- small presets for CPU work and tests (`nlpt pretrain --arch gpt-mini`)
+    Entry("bert-mini", _bert(8192, 256, 4, 4, 1024, max_positions=128),
+          "small BERT preset for CPU pretraining (4 layers, 256 wide, context 128; MLM + NSP)"),
+    Entry("t5-mini", _t5(256, 64, 4, 1024, 4, vocab_size=8192, max_positions=128),
+          "small T5 preset for CPU pretraining (4 + 4 layers, 256 wide; span corruption)"),
+    Entry("bart-mini", BartConfig(vocab_size=8192, d_model=256, num_layers=4, num_decoder_layers=4, num_heads=4,
+                                  ffn_size=1024, max_positions=256),
+          "small BART preset for CPU pretraining (4 + 4 layers, 256 wide; infilling + sentence permutation)"),
+    Entry("gpt-mini", GPTConfig(vocab_size=8192, hidden_size=384, num_layers=6, num_heads=6, ffn_size=1536, max_positions=256),
+          "small GPT-2-style preset for CPU pretraining (6 layers, 384 wide, context 256)"),
+    Entry("llama-mini", _llama(8192, 384, 6, 6, 2, 1024, 256), "small Llama-style preset for CPU pretraining (GQA 6/2 heads)"),
+    Entry("moe-mini", _llama(8192, 384, 4, 6, 2, 512, 256, num_experts=4, experts_per_token=2, variant="mixtral"),
+          "small Mixtral-style preset for CPU pretraining (4 experts, top-2)"),
     Entry("deepseek-v3", DeepSeekConfig(), "DeepSeek-V3 / R1: MLA, 1 shared + 8 of 256 routed experts, 3 dense layers",
           ("deepseek-r1", "deepseek-v3-base", "deepseek"), context=4096),  # pre-trained at 4K (report, sec. 4.2)
 ]
@@ -419,6 +463,7 @@ def from_hf_config(cfg: dict, where: str = "config.json") -> ModelConfig:
                         relative_attention_num_buckets=r.int("relative_attention_num_buckets", 32),
                         relative_attention_max_distance=r.int("relative_attention_max_distance", 128),
                         gated_ffn=proj.startswith("gated-"), tie_embeddings=r.bool("tie_word_embeddings", True),
+                        activation=proj.removeprefix("gated-"),
                         max_positions=r.int("n_positions", 512))
     if mt == "bart":
         r.expect("add_final_layer_norm", (False,), False)
@@ -482,6 +527,35 @@ def config_fields(config: ModelConfig) -> dict:
     return {"family": config.family, **dataclasses.asdict(config)}
 
 
+def config_from_dict(data: dict, where: str = "config.json") -> ModelConfig:
+    """The dataclass back from `config_fields` output (a run's saved config); `NlptError` naming the field.
+
+    Fields missing from `data` take their defaults (configs saved before a field
+    existed still load); unknown fields and wrong types are refused.
+    """
+    if not isinstance(data, dict):
+        raise NlptError(f"{where}: model configuration is not a JSON object")
+    family = data.get("family")
+    if family not in FAMILIES:
+        raise NlptError(f"{where}: field 'family' = {family!r} is not one of {', '.join(FAMILIES)}")
+    cls = FAMILIES[family]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key == "family":
+            continue
+        if key not in fields:
+            raise NlptError(f"{where}: field '{key}' is not a {cls.__name__} field")
+        default = fields[key].default
+        kinds = (type(default),) if default is not None else (int, float, str, bool)
+        if isinstance(default, float):
+            kinds = (int, float)
+        if value is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and not isinstance(default, bool))):
+            raise NlptError(f"{where}: field '{key}' has the wrong type ({type(value).__name__})")
+        kwargs[key] = float(value) if isinstance(default, float) and value is not None else value
+    return cls(**kwargs)  # build() validates what it builds
+
+
 def validate(config: ModelConfig) -> None:
     """`NlptError` naming the field if a config cannot describe a model."""
     for f in dataclasses.fields(config):
@@ -512,6 +586,20 @@ def validate(config: ModelConfig) -> None:
         raise NlptError(f"sentence_head must be nsp, sop or none (got {config.sentence_head!r})")
     if isinstance(config, GPTConfig) and config.norm not in ("pre", "post"):
         raise NlptError(f"norm must be pre or post (got {config.norm!r})")
+
+
+def check_heads(config: ModelConfig) -> None:
+    """`NlptError` if the heads do not split the hidden size (a model that cannot be built).
+
+    Applied to configs from flags and config.json files. Not part of `validate`: the registry keeps two
+    GPT-3 sizes with the paper's head counts (gpt3-xl 24 heads of 128 on d_model 2048), counted with
+    d_attn = d_model as the paper's totals are.
+    """
+    if isinstance(config, (EncoderConfig, GPTConfig, BartConfig)):
+        width = config.d_model if isinstance(config, BartConfig) else config.hidden_size
+        name = "d_model" if isinstance(config, BartConfig) else "hidden_size"
+        if width % config.num_heads:  # each head gets width / heads dimensions
+            raise NlptError(f"num_heads {config.num_heads} does not divide {name} {width}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -594,4 +682,14 @@ def apply_flags(config: ModelConfig, flags: dict, derive: bool) -> ModelConfig:
             changes.setdefault("experts_per_token", 0)
     if config.family == "encoder" and changes.get("embedding_size") == changes.get("hidden_size", config.hidden_size):
         changes["embedding_size"] = None
-    return dataclasses.replace(config, **changes)
+    result = dataclasses.replace(config, **changes)
+    try:  # flags go through the same validation as config.json files, in the flags' own names
+        validate(result)
+        if derive or {"hidden", "heads"} & set(given):
+            check_heads(result)
+    except NlptError as exc:
+        message = str(exc)
+        for flag, field in sorted(table.items(), key=lambda kv: -len(kv[1])):
+            message = re.sub(rf"\b{field}\b", f"--{flag.replace('_', '-')}", message)
+        raise UsageError(message) from None
+    return result

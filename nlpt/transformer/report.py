@@ -14,7 +14,7 @@ from nlpt.common.errors import NlptError, UsageError
 from nlpt.transformer import config as C
 from nlpt.transformer import params as P
 from nlpt.transformer.hardware import GPUS
-from nlpt.transformer.reported import REPORTED
+from nlpt.transformer.reported import REPORTED, REPORTED_ONLY, REPORTED_ONLY_ALIASES
 
 
 @dataclasses.dataclass
@@ -30,16 +30,25 @@ class Resolved:
 def _read_hf_config(path: str) -> C.ModelConfig:
     if os.path.isdir(path):
         path = os.path.join(path, "config.json")
+    from nlpt.common.inputs import read_all
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_all(path).decode("utf-8")  # gzip/bzip2/xz too
     except UnicodeDecodeError:
         raise NlptError(f"{path}: not UTF-8 text") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise NlptError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    return C.from_hf_config(data, where=path)
+    except RecursionError:
+        raise NlptError(f"{path}: JSON nested too deeply to be a model configuration") from None
+    cfg = C.from_hf_config(data, where=path)
+    try:
+        C.validate(cfg)
+        C.check_heads(cfg)
+    except NlptError as exc:
+        raise NlptError(f"{path}: {exc}") from None
+    return cfg
 
 
 def resolve_model(model: Optional[str], family: Optional[str], flags: dict) -> Resolved:
@@ -63,6 +72,9 @@ def resolve_model(model: Optional[str], family: Optional[str], flags: dict) -> R
         cfg = _read_hf_config(model)
         label, source, desc, ctx, rep = model, "config", f"{type(cfg).__name__} from {model}", cfg.max_positions, None
     else:
+        if C._norm_name(model) in REPORTED_ONLY or C._norm_name(model) in REPORTED_ONLY_ALIASES:
+            raise NlptError(f"{model}: architecture not published, nothing to count; its reported figures: "
+                            f"nlpt compare {model}")
         entry = C.resolve(model)
         cfg, label, source, desc = entry.config, entry.name, "registry", entry.description
         ctx, rep = entry.context or cfg.max_positions, entry.name
@@ -177,8 +189,19 @@ def _int(n: int) -> str:
     return f"{n:,}" + (f"  ({human(n)})" if abs(n) >= 1000 else "")
 
 
-def render_list(models: list[dict]) -> None:
+def _console():
+    """rich's Console, except that a closed pipe raises BrokenPipeError (rich exits 1 itself) for `nlpt.cli.main`."""
     from rich.console import Console
+
+    class PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return PipeConsole()
+
+
+def render_list(models: list[dict]) -> None:
     from rich.table import Table
 
     t = Table(title="nlpt params: registry", title_justify="left")
@@ -190,14 +213,13 @@ def render_list(models: list[dict]) -> None:
         t.add_row(m["name"], m["family"], human(m["total"]),
                   human(m["active_per_token"]) if m["active_per_token"] is not None else "",
                   ", ".join(m["aliases"]))
-    Console().print(t)
+    _console().print(t)
 
 
 def render(doc: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    con = _console()
     p = doc["parameters"]
     cfg = {k: v for k, v in doc["config"].items() if v is not None and k != "family"}
     con.print(f"[bold]{doc['model']}[/bold] — {doc['description']}  [dim]({doc['config']['family']} family; "

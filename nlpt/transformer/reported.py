@@ -57,5 +57,31 @@ REPORTED: dict[str, dict] = {
     # 14.8T tokens, 2.788M H800 GPU hours (2664K pre-training + 119K context extension + 5K post-training).
     "deepseek-v3": {"parameters": "671B", "active_parameters": "37B", "training_tokens": 14_800_000_000_000,
                     "gpu_hours": 2_788_000, "gpu": "h800",
-                    "source": "DeepSeek-AI 2024 (DeepSeek-V3 Technical Report), Table 1"},
+                    # Table 1 also prices the 2.788M GPU-hours at $2 each (its rental assumption): $5.576M, which
+                    # "excludes the costs associated with prior research and ablation experiments"; sec. 4.3
+                    # extends the context to 32K, then 128K.
+                    "training_cost_usd": 5_576_000, "training_cost_basis": "DeepSeek-V3 base: 2.788M H800 GPU-hours at $2/hour",
+                    "context_window": "128K",
+                    "source": "DeepSeek-AI 2024 (DeepSeek-V3 Technical Report), Table 1, sec. 4.3"},
+    # DeepSeek-AI 2025, "DeepSeek-R1: Incentivizing Reasoning Capability in LLMs via Reinforcement Learning", and
+    # the DeepSeek-R1 model card: DeepSeek-V3-Base trained further with reinforcement learning (GRPO); 671B total,
+    # 37B activated, 128K context; MIT licence. Merged over "deepseek-v3" when the model is named deepseek-r1.
+    "deepseek-r1": {"parameters": "671B", "active_parameters": "37B", "context_window": "128K",
+                    "strengths": "open weights (MIT); reasoning (math, code) from RL on DeepSeek-V3-Base, "
+                                 "reported on par with OpenAI o1",
+                    "source": "DeepSeek-AI 2025 (DeepSeek-R1 paper and model card)"},
 }
+
+# Models whose architecture is not public: registry entries that hold only reported figures. Whatever is not
+# listed here is unknown and shown as such; nothing is estimated.
+REPORTED_ONLY: dict[str, dict] = {
+    # OpenAI, "OpenAI o3-mini" (announcement, 31 January 2025) and o3-mini system card: a small reasoning model;
+    # no architecture, parameter count, training data size or cost published. OpenAI API model page: 200,000-token
+    # context window, 100,000 maximum output tokens.
+    "o3-mini": {"description": "OpenAI o3-mini (reasoning model, January 2025)", "aliases": ("o3mini", "openai-o3-mini"),
+                "context_window": "200,000", "max_output_tokens": "100,000",
+                "strengths": "STEM reasoning (science, math, coding); low/medium/high reasoning effort; "
+                             "function calling, structured outputs; no vision",
+                "source": "OpenAI 2025 (o3-mini announcement, system card, API model page)"},
+}
+REPORTED_ONLY_ALIASES: dict[str, str] = {a: name for name, e in REPORTED_ONLY.items() for a in e["aliases"]}

@@ -20,64 +20,14 @@ import mmap
 import numpy as np
 from numba import njit
 
+from nlpt.corpus.bytes import fnv1a, utf8_valid  # noqa: F401 - the shared byte-level helpers
+
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 _MAX_LOAD = 0.6
 _LEN_BITS = np.uint64(24)
 _LEN_MASK = np.uint64((1 << 24) - 1)
 MAX_TOKEN_BYTES = (1 << 24) - 1  # longer tokens are cut (the reader's blocks are far smaller)
-
-
-@njit(inline="always")
-def fnv1a(buf, start, end):
-    """FNV-1a 64 hash of buf[start:end]: the hash of every byte-string table in nlpt (also `embeddings.bytescan`)."""
-    h = _FNV_OFFSET
-    for i in range(start, end):
-        h = (h ^ np.uint64(buf[i])) * _FNV_PRIME
-    return h
-
-
-@njit(cache=True, nogil=True)
-def utf8_valid(buf):
-    """Whether the bytes are valid UTF-8 by Python's strict decoder (no overlong forms,
-    surrogates or code points past U+10FFFF), without decoding them."""
-    n = buf.shape[0]
-    i = 0
-    while i < n:
-        c = buf[i]
-        if c < 0x80:
-            i += 1
-            continue
-        lo = 0x80
-        hi = 0xBF
-        if c < 0xC2:
-            return False
-        elif c < 0xE0:
-            need = 1
-        elif c < 0xF0:
-            need = 2
-            if c == 0xE0:
-                lo = 0xA0
-            elif c == 0xED:
-                hi = 0x9F
-        elif c < 0xF5:
-            need = 3
-            if c == 0xF0:
-                lo = 0x90
-            elif c == 0xF4:
-                hi = 0x8F
-        else:
-            return False
-        if i + need >= n:
-            return False
-        c1 = buf[i + 1]
-        if c1 < lo or c1 > hi:
-            return False
-        for k in range(2, need + 1):
-            if (buf[i + k] & 0xC0) != 0x80:
-                return False
-        i += need + 1
-    return True
 
 
 @njit(cache=True, nogil=True)
@@ -595,3 +545,139 @@ class ByteCounter:
 
     def format(self, order) -> bytes:
         return format_vocab(np.asarray(order, dtype=np.int64), self.ent, self.arena).tobytes()
+
+    def format_array(self, order):
+        """`format` as a uint8 array (written with `.tofile`, without a bytes copy)."""
+        return format_vocab(np.asarray(order, dtype=np.int64), self.ent, self.arena)
+
+    def key_order(self):
+        """Entry numbers with a non-zero count, sorted by key bytes."""
+        cnt = self.ent[: len(self), 3]
+        sel = np.flatnonzero(cnt > 0)
+        order = sel[np.argsort(self.ent[sel, 1].byteswap(), kind="stable")].astype(np.int64)
+        fix_key_ties(order, self.ent, self.arena)
+        return order
+
+    def add_lines(self, blob) -> int:
+        """Add the `key count` lines of `blob` (bytes or uint8 array of whole lines); returns -1,
+        or the byte offset of the first malformed line (nothing after it is added)."""
+        buf = np.frombuffer(blob, dtype=np.uint8) if isinstance(blob, (bytes, bytearray, memoryview)) else blob
+        start = 0
+        while True:
+            pos, need, bad = add_count_lines(start, buf, self.index, self.ent, self.arena, self.state)
+            if pos < 0:
+                return -1
+            if bad:
+                return int(pos)
+            self._grow(int(need))
+            start = int(pos)
+
+
+# -- key order and count lines: the sorted runs of bounded-memory counting (`nlpt.vocab.runs`) ----------
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _key_before(a, b, ent, arena):
+    """Entry a's key sorts before entry b's, by bytes (= code point order for UTF-8)."""
+    la = np.int64(ent[a, 2] & _LEN_MASK)
+    lb = np.int64(ent[b, 2] & _LEN_MASK)
+    oa = np.int64(ent[a, 2] >> _LEN_BITS)
+    ob = np.int64(ent[b, 2] >> _LEN_BITS)
+    m = la if la < lb else lb
+    for k in range(m):
+        x = arena[oa + k]
+        y = arena[ob + k]
+        if x != y:
+            return x < y
+    return la < lb
+
+
+@njit(cache=True, nogil=True)
+def _sort_by_key(sel, ent, arena):
+    """`sel` sorted by key bytes (stable bottom-up merge sort)."""
+    n = sel.shape[0]
+    a = sel.copy()
+    b = np.empty_like(a)
+    width = 1
+    while width < n:
+        lo = 0
+        while lo < n:
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i = lo
+            j = mid
+            k = lo
+            while i < mid and j < hi:
+                if _key_before(a[j], a[i], ent, arena):
+                    b[k] = a[j]
+                    j += 1
+                else:
+                    b[k] = a[i]
+                    i += 1
+                k += 1
+            while i < mid:
+                b[k] = a[i]
+                i += 1
+                k += 1
+            while j < hi:
+                b[k] = a[j]
+                j += 1
+                k += 1
+            lo = hi
+        a, b = b, a
+        width *= 2
+    return a
+
+
+@njit(cache=True, nogil=True)
+def fix_key_ties(order, ent, arena):
+    """`order` is sorted by the first 8 key bytes: sort the runs that tie on them by the whole key."""
+    n = order.shape[0]
+    i = 0
+    while i < n:
+        j = i
+        pi = ent[order[i], 1]
+        while j + 1 < n and ent[order[j + 1], 1] == pi:
+            j += 1
+        if j > i:
+            order[i : j + 1] = _sort_by_key(order[i : j + 1], ent, arena)
+        i = j + 1
+
+
+@njit(cache=True, nogil=True)
+def add_count_lines(start, blob, index, ent, arena, state):
+    """Add `key count` lines of blob[start:] (each ending in a newline; the key is what precedes
+    the line's last space). Returns (-1, 0, 0) when done, (pos, key length, 0) when the key at pos
+    needs room (grow, then call again from pos), or (pos, 0, 1) for a malformed line at pos."""
+    n = blob.shape[0]
+    pos = start
+    while pos < n:
+        s = pos
+        sp = -1
+        while pos < n and blob[pos] != 10:
+            if blob[pos] == 32:
+                sp = pos
+            pos += 1
+        end = pos  # the newline (or n)
+        e = end
+        if e == s:  # empty line
+            pos += 1
+            continue
+        if sp < 0 or sp == s or sp + 1 >= e or e - sp - 1 > 18:
+            return s, 0, 1  # not plain `key count`: the caller parses it (or reports it)
+        for k in range(s, sp):
+            d = blob[k]
+            if d == 32 or (d >= 9 and d <= 13):
+                return s, 0, 1
+        c = np.uint64(0)
+        for k in range(sp + 1, e):
+            d = blob[k]
+            if d < 48 or d > 57:
+                return s, 0, 1
+            c = c * np.uint64(10) + np.uint64(d - 48)
+        length = sp - s
+        h = fnv1a(blob, s, sp)
+        if not _upsert(blob, s, length, h, c, index, ent, arena, state):
+            return s, length, 0
+        pos = end + 1
+    return -1, 0, 0

@@ -16,16 +16,24 @@ commands load with `tokenizers.Tokenizer.from_file`.
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import replace
 from typing import Iterator
 
 from nlpt.common.errors import NlptError, UsageError
 from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, iter_sentences
 
-KINDS = ("bpe", "wordpiece")
+KINDS = ("bpe", "wordpiece", "char")
+MAX_SIZE = 1 << 20  # 1,048,576: four times the largest vocabularies in use (~256k); beyond, `tokenizers` may abort
 BPE_SPECIAL = ["<pad>", "<unk>", "<s>", "</s>", "<mask>"]
 WORDPIECE_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def require_tokenizers() -> None:
+    """The Hugging Face `tokenizers` library is an optional dependency: say how to get it."""
+    try:
+        import tokenizers  # noqa: F401
+    except ImportError:
+        raise NlptError("subword tokenizers need the `tokenizers` library: pip install 'nlpt[tokenizers]'") from None
 
 
 def build_tokenizer(kind: str, size: int, min_count: int, opts: ReaderOptions, show_progress: bool):
@@ -81,7 +89,12 @@ def train_tokenizer(paths: list[str], kind: str, size: int, min_count: int = 2, 
     """Train a `kind` tokenizer of about `size` entries on `paths`; returns (tokenizer, ReadStats)."""
     if size < 1:
         raise UsageError("--size must be positive")
+    require_tokenizers()
     stats = ReadStats()
+    if kind == "char":  # no training: the characters seen (nlpt.vocab.chars)
+        from nlpt.vocab.chars import char_tokenizer
+
+        return char_tokenizer(paths, size, opts, stats), stats
     show = not quiet and sys.stderr.isatty()
     tok, trainer = build_tokenizer(kind, size, min_count, opts, show)
     if kind == "wordpiece":
@@ -117,33 +130,28 @@ def save_tokenizer(tok, path: str) -> None:
         fh.write("\n")
 
 
-def train_tokenizer_cli(inputs, output, kind, size, min_count, opts, quiet, as_json) -> None:
-    """`nlpt vocab --tokenizer bpe|wordpiece`."""
-    import json
-
-    from nlpt.common.output import check_writable
-    from nlpt.common.progress import log
-    from nlpt.corpus.reader import expand_inputs
-
+def check_size(kind: str, size: int) -> str:
+    """The tokenizer kind (lower-cased) if `kind` and `size` make sense; UsageError otherwise."""
     kind = kind.lower()
     if kind not in KINDS:
         raise UsageError(f"--tokenizer must be one of {', '.join(KINDS)}, not {kind!r}")
-    check_writable(output)
-    paths = expand_inputs(inputs)
-    start = time.perf_counter()
-    log(f"training a {kind} tokenizer of size {size} on {len(paths)} file{'s' if len(paths) != 1 else ''}", quiet)
-    tok, stats = train_tokenizer(paths, kind, size, min_count, opts, quiet)
-    save_tokenizer(tok, output)
-    stats.report(quiet)
-    summary = {
-        "output": output,
-        "tokenizer": kind,
-        "size": tok.get_vocab_size(),
-        "requested_size": size,
-        "bytes": stats.bytes,
-        "seconds": round(time.perf_counter() - start, 3),
-    }
-    if as_json:
-        print(json.dumps(summary, indent=2))
-    else:
-        log(f"{kind} tokenizer with {summary['size']} entries written to {output} ({summary['seconds']:.1f} s)", quiet)
+    smallest = {"bpe": len(BPE_SPECIAL) + 256, "wordpiece": len(WORDPIECE_SPECIAL) + 1, "char": 2}[kind]
+    if size < smallest or size > MAX_SIZE:
+        why = {"bpe": "256 byte symbols + 5 special tokens", "wordpiece": "5 special tokens + at least one character",
+               "char": "<unk> + at least one character"}[kind]
+        raise UsageError(f"--size {size}: a {kind} vocabulary holds between {smallest} ({why}) and {MAX_SIZE:,} entries")
+    return kind
+
+
+def describe_size(kind: str, got: int, size: int, min_count: int) -> str | None:
+    """Why a trained tokenizer's size differs from the one asked for (a warning), or None."""
+    if kind == "char":  # --size only caps a character vocabulary
+        return None
+    if got < size:
+        return (f"the {kind} tokenizer has {got:,} entries, fewer than --size {size:,}: the corpus has no "
+                f"more {'pairs to merge' if kind == 'bpe' else 'words and pieces'} seen at least --min-count {min_count} "
+                f"time{'s' if min_count != 1 else ''}")
+    if got > size:
+        return (f"the {kind} tokenizer has {got:,} entries, more than --size {size:,}: the special tokens and "
+                "the corpus's alphabet of characters are always kept")
+    return None

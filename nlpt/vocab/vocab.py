@@ -112,14 +112,19 @@ class Vocab:
         return cls.from_counts(read_counts(path), min_count, max_size)
 
 
+MAX_COUNT = (1 << 63) - 1  # counts are int64 in every trainer
+
+
 def read_counts(path: str) -> Counter:
-    """Read a `word count` file (nlpt, word2vec -save-vocab, GloVe vocab_count)."""
+    """Read a `word count` file (nlpt, word2vec -save-vocab, GloVe vocab_count); gzip/bzip2/xz or `-` too."""
+    import lzma
+    import zlib
+
+    from nlpt.common.inputs import open_input
+
     counts: Counter = Counter()
+    fh = open_input(path, text=True)
     try:
-        fh = open(path, encoding="utf-8", errors="strict")
-    except FileNotFoundError:
-        raise NlptError(f"{path}: no such vocabulary file") from None
-    with fh:
         try:
             for lineno, line in enumerate(fh, 1):
                 parts = line.split()
@@ -129,12 +134,23 @@ def read_counts(path: str) -> Counter:
                     raise NlptError(f"{path}:{lineno}: expected 'word count', got {line.strip()[:60]!r}")
                 word, count = parts
                 try:
-                    n = int(count)
+                    n = int(count) if len(count) <= 40 else None
                 except ValueError:
+                    n = None
+                if n is None or not count.lstrip("+-").isdigit():
                     raise NlptError(f"{path}:{lineno}: count {count[:20]!r} is not an integer") from None
                 if n < 0:
                     raise NlptError(f"{path}:{lineno}: negative count {n}")
                 counts[word] += n
+                if counts[word] > MAX_COUNT:
+                    raise NlptError(f"{path}:{lineno}: count of {word[:40]!r} exceeds {MAX_COUNT:,} (2^63 - 1)")
         except UnicodeDecodeError as exc:
             raise NlptError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except (EOFError, OSError, ValueError, lzma.LZMAError, zlib.error) as exc:  # corrupt compressed data (BadGzipFile, LZMAError...)
+            if isinstance(exc, BrokenPipeError):
+                raise
+            raise NlptError(f"{path}: corrupt or truncated compressed data ({exc})") from None
+    finally:
+        if path != "-":
+            fh.close()
     return counts

@@ -1,0 +1,469 @@
+#!/usr/bin/env python
+"""`nlpt pretrain` against its peers, each row side by side in one run.
+
+Rows (`--rows a,b,c,d,e,f`; e and f, BERT and T5/BART, are described above row_e):
+
+a  CPU training tokens/s: nlpt's engine (`nlpt.engine.run.pretrain`, fused AdamW, the real loop and data)
+   against transformers' GPT2LMHeadModel and LlamaForCausalLM in a plain torch loop (AdamW, clipping), same
+   config (6 layers, 384 wide, 6 heads, context 256, vocabulary 8192, batch 8; Llama: GQA 6/2 heads, SwiGLU
+   1024), same threads. Measured in alternation (A B A B) and the median of the timed steps reported.
+b  character-level Tiny Shakespeare (first 90% train, last 10% validation): 4 layers, 4 heads, width 128,
+   context 64, batch 12, 2000 steps, lr 1e-3 (cosine to 1e-4, warmup 100, beta2 0.99, as nanoGPT's
+   shakespeare_char), no dropout; validation loss over the whole validation split, wall time, peak RSS.
+   nanoGPT cannot be fetched here, so its row is the issue's published figure, labelled "reported".
+c  token-file preparation of ../shared/data/enwiki-2015-100m with a 32k byte-level BPE tokenizer: MB/s and
+   peak RSS of `nlpt.engine.tokens.prepare_tokens` beside the `tokenizers` library's own `encode_batch` over
+   the same lines with the same threads (each in its own process).
+d  GPU: tokens/s and MFU of the 124M GPT-2 config in bf16 on one CUDA device (skipped without one).
+
+    .venv/bin/python benchmarks/bench_pretrain.py [--rows a,b,c] [--threads 2] [--steps 8] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+
+# Runs a command in a child and reports its peak RSS (the child's own, via RUSAGE_CHILDREN of a fresh wrapper).
+_RSS_WRAPPER = ("import resource, subprocess, sys, time; t = time.perf_counter(); r = subprocess.run(sys.argv[1:]); "
+                "w = time.perf_counter() - t; u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+                "print('@@', r.returncode, w, u.ru_maxrss / 1024, u.ru_utime + u.ru_stime, file=sys.stderr)")
+
+
+def measured(cmd: list, env=None) -> dict:
+    """Run `cmd` in its own process: wall seconds, CPU seconds, peak RSS (MiB), stdout, stderr."""
+    r = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, *map(str, cmd)], capture_output=True, text=True,
+                       env={**os.environ, **(env or {})})
+    tail = [line for line in r.stderr.splitlines() if line.startswith("@@ ")][-1].split()
+    if int(tail[1]) != 0:
+        raise SystemExit(f"failed: {' '.join(map(str, cmd))}\n{r.stderr[-3000:]}")
+    return {"wall_s": float(tail[2]), "rss_mib": float(tail[3]), "cpu_s": float(tail[4]), "stdout": r.stdout,
+            "stderr": r.stderr}
+
+
+def table(headers: list, rows: list) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------- row a
+
+
+def _char_tokenizer(path: str, out: str) -> str:
+    from nlpt.vocab.chars import char_tokenizer
+
+    char_tokenizer([path], 1000).save(out)
+    return out
+
+
+def _hf_steps(kind: str, steps: int, warmup: int, threads: int, batch: int = 8, context: int = 256) -> list:
+    """Seconds per step of transformers' model in a plain AdamW loop."""
+    import torch
+    import transformers
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    if kind == "gpt":
+        cfg = transformers.GPT2Config(vocab_size=8192, n_embd=384, n_layer=6, n_head=6, n_positions=256,
+                                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+        model = transformers.GPT2LMHeadModel(cfg)
+    else:
+        cfg = transformers.LlamaConfig(vocab_size=8192, hidden_size=384, intermediate_size=1024, num_hidden_layers=6,
+                                       num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=256,
+                                       tie_word_embeddings=False)
+        model = transformers.LlamaForCausalLM(cfg)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
+    g = torch.Generator().manual_seed(0)
+    times = []
+    for i in range(warmup + steps):
+        ids = torch.randint(0, 8192, (batch, context + 1), generator=g)
+        t = time.perf_counter()
+        out = model(input_ids=ids[:, :-1], labels=ids[:, :-1])
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    return times
+
+
+def _nlpt_steps(kind: str, steps: int, warmup: int, threads: int, corpus: str, tok: str, work: str) -> tuple[list, int]:
+    """Seconds per step of nlpt's engine (the real loop, reading its token files), from metrics.jsonl."""
+    import shutil
+
+    from nlpt.engine.run import TrainOptions, pretrain
+    from nlpt.transformer.config import REGISTRY
+
+    arch = "gpt-mini" if kind == "gpt" else "llama-mini"
+    run = os.path.join(work, f"run-{kind}")
+    shutil.rmtree(run, ignore_errors=True)
+    o = TrainOptions(run_dir=run, corpus=[corpus], tokenizer=tok, model=REGISTRY[arch].config, batch=8,
+                     max_steps=warmup + steps, eval_every=0, eval_batches=1, log_every=1, checkpoint_every=0,
+                     keep_last=1, threads=threads, quiet=True, token_dir=os.path.join(work, "tokens"), warmup=2)
+    summary = pretrain(o)
+    with open(os.path.join(run, "metrics.jsonl")) as fh:
+        rows = [json.loads(line) for line in fh if '"train"' in line]
+    tokens_per_step = 8 * 256
+    return [tokens_per_step / r["tokens_per_s"] for r in rows[warmup:]], summary["parameters"]
+
+
+def row_a(args) -> str:
+    import torch
+
+    work = tempfile.mkdtemp(prefix="bench-pretrain-a-")
+    corpus = os.path.join(DATA, "tinyshakespeare", "input.txt")
+    tok = _char_tokenizer(corpus, os.path.join(work, "tok.json"))
+    lines = []
+    for kind, peer in (("gpt", "transformers GPT2LMHeadModel"), ("llama", "transformers LlamaForCausalLM")):
+        ours, theirs = [], []
+        for _ in range(args.rounds):  # A B A B ...: load changes on a shared machine hit both sides
+            t, params = _nlpt_steps(kind, args.steps, 1, args.threads, corpus, tok, work)
+            ours += t
+            theirs += _hf_steps(kind, args.steps, 1, args.threads)
+        tps_ours = 8 * 256 / statistics.median(ours)
+        tps_theirs = 8 * 256 / statistics.median(theirs)
+        fb_ours, fb_theirs = _interleaved_forward_backward(kind, args.threads)
+        lines.append([f"nlpt {kind} (engine)", f"{params:,}", f"{tps_ours:,.0f}", f"{tps_ours / tps_theirs:.2f}×",
+                      f"{fb_theirs / fb_ours:.2f}×"])
+        lines.append([peer + " (plain loop)", "", f"{tps_theirs:,.0f}", "1.00×", "1.00×"])
+    return (f"(a) CPU training tokens/s, batch 8 × 256, {args.threads} threads, torch {torch.__version__}, "
+            f"median of {args.rounds * args.steps} timed steps per side in {args.rounds} alternating rounds; last "
+            f"column: forward+backward alone, the two models alternating step by step (3 steps each)\n\n"
+            + table(["system", "parameters", "tokens/s", "vs transformers", "fwd+bwd vs transformers"], lines))
+
+
+def _interleaved_forward_backward(kind: str, threads: int, steps: int = 3) -> tuple[float, float]:
+    """Median seconds of forward+backward for nlpt's and transformers' model, alternating step by step."""
+    import torch
+    import transformers
+
+    from nlpt.models import build
+    from nlpt.transformer.config import REGISTRY
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    ours = build(REGISTRY["gpt-mini" if kind == "gpt" else "llama-mini"].config).train()
+    if kind == "gpt":
+        theirs = transformers.GPT2LMHeadModel(transformers.GPT2Config(
+            vocab_size=8192, n_embd=384, n_layer=6, n_head=6, n_positions=256, resid_pdrop=0.0, embd_pdrop=0.0,
+            attn_pdrop=0.0))
+    else:
+        theirs = transformers.LlamaForCausalLM(transformers.LlamaConfig(
+            vocab_size=8192, hidden_size=384, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=6,
+            num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=False))
+    theirs.train()
+    ids = torch.randint(0, 8192, (8, 257), generator=torch.Generator().manual_seed(0))
+    a, b = [], []
+    for _ in range(steps):
+        t = time.perf_counter()
+        ours(ids[:, :-1], labels=ids[:, 1:])["loss"].backward()
+        a.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        theirs(input_ids=ids[:, :-1], labels=ids[:, :-1]).loss.backward()
+        b.append(time.perf_counter() - t)
+    return statistics.median(a), statistics.median(b)
+
+
+# --------------------------------------------------------------------------------------------- row b
+
+
+def row_b(args) -> str:
+    work = tempfile.mkdtemp(prefix="bench-pretrain-b-")
+    corpus = os.path.join(DATA, "tinyshakespeare", "input.txt")
+    tok = _char_tokenizer(corpus, os.path.join(work, "tok.json"))
+    vocab = json.load(open(tok))["model"]["vocab"]
+    cmd = [sys.executable, "-m", "nlpt", "pretrain", corpus, "-o", os.path.join(work, "run"), "--tokenizer", tok,
+           "--arch", "gpt-mini", "--layers", 4, "--heads", 4, "--hidden", 128, "--ffn", 512, "--context", 64,
+           "--vocab", len(vocab), "--batch", 12, "--max-steps", args.shakespeare_steps, "--lr", 1e-3,
+           "--min-lr-ratio", 0.1, "--warmup", 100, "--beta2", 0.99, "--dropout", 0, "--eval-every", 0,
+           "--eval-batches", 0, "--val-fraction", 0.1, "--checkpoint-every", 0, "--threads", args.threads,
+           "--quiet", "--json"]
+    m = measured(cmd)
+    summary = json.loads(m["stdout"])
+    rows = [["nlpt pretrain (gpt, char)", f"{summary['val']['loss']:.4f} (whole split)", f"{m['wall_s']:.0f}",
+             f"{m['cpu_s']:.0f}", f"{m['rss_mib']:.0f} MiB"],
+            ["nanoGPT shakespeare_char CPU recipe (reported in the issue, not run here)", "1.886 (20-batch estimate)",
+             "128", "", "371 MB"]]
+    return (f"(b) Tiny Shakespeare, char-level, {args.shakespeare_steps} steps, {args.threads} threads\n\n"
+            + table(["system", "val loss", "wall s", "CPU s", "peak RSS"], rows) + "\n\n    " + " ".join(map(str, cmd[1:])))
+
+
+# --------------------------------------------------------------------------------------------- row c
+
+_PEER_ENCODE = """
+import sys, time
+from tokenizers import Tokenizer
+tok = Tokenizer.from_file(sys.argv[1])
+t = time.perf_counter(); n = 0; size = 0; batch = []
+for path in sys.argv[2:]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            size += len(line.encode())
+            batch.append(line)
+            if len(batch) == 4096:
+                n += sum(len(e.ids) for e in tok.encode_batch(batch, add_special_tokens=False)); batch = []
+if batch:
+    n += sum(len(e.ids) for e in tok.encode_batch(batch, add_special_tokens=False))
+print(n, size, time.perf_counter() - t)
+"""
+
+_OURS_ENCODE = """
+import sys, time
+from nlpt.engine.tokens import prepare_tokens
+t = time.perf_counter()
+d = prepare_tokens(sys.argv[3:], sys.argv[1], sys.argv[2], 0.01)
+print(d.meta["n_tokens"], d.meta["bytes"], time.perf_counter() - t)
+"""
+
+
+def row_c(args) -> str:
+    import glob
+
+    work = tempfile.mkdtemp(prefix="bench-pretrain-c-")
+    files = sorted(glob.glob(os.path.join(args.data or os.path.join(DATA, "enwiki-2015-100m"), "*.txt")))
+    tok = os.path.join(work, "bpe32k.json")
+    # the tokenizer itself is trained on the first file (10 MB): its quality does not change encode speed much
+    subprocess.run([sys.executable, "-m", "nlpt", "vocab", "--tokenizer", "bpe", "--size", "32000", "-o", tok, files[0],
+                    "--quiet"], check=True)
+    env = {"RAYON_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "true"}
+    rows, speeds = [], {}
+    for name, script, extra in (("tokenizers encode_batch (4096 lines per call)", _PEER_ENCODE, [tok]),
+                                ("nlpt token files (prepare_tokens)", _OURS_ENCODE, [tok, os.path.join(work, "tokens")])):
+        m = measured([sys.executable, "-c", script, *extra, *files], env=env)
+        n, size, secs = m["stdout"].split()
+        speeds[name] = int(size) / 1e6 / float(secs)
+        rows.append([name, f"{int(n):,}", f"{float(secs):.1f}", f"{m['cpu_s']:.0f}", f"{speeds[name]:.2f}",
+                     f"{m['rss_mib']:.0f} MiB"])
+    peer = speeds[rows[0][0]]
+    for r in rows:
+        r.append(f"{speeds[r[0]] / peer:.2f}×")
+    return (f"(c) token files of {len(files)} enwiki files, 32k byte-level BPE, {args.threads} threads\n\n"
+            + table(["system", "tokens", "seconds", "CPU s", "MB/s", "peak RSS", "vs tokenizers"], rows))
+
+
+# --------------------------------------------------------------------------------------------- row d
+
+
+def row_d(args) -> str:
+    import torch
+
+    if not torch.cuda.is_available():
+        return "(d) GPU 124M GPT-2 bf16 tokens/s and MFU: not measured (no CUDA device in this run)"
+    from nlpt.engine.run import TrainOptions, pretrain
+    from nlpt.transformer.config import REGISTRY
+
+    work = tempfile.mkdtemp(prefix="bench-pretrain-d-")
+    corpus = os.path.join(DATA, "tinyshakespeare", "input.txt")
+    tok = _char_tokenizer(corpus, os.path.join(work, "tok.json"))
+    o = TrainOptions(run_dir=os.path.join(work, "run"), corpus=[corpus], tokenizer=tok, model=REGISTRY["gpt2"].config,
+                     batch=16, max_steps=args.gpu_steps, eval_every=0, eval_batches=1, log_every=10,
+                     checkpoint_every=0, precision="bf16", compile=True, device="cuda", quiet=True, warmup=10)
+    pretrain(o)
+    with open(os.path.join(work, "run", "metrics.jsonl")) as fh:
+        rows = [json.loads(line) for line in fh if '"train"' in line][2:]  # skip compilation
+    tps = statistics.median(r["tokens_per_s"] for r in rows)
+    mfu = statistics.median(r.get("mfu", float("nan")) for r in rows)
+    return (f"(d) {torch.cuda.get_device_name()}: GPT-2 124M, bf16, torch.compile, batch 16 × 1024\n\n"
+            + table(["system", "tokens/s", "MFU"], [["nlpt pretrain", f"{tps:,.0f}", f"{100 * mfu:.1f}%"]]))
+
+
+# --------------------------------------------------------------------------------------------- rows e, f (#12)
+#
+# e  CPU training tokens/s of a small BERT (bert-mini: 4 layers, 256 wide, 4 heads, context 128, vocabulary 8192,
+#    dropout 0.1 as BERT's) with MLM + NSP, batch 16, against transformers' BertForPreTraining with the same config.
+# f  the same for t5-mini (span corruption) against T5ForConditionalGeneration and bart-mini (text infilling +
+#    sentence permutation) against BartForConditionalGeneration.
+# Both sides train on the *same* batches (nlpt's objectives on the token files of one enwiki file, padded to
+# the full context), with AdamW (nlpt: the engine's optimizer) and gradient clipping, in alternation
+# (A B A B); tokens/s = batch × context / median step time. nlpt projects only the predicted positions onto
+# the vocabulary (MLM: the ~15% chosen; seq2seq: the non-padding targets); transformers projects every one.
+
+
+def _seq_setup(work: str, threads: int):
+    """Tokenizers (WordPiece for BERT; byte-level BPE + T5 sentinels) and token files of one enwiki file."""
+    import torch
+
+    from nlpt.engine.tokens import load_tokenizer, prepare_tokens
+    from nlpt.objectives.denoising import add_sentinels
+
+    torch.set_num_threads(threads)
+    corpus = os.path.join(DATA, "enwiki-2015-100m", "enwiki_2015_part00.txt")
+    toks = {}
+    for kind in ("wordpiece", "bpe"):
+        path = os.path.join(work, f"{kind}.json")
+        subprocess.run([sys.executable, "-m", "nlpt", "vocab", "--tokenizer", kind, "--size", "8000", "-o", path, corpus,
+                        "--quiet"], check=True)
+        if kind == "bpe":
+            add_sentinels(load_tokenizer(path), 100).save(path)
+        toks[kind] = (path, prepare_tokens([corpus], path, os.path.join(work, f"tokens-{kind}"), 0.1, quiet=True))
+    return toks
+
+
+def _full_context(batch: dict, context: int, pad: int) -> dict:
+    """Pad every [B, T] tensor of a batch to `context` columns (MLM positions are flat indices: re-based)."""
+    import torch.nn.functional as F
+
+    out = {}
+    T = batch["input_ids"].shape[1]
+    for k, v in batch.items():
+        if v.dim() == 2 and k != "labels" and not k.startswith("decoder") and v.shape[1] == T:
+            out[k] = F.pad(v, (0, context - T), value=pad if k == "input_ids" else 0)
+        else:
+            out[k] = v
+    if "mlm_positions" in batch:
+        p = batch["mlm_positions"]
+        out["mlm_positions"] = (p // T) * context + p % T
+    return out
+
+
+def _time_pair(ours, theirs, batches: list, steps: int, warmup: int) -> tuple[list, list]:
+    """Seconds per step of each side on the same batches, alternating (A B A B)."""
+    t_ours, t_theirs = [], []
+    for rnd in range(2):
+        for fn, times in ((ours, t_ours), (theirs, t_theirs)):
+            for i in range(warmup + steps):
+                t = time.perf_counter()
+                fn(batches[(rnd * steps + i) % len(batches)])
+                if i >= warmup:
+                    times.append(time.perf_counter() - t)
+    return t_ours, t_theirs
+
+
+def _trainer(model, loss_fn, nlpt_optimizer: bool):
+    import torch
+
+    if nlpt_optimizer:
+        from nlpt.engine.optim import make_optimizer
+
+        opt = make_optimizer(model, 1e-4, 0.01, (0.9, 0.999), 1e-8, torch.device("cpu"))
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.999), weight_decay=0.01)
+    model.train()
+
+    def step(batch):
+        loss = loss_fn(batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return step
+
+
+def _seq_row(name: str, args, toks: dict) -> list:
+    import torch
+    import transformers
+
+    from nlpt.engine.tokens import load_tokenizer
+    from nlpt.engine.objective import make_objective
+    from nlpt.models import build
+    from nlpt.transformer.config import REGISTRY
+
+    B, T = 16, 128
+    config = dataclasses.replace(REGISTRY[name].config, dropout=0.1)  # BERT's, T5's and BART's dropout
+    kind = "wordpiece" if name == "bert-mini" else "bpe"
+    path, data = toks[kind]
+    objective_name = {"bert-mini": "mlm", "t5-mini": "span_corruption", "bart-mini": "bart_denoising"}[name]
+    opts = {"sentence_head": "nsp"} if name == "bert-mini" else {}
+    objective = make_objective(objective_name, load_tokenizer(path), data.train, data.val, T, opts)
+    g = torch.Generator().manual_seed(0)
+    batches = [_full_context(objective.batch(B, g), T, objective.pad) for _ in range(2 * args.steps + 2)]
+    torch.manual_seed(0)
+    ours = build(config)
+    ours_step = _trainer(ours, lambda b: objective.loss(ours, b)[0], True)
+    if name == "bert-mini":
+        hf = transformers.BertForPreTraining(transformers.BertConfig(
+            vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_layers,
+            num_attention_heads=config.num_heads, intermediate_size=config.ffn_size,
+            max_position_embeddings=config.max_positions, hidden_dropout_prob=config.dropout,
+            attention_probs_dropout_prob=config.dropout, attn_implementation="sdpa"))
+
+        def hf_loss(b):
+            labels = torch.full((B * T,), -100, dtype=torch.long)
+            labels[b["mlm_positions"]] = b["mlm_labels"]
+            return hf(input_ids=b["input_ids"], attention_mask=b["attention_mask"], token_type_ids=b["token_type_ids"],
+                      labels=labels.view(B, T), next_sentence_label=b["sentence_labels"]).loss
+        peer = "transformers BertForPreTraining"
+    else:
+        from nlpt.models import family_module
+
+        hf_cfg = family_module(config.family).hf_config(config)
+        hf_cfg = {k: v for k, v in hf_cfg.items() if k not in ("architectures", "model_type")}
+        if name == "t5-mini":
+            hf = transformers.T5ForConditionalGeneration(transformers.T5Config(**hf_cfg))
+            peer = "transformers T5ForConditionalGeneration"
+        else:
+            hf_cfg.update(attention_dropout=config.dropout)  # nlpt's dropout applies to attention weights too
+            hf = transformers.BartForConditionalGeneration(transformers.BartConfig(**hf_cfg, attn_implementation="sdpa"))
+            peer = "transformers BartForConditionalGeneration"
+
+        def hf_loss(b):
+            return hf(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
+                      decoder_input_ids=b["decoder_input_ids"], decoder_attention_mask=b["decoder_attention_mask"],
+                      labels=b["labels"]).loss
+    hf_step = _trainer(hf, hf_loss, False)
+    t_ours, t_theirs = _time_pair(ours_step, hf_step, batches, args.steps, 2)
+    tps_ours, tps_theirs = B * T / statistics.median(t_ours), B * T / statistics.median(t_theirs)
+    n_ours, n_theirs = sum(p.numel() for p in ours.parameters()), sum(p.numel() for p in hf.parameters())
+    return [[f"nlpt {name} ({objective_name})", f"{n_ours:,}", f"{tps_ours:,.0f}", f"{tps_ours / tps_theirs:.2f}×"],
+            [peer + " (plain loop)", f"{n_theirs:,}", f"{tps_theirs:,.0f}", "1.00×"]]
+
+
+def _rows_ef(args, names: list, label: str) -> str:
+    import torch
+
+    work = tempfile.mkdtemp(prefix="bench-pretrain-ef-")
+    toks = _seq_setup(work, args.threads)
+    lines = [line for name in names for line in _seq_row(name, args, toks)]
+    return (f"{label} CPU training tokens/s, batch 16 × 128 (same batches both sides), {args.threads} threads, "
+            f"torch {torch.__version__}, median of {2 * args.steps} timed steps per side\n\n"
+            + table(["system", "parameters", "tokens/s", "vs transformers"], lines))
+
+
+def row_e(args) -> str:
+    return _rows_ef(args, ["bert-mini"], "(e) BERT MLM + NSP:")
+
+
+def row_f(args) -> str:
+    return _rows_ef(args, ["t5-mini", "bart-mini"], "(f) T5 span corruption, BART denoising:")
+
+
+ROWS = {"a": row_a, "b": row_b, "c": row_c, "d": row_d, "e": row_e, "f": row_f}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", default="a,b,c,d,e,f", help="comma-separated rows among " + ",".join(ROWS))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=3, help="row a: timed steps per side per round")
+    ap.add_argument("--rounds", type=int, default=4, help="row a: alternating rounds per side")
+    ap.add_argument("--shakespeare-steps", type=int, default=2000, help="row b: training steps")
+    ap.add_argument("--gpu-steps", type=int, default=300, help="row d: training steps")
+    ap.add_argument("--data", default=None, help="row c: corpus folder [../shared/data/enwiki-2015-100m]")
+    args = ap.parse_args()
+    sys.path.insert(0, REPO)
+    print(f"# python benchmarks/bench_pretrain.py {' '.join(sys.argv[1:])}\n", flush=True)
+    for key in args.rows.split(","):
+        key = key.strip()
+        if key not in ROWS:
+            raise SystemExit(f"unknown row {key!r} (rows: {', '.join(ROWS)})")
+        start = time.perf_counter()
+        print(ROWS[key](args), flush=True)
+        print(f"\n[row {key}: {time.perf_counter() - start:.0f} s]\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()

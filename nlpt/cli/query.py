@@ -1,0 +1,113 @@
+"""`nlpt query`: vectors and nearest neighbours of any word, for pipelines (fastText's
+`print-word-vectors` and `nn`)."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from nlpt.cli import options as o
+
+app = typer.Typer(
+    help=(
+        "Vectors and nearest neighbours of words given as arguments or read from stdin (whitespace-separated). "
+        "With a fastText .bin model (nlpt train-subword, or fastText's) any word has a vector, from its "
+        "character n-grams; with word2vec/GloVe files only the vocabulary's words do."
+    ),
+    no_args_is_help=True,
+)
+
+MODEL = typer.Argument(..., metavar="MODEL", help="A fastText .bin model, or word2vec text/binary or GloVe vectors.", show_default=False)
+WORDS = typer.Argument(None, metavar="[WORD]...", help="Words to query [default: read from stdin].", show_default=False)
+
+
+def _words(words: Optional[List[str]]):
+    """The query words: the arguments, else stdin's tokens (yielded line by line, so pipes stream)."""
+    import sys
+
+    if words:
+        yield list(words)
+        return
+    for line in sys.stdin:
+        tokens = line.split()
+        if tokens:
+            yield tokens
+
+
+def _load(model: str):
+    from nlpt.embeddings.vectors import Vectors
+
+    return Vectors.load(model)
+
+
+def _vectors_of(v, words: list[str]):
+    """(matrix, number of words without a vector): subword models answer any word, others give zeros."""
+    import numpy as np
+
+    if hasattr(v, "vectors_for"):
+        m = v.vectors_for(words)
+        return m, int((~m.any(axis=1)).sum())
+    m = np.zeros((len(words), v.dim), np.float32)
+    missing = 0
+    for i, w in enumerate(words):
+        j = v.index.get(w)
+        if j is None:
+            missing += 1
+        else:
+            m[i] = v.matrix[j]
+    return m, missing
+
+
+@app.command("vectors")
+def vectors(model: str = MODEL, words: Optional[List[str]] = WORDS, quiet: bool = o.QUIET) -> None:
+    """Print `word v1 ... vd` for each word (fastText's print-word-vectors; zeros for a word with no vector)."""
+    import sys
+
+    from nlpt.common.progress import log
+
+    v = _load(model)
+    missing = 0
+    for batch in _words(words):
+        m, miss = _vectors_of(v, batch)
+        missing += miss
+        sys.stdout.write("".join(w + " " + " ".join(f"{x:.9g}" for x in row.tolist()) + "\n"
+                                 for w, row in zip(batch, m)))
+        sys.stdout.flush()
+    if missing:
+        log(f"{missing} words had no vector (not in the vocabulary and no known n-gram): printed as zeros", quiet)
+
+
+@app.command("nn")
+def nn(model: str = MODEL, words: Optional[List[str]] = WORDS,
+       k: int = typer.Option(10, "--k", "-k", min=1, help="Neighbours per word."),
+       as_json: bool = typer.Option(False, "--json", help="One JSON object per word: {\"word\": ..., \"neighbours\": [[word, cosine], ...]}."),
+       quiet: bool = o.QUIET) -> None:
+    """Print the k nearest vocabulary words of each word by cosine (fastText's nn): `word<TAB>neighbour<TAB>cosine`."""
+    import json
+    import sys
+
+    from nlpt.common.errors import NlptError
+    from nlpt.common.progress import log
+    from nlpt.embeddings import evaluate as ev
+
+    v = _load(model)
+    unit = v.normalized()
+    unknown = 0
+    for batch in _words(words):
+        out = []
+        for w in batch:
+            try:
+                nb = ev.neighbours(v, w, k, unit=unit)
+            except NlptError:
+                nb = None
+                unknown += 1
+            if as_json:
+                out.append(json.dumps({"word": w, "neighbours": None if nb is None else [[n, round(s, 6)] for n, s in nb]},
+                                      ensure_ascii=False) + "\n")
+            elif nb is not None:
+                out.extend(f"{w}\t{n}\t{s:.6f}\n" for n, s in nb)
+        sys.stdout.write("".join(out))
+        sys.stdout.flush()
+    if unknown:
+        log(f"{unknown} words have no vector (not in the vocabulary and no known n-gram): no neighbours", quiet)

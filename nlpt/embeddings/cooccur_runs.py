@@ -1,0 +1,475 @@
+"""Sorted runs of co-occurrence counts: in memory, spilled to disk, and their bounded merge.
+
+A run is a sorted array of (pair key int64, value float64), pair key =
+``word1 * V + word2``. The counting threads hand their reduced buffers to a
+`RunStore`:
+
+* Runs stay in memory up to a budget. When it is reached they are merged
+  *and summed* into one run (`_merge2`, pairwise like a merge sort) before
+  being written out, so a spill holds each pair once, however many buffers
+  saw it. A spill file is plain 16-byte (key, value) records, read back
+  sequentially through a buffer (`_FileRun`); nothing is mapped or searched.
+* Spill files are merged in levels of at most `fan_in` files (an LSM tree):
+  when `fan_in` files of one level exist, they are merged (and summed) into one
+  file of the next level and deleted. So the files on disk hold each pair at
+  most once per file and there are at most `fan_in - 1` files per level; the
+  log reports the most disk held at once against the final records.
+* `merge_runs` walks the pair space in ranges of rows and hands the summed
+  records, in (word1, word2) order, to a sink; the consumed parts of the dense
+  block and of the in-memory runs are handed back to the system as it goes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+import threading
+
+import numpy as np
+from numba import njit
+
+from nlpt.common.anon import Anon
+from nlpt.common.errors import NlptError
+
+RUN_DTYPE = np.dtype([("k", "<i8"), ("v", "<f8")])
+DEFAULT_FAN_IN = 16
+FILE_BUFFER_RECORDS = 1 << 20  # per spill file while merging (16 MB), fewer when --memory is small
+MERGE_RANGE_ENTRIES = 1 << 20  # records merged per step (about 64 MB of temporaries)
+
+
+@njit(nogil=True, cache=True)
+def _add_row_counts(keys, vocab_size, counts):
+    for i in range(keys.shape[0]):
+        counts[keys[i] // vocab_size] += 1
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _merge_reduce(keys, vals, out_keys, out_vals):
+    """Reduce equal neighbouring keys of a sorted array; return count."""
+    n = keys.shape[0]
+    m = -1
+    last = -1
+    for i in range(n):
+        k = keys[i]
+        if k != last:
+            m += 1
+            out_keys[m] = k
+            out_vals[m] = vals[i]
+            last = k
+        else:
+            out_vals[m] += vals[i]
+    return m + 1
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _merge2(ak, av, bk, bv, ok, ov):
+    """Merge two sorted runs of distinct keys, summing equal keys; return the number written."""
+    i = 0
+    j = 0
+    m = 0
+    na = ak.shape[0]
+    nb = bk.shape[0]
+    while i < na and j < nb:
+        if ak[i] < bk[j]:
+            ok[m] = ak[i]
+            ov[m] = av[i]
+            i += 1
+        elif bk[j] < ak[i]:
+            ok[m] = bk[j]
+            ov[m] = bv[j]
+            j += 1
+        else:
+            ok[m] = ak[i]
+            ov[m] = av[i] + bv[j]
+            i += 1
+            j += 1
+        m += 1
+    while i < na:
+        ok[m] = ak[i]
+        ov[m] = av[i]
+        i += 1
+        m += 1
+    while j < nb:
+        ok[m] = bk[j]
+        ov[m] = bv[j]
+        j += 1
+        m += 1
+    return m
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _dense_range(dense, rowstart, rowlen, row0, row1, vocab_size, out_k, out_v):
+    """Non-zero dense cells of rows [row0, row1) as (pair, value), in pair order; return count."""
+    m = 0
+    for a in range(row0, row1):
+        base = rowstart[a]
+        for b in range(rowlen[a]):
+            v = dense[base + b]
+            if v != 0.0:
+                out_k[m] = a * vocab_size + b
+                out_v[m] = v
+                m += 1
+    return m
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _dense_nnz_rows(dense, rowstart, rowlen, out):
+    for a in range(rowlen.shape[0]):
+        base = rowstart[a]
+        c = 0
+        for b in range(rowlen[a]):
+            if dense[base + b] != 0.0:
+                c += 1
+        out[a] = c
+
+
+def merge_sorted(runs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """One sorted run with summed values from sorted runs of distinct keys (pairwise, balanced)."""
+    runs = [r for r in runs if len(r[0])]
+    if not runs:
+        return np.empty(0, np.int64), np.empty(0, np.float64)
+    while len(runs) > 1:
+        nxt = []
+        for i in range(0, len(runs) - 1, 2):
+            (ak, av), (bk, bv) = runs[i], runs[i + 1]
+            ok = np.empty(len(ak) + len(bk), np.int64)
+            ov = np.empty(len(ak) + len(bk), np.float64)
+            m = _merge2(ak, av, bk, bv, ok, ov)
+            nxt.append((ok[:m], ov[:m]))
+        if len(runs) % 2:
+            nxt.append(runs[-1])
+        runs = nxt
+    k, v = runs[0]
+    return np.ascontiguousarray(k), np.ascontiguousarray(v)
+
+
+def _concat_reduce(ks: list, vs: list) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted, summed records from slices of runs (each sorted, with distinct keys)."""
+    if len(ks) == 1:
+        return ks[0], vs[0]
+    return merge_sorted(list(zip(ks, vs)))
+
+
+class _FileRun:
+    """A spill file read sequentially in buffers of 16-byte records."""
+
+    def __init__(self, path: str, buffer_records: int):
+        self.path = path
+        self.fh = open(path, "rb")
+        self.block = max(1024, int(buffer_records))
+        self.buf = np.empty(0, RUN_DTYPE)
+        self.i = 0
+        self.eof = False
+
+    def _fill(self) -> bool:
+        if self.i < len(self.buf):
+            return True
+        if self.eof:
+            return False
+        self.buf = np.fromfile(self.fh, dtype=RUN_DTYPE, count=self.block)
+        self.i = 0
+        if len(self.buf) == 0:
+            self.eof = True
+            self.fh.close()
+            return False
+        return True
+
+    def take_below(self, hi_key: int):
+        """The records with key < hi_key not yet taken, as (keys, values), or None."""
+        ks, vs = [], []
+        while self._fill():
+            keys = self.buf["k"]
+            j = self.i + int(np.searchsorted(keys[self.i :], hi_key, side="left"))
+            if j > self.i:
+                ks.append(np.ascontiguousarray(keys[self.i : j]))
+                vs.append(np.ascontiguousarray(self.buf["v"][self.i : j]))
+            self.i = j
+            if j < len(self.buf):
+                break
+        if not ks:
+            return None
+        return (ks[0], vs[0]) if len(ks) == 1 else (np.concatenate(ks), np.concatenate(vs))
+
+    def last_key(self) -> int | None:
+        return int(self.buf["k"][-1]) if self._fill() else None
+
+    def release(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class _MemRun:
+    """An in-memory run read in increasing key ranges, handing back the pages it has passed."""
+
+    def __init__(self, k: Anon, v: Anon):
+        self.k, self.v = k, v
+        self.pos = 0
+
+    def take_below(self, hi_key: int):
+        i0 = self.pos
+        i1 = i0 + int(np.searchsorted(self.k.a[i0:], hi_key, side="left"))
+        if i1 == i0:
+            return None
+        self.pos = i1
+        return self.k.a[i0:i1], self.v.a[i0:i1]
+
+    def release(self) -> None:
+        self.k.release_to(self.pos)
+        self.v.release_to(self.pos)
+
+    def close(self) -> None:
+        pass
+
+
+class RunStore:
+    """Sorted runs of (pair key, value): in memory up to a budget, then merged into one spill file,
+    spill files merged in levels of `fan_in` (see the module docstring)."""
+
+    def __init__(self, budget_bytes: int, tmp_parent: str | None, vocab_size: int, fan_in: int = DEFAULT_FAN_IN,
+                 buffer_records: int = FILE_BUFFER_RECORDS):
+        self.budget = max(1, int(budget_bytes))
+        self.tmp_parent = tmp_parent
+        self.tmpdir: str | None = None
+        self.mem: list[tuple[Anon, Anon]] = []
+        self.mem_bytes = 0
+        self.levels: list[list[str]] = []  # spill files per level
+        self.row_counts = np.zeros(vocab_size, dtype=np.int64)  # upper bound of records per row
+        self.vocab_size = vocab_size
+        self.fan_in = max(2, int(fan_in))
+        self.buffer_records = max(1024, int(buffer_records))
+        self.entries = 0  # in all runs
+        self.runs = 0
+        self.spills = 0
+        self.spilled_bytes = 0  # written, all levels
+        self.disk = 0  # bytes on disk now
+        self.peak_disk = 0
+        self.passes = 0  # level merges
+        self._n = 0
+        self.lock = threading.Lock()
+
+    def add(self, keys: np.ndarray, vals: np.ndarray) -> None:
+        """Store a run (sorted, distinct keys; copied out of the caller's buffers)."""
+        m = len(keys)
+        if m == 0:
+            return
+        k, v = Anon(m, np.int64), Anon(m, np.float64)
+        k.a[:] = keys
+        v.a[:] = vals
+        with self.lock:
+            _add_row_counts(k.a, self.vocab_size, self.row_counts)
+            self.mem.append((k, v))
+            self.mem_bytes += 16 * m
+            self.entries += m
+            self.runs += 1
+            if self.mem_bytes > self.budget:
+                self.spill()
+
+    @property
+    def files(self) -> list[str]:
+        return [p for level in self.levels for p in level]
+
+    def _ensure_tmpdir(self) -> str:
+        if self.tmpdir is None:
+            parent = self.tmp_parent or tempfile.gettempdir()
+            try:
+                self.tmpdir = tempfile.mkdtemp(prefix=".nlpt-cooccur-", dir=parent)
+            except OSError as exc:
+                raise NlptError(f"{parent}: cannot create a temporary directory for co-occurrence runs ({exc.strerror})") from None
+        return self.tmpdir
+
+    def _new_path(self) -> str:
+        self._n += 1
+        return os.path.join(self._ensure_tmpdir(), f"runs-{self._n:05d}.bin")
+
+    def _write_error(self, exc: OSError) -> NlptError:
+        where = self.tmpdir or self.tmp_parent or tempfile.gettempdir()
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return NlptError(
+                f"{where}: no space left on device while spilling co-occurrence records "
+                "(free some space, point --tmp-dir elsewhere or raise --memory)"
+            )
+        return NlptError(f"{where}: cannot write co-occurrence runs ({exc.strerror})")
+
+    def _write(self, fh, keys, vals) -> int:
+        rec = np.empty(len(keys), RUN_DTYPE)
+        rec["k"], rec["v"] = keys, vals
+        rec.tofile(fh)
+        n = rec.nbytes
+        self.spilled_bytes += n
+        self.disk += n
+        self.peak_disk = max(self.peak_disk, self.disk)
+        return n
+
+    def spill(self) -> None:
+        """Merge (and sum) the in-memory runs into one spill file of level 0 and free them."""
+        if not self.mem:
+            return
+        keys, vals = merge_sorted([(k.a, v.a) for k, v in self.mem])
+        self.mem = []
+        self.mem_bytes = 0
+        path = self._new_path()
+        try:
+            with open(path, "wb") as fh:
+                self._write(fh, keys, vals)
+        except OSError as exc:
+            raise self._write_error(exc) from None
+        del keys, vals
+        self.spills += 1
+        if not self.levels:
+            self.levels.append([])
+        self.levels[0].append(path)
+        level = 0
+        while level < len(self.levels) and len(self.levels[level]) >= self.fan_in:
+            self._merge_level(level)
+            level += 1
+
+    def _merge_level(self, level: int) -> None:
+        group, self.levels[level] = self.levels[level], []
+        path = self._new_path()
+        self._merge_files(group, path)
+        if len(self.levels) == level + 1:
+            self.levels.append([])
+        self.levels[level + 1].append(path)
+
+    def _merge_files(self, group: list[str], path: str) -> None:
+        """Merge spill files into one (summing equal keys), deleting them."""
+        readers = [_FileRun(p, self.buffer_records // max(1, len(group))) for p in group]
+        try:
+            with open(path, "wb") as fh:
+                while True:
+                    lasts = [k for k in (r.last_key() for r in readers) if k is not None]
+                    if not lasts:
+                        break
+                    hi = min(lasts) + 1
+                    ks, vs = [], []
+                    for r in readers:
+                        part = r.take_below(hi)
+                        if part is not None:
+                            ks.append(part[0])
+                            vs.append(part[1])
+                    keys, vals = _concat_reduce(ks, vs)
+                    self._write(fh, keys, vals)
+        except OSError as exc:
+            raise self._write_error(exc) from None
+        finally:
+            for r in readers:
+                r.close()
+        for p in group:
+            self.disk -= os.path.getsize(p)
+            os.unlink(p)
+        self.passes += 1
+
+    def finish(self) -> None:
+        """Before the final merge: at most `fan_in` spill files (merging the smallest levels)."""
+        while len(self.files) > self.fan_in:
+            # the smallest files (lowest levels) go first: merge just enough of them
+            take = min(self.fan_in, len(self.files) - self.fan_in + 1)
+            group, top = [], 0
+            for level, files in enumerate(self.levels):
+                while files and len(group) < take:
+                    group.append(files.pop(0))
+                    top = level
+            path = self._new_path()
+            self._merge_files(group, path)
+            self.levels[top].append(path)
+
+    def cursors(self) -> list:
+        out: list = [_MemRun(k, v) for k, v in self.mem]
+        files = self.files
+        per_file = max(1024, self.buffer_records // max(1, len(files)))
+        out.extend(_FileRun(p, per_file) for p in files)
+        return out
+
+    def cleanup(self) -> None:
+        self.mem = []
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+            self.disk = 0
+
+
+def merge_runs(store: RunStore, dense: Anon | None, layout, vocab_size: int, sink) -> int:
+    """Merge the dense block and all runs into sorted, summed records passed to `sink`; return their number.
+
+    Walks rows in ranges of about MERGE_RANGE_ENTRIES entries, handing back the
+    consumed parts of the dense block and of the in-memory runs as it goes.
+    """
+    p, rowstart, rowlen = layout
+    V = vocab_size
+    store.finish()
+    dense_rows = np.zeros(V, dtype=np.int64)
+    if dense is not None:
+        _dense_nnz_rows(dense.a, rowstart, rowlen, dense_rows)
+    per_row = dense_rows + store.row_counts
+    cum = np.cumsum(per_row)
+    sink.begin(int(dense_rows.sum()) + store.entries)
+    cursors = store.cursors()
+    total = 0
+    row0 = 0
+    done_before = 0
+    try:
+        while row0 < V:
+            row1 = int(np.searchsorted(cum, done_before + MERGE_RANGE_ENTRIES, side="right"))
+            row1 = min(V, max(row0 + 1, row1))
+            hi_key = row1 * V
+            ks, vs = [], []
+            n_dense = int(dense_rows[row0:row1].sum())
+            if n_dense:
+                k = np.empty(n_dense, dtype=np.int64)
+                v = np.empty(n_dense, dtype=np.float64)
+                _dense_range(dense.a, rowstart, rowlen, row0, row1, V, k, v)
+                ks.append(k)
+                vs.append(v)
+            if dense is not None:
+                dense.release_to(rowstart[row1] if row1 < V else len(dense.a))
+            for c in cursors:
+                part = c.take_below(hi_key)
+                if part is not None:
+                    ks.append(part[0])
+                    vs.append(part[1])
+            if ks:
+                keys, vals = _concat_reduce(ks, vs)
+                del ks, vs
+                w1 = (keys // V).astype(np.int32)
+                w2 = (keys - w1.astype(np.int64) * V).astype(np.int32)
+                sink.add(w1, w2, vals)
+                total += len(w1)
+                del keys, vals, w1, w2
+            ks, vs = [], []
+            for c in cursors:
+                c.release()
+            done_before = int(cum[row1 - 1])
+            row0 = row1
+    finally:
+        for c in cursors:
+            c.close()
+    return total
+
+
+def union_record_files(paths: list[str], vocab_size: int, sink, budget_bytes: int, tmp_dir: str | None,
+                       fan_in: int = DEFAULT_FAN_IN) -> tuple[int, RunStore]:
+    """Pass the union of Stanford record files (counts of equal pairs summed) to `sink`, in
+    (word1, word2) order, within about `budget_bytes`: each block is sorted into a run (files
+    need not be sorted), runs spill and merge as in counting. Returns (records, the store's figures)."""
+    from nlpt.embeddings.cooccur_records import iter_record_file
+
+    V = vocab_size
+    store = RunStore(max(1 << 16, budget_bytes // 4), tmp_dir, V, fan_in,
+                     buffer_records=max(1024, budget_bytes // 4 // 16))
+    try:
+        for path in paths:
+            for rec in iter_record_file(path, V, block=max(1024, min(1 << 20, budget_bytes // 64))):
+                keys = rec["w1"].astype(np.int64) * V + rec["w2"]
+                order = np.argsort(keys, kind="stable")
+                keys, vals = keys[order], rec["x"][order]
+                m = _merge_reduce(keys, vals, keys, vals)
+                store.add(keys[:m], vals[:m])
+        layout = (0, np.zeros(V, np.int64), np.zeros(V, np.int64))
+        n = merge_runs(store, None, layout, V, sink)
+    finally:
+        store.cleanup()
+    return n, store

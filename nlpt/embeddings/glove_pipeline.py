@@ -1,0 +1,198 @@
+"""The whole `train-glove` job as a library function: vocabulary, co-occurrence counting
+(or reading saved counts), training records, AdaGrad training, vectors and their sidecar.
+
+The CLI (`nlpt.cli.glove`) only parses options and calls `run_glove`; this module
+prints nothing but log lines through `nlpt.common.progress`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from nlpt.common.errors import NlptError, UsageError
+
+
+@dataclass
+class GloveJobResult:
+    vocab_size: int
+    records: int
+    count_seconds: float
+    train_seconds: float
+    peaks: dict = field(default_factory=dict)  # stage -> peak RSS MiB
+    temp_peak_bytes: int = 0  # most temporary disk held by co-occurrence runs at once
+
+
+def spill_directory(tmp_dir: str | None) -> str:
+    """Where temporary runs and records go: --tmp-dir, else $TMPDIR (node-local on clusters)."""
+    import tempfile
+
+    if tmp_dir is not None:
+        if not os.path.isdir(tmp_dir):
+            raise NlptError(f"{tmp_dir}: --tmp-dir is not a directory")
+        return tmp_dir
+    return tempfile.gettempdir()
+
+
+def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min_count, max_vocab, read_vocab, save_vocab,
+              save_cooccur, cooccur, memory, tmp_dir, vector_size, iterations, x_max, alpha, eta, grad_clip, which, seed,
+              save_state, resume, threads, quiet, ropts, args: dict | None = None) -> GloveJobResult:
+    """Train GloVe vectors on `inputs` (or on the co-occurrence files `cooccur`, a list) and write `output`.
+
+    `args`: the command's options, recorded in the vectors' sidecar.
+    """
+    from nlpt.common.output import check_writable
+    from nlpt.common.process import peak_rss_mib
+    from nlpt.common.progress import Progress, log
+    from nlpt.common.threads import resolve_threads
+    from nlpt.corpus.reader import expand_inputs
+    from nlpt.corpus.sizes import progress_total
+
+    # -- arguments -------------------------------------------------------------------
+    cooccur = list(cooccur or [])
+    if not cooccur and not inputs:
+        raise UsageError("give input files (or - for stdin), or co-occurrence files with --cooccur")
+    if cooccur and inputs:
+        cooccur += list(inputs)  # `--cooccur a.bin b.bin ...`: the other arguments are more count files
+        inputs = []
+    if cooccur and read_vocab is None:
+        raise UsageError("--cooccur needs --read-vocab: the file's word ids are line numbers of that vocabulary")
+    if cooccur and save_cooccur is not None and len(cooccur) == 1:
+        raise UsageError("--save-cooccur with one --cooccur file would only copy the file")
+    for name, value in (("--x-max", x_max), ("--eta", eta), ("--grad-clip", grad_clip), ("--memory", memory)):
+        if not (value > 0 and math.isfinite(value)):
+            raise UsageError(f"{name} must be a positive number, got {value}")
+    if not (alpha >= 0 and math.isfinite(alpha)):
+        raise UsageError(f"--alpha must be >= 0, got {alpha}")
+    for path in (output, save_vocab, save_cooccur, save_state):
+        if path is not None:
+            check_writable(path)
+    spill_dir = spill_directory(tmp_dir)
+    threads = resolve_threads(threads)
+    paths = expand_inputs(inputs) if inputs else []
+    if "-" in paths and read_vocab is None:
+        raise UsageError("stdin can be read only once, but GloVe reads the corpus twice: give --read-vocab (from `nlpt vocab`)")
+    from nlpt.common.output import refuse_output_onto_input
+
+    # --resume may be the --save-state file (it is read before it is replaced); nothing else may be an input
+    refuse_output_onto_input({"--output": output, "--save-vocab": save_vocab, "--save-cooccur": save_cooccur,
+                              "--save-state": save_state}, [*paths, read_vocab, *cooccur])
+    if "-" in paths and read_vocab == "-":
+        raise UsageError("standard input (-) can be read only once: give the corpus or --read-vocab another file")
+    if resume is not None:
+        from nlpt.embeddings.driver import checkpoint_meta
+
+        done = int(checkpoint_meta(resume).get("epoch", 0))
+        if done > iterations:
+            raise UsageError(f"{resume}: the saved state is already at iteration {done}, past --iter {iterations}; "
+                             f"give --iter {done} or more, or start without --resume")
+
+    from nlpt.embeddings import cooccur as co
+    from nlpt.embeddings import glove as gl
+    from nlpt.embeddings.vectors import Vectors
+    from nlpt.vocab.training import trainer_vocab
+
+    total = progress_total(paths) if paths else None  # bytes to read (uncompressed), for the progress bars
+    t0 = time.perf_counter()
+    # -- vocabulary --------------------------------------------------------------------
+    vocab = trainer_vocab(paths, ropts, threads, min_count, max_vocab, read_vocab, in_file_order=bool(cooccur),
+                          quiet=quiet, memory_gb=memory).vocab
+    if save_vocab is not None:
+        vocab.save(save_vocab)
+    V = len(vocab)
+
+    # -- co-occurrence records, merged straight into training records -----------------------
+    from nlpt.common.output import atomic_output
+
+    result = GloveJobResult(V, 0, 0.0, 0.0)
+    peaks = result.peaks
+    peaks["vocabulary"] = peak_rss_mib(reset=True)
+    params_bytes = 2 * (2 * V * (vector_size + 1)) * 4  # W and G
+    sink = gl.AutoSink(x_max, alpha, int(memory * (1 << 30)), params_bytes, spill_dir, seed)
+    try:
+        with ExitStack() as stack:
+            out_sink = sink
+            if save_cooccur is not None:
+                out_sink = co.TeeSink(stack.enter_context(atomic_output(save_cooccur, "wb")), sink)
+            if cooccur:
+                n_records, merge_stats = co.feed_record_files(cooccur, V, out_sink, memory_gb=memory, tmp_dir=spill_dir)
+                what = cooccur[0] if len(cooccur) == 1 else f"the union of {len(cooccur)} files"
+                log(f"read {n_records} co-occurrence records from {what}", quiet)
+                if merge_stats is not None:
+                    result.temp_peak_bytes = merge_stats.temp_peak_bytes
+                peaks["reading"] = peak_rss_mib(reset=True)
+            else:
+                opts = co.CooccurOptions(window=window, symmetric=symmetric, distance_weighting=distance_weighting,
+                                         memory_gb=memory, threads=threads, tmp_dir=spill_dir)
+
+                def on_merge():
+                    peaks["counting"] = peak_rss_mib(reset=True)
+
+                with Progress("counting co-occurrences", total=total, unit="B", quiet=quiet) as prog:
+                    _, stats = co.count_cooccurrences(paths, vocab.words, opts, ropts, progress=prog, sink=out_sink,
+                                                      on_merge=on_merge)
+                peaks["merge"] = peak_rss_mib(reset=True)
+                stats.read_stats.report(quiet)
+                spill = ""
+                if stats.spills:
+                    ratio = stats.temp_peak_bytes / max(1, 16 * stats.records)
+                    spill = (f", {stats.spills} spill(s): {stats.spilled_bytes / 1e6:.0f} MB written, at most "
+                             f"{stats.temp_peak_bytes / 1e6:.0f} MB on disk at once = {ratio:.2f}x the final records, "
+                             f"{stats.merge_passes} merge pass(es)")
+                log(f"co-occurrences: {stats.records} records from {stats.tokens} in-vocabulary tokens "
+                    f"in {stats.seconds:.1f}s (dense block up to rank product {stats.dense_p}{spill})", quiet)
+                n_records = stats.records
+                result.temp_peak_bytes = stats.temp_peak_bytes
+            if n_records == 0:
+                raise NlptError("no co-occurrences: no line has two in-vocabulary words within the window")
+        records = sink.finish(seed)
+        peaks["shuffle"] = peak_rss_mib(reset=True)
+        if sink.on_disk:
+            log(f"training records ({n_records * 16 / 1e6:.0f} MB) exceed --memory {memory:g} GB "
+                f"with the parameters ({params_bytes / 1e6:.0f} MB): training from {spill_dir} on disk", quiet)
+        result.records = n_records
+        result.count_seconds = time.perf_counter() - t0
+
+        # -- training -------------------------------------------------------------------------
+        t1 = time.perf_counter()
+        config = gl.GloveConfig(vector_size=vector_size, iterations=iterations, x_max=x_max, alpha=alpha, eta=eta,
+                                grad_clip=grad_clip, threads=threads, seed=seed)
+        words_hash = gl.vocab_hash(vocab.words)
+        if resume is not None:
+            state = gl.load_state(resume, V, vector_size, words_hash)
+            log(f"resuming from {resume} after iteration {state.epoch}", quiet)
+        else:
+            state = gl.init_state(V, vector_size, seed, words_hash)
+
+        def on_epoch(report, st):
+            log(f"iter {report.epoch}/{iterations}: cost {report.cost:.6f}  ({report.seconds:.1f}s)", quiet)
+            if save_state is not None:
+                gl.save_state(save_state, st, config)
+
+        todo = max(0, iterations - state.epoch)
+        if todo:
+            with Progress("training", total=todo * n_records, unit="rec", quiet=quiet) as prog:
+                gl.train(records, state, config, progress=prog, on_epoch=on_epoch)
+        elif save_state is not None:
+            gl.save_state(save_state, state, config)
+        result.train_seconds = time.perf_counter() - t1
+        peaks["training"] = peak_rss_mib()
+    finally:
+        sink.close()  # removes the temporary training records, if they went to disk
+
+    Vectors(vocab.words, gl.output_matrix(state, which)).save(output, fmt)
+    _write_sidecar(output, "train-glove", ropts, V, args)
+    log(f"wrote {V} vectors of size {vector_size} to {output} "
+        f"(counting {result.count_seconds:.1f}s, training {result.train_seconds:.1f}s, {n_records} records)", quiet)
+    log("peak memory (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()), quiet)
+    return result
+
+
+def _write_sidecar(output, command, ropts, vocab_size, args) -> None:
+    from nlpt.embeddings.sidecar import write_sidecar
+
+    write_sidecar(output, command=command, reader_options=ropts, vocab_size=vocab_size,
+                  dim=(args or {}).get("vector_size"), args=args or {})

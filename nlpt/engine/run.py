@@ -1,0 +1,349 @@
+"""A pretraining run from start to finish, and reading a finished run back (`load_run`).
+
+`pretrain(options)` validates everything before any work, prepares the run
+folder (rank 0), the token files (once; reused), the objective, the model
+(wrapped for DDP or FSDP2), the optimizer, resumes from a checkpoint when there
+is one, runs the loop and returns a summary. The run folder layout is in
+`nlpt/engine/__init__.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from nlpt.common.errors import NlptError, UsageError
+from nlpt.engine.objective import (
+    CONFIG_FILE, DEFAULT_OBJECTIVE, RUN_FORMAT, TOKENIZER_FILE, check_objective, make_objective, unwrap,
+)
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+SCHEDULES = ("cosine", "linear", "constant")
+STRATEGIES = ("auto", "ddp", "fsdp")
+
+
+@dataclass
+class TrainOptions:
+    """Everything a run needs; `nlpt pretrain`'s flags and recipe files fill it."""
+
+    run_dir: str
+    corpus: list
+    tokenizer: str
+    model: Any  # registry dataclass (GPTConfig, LlamaConfig, ...)
+    objective: Optional[str] = None  # default per family (DEFAULT_OBJECTIVE)
+    objective_options: dict = field(default_factory=dict)
+    context: Optional[int] = None  # default: the model's max_positions
+    batch: int = 8  # sequences per micro-batch per rank
+    global_batch: Optional[int] = None  # sequences per optimizer step over all ranks (default batch × ranks)
+    lr: float = 3e-4
+    min_lr_ratio: float = 0.1
+    warmup: int = 100
+    schedule: str = "cosine"
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+    max_steps: Optional[int] = None
+    max_tokens: Optional[int] = None
+    max_time: Optional[float] = None  # seconds
+    eval_every: int = 500
+    eval_batches: Optional[int] = 50  # None/0 = the whole validation split
+    log_every: int = 10
+    checkpoint_every: int = 1000
+    keep_last: int = 3
+    resume: str = "auto"  # auto | none | PATH
+    seed: int = 1337
+    device: str = "auto"
+    precision: str = "fp32"
+    compile: bool = False
+    strategy: str = "auto"
+    val_fraction: float = 0.1
+    token_dir: Optional[str] = None  # default RUN_DIR/tokens
+    threads: Optional[int] = None
+    reader: Any = None  # ReaderOptions
+    quiet: bool = False
+
+    def resolved(self) -> dict:
+        """The `train` part of config.json."""
+        skip = {"run_dir", "corpus", "tokenizer", "model", "objective", "objective_options", "reader", "quiet"}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
+
+
+def validate_options(o: TrainOptions) -> None:
+    """UsageError for options that cannot work, before anything is read or written."""
+    if not o.corpus:
+        raise UsageError("give the corpus files to pretrain on")
+    if o.max_steps is None and o.max_tokens is None:
+        raise UsageError("give --max-steps or --max-tokens (the learning-rate schedule needs the length of the run)")
+    for name in ("batch", "max_steps", "max_tokens", "log_every"):
+        v = getattr(o, name)
+        if v is not None and v < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {v})")
+    if o.global_batch is not None and o.global_batch < 1:
+        raise UsageError(f"--global-batch must be at least 1 (got {o.global_batch})")
+    if o.lr <= 0 or not o.lr < 10:
+        raise UsageError(f"--lr must be a positive number below 10 (got {o.lr})")
+    if o.precision not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)} (got {o.precision!r})")
+    if o.schedule not in SCHEDULES:
+        raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)} (got {o.schedule!r})")
+    if o.strategy not in STRATEGIES:
+        raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)} (got {o.strategy!r})")
+    if not 0.0 < o.val_fraction < 1.0:
+        raise UsageError(f"--val-fraction must be between 0 and 1 (got {o.val_fraction})")
+    context = o.context or o.model.max_positions
+    if context < 1 or context > o.model.max_positions and o.model.family in ("gpt", "encoder", "bart"):
+        raise UsageError(f"--context {context} exceeds the model's position table ({o.model.max_positions}); "
+                         f"raise --context on the model or lower it here")
+
+
+def _check_run_dir(run_dir: str) -> None:
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+    except OSError as exc:
+        raise NlptError(f"{run_dir}: cannot create the run folder ({(exc.strerror or str(exc)).lower()})") from None
+    if not os.path.isdir(run_dir):
+        raise NlptError(f"{run_dir}: exists and is not a folder")
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise NlptError(f"{run_dir}: the run folder is not writable")
+
+
+def _write_json(path: str, data: dict) -> None:
+    from nlpt.common.output import atomic_output
+
+    with atomic_output(path) as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+
+
+def _peak_flops(device) -> Optional[float]:
+    """The device's dense bf16 peak from the hardware table (GPUs only), for MFU."""
+    import torch
+
+    if device.type != "cuda":
+        return None
+    from nlpt.transformer.hardware import GPUS
+
+    name = torch.cuda.get_device_name(device).lower()
+    for key in sorted(GPUS, key=len, reverse=True):
+        if key.split("-")[0] in name and ("pcie" in name) == ("pcie" in key):
+            return GPUS[key].peak_tflops * 1e12
+    return None
+
+
+def _resume_point(o: TrainOptions) -> Optional[str]:
+    from nlpt.engine import checkpoint as ckpt
+
+    if o.resume == "none":
+        return None
+    if o.resume == "auto":
+        return ckpt.latest(o.run_dir)
+    return ckpt.resolve(o.resume)
+
+
+def pretrain(o: TrainOptions, on_progress=None) -> dict:
+    """Train (or continue training) the run in `o.run_dir`; returns a summary dict (rank 0's view)."""
+    import torch
+
+    from nlpt.common.threads import resolve_threads
+    from nlpt.corpus.reader import ReaderOptions
+    from nlpt.engine import checkpoint as ckpt
+    from nlpt.engine import distributed as dist_
+    from nlpt.engine.loop import LoopSettings, LoopState, train_loop
+    from nlpt.engine.optim import make_optimizer
+    from nlpt.engine.tokens import load_tokenizer, prepare_tokens
+    from nlpt.models import build
+    from nlpt.transformer.config import config_fields
+
+    validate_options(o)
+    objective_name = o.objective or DEFAULT_OBJECTIVE.get(o.model.family)
+    if objective_name is None:
+        raise UsageError(f"the {o.model.family} family cannot be pretrained")
+    context = o.context or o.model.max_positions
+    reader = o.reader or ReaderOptions()
+    tokenizer = load_tokenizer(o.tokenizer)
+    if tokenizer.get_vocab_size() > o.model.vocab_size:
+        raise UsageError(f"{o.tokenizer}: the tokenizer has {tokenizer.get_vocab_size():,} entries but the model's "
+                         f"vocabulary is {o.model.vocab_size:,} (give --vocab {tokenizer.get_vocab_size()} or more)")
+    for path in o.corpus:
+        if path != "-" and not os.path.exists(path) and not any(c in path for c in "*?["):
+            raise NlptError(f"{path}: no such file or directory")
+    try:  # special tokens the objective needs, before any work (their ids go into the model config)
+        o = dataclasses.replace(o, model=check_objective(objective_name, tokenizer, o.model, context, o.objective_options))
+    except UsageError:
+        raise
+    except NlptError as exc:
+        raise NlptError(f"{o.tokenizer}: {exc}") from None
+    resume_from = _resume_point(o)
+    model_dict = config_fields(o.model)
+    saved = None
+    if resume_from:  # before anything is written: a checkpoint of another model is refused
+        saved = ckpt.read_state(resume_from)
+        ckpt.check_same_model(saved.get("model", {}), model_dict, resume_from)
+    d = dist_.setup(o.device)
+    try:
+        world = d.world
+        per_step = o.batch * world
+        global_batch = o.global_batch or per_step
+        if global_batch % per_step:
+            raise UsageError(f"--global-batch {global_batch} is not a multiple of --batch {o.batch} × {world} "
+                             f"rank{'s' if world > 1 else ''} = {per_step}")
+        accum = global_batch // per_step
+        strategy = o.strategy if o.strategy != "auto" else "ddp"
+        if o.precision == "fp16" and d.device.type != "cuda":
+            raise UsageError("--precision fp16 needs a CUDA device (use bf16 or fp32)")
+        threads = resolve_threads(o.threads)
+        if o.threads is None and world > 1:  # ranks on one node share its CPUs
+            threads = max(1, threads // int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+        torch.set_num_threads(threads)
+
+        # run folder + token files: rank 0 writes, the others wait and read
+        token_dir = o.token_dir or os.path.join(o.run_dir, "tokens")
+        if d.main:
+            _check_run_dir(o.run_dir)
+        error, reused = None, None
+        if d.main:
+            try:
+                reused = prepare_tokens(o.corpus, o.tokenizer, token_dir, o.val_fraction, reader, o.quiet).reused
+            except NlptError as exc:
+                error = str(exc)
+        error = dist_.broadcast_object(error, d)
+        if error:
+            raise NlptError(error)
+        data = prepare_tokens(o.corpus, o.tokenizer, token_dir, o.val_fraction, reader, True)
+        data.reused = reused
+        objective = make_objective(objective_name, tokenizer, data.train, data.val, context, dict(o.objective_options))
+        if d.main:  # what the objective had to leave out (e.g. single-sentence documents for NSP)
+            from nlpt.common.progress import log
+
+            for note in getattr(objective, "notes", ()):
+                log(note, o.quiet)
+
+        state = LoopState()
+
+        torch.manual_seed(o.seed)
+        model = build(o.model).to(d.device)
+        bare = model
+        if resume_from:
+            ckpt.load_weights(bare, ckpt.read_weights(resume_from), resume_from)
+        sharded = False
+        if world > 1 and strategy == "fsdp":
+            from torch.distributed.fsdp import fully_shard
+
+            for block in getattr(model, "blocks", []):
+                fully_shard(block)
+            fully_shard(model)
+            sharded = True
+        optimizer = make_optimizer(model, o.lr, o.weight_decay, (o.beta1, o.beta2), o.eps, d.device)
+        scaler = torch.amp.GradScaler("cuda") if o.precision == "fp16" else None
+        generator = torch.Generator().manual_seed(o.seed)
+        if saved is not None:
+            ckpt.load_optimizer(bare, optimizer, saved, sharded)
+            torch.set_rng_state(saved["rng_torch"])
+            generator.set_state(saved["rng_data"])
+            if "rng_cuda" in saved and d.device.type == "cuda":
+                torch.cuda.set_rng_state(saved["rng_cuda"], d.device)
+            if scaler is not None and "scaler" in saved:
+                scaler.load_state_dict(saved["scaler"])
+            state = LoopState(step=int(saved["step"]), tokens=int(saved["tokens"]), elapsed_s=float(saved["elapsed_s"]))
+        if world > 1 and strategy == "ddp":
+            from torch.nn.parallel import DistributedDataParallel
+
+            model = DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
+        if o.compile:
+            model = torch.compile(model)
+
+        tokens_per_step = global_batch * context
+        total_steps = o.max_steps or -(-o.max_tokens // tokens_per_step)
+        if o.max_steps and o.max_tokens:
+            total_steps = min(total_steps, -(-o.max_tokens // tokens_per_step))
+        flops_per_token = None
+        peak = _peak_flops(d.device)
+        if peak:
+            from nlpt.transformer.params import count, flops
+
+            flops_per_token = flops(count(o.model), context)["training_per_token"]
+        settings = LoopSettings(
+            micro_batch=o.batch, accum=accum, context=context, total_steps=total_steps, lr=o.lr, warmup=o.warmup,
+            schedule=o.schedule, min_lr_ratio=o.min_lr_ratio, grad_clip=o.grad_clip, max_tokens=o.max_tokens,
+            max_time=o.max_time, eval_every=o.eval_every, eval_batches=o.eval_batches or None, log_every=o.log_every,
+            checkpoint_every=o.checkpoint_every, keep_last=o.keep_last, precision=o.precision, quiet=o.quiet,
+            sharded=sharded, flops_per_token=flops_per_token, peak_flops=peak)
+
+        run_config = {"format": RUN_FORMAT, "model": model_dict, "objective": objective_name,
+                      "objective_options": dict(o.objective_options), "tokenizer": TOKENIZER_FILE,
+                      "data": {"corpus": [os.path.abspath(p) for p in o.corpus], "token_dir": os.path.abspath(token_dir),
+                               "val_fraction": o.val_fraction, "context": context,
+                               "train_tokens": len(data.train.tokens), "val_tokens": len(data.val.tokens),
+                               "reader": data.meta["key"]["reader"]},
+                      "train": {**o.resolved(), "context": context, "global_batch": global_batch, "accum": accum,
+                                "world": world, "strategy": strategy if world > 1 else "single",
+                                "total_steps": total_steps, "device": str(d.device)}}
+        if d.main:
+            if os.path.abspath(o.tokenizer) != os.path.abspath(os.path.join(o.run_dir, TOKENIZER_FILE)):
+                shutil.copyfile(o.tokenizer, os.path.join(o.run_dir, TOKENIZER_FILE))
+            _write_json(os.path.join(o.run_dir, CONFIG_FILE), run_config)
+            from nlpt.engine.loop import MetricsLog
+
+            log = MetricsLog(o.run_dir)
+            if saved is not None:
+                log.truncate_after(state.step)
+            elif os.path.exists(log.path):
+                os.unlink(log.path)
+        dist_.barrier(d)
+
+        start = time.perf_counter()
+        try:
+            state = train_loop(model, bare, optimizer, objective, generator, settings, d, o.run_dir, state, model_dict,
+                               scaler, on_progress)
+        except torch.cuda.OutOfMemoryError:
+            raise NlptError(f"CUDA out of memory with --batch {o.batch} and --context {context}: lower --batch "
+                            f"(--global-batch keeps the optimizer batch through accumulation) or --context") from None
+        summary = {"run_dir": o.run_dir, "steps": state.step, "tokens": state.tokens, "seconds": round(time.perf_counter() - start, 3),
+                   "elapsed_s": round(state.elapsed_s, 3), "resumed_from": resume_from, "checkpoint": state.checkpoint,
+                   "stopped_by": state.stopped_by, "val": state.last_val, "world": world,
+                   "token_files_reused": data.reused, "parameters": sum(p.numel() for p in unwrap(bare).parameters())}
+        return summary
+    finally:
+        dist_.teardown(d)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading a run back
+
+def read_run_config(run_dir: str) -> dict:
+    path = os.path.join(run_dir, CONFIG_FILE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            cfg = json.load(fh)
+    except FileNotFoundError:
+        raise NlptError(f"{run_dir}: not a run folder (no {CONFIG_FILE})") from None
+    except ValueError as exc:
+        raise NlptError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(cfg, dict) or cfg.get("format") != RUN_FORMAT:
+        raise NlptError(f"{path}: not an nlpt run configuration (format {RUN_FORMAT})")
+    return cfg
+
+
+def load_run(run_dir: str, checkpoint: Optional[str] = None, device: str = "cpu"):
+    """(model in eval mode with the newest checkpoint's weights, tokenizer, run config)."""
+    from nlpt.engine import checkpoint as ckpt
+    from nlpt.engine.distributed import pick_device
+    from nlpt.engine.tokens import load_tokenizer
+    from nlpt.models import build
+    from nlpt.transformer.config import config_from_dict
+
+    cfg = read_run_config(run_dir)
+    config = config_from_dict(cfg.get("model"), os.path.join(run_dir, CONFIG_FILE))
+    where = ckpt.resolve(checkpoint or run_dir)
+    model = build(config)
+    ckpt.load_weights(model, ckpt.read_weights(where), where)
+    model.to(pick_device(device)).eval()
+    tokenizer = load_tokenizer(os.path.join(run_dir, cfg.get("tokenizer", TOKENIZER_FILE)))
+    return model, tokenizer, cfg

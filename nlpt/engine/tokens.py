@@ -1,0 +1,240 @@
+"""Tokenizers and token files: text becomes token ids once, on disk, memory-mapped by every later run.
+
+`prepare_tokens` streams the corpus through the reader in blocks, cuts them
+into lines, encodes each batch of lines with the `tokenizers` library (its
+Rust threads do the work in parallel) and appends the ids to a uint16/uint32
+file, so a 100 MB corpus never sits in Python lists. Beside the ids it writes
+the index of line starts and of document starts (blank lines separate
+documents). A `meta.json` written last records what the files were made from
+(input sizes and mtimes, tokenizer hash, reader options, validation fraction);
+the next run with the same inputs reuses them. The layout is described by
+`nlpt.engine.objective.TokenSplit`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import numpy as np
+
+from nlpt.common.errors import NlptError, UsageError
+from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, expand_inputs, iter_text
+
+TOKENS_FORMAT = "nlpt-tokens/1"
+
+
+# ---------------------------------------------------------------------------------------------
+# tokenizers
+
+def load_tokenizer(path: str):
+    """A `tokenizers.Tokenizer` from a tokenizer.json; `NlptError` naming the file if it does not load."""
+    from tokenizers import Tokenizer
+
+    if not os.path.isfile(path):
+        raise NlptError(f"{path}: no such tokenizer file")
+    try:
+        return Tokenizer.from_file(path)
+    except Exception as exc:  # the library raises a bare Exception with a serde message
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise NlptError(f"{path}: not a tokenizer.json the tokenizers library loads ({reason})") from None
+
+
+def tokenizer_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def newline_id(tokenizer) -> Optional[int]:
+    """The id that ends a line in the stream, when the tokenizer keeps "\\n" as a token of its own."""
+    ids = tokenizer.encode("\n", add_special_tokens=False).ids
+    return ids[0] if len(ids) == 1 else None
+
+
+def special_id(tokenizer, *names: str) -> Optional[int]:
+    """The id of the first of `names` the tokenizer knows (e.g. "</s>", "<|endoftext|>"), else None."""
+    for name in names:
+        i = tokenizer.token_to_id(name)
+        if i is not None:
+            return i
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# token files
+
+@dataclass
+class TokenSplit:
+    """One split of the token files (see nlpt.engine.objective.TokenSplit for the contract)."""
+
+    name: str
+    tokens: np.ndarray
+    line_starts: np.ndarray
+    doc_starts: np.ndarray
+    newline_id: Optional[int]
+    vocab_size: int
+    source: str  # for error messages: the corpus
+
+
+@dataclass
+class TokenData:
+    directory: str
+    meta: dict
+    train: TokenSplit
+    val: TokenSplit
+    reused: bool = False
+
+
+def _fingerprint(paths: list[str], tokenizer_path: str, opts: ReaderOptions, val_fraction: float) -> dict:
+    inputs = []
+    for p in paths:
+        if p == "-":
+            raise UsageError("pretraining reads its corpus twice at most and caches it; give files, not stdin (-)")
+        st = os.stat(p)
+        inputs.append({"path": os.path.abspath(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return {"format": TOKENS_FORMAT, "inputs": inputs, "tokenizer_sha256": tokenizer_sha256(tokenizer_path),
+            "reader": json.loads(json.dumps(asdict(opts), default=str)), "val_fraction": val_fraction}
+
+
+def _encode_lines(tokenizer, lines: list[str]) -> list[list[int]]:
+    enc = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+    return [e.ids for e in enc(lines, add_special_tokens=False)]
+
+
+def _write_stream(paths, tokenizer, dtype, out_dir, opts, stats, progress=None, batch_lines: int = 4096) -> dict:
+    """Encode every file to out_dir/tokens.bin, lines.bin, docs.bin; returns counts."""
+    n_tokens = 0
+    line_starts: list[np.ndarray] = []
+    doc_starts: list[int] = []
+    n_lines = 0
+    new_doc = True
+    with open(os.path.join(out_dir, "tokens.bin"), "wb") as out:
+        def flush(lines: list[str]) -> None:
+            nonlocal n_tokens, n_lines, new_doc
+            if not lines:
+                return
+            ids = _encode_lines(tokenizer, lines)
+            lens = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+            offsets = n_tokens + np.concatenate(([0], np.cumsum(lens)[:-1]))
+            nonblank = [bool(s.strip()) for s in lines]
+            keep = np.array(nonblank, dtype=bool) & (lens > 0)
+            for is_line, is_text in zip(keep.tolist(), nonblank):
+                if is_line:
+                    if new_doc:  # the first line after a blank one (or of a file) opens a document
+                        doc_starts.append(n_lines)
+                        new_doc = False
+                    n_lines += 1
+                elif not is_text:
+                    new_doc = True
+            line_starts.append(offsets[keep])
+            flat = np.array(list(itertools.chain.from_iterable(ids)), dtype=dtype)
+            out.write(flat.tobytes())
+            n_tokens += len(flat)
+
+        for path in paths:
+            carry = ""
+            new_doc = True  # each file starts a document
+            pending: list[str] = []
+            for text in iter_text(as_sources([path]), opts, stats):
+                parts = (carry + text).split("\n")
+                carry = parts.pop()
+                pending.extend(p + "\n" for p in parts)
+                if len(pending) >= batch_lines:
+                    flush(pending)
+                    pending = []
+                if progress is not None:
+                    progress.update(stats.bytes, tokens=n_tokens)
+            if carry:
+                pending.append(carry)
+            flush(pending)
+    lines = np.concatenate(line_starts + [np.array([n_tokens], dtype=np.int64)]) if line_starts else np.array([n_tokens], np.int64)
+    lines.astype(np.int64).tofile(os.path.join(out_dir, "lines.bin"))
+    docs = np.array(doc_starts + [n_lines], dtype=np.int64)
+    docs.tofile(os.path.join(out_dir, "docs.bin"))
+    return {"n_tokens": int(n_tokens), "n_lines": int(n_lines), "n_docs": int(len(docs) - 1)}
+
+
+def _open(directory: str, meta: dict, source: str, reused: bool) -> TokenData:
+    dtype = np.dtype(meta["dtype"])
+    n = meta["n_tokens"]
+    tokens = np.memmap(os.path.join(directory, "tokens.bin"), dtype=dtype, mode="r", shape=(n,)) if n else np.zeros(0, dtype)
+    lines = np.fromfile(os.path.join(directory, "lines.bin"), dtype=np.int64)
+    docs = np.fromfile(os.path.join(directory, "docs.bin"), dtype=np.int64)
+    s_tok, s_line = meta["split_token"], meta["split_line"]
+    train_lines = np.append(lines[:s_line], s_tok)
+    val_lines = lines[s_line:] - s_tok
+    train_docs = np.append(docs[docs < s_line], s_line)
+    val_docs = docs[docs >= s_line] - s_line
+    if len(val_docs) == 0 or val_docs[0] != 0:
+        val_docs = np.concatenate(([0], val_docs))
+    common = dict(newline_id=meta["newline_id"], vocab_size=meta["vocab_size"], source=source)
+    train = TokenSplit("train", tokens[:s_tok], train_lines, train_docs, **common)
+    val = TokenSplit("val", tokens[s_tok:], val_lines, val_docs, **common)
+    return TokenData(directory, meta, train, val, reused)
+
+
+def prepare_tokens(inputs: list[str], tokenizer_path: str, out_dir: str, val_fraction: float = 0.1,
+                   opts: ReaderOptions = ReaderOptions(), quiet: bool = True) -> TokenData:
+    """Token files for `inputs` under `out_dir` (made once; reused while inputs and tokenizer are unchanged).
+
+    The validation split is the last `val_fraction` of the tokens, moved forward to the next line start.
+    """
+    from nlpt.common.progress import Progress
+
+    if not 0.0 < val_fraction < 1.0:
+        raise UsageError(f"--val-fraction must be between 0 and 1 (got {val_fraction})")
+    paths = expand_inputs(inputs)
+    source = paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
+    tokenizer = load_tokenizer(tokenizer_path)
+    key = _fingerprint(paths, tokenizer_path, opts, val_fraction)
+    meta_path = os.path.join(out_dir, "meta.json")
+    if os.path.isfile(meta_path):
+        try:
+            with open(meta_path, encoding="utf-8") as fh:
+                meta = json.load(fh)
+            if meta.get("key") == key:
+                return _open(out_dir, meta, source, reused=True)
+        except (OSError, ValueError, KeyError):
+            pass
+    vocab_size = tokenizer.get_vocab_size()
+    dtype = np.uint16 if vocab_size <= 1 << 16 else np.uint32
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".tokens.", dir=out_dir)
+    except OSError as exc:
+        raise NlptError(f"{out_dir}: cannot create the token folder ({(exc.strerror or str(exc)).lower()})") from None
+    try:
+        stats = ReadStats()
+        total = sum(os.path.getsize(p) for p in paths)
+        start = time.perf_counter()
+        with Progress("tokenizing", total=total, unit="B", quiet=quiet) as progress:
+            counts = _write_stream(paths, tokenizer, dtype, tmp, opts, stats, progress)
+            progress.update(stats.bytes, tokens=counts["n_tokens"])
+        n = counts["n_tokens"]
+        if n == 0:
+            raise NlptError(f"{source}: no tokens found")
+        lines = np.fromfile(os.path.join(tmp, "lines.bin"), dtype=np.int64)
+        split_line = int(np.searchsorted(lines[:-1], int(n * (1.0 - val_fraction)), side="left"))
+        split_token = int(lines[split_line]) if split_line < len(lines) - 1 else n
+        meta = {"key": key, "dtype": np.dtype(dtype).name, "vocab_size": vocab_size, "newline_id": newline_id(tokenizer),
+                **counts, "split_token": split_token, "split_line": split_line, "bytes": stats.bytes,
+                "seconds": round(time.perf_counter() - start, 3), "invalid_utf8": stats.total_invalid}
+        for name in ("tokens.bin", "lines.bin", "docs.bin"):
+            os.replace(os.path.join(tmp, name), os.path.join(out_dir, name))
+        with open(os.path.join(tmp, "meta.json"), "w", encoding="utf-8") as fh:
+            json.dump(meta, fh, indent=1)
+        os.replace(os.path.join(tmp, "meta.json"), meta_path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    stats.report(quiet)
+    return _open(out_dir, meta, source, reused=False)

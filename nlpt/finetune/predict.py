@@ -1,0 +1,121 @@
+"""`nlpt finetune predict RUN_DIR FILE|-`: JSONL predictions from a finetune run folder.
+
+The run folder holds everything: the classifier's architecture (config.json), its best-on-dev
+weights, the label names and the tokenizer or word table. Each output line is
+`{"line": N, "label": L, "probabilities": {label: p, ...}}` (regression: `{"line": N, "score": x}`),
+N being the input's line number, so rows skipped for empty text are visible as gaps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from nlpt.common.errors import NlptError
+from nlpt.common.progress import log
+
+
+def read_run_config(run_dir: str) -> dict:
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isdir(run_dir):
+        raise NlptError(f"{run_dir}: no such run folder")
+    if not os.path.exists(path):
+        raise NlptError(f"{run_dir}: not a finetune run folder (no config.json)")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            config = json.load(fh)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NlptError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or not str(config.get("format", "")).startswith("nlpt-finetune/"):
+        raise NlptError(f"{run_dir}: not a finetune run folder (config.json is not from `nlpt finetune`)")
+    if not os.path.exists(os.path.join(run_dir, "model.safetensors")):
+        raise NlptError(f"{run_dir}: no model.safetensors (the run ended before its first epoch?)")
+    return config
+
+
+def load_classifier(run_dir: str):
+    """(classifier in eval mode, run config, encode(texts, pairs) -> fields) from a finetune run folder."""
+    from safetensors.torch import load_model
+
+    from nlpt.objectives.classification import SequenceClassifier
+
+    config = read_run_config(run_dir)
+    enc, head = config["encoder"], config["head"]
+    if enc["kind"] == "static":
+        from nlpt.finetune import static
+
+        vocab = static.WordVocabulary.load(os.path.join(run_dir, "words.txt"), enc["tokenizer"], enc["max_length"])
+        encoder = static.build_encoder(enc["type"], enc["words"], enc["dim"], enc["pair"], True, enc["filters"], enc["kernel_sizes"])
+        min_length = getattr(encoder, "min_length", 1)
+        pad_ids: dict = {}
+
+        def encode(texts, pairs):
+            return static.encode_split(vocab, texts, pairs)
+    else:
+        from tokenizers import Tokenizer
+
+        from nlpt.finetune import pretrained as pt
+        from nlpt.models import build
+        from nlpt.transformer.config import config_from_dict
+
+        model_config = config_from_dict(config.get("model"), where=os.path.join(run_dir, "config.json"))
+        tokenizer = Tokenizer.from_file(os.path.join(run_dir, "tokenizer.json"))
+        builder = pt.InputBuilder(tokenizer, model_config.family, enc["max_length"], enc["segments"])
+        encoder = pt.PretrainedEncoder(build(model_config), enc["pooling"])
+        min_length = 1
+        pad_ids = {"input_ids": builder.pad}
+        encode = builder.encode_batch
+    classifier = SequenceClassifier(encoder, head["outputs"], head["type"], head["dropout"])
+    try:
+        missing, unexpected = load_model(classifier, os.path.join(run_dir, "model.safetensors"), strict=False)
+    except Exception as exc:  # noqa: BLE001 - corrupt or foreign file
+        raise NlptError(f"{run_dir}/model.safetensors: cannot load ({str(exc).splitlines()[0][:200]})") from None
+    if missing or unexpected:
+        name = (missing or unexpected)[0]
+        raise NlptError(f"{run_dir}/model.safetensors: does not match config.json ({'missing' if missing else 'unexpected'} {name})")
+    classifier.eval()
+    return classifier, config, encode, pad_ids, min_length
+
+
+def run_predict(run_dir: str, input_path: str, output: str, fmt: str | None = None, text_column: str | None = None,
+                pair_column: str | None = None, batch_size: int = 64, device: str = "auto", strict: bool = False,
+                quiet: bool = False) -> dict:
+    """Write JSONL predictions for `input_path` (`-`: stdin) to `output` (`-`: stdout); returns a summary."""
+    import torch
+
+    from nlpt.common.output import atomic_output, check_writable
+    from nlpt.finetune.data import Columns, _EXTENSIONS, describe_skipped, read_lines, read_split
+    from nlpt.finetune.train import resolve_device
+    from nlpt.objectives.classification import EncodedSplit, predict
+
+    config = read_run_config(run_dir)
+    check_writable(output)
+    if output != "-" and input_path != "-" and os.path.abspath(output) == os.path.abspath(input_path):
+        raise NlptError(f"{output}: the output is the input file")
+    columns = config["task"]["columns"]
+    pair = columns["pair"] is not None
+    ext = os.path.splitext(input_path)[1].lower()
+    if fmt is None and (input_path == "-" or ext not in _EXTENSIONS):
+        split = read_lines(input_path, pair, strict)  # plain text, one example per line
+    else:
+        wanted = Columns(text_column or columns["text"], (pair_column or columns["pair"]) if pair else None, columns["label"])
+        split, _ = read_split("input", input_path, fmt, wanted, strict=strict, need_label=False)
+    message = describe_skipped(split)
+    if message:
+        log(message, quiet)
+    classifier, config, encode, pad_ids, min_length = load_classifier(run_dir)
+    dev = resolve_device(device)
+    classifier.to(dev)
+    data = EncodedSplit("input", encode(split.texts, split.pairs), torch.zeros(len(split)), pad_ids=pad_ids, min_length=min_length)
+    out = predict(classifier, data, batch_size, dev, __import__("contextlib").nullcontext) if len(split) else torch.zeros(0)
+    labels = config["labels"]
+    with atomic_output(output) as fh:
+        for i, line in enumerate(split.lines):
+            if labels is None:
+                record = {"line": line, "score": float(out[i])}
+            else:
+                probs = out[i].tolist()
+                best = max(range(len(probs)), key=probs.__getitem__)
+                record = {"line": line, "label": labels[best], "probabilities": {l: round(p, 6) for l, p in zip(labels, probs)}}
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return {"predicted": len(split), "skipped": dict(split.skipped)}

@@ -1,0 +1,52 @@
+"""Torch models built from the registry's config dataclasses (`nlpt.transformer.config`).
+
+`build(config)` dispatches on `config.family` and imports the family's module
+lazily, so importing this package costs nothing. One file per family:
+
+    gpt.py    GPT-1/GPT-2/GPT-3 (learned positions, LayerNorm, GELU MLP)   #11
+    llama.py  Llama/Mistral/Qwen2 and Mixtral-style mixture of experts       #11
+    bert.py   BERT/RoBERTa/DistilBERT/ALBERT encoders ("encoder" family)     #12
+    t5.py     T5 encoder-decoder                                             #12
+    bart.py   BART encoder-decoder                                           #12
+
+Contract every family module keeps (others rely on it):
+* `build(config) -> nn.Module` where `module.config` is the registry dataclass
+  and `sum(p.numel() for p in module.parameters())` equals `nlpt params`' total
+  for that config;
+* `module.hidden_states(input_ids, attention_mask=None, token_type_ids=None)
+  -> Tensor[B, T, H]`: the last layer after the final norm (for
+  encoder-decoders: the encoder output) - all that finetune and compare use;
+* `module(...)` is the training forward the family's objectives call (decoders:
+  `model(input_ids, labels=None) -> dict(logits=..., loss=..., aux_loss=...)`);
+* `export_hf(model, out_dir)` / `from_hf(hf_model)` helpers for its Hugging Face class.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# family -> module under nlpt.models
+FAMILY_MODULES = {"gpt": "gpt", "llama": "llama", "encoder": "bert", "t5": "t5", "bart": "bart"}
+
+
+def family_module(family: str):
+    """The module for a family (imported on first use); NlptError for families without a builder."""
+    from nlpt.common.errors import NlptError
+
+    name = FAMILY_MODULES.get(family)
+    if name is None:
+        raise NlptError(f"no trainable model for the {family} family (trainable: {', '.join(FAMILY_MODULES)})")
+    try:
+        return importlib.import_module(f"nlpt.models.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"nlpt.models.{name}":
+            raise NlptError(f"the {family} family has no model builder in this version") from None
+        raise
+
+
+def build(config):
+    """An initialised torch model for a registry config (`config.family` picks the file)."""
+    from nlpt.transformer.config import validate
+
+    validate(config)
+    return family_module(config.family).build(config)

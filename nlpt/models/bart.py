@@ -1,0 +1,220 @@
+"""BART encoder–decoder (Lewis et al. 2020): a denoising autoencoder with a BERT-like encoder and a GPT-like decoder.
+
+Shared token embedding, learned positions with BART's offset of 2 (position
+p reads row p + 2), LayerNorm on the embeddings, post-LN blocks with biases
+and GELU; the decoder adds causal self-attention and cross-attention. The LM
+head is tied to the token embedding (transformers adds `final_logits_bias`, a
+buffer of zeros that is never trained; the export writes it as zeros).
+
+Parameter names map onto `transformers`' `BartForConditionalGeneration`
+(`hf_state_dict`, `load_hf_state_dict`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nlpt.transformer.config import BartConfig
+
+POSITION_OFFSET = 2
+
+
+class Attention(nn.Module):
+    """Multi-head attention with biases; Q, K, V in one projection (cross-attention: Q, then K and V together
+    from the encoder output)."""
+
+    def __init__(self, d: int, heads: int, dropout: float, cross: bool = False):
+        super().__init__()
+        if d % heads:
+            raise ValueError(f"num_heads {heads} does not divide d_model {d}")
+        self.d, self.heads, self.dropout, self.cross = d, heads, dropout, cross
+        if cross:
+            self.q, self.kv = nn.Linear(d, d), nn.Linear(d, 2 * d)
+        else:
+            self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+
+    def projection(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) of the Q, K or V projection alone (views into the fused one)."""
+        i, d = "qkv".index(name), self.d
+        if self.cross:
+            if name == "q":
+                return self.q.weight, self.q.bias
+            return self.kv.weight[(i - 1) * d:i * d], self.kv.bias[(i - 1) * d:i * d]
+        return self.qkv.weight[i * d:(i + 1) * d], self.qkv.bias[i * d:(i + 1) * d]
+
+    def forward(self, x, mask=None, kv=None, causal=False):
+        B, T, _ = x.shape
+        if self.cross:
+            q = self.q(x).view(B, T, self.heads, -1).transpose(1, 2)
+            k, v = self.kv(kv).view(B, kv.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        else:
+            q, k, v = self.qkv(x).view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(B, T, self.d))
+
+
+class Block(nn.Module):
+    """Post-LN layer: self-attention (+ cross-attention in the decoder), GELU feed-forward."""
+
+    def __init__(self, config: BartConfig, decoder: bool):
+        super().__init__()
+        d, p = config.d_model, config.dropout
+        ffn = config.dec_ffn if decoder else config.ffn_size
+        self.self_attn = Attention(d, config.num_heads, p)
+        self.ln_self = nn.LayerNorm(d)
+        self.cross_attn = Attention(d, config.num_heads, p, cross=True) if decoder else None
+        self.ln_cross = nn.LayerNorm(d) if decoder else None
+        self.fc_in, self.fc_out = nn.Linear(d, ffn), nn.Linear(ffn, d)
+        self.ln_ffn = nn.LayerNorm(d)
+        self.drop = nn.Dropout(p)
+
+    def forward(self, x, mask=None, memory=None, memory_mask=None, causal=False):
+        x = self.ln_self(x + self.drop(self.self_attn(x, mask, causal=causal)))
+        if self.cross_attn is not None:
+            x = self.ln_cross(x + self.drop(self.cross_attn(x, memory_mask, kv=memory)))
+        return self.ln_ffn(x + self.drop(self.fc_out(F.gelu(self.fc_in(x)))))
+
+
+class Stack(nn.Module):
+    def __init__(self, config: BartConfig, decoder: bool):
+        super().__init__()
+        self.config, self.decoder = config, decoder
+        self.pos_emb = nn.Embedding(config.max_positions + POSITION_OFFSET, config.d_model)
+        self.ln_emb = nn.LayerNorm(config.d_model)
+        layers = config.num_decoder_layers if decoder else config.num_layers
+        self.blocks = nn.ModuleList(Block(config, decoder) for _ in range(layers))
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x, mask=None, memory=None, memory_mask=None):
+        T = x.shape[1]
+        if T > self.config.max_positions:
+            raise ValueError(f"sequence of {T} tokens exceeds max_positions {self.config.max_positions}")
+        x = self.drop(self.ln_emb(x + self.pos_emb(torch.arange(POSITION_OFFSET, T + POSITION_OFFSET, device=x.device))))
+        if self.decoder and mask is not None:  # padding and causality in one additive mask
+            causal = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
+            mask = mask.masked_fill(causal, torch.finfo(x.dtype).min)
+        for block in self.blocks:
+            x = block(x, mask, memory, memory_mask, causal=self.decoder)
+        return x
+
+
+def _additive(mask: torch.Tensor | None, dtype) -> torch.Tensor | None:
+    if mask is None or bool(mask.all()):
+        return None
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(mask == 0, torch.finfo(dtype).min)[:, None, None, :]
+
+
+class Bart(nn.Module):
+    def __init__(self, config: BartConfig):
+        super().__init__()
+        if not config.tie_embeddings:
+            raise ValueError("only BART with the LM head tied to the token embeddings is built")
+        self.config = config
+        self.shared = nn.Embedding(config.vocab_size, config.d_model)
+        self.encoder = Stack(config, decoder=False)
+        self.decoder = Stack(config, decoder=True)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        """BART's initialisation: N(0, 0.02) weights, zero biases."""
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, 0.0, 0.02)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+    def hidden_states(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
+        """The encoder's output [B, T, d]."""
+        return self.encoder(self.shared(input_ids), _additive(attention_mask, self.shared.weight.dtype))
+
+    def decode(self, decoder_input_ids, memory, attention_mask=None, decoder_attention_mask=None) -> torch.Tensor:
+        dtype = memory.dtype
+        return self.decoder(self.shared(decoder_input_ids), _additive(decoder_attention_mask, dtype), memory,
+                            _additive(attention_mask, dtype))
+
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return F.linear(hidden, self.shared.weight)
+
+    def forward(self, input_ids, decoder_input_ids, attention_mask=None, decoder_attention_mask=None, positions=None):
+        """Teacher-forced decoder logits [B, S, V]; with `positions` (flat indices into B·S) only those rows [N, V],
+        so padding is never projected onto the vocabulary."""
+        memory = self.hidden_states(input_ids, attention_mask)
+        hidden = self.decode(decoder_input_ids, memory, attention_mask, decoder_attention_mask)
+        if positions is not None:
+            hidden = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)
+        return self.lm_logits(hidden)
+
+
+def build(config: BartConfig) -> Bart:
+    return Bart(config)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hugging Face mapping (BartForConditionalGeneration)
+
+def _or(value, default):
+    return default if value is None else value
+
+
+def hf_config(config: BartConfig) -> dict:
+    eos = _or(config.eos_token_id, 2)
+    return {
+        "architectures": ["BartForConditionalGeneration"], "model_type": "bart", "vocab_size": config.vocab_size,
+        "d_model": config.d_model, "encoder_layers": config.num_layers, "decoder_layers": config.num_decoder_layers,
+        "encoder_attention_heads": config.num_heads, "decoder_attention_heads": config.num_heads,
+        "encoder_ffn_dim": config.ffn_size, "decoder_ffn_dim": config.dec_ffn,
+        "max_position_embeddings": config.max_positions, "activation_function": "gelu",
+        "dropout": config.dropout, "attention_dropout": 0.0, "activation_dropout": 0.0, "scale_embedding": False,
+        "add_final_layer_norm": False, "normalize_before": False, "is_encoder_decoder": True,
+        "tie_word_embeddings": True, "pad_token_id": _or(config.pad_token_id, 1), "bos_token_id": _or(config.bos_token_id, 0),
+        "eos_token_id": eos, "decoder_start_token_id": eos, "forced_eos_token_id": eos,
+    }
+
+
+def _hf_pairs(model: Bart):
+    yield "model.shared.weight", model.shared.weight
+    for side, stack in (("encoder", model.encoder), ("decoder", model.decoder)):
+        p = f"model.{side}."
+        yield p + "embed_positions.weight", stack.pos_emb.weight
+        modules = {p + "layernorm_embedding": stack.ln_emb}
+        for i, blk in enumerate(stack.blocks):
+            lp = f"{p}layers.{i}."
+            for attn, name in ((blk.self_attn, "self_attn"), (blk.cross_attn, "encoder_attn")):
+                if attn is None:
+                    continue
+                for n in "qkv":
+                    weight, bias = attn.projection(n)
+                    yield f"{lp}{name}.{n}_proj.weight", weight
+                    yield f"{lp}{name}.{n}_proj.bias", bias
+                modules[f"{lp}{name}.out_proj"] = attn.out
+            modules.update({lp + "self_attn_layer_norm": blk.ln_self, lp + "fc1": blk.fc_in, lp + "fc2": blk.fc_out,
+                            lp + "final_layer_norm": blk.ln_ffn})
+            if blk.ln_cross is not None:
+                modules[lp + "encoder_attn_layer_norm"] = blk.ln_cross
+        for name, mod in modules.items():
+            yield name + ".weight", mod.weight
+            yield name + ".bias", mod.bias
+
+
+def hf_state_dict(model: Bart) -> dict:
+    """nlpt weights under BartForConditionalGeneration's names (tied copies left to transformers to tie)."""
+    sd = {k: v.detach().contiguous().clone() for k, v in _hf_pairs(model)}
+    sd["final_logits_bias"] = torch.zeros(1, model.config.vocab_size)
+    return sd
+
+
+def load_hf_state_dict(model: Bart, sd: dict) -> None:
+    """Copy BartForConditionalGeneration-named weights into `model` (KeyError naming a missing tensor)."""
+    with torch.no_grad():
+        for name, param in _hf_pairs(model):
+            param.copy_(sd[name])
+        bias = sd.get("final_logits_bias")
+        if bias is not None and bool(bias.any()):
+            raise ValueError("final_logits_bias is not zero: nlpt's BART has no output bias")
+
+
+to_hf_state_dict = hf_state_dict  # the name nlpt.models.hf.export_hf calls

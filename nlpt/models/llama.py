@@ -1,0 +1,270 @@
+"""Llama (Touvron et al. 2023) and Mixtral (Jiang et al. 2024): RMSNorm, rotary positions, GQA, gated MLPs.
+
+Every layer: x + attn(RMSNorm(x)), x + mlp(RMSNorm(x)); final RMSNorm; LM head
+(untied unless the config ties it). Attention uses grouped-query heads
+(`num_kv_heads` K/V heads shared by groups of query heads) through
+`scaled_dot_product_attention`, with one fused Q/K/V projection. The MLP is
+SwiGLU (GeGLU with `activation="gelu"`), fused gate+up.
+
+With `num_experts > 0` each MLP is a Mixtral mixture of experts: a linear
+router scores the experts, each token goes to its `experts_per_token` best
+(softmax, top-k, renormalised), and the Switch Transformer load-balancing loss
+E · Σ_e f_e · P_e (f = share of routed slots, P = mean router probability) is
+returned as `aux_loss`, averaged over layers.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nlpt.common.errors import NlptError
+from nlpt.models.gpt import activation_fn, attention_mask_for
+from nlpt.transformer.config import LlamaConfig
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, size: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x.to(dtype)
+
+
+def rotary_tables(c: LlamaConfig, T: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin [T, head_dim] for rotary positions (Llama's half-split layout, `rope_scaling` = linear)."""
+    d = c.attn_head_dim
+    inv_freq = 1.0 / (c.rope_theta ** (torch.arange(0, d, 2, device=device, dtype=torch.float32) / d))
+    pos = torch.arange(T, device=device, dtype=torch.float32)
+    if c.rope_scaling:
+        pos = pos / c.rope_scaling
+    angles = torch.outer(pos, inv_freq)
+    angles = torch.cat((angles, angles), dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return (x * cos + rotated * sin).to(x.dtype)
+
+
+class Attention(nn.Module):
+    def __init__(self, c: LlamaConfig):
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = c.num_heads, c.num_kv_heads, c.attn_head_dim
+        self.qkv = nn.Linear(c.hidden_size, (c.num_heads + 2 * c.num_kv_heads) * self.head_dim, bias=c.qkv_bias)
+        self.o = nn.Linear(c.num_heads * self.head_dim, c.hidden_size, bias=c.o_bias)
+        self.dropout = c.dropout
+
+    def forward(self, x, cos, sin, attention_mask=None):
+        B, T, _ = x.shape
+        hd, nh, kv = self.head_dim, self.heads, self.kv_heads
+        q, k, v = self.qkv(x).split((nh * hd, kv * hd, kv * hd), dim=-1)
+        q = rotate(q.view(B, T, nh, hd).transpose(1, 2), cos, sin)
+        k = rotate(k.view(B, T, kv, hd).transpose(1, 2), cos, sin)
+        v = v.view(B, T, kv, hd).transpose(1, 2)
+        mask, causal = attention_mask_for(attention_mask, T)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=kv != nh,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.o(y.transpose(1, 2).reshape(B, T, nh * hd))
+
+
+class GatedMLP(nn.Module):
+    """down(act(gate(x)) · up(x)), gate and up in one matrix."""
+
+    def __init__(self, c: LlamaConfig):
+        super().__init__()
+        self.ffn = c.ffn_size
+        self.gate_up = nn.Linear(c.hidden_size, 2 * c.ffn_size, bias=False)
+        self.down = nn.Linear(c.ffn_size, c.hidden_size, bias=False)
+        self.act = activation_fn(c.activation)
+
+    def forward(self, x):
+        gate, up = self.gate_up(x).split(self.ffn, dim=-1)
+        return self.down(self.act(gate) * up)
+
+
+class MoE(nn.Module):
+    """Mixtral's sparse MLP: top-k of `num_experts` gated MLPs per token, weights renormalised over the k."""
+
+    def __init__(self, c: LlamaConfig):
+        super().__init__()
+        E, H, Fz = c.num_experts, c.hidden_size, c.ffn_size
+        self.k, self.ffn, self.jitter = c.experts_per_token, Fz, c.router_jitter
+        self.router = nn.Linear(H, E, bias=False)
+        self.gate_up = nn.Parameter(torch.empty(E, 2 * Fz, H))  # per expert: [gate; up] (out × in)
+        self.down = nn.Parameter(torch.empty(E, H, Fz))
+        self.act = activation_fn(c.activation)
+
+    def forward(self, x):
+        shape = x.shape
+        x = x.reshape(-1, shape[-1])
+        if self.training and self.jitter:
+            x = x * torch.empty_like(x).uniform_(1 - self.jitter, 1 + self.jitter)
+        probs = F.softmax(self.router(x).float(), dim=-1)  # [N, E]
+        weights, chosen = probs.topk(self.k, dim=-1)
+        weights = (weights / weights.sum(-1, keepdim=True)).to(x.dtype)
+        out = torch.zeros_like(x)
+        E = probs.shape[-1]
+        order = chosen.flatten().argsort(stable=True)  # routed slots grouped by expert
+        counts = torch.bincount(chosen.flatten(), minlength=E).tolist()
+        tokens = order // self.k
+        slot_w = weights.flatten()[order]
+        start = 0
+        for e, n in enumerate(counts):
+            if n == 0:
+                continue
+            idx = tokens[start:start + n]
+            gate, up = F.linear(x[idx], self.gate_up[e]).split(self.ffn, dim=-1)
+            y = F.linear(self.act(gate) * up, self.down[e]) * slot_w[start:start + n, None]
+            out.index_add_(0, idx, y)
+            start += n
+        # load balancing (Switch eq. 4, as Mixtral): E · Σ_e (slots routed to e / tokens) · mean prob of e
+        share = torch.bincount(chosen.flatten(), minlength=E).to(probs.dtype) / x.shape[0]
+        aux = E * (share * probs.mean(0)).sum()
+        return out.reshape(shape), aux
+
+
+class Block(nn.Module):
+    def __init__(self, c: LlamaConfig):
+        super().__init__()
+        self.attn_norm = RMSNorm(c.hidden_size, c.norm_eps)
+        self.attn = Attention(c)
+        self.mlp_norm = RMSNorm(c.hidden_size, c.norm_eps)
+        self.mlp = MoE(c) if c.num_experts else GatedMLP(c)
+        self.drop = nn.Dropout(c.dropout)
+
+    def forward(self, x, cos, sin, attention_mask=None):
+        x = x + self.drop(self.attn(self.attn_norm(x), cos, sin, attention_mask))
+        y = self.mlp(self.mlp_norm(x))
+        if isinstance(y, tuple):
+            y, aux = y
+        else:
+            aux = None
+        return x + self.drop(y), aux
+
+
+class Llama(nn.Module):
+    def __init__(self, config: LlamaConfig):
+        super().__init__()
+        c = self.config = config
+        self.embed = nn.Embedding(c.vocab_size, c.hidden_size)
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.num_layers))
+        self.norm = RMSNorm(c.hidden_size, c.norm_eps)
+        self.lm_head = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        if c.tie_embeddings:
+            self.lm_head.weight = self.embed.weight
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """As Llama's reference: N(0, init_std) for matrices and embeddings, zero biases, unit norms."""
+        for name, p in self.named_parameters():
+            if p.dim() == 1:
+                nn.init.ones_(p) if "norm" in name else nn.init.zeros_(p)
+            else:
+                nn.init.normal_(p, 0.0, self.config.init_std)
+
+    def _run(self, input_ids, attention_mask=None):
+        T = input_ids.shape[1]
+        cos, sin = rotary_tables(self.config, T, input_ids.device)
+        x = self.embed(input_ids)
+        auxes = []
+        for block in self.blocks:
+            x, aux = block(x, cos, sin, attention_mask)
+            if aux is not None:
+                auxes.append(aux)
+        aux = torch.stack(auxes).mean() if auxes else None
+        return self.norm(x), aux
+
+    def hidden_states(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
+        """Last layer's output after the final RMSNorm, [B, T, H]."""
+        return self._run(input_ids, attention_mask)[0]
+
+    def forward(self, input_ids, labels=None, attention_mask=None) -> dict:
+        """{"logits"}; with `labels` (-100 = ignored) the mean token cross-entropy "loss"; MoE: "aux_loss"."""
+        h, aux = self._run(input_ids, attention_mask)
+        logits = self.lm_head(h)
+        out = {"logits": logits}
+        if aux is not None:
+            out["aux_loss"] = aux
+        if labels is not None:
+            out["loss"] = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=-100)
+        return out
+
+
+def build(config: LlamaConfig) -> Llama:
+    if config.head_dim is None and config.hidden_size % config.num_heads:
+        raise NlptError(f"--heads {config.num_heads} does not divide --hidden {config.hidden_size}")
+    if config.attn_head_dim % 2:
+        raise NlptError(f"rotary positions need an even head size (got {config.attn_head_dim})")
+    if config.activation not in ("silu", "gelu"):
+        raise NlptError(f"activation {config.activation!r} is not supported for Llama (silu, gelu)")
+    return Llama(config)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hugging Face LlamaForCausalLM / MixtralForCausalLM
+
+def hf_config(c: LlamaConfig) -> dict:
+    moe = bool(c.num_experts)
+    if c.qkv_bias != c.o_bias:
+        raise NlptError("export to transformers' Llama needs Q/K/V and output biases both on or both off")
+    out = {"architectures": ["MixtralForCausalLM" if moe else "LlamaForCausalLM"], "model_type": "mixtral" if moe else "llama",
+           "vocab_size": c.vocab_size, "hidden_size": c.hidden_size, "intermediate_size": c.ffn_size,
+           "num_hidden_layers": c.num_layers, "num_attention_heads": c.num_heads, "num_key_value_heads": c.num_kv_heads,
+           "head_dim": c.attn_head_dim, "max_position_embeddings": c.max_positions, "rms_norm_eps": c.norm_eps,
+           "rope_theta": c.rope_theta, "tie_word_embeddings": c.tie_embeddings, "hidden_act": c.activation,
+           "attention_dropout": c.dropout, "initializer_range": c.init_std, "bos_token_id": c.bos_token_id,
+           "eos_token_id": c.eos_token_id, "pad_token_id": c.pad_token_id, "torch_dtype": "float32"}
+    if c.rope_scaling:
+        out["rope_scaling"] = {"rope_type": "linear", "factor": c.rope_scaling}
+    if moe:
+        out.update(num_local_experts=c.num_experts, num_experts_per_tok=c.experts_per_token,
+                   router_aux_loss_coef=c.router_aux_loss_coef, router_jitter_noise=c.router_jitter,
+                   sliding_window=c.sliding_window, output_router_logits=False)
+        if c.qkv_bias:
+            raise NlptError("transformers' Mixtral has no attention biases; export needs qkv_bias off")
+    else:
+        out.update(attention_bias=c.qkv_bias, mlp_bias=False)
+        if c.sliding_window:
+            raise NlptError("transformers' Llama has no sliding window; export needs sliding_window unset")
+    return out
+
+
+def to_hf_state_dict(model: Llama) -> dict:
+    """Tensors named as transformers' Llama/Mixtral checkpoints (Mixtral: the published w1/w2/w3 layout)."""
+    c = model.config
+    hd, nh, kv = c.attn_head_dim, c.num_heads, c.num_kv_heads
+    out = {"model.embed_tokens.weight": model.embed.weight, "model.norm.weight": model.norm.weight}
+    for i, b in enumerate(model.blocks):
+        p = f"model.layers.{i}."
+        out[p + "input_layernorm.weight"] = b.attn_norm.weight
+        out[p + "post_attention_layernorm.weight"] = b.mlp_norm.weight
+        for name, part in zip(("q_proj", "k_proj", "v_proj"), b.attn.qkv.weight.split((nh * hd, kv * hd, kv * hd))):
+            out[p + f"self_attn.{name}.weight"] = part
+        if b.attn.qkv.bias is not None:
+            for name, part in zip(("q_proj", "k_proj", "v_proj"), b.attn.qkv.bias.split((nh * hd, kv * hd, kv * hd))):
+                out[p + f"self_attn.{name}.bias"] = part
+        out[p + "self_attn.o_proj.weight"] = b.attn.o.weight
+        if b.attn.o.bias is not None:
+            out[p + "self_attn.o_proj.bias"] = b.attn.o.bias
+        if isinstance(b.mlp, MoE):
+            out[p + "block_sparse_moe.gate.weight"] = b.mlp.router.weight
+            for e in range(c.num_experts):
+                gate, up = b.mlp.gate_up[e].split(c.ffn_size)
+                q = p + f"block_sparse_moe.experts.{e}."
+                out[q + "w1.weight"], out[q + "w3.weight"], out[q + "w2.weight"] = gate, up, b.mlp.down[e]
+        else:
+            gate, up = b.mlp.gate_up.weight.split(c.ffn_size)
+            out[p + "mlp.gate_proj.weight"], out[p + "mlp.up_proj.weight"] = gate, up
+            out[p + "mlp.down_proj.weight"] = b.mlp.down.weight
+    if not c.tie_embeddings:
+        out["lm_head.weight"] = model.lm_head.weight
+    return {k: v.detach().contiguous().clone() for k, v in out.items()}

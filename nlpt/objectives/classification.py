@@ -1,0 +1,183 @@
+"""Sequence classification and regression: pooling, the output head, and the loss.
+
+A `SequenceClassifier` is an *encoder* (anything whose `forward(batch)` gives one feature vector
+per example: a pretrained Transformer with pooling, a bag of word vectors, a TextCNN, or cached
+frozen features) followed by a new head: a linear layer, or a small MLP. The objective's `loss`
+follows `nlpt.engine.objective.Objective`: metrics are [sum, count] tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+POOLINGS = ("cls", "last", "mean")
+HEADS = ("linear", "mlp")
+# What each family's representation of a whole sequence is, unless --pooling says otherwise:
+# BERT-style encoders their [CLS] position, decoders the last token (it has seen all the others),
+# encoder-decoders the mean of the encoder output.
+DEFAULT_POOLING = {"encoder": "cls", "gpt": "last", "llama": "last", "t5": "mean", "bart": "mean"}
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
+    """[B, T, H] hidden states -> [B, H]. Sequences are right-padded; `attention_mask` is 1 on tokens."""
+    if how == "cls":
+        return hidden[:, 0]
+    if how == "last":
+        last = attention_mask.long().sum(dim=1).clamp(min=1) - 1
+        return hidden[torch.arange(hidden.size(0), device=hidden.device), last]
+    if how == "mean":
+        mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+    raise ValueError(f"unknown pooling {how!r}")
+
+
+class Head(nn.Module):
+    """The new output layer: dropout + linear, or dropout + dense + tanh + dropout + linear (as
+    BERT's pooler followed by its classifier)."""
+
+    def __init__(self, in_dim: int, num_outputs: int, kind: str = "linear", dropout: float = 0.1):
+        super().__init__()
+        if kind not in HEADS:
+            raise ValueError(f"unknown head {kind!r}")
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        if kind == "mlp":
+            layers += [nn.Linear(in_dim, in_dim), nn.Tanh(), nn.Dropout(dropout)]
+        layers.append(nn.Linear(in_dim, num_outputs))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layers(features)
+
+
+class SequenceClassifier(nn.Module):
+    """`encoder` (batch -> [B, D]) + `head` ([B, D] -> [B, C]; C = 1 for regression)."""
+
+    def __init__(self, encoder: nn.Module, num_outputs: int, head: str = "linear", dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.head = Head(encoder.output_dim, num_outputs, head, dropout)
+        self.num_outputs = num_outputs
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        out = self.head(self.encoder(batch))
+        return out.squeeze(-1) if self.num_outputs == 1 else out
+
+
+class CachedFeatures(nn.Module):
+    """The encoder of a frozen model whose features were computed once: the batch carries them."""
+
+    def __init__(self, output_dim: int):
+        super().__init__()
+        self.output_dim = output_dim
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return batch["features"]
+
+
+def pad(sequences: list[list[int]], pad_id: int, min_length: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded [B, T] ids and the [B, T] 0/1 attention mask."""
+    length = max(min_length, max((len(s) for s in sequences), default=0))
+    ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), length), dtype=torch.long)
+    for i, s in enumerate(sequences):
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, : len(s)] = 1
+    return ids, mask
+
+
+class EncodedSplit:
+    """A split ready for batching: per-example input fields (lists of id lists, or a feature
+    tensor) and the targets; `collate` pads the examples of one batch."""
+
+    def __init__(self, name: str, fields: dict, targets: torch.Tensor, pad_ids: dict | None = None, min_length: int = 1):
+        self.name = name
+        self.fields = fields
+        self.targets = targets
+        self.pad_ids = pad_ids or {}
+        self.min_length = min_length
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def tokens(self, indices=None) -> int:
+        """Token count (for throughput and compute figures); 0 for cached features."""
+        total = 0
+        for key, values in self.fields.items():
+            if isinstance(values, list) and "token_type" not in key:  # ids, not their segment labels
+                rows = values if indices is None else (values[i] for i in indices)
+                total += sum(len(v) for v in rows)
+        return total
+
+    def collate(self, indices) -> dict:
+        batch: dict[str, torch.Tensor] = {}
+        for key, values in self.fields.items():
+            if isinstance(values, torch.Tensor):
+                batch[key] = values[indices]
+            elif key.endswith("token_type_ids"):
+                batch[key] = pad([values[i] for i in indices], 0, self.min_length)[0]
+            else:
+                ids, mask = pad([values[i] for i in indices], self.pad_ids.get(key, 0), self.min_length)
+                batch[key] = ids
+                batch[key.replace("input_ids", "attention_mask") if "input_ids" in key else key + "_mask"] = mask
+        batch["labels"] = self.targets[indices]
+        return batch
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[dict]:
+        """The whole split in batches: shuffled with `generator`, else in order."""
+        n = len(self)
+        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        for start in range(0, n, batch_size):
+            yield self.collate(order[start : start + batch_size])
+
+
+class ClassificationObjective:
+    """Cross-entropy over classes, or mean squared error for a regression target."""
+
+    name = "classification"
+
+    def __init__(self, regression: bool):
+        self.regression = regression
+        self.metric_names = ("loss",)
+
+    def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict]:
+        output = model(batch)
+        labels = batch["labels"]
+        if self.regression:
+            loss = F.mse_loss(output.float(), labels.float())
+        else:
+            loss = F.cross_entropy(output.float(), labels)
+        n = float(labels.numel())
+        return loss, {"loss": torch.tensor([loss.detach().item() * n, n])}
+
+
+def predict(model: nn.Module, split: EncodedSplit, batch_size: int, device: torch.device, autocast) -> torch.Tensor:
+    """Model outputs for a whole split, in order: [N, C] probabilities, or [N] scores for regression."""
+    outputs = []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for batch in split.batches(batch_size):
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with autocast():
+                out = model(batch).float()
+            outputs.append(out.softmax(-1) if out.dim() == 2 else out)
+    model.train(was_training)
+    return torch.cat(outputs).cpu() if outputs else torch.zeros(0)
+
+
+def extract_features(encoder: nn.Module, split: EncodedSplit, batch_size: int, device: torch.device, autocast) -> torch.Tensor:
+    """[N, D] encoder features of a whole split, in order, on the CPU in float32 (frozen bodies)."""
+    outputs = []
+    was_training = encoder.training
+    encoder.eval()
+    with torch.no_grad():
+        for batch in split.batches(batch_size):
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with autocast():
+                outputs.append(encoder(batch).float().cpu())
+    encoder.train(was_training)
+    return torch.cat(outputs)

@@ -1,0 +1,403 @@
+"""`nlpt pretrain` (GPT, Llama, MoE): models, token files, training loop, checkpoints, resume, DDP/FSDP, export.
+
+Everything runs on CPU with tiny configs on the head of data/synthetic.txt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+from _cli import ROOT, needs_synthetic, synthetic_head  # noqa: E402
+
+from nlpt.models import build  # noqa: E402
+from nlpt.transformer.config import REGISTRY, GPTConfig, LlamaConfig  # noqa: E402
+from nlpt.transformer.params import count  # noqa: E402
+
+TINY = {
+    "gpt": GPTConfig(vocab_size=97, hidden_size=32, num_layers=2, num_heads=4, ffn_size=64, max_positions=32),
+    "llama": LlamaConfig(vocab_size=97, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, ffn_size=48,
+                         max_positions=32),
+    "moe": LlamaConfig(vocab_size=97, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, ffn_size=48,
+                       max_positions=32, num_experts=4, experts_per_token=2, variant="mixtral"),
+}
+
+
+def nlpt_main(*args, capsys=None):
+    """Run the CLI in this process (torch is imported once); returns (exit code, stdout, stderr)."""
+    from nlpt.cli import main
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    out, err = capsys.readouterr() if capsys is not None else ("", "")
+    return code, out, err
+
+
+def run_nlpt(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "nlpt", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    if not os.path.exists(os.path.join(ROOT, "data", "synthetic.txt")):
+        pytest.skip("data/synthetic.txt missing")
+    return synthetic_head(tmp_path_factory, 600)
+
+
+@pytest.fixture(scope="module")
+def char_tok(corpus, tmp_path_factory):
+    from nlpt.vocab.chars import char_tokenizer
+
+    path = str(tmp_path_factory.mktemp("tok") / "tok.json")
+    char_tokenizer([corpus], 1000).save(path)
+    return path
+
+
+def tiny_args(corpus, tok, run_dir, family="gpt", steps=20, extra=()):
+    arch = {"gpt": "gpt-mini", "llama": "llama-mini", "moe": "moe-mini"}[family]
+    args = [corpus, "-o", run_dir, "--tokenizer", tok, "--arch", arch, "--layers", 2, "--hidden", 32, "--heads", 4,
+            "--ffn", 64, "--context", 32, "--vocab", 64, "--batch", 4, "--max-steps", steps, "--lr", 3e-3,
+            "--warmup", 5, "--eval-every", 0, "--eval-batches", 4, "--log-every", 1, "--threads", 1, "--quiet"]
+    if family in ("llama", "moe"):
+        args += ["--kv-heads", 2]
+    if family == "moe":
+        args += ["--experts", 4, "--top-k", 2]
+    return args + list(extra)
+
+
+def train_losses(run_dir, split="train"):
+    with open(os.path.join(run_dir, "metrics.jsonl")) as fh:
+        rows = [json.loads(line) for line in fh]
+    return [(r["step"], r["loss"]) for r in rows if r["split"] == split]
+
+
+# --------------------------------------------------------------------------- models
+
+
+@pytest.mark.parametrize("name", ["gpt-mini", "llama-mini", "moe-mini", "gpt2", "gpt", "llama2-7b", "llama2-70b",
+                                  "mixtral-8x7b", "qwen2.5-7b", "gpt2-medium"])
+def test_parameter_count_equals_nlpt_params(name):
+    config = REGISTRY[name].config
+    with torch.device("meta"):
+        model = build(config)
+    assert sum(p.numel() for p in model.parameters()) == count(config).total
+
+
+def test_registry_builder_fields_round_trip_and_leave_counts_alone():
+    import dataclasses
+
+    from nlpt.transformer.config import config_fields, config_from_dict
+
+    for entry in REGISTRY.values():
+        assert config_from_dict(config_fields(entry.config)) == entry.config
+    c = REGISTRY["moe-mini"].config
+    changed = dataclasses.replace(c, dropout=0.3, init_std=0.01, activation="gelu", rope_scaling=2.0, router_jitter=0.1)
+    assert count(changed).total == count(c).total
+    from nlpt.common.errors import NlptError
+
+    with pytest.raises(NlptError, match="no_such_field"):
+        config_from_dict({**config_fields(c), "no_such_field": 1})
+
+
+@pytest.mark.parametrize("family", ["gpt", "llama", "moe"])
+def test_export_loads_in_transformers_with_equal_logits(family, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from nlpt.models.hf import export_hf
+
+    torch.manual_seed(0)
+    model = build(TINY[family]).eval()
+    with torch.no_grad():  # non-trivial norms and biases, so a wrong mapping shows
+        for name, p in model.named_parameters():
+            if p.dim() == 1:
+                p.add_(torch.randn_like(p) * 0.1)
+    config = export_hf(model, str(tmp_path / "hf"))
+    hf = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / "hf")).eval()
+    assert type(hf).__name__ == config["architectures"][0] == {"gpt": "GPT2LMHeadModel", "llama": "LlamaForCausalLM",
+                                                                 "moe": "MixtralForCausalLM"}[family]
+    ids = torch.randint(0, 97, (2, 32), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        mine, theirs = model(ids)["logits"], hf(ids).logits
+    assert mine.abs().max() > 0.01
+    torch.testing.assert_close(mine, theirs, atol=1e-4, rtol=0)
+
+
+def test_hidden_states_and_padding_mask():
+    torch.manual_seed(0)
+    for config in TINY.values():
+        model = build(config).eval()
+        ids = torch.randint(0, 97, (2, 10))
+        h = model.hidden_states(ids)
+        assert h.shape == (2, 10, 32)
+        mask = torch.ones(2, 10, dtype=torch.long)
+        mask[1, 7:] = 0  # right padding must not change the real positions
+        hm = model.hidden_states(ids, attention_mask=mask)
+        torch.testing.assert_close(hm[:, :7], h[:, :7], atol=1e-5, rtol=0)
+
+
+def test_moe_routes_top_k_and_returns_balancing_loss():
+    from nlpt.models.llama import MoE
+
+    torch.manual_seed(0)
+    moe = MoE(TINY["moe"])
+    for p in moe.parameters():
+        torch.nn.init.normal_(p, 0, 0.1)
+    x = torch.randn(64, 32)
+    y, aux = moe(x)
+    # reference: every token through its two best experts, weights renormalised
+    probs = torch.softmax(moe.router(x), -1)
+    w, idx = probs.topk(2, -1)
+    w = w / w.sum(-1, keepdim=True)
+    ref = torch.zeros_like(x)
+    for t in range(64):
+        for j in range(2):
+            e = idx[t, j]
+            g, u = (moe.gate_up[e] @ x[t]).split(48)
+            ref[t] += w[t, j] * (moe.down[e] @ (torch.nn.functional.silu(g) * u))
+    torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-4)
+    assert 2.0 - 1e-4 <= aux.item() <= 4.0  # = k when perfectly balanced, larger otherwise
+
+
+# --------------------------------------------------------------------------- data
+
+
+def test_token_files_lines_documents_and_reuse(tmp_path):
+    from nlpt.engine.tokens import prepare_tokens
+    from nlpt.vocab.chars import char_tokenizer
+
+    text = "first line\nsecond line\n\ndoc two\nmore\n\n\ndoc three\nend"
+    path = tmp_path / "c.txt"
+    path.write_text(text)
+    tok = char_tokenizer([str(path)], 100)
+    tok.save(str(tmp_path / "tok.json"))
+    data = prepare_tokens([str(path)], str(tmp_path / "tok.json"), str(tmp_path / "tokens"), val_fraction=0.3)
+    assert not data.reused and data.train.tokens.dtype.name == "uint16"
+    whole = data.train.tokens.tolist() + data.val.tokens.tolist()
+    assert tok.decode(whole) == text  # the flat stream is the text
+    tr = data.train
+    lines = [tok.decode(tr.tokens[a:b].tolist()) for a, b in zip(tr.line_starts[:-1], tr.line_starts[1:])]
+    assert lines == ["first line\n", "second line\n\n", "doc two\n", "more\n\n\n"]
+    assert tr.doc_starts.tolist() == [0, 2, 4]
+    assert tok.decode(data.val.tokens.tolist()) == "doc three\nend"
+    assert data.val.line_starts.tolist() == [0, 10, 13] and data.val.doc_starts.tolist() == [0, 2]
+    assert data.train.newline_id == tok.token_to_id("\n")
+    again = prepare_tokens([str(path)], str(tmp_path / "tokens/../tok.json"), str(tmp_path / "tokens"), val_fraction=0.3)
+    assert again.reused
+    path.write_text(text + " changed")
+    assert not prepare_tokens([str(path)], str(tmp_path / "tok.json"), str(tmp_path / "tokens"), val_fraction=0.3).reused
+
+
+def test_batches_are_the_same_whatever_the_split_into_ranks(corpus, char_tok, tmp_path):
+    from nlpt.engine.tokens import load_tokenizer, prepare_tokens
+    from nlpt.objectives.causal_lm import make
+
+    data = prepare_tokens([corpus], char_tok, str(tmp_path / "t"))
+    obj = make("causal_lm", load_tokenizer(char_tok), data.train, data.val, 16, {})
+    whole = obj.batch(8, torch.Generator().manual_seed(3))
+    parts = [obj.batch(4, torch.Generator().manual_seed(3), rank=r, world=2) for r in range(2)]
+    assert torch.equal(whole["input_ids"], torch.cat([p["input_ids"] for p in parts]))
+    assert torch.equal(whole["input_ids"][:, 1:], whole["labels"][:, :-1])
+    # validation covers every token of the split once
+    covered = sum(int((b["labels"] != -100).sum()) for b in obj.eval_batches(8))
+    assert covered == len(data.val.tokens) - 1
+
+
+# --------------------------------------------------------------------------- training
+
+
+@needs_synthetic
+@pytest.mark.parametrize("family", ["gpt", "llama", "moe"])
+def test_loss_falls(family, corpus, char_tok, tmp_path, capsys):
+    run = str(tmp_path / "run")
+    code, _, err = nlpt_main("pretrain", *tiny_args(corpus, char_tok, run, family, steps=40), capsys=capsys)
+    assert code == 0, err
+    losses = [loss for _, loss in train_losses(run)]
+    assert len(losses) == 40
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:3]) / 3
+    val = train_losses(run, "val")
+    assert val and val[-1][1] < losses[0]
+    with open(os.path.join(run, "config.json")) as fh:
+        cfg = json.load(fh)
+    assert cfg["model"]["family"] == ("gpt" if family == "gpt" else "llama") and cfg["objective"] == "causal_lm"
+    from nlpt.engine import load_run
+
+    model, tok, cfg2 = load_run(run)
+    assert sum(p.numel() for p in model.parameters()) == count(model.config).total
+    if family == "moe":
+        assert model.config.num_experts == 4
+
+
+@needs_synthetic
+def test_sample_and_export_through_the_cli(corpus, char_tok, tmp_path, capsys):
+    transformers = pytest.importorskip("transformers")
+    run = str(tmp_path / "run")
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text('[train]\nseed = 7\nwarmup = 1\nmin-lr-ratio = 0.5\n')
+    code, _, err = nlpt_main("pretrain", *tiny_args(corpus, char_tok, run, "llama", steps=5), "--config", recipe,
+                             capsys=capsys)
+    assert code == 0, err
+    with open(os.path.join(run, "config.json")) as fh:
+        train = json.load(fh)["train"]
+    assert (train["seed"], train["min_lr_ratio"], train["warmup"]) == (7, 0.5, 5)  # the command line wins
+    code, out, err = nlpt_main("pretrain", "sample", run, "--prompt", "the ", "--max-new-tokens", 12, "--seed", 1,
+                               capsys=capsys)
+    assert code == 0, err
+    assert out.startswith("the ") and len(out) > 10
+    assert nlpt_main("pretrain", "sample", run, "--prompt", "the ", "--max-new-tokens", 12, "--seed", 1,
+                     capsys=capsys)[1] == out
+    code, _, err = nlpt_main("pretrain", "export", run, "--export-hf", tmp_path / "hf", capsys=capsys)
+    assert code == 0, err
+    hf = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / "hf"))
+    assert type(hf).__name__ == "LlamaForCausalLM"
+    assert os.path.isfile(tmp_path / "hf" / "tokenizer.json")
+
+
+@needs_synthetic
+def test_sigterm_then_resume_equals_an_uninterrupted_run(corpus, char_tok, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    steps = 40
+    extra = ["--dropout", 0.1, "--checkpoint-every", 0, "--global-batch", 8]  # dropout: the RNG must resume too
+    straight = str(tmp_path / "straight")
+    code, _, err = nlpt_main("pretrain", *tiny_args(corpus, char_tok, straight, "gpt", steps, extra), capsys=capsys)
+    assert code == 0, err
+
+    stopped = str(tmp_path / "stopped")
+    proc = subprocess.Popen([sys.executable, "-m", "nlpt", "pretrain",
+                             *[str(a) for a in tiny_args(corpus, char_tok, stopped, "gpt", steps, extra) if a != "--quiet"]],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = os.path.join(stopped, "metrics.jsonl")
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(metrics) and os.path.getsize(metrics) > 0:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "stopped by SIGTERM" in err
+    with open(os.path.join(stopped, "checkpoints", "latest")) as fh:
+        stop_step = int(fh.read().strip().removeprefix("step-"))
+    assert 1 <= stop_step < steps
+    code, _, err = nlpt_main("pretrain", *tiny_args(corpus, char_tok, stopped, "gpt", steps, extra), capsys=capsys)
+    assert code == 0, err
+    a = load_file(os.path.join(straight, "checkpoints", f"step-{steps}", "model.safetensors"))
+    b = load_file(os.path.join(stopped, "checkpoints", f"step-{steps}", "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert train_losses(straight) == train_losses(stopped)
+
+
+def _torchrun(*args):
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "nlpt", *map(str, args)], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@needs_synthetic
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_two_process_gloo_run_matches_one_process(strategy, corpus, char_tok, tmp_path, capsys):
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("this torch has no gloo backend")
+    if strategy == "fsdp":
+        try:
+            from torch.distributed.fsdp import fully_shard  # noqa: F401
+        except ImportError:
+            pytest.skip("this torch has no FSDP2 fully_shard")
+    extra = ["--global-batch", 8, "--token-dir", tmp_path / "tokens"]
+    single = str(tmp_path / "single")
+    assert nlpt_main("pretrain", *tiny_args(corpus, char_tok, single, "gpt", 12, extra), capsys=capsys)[0] == 0
+    double = str(tmp_path / "double")
+    r = _torchrun("pretrain", *tiny_args(corpus, char_tok, double, "gpt", 12, extra), "--strategy", strategy)
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, b = train_losses(single), train_losses(double)
+    assert [s for s, _ in a] == [s for s, _ in b] == list(range(1, 13))
+    for (_, la), (_, lb) in zip(a, b):
+        assert lb == pytest.approx(la, rel=1e-4, abs=1e-5)
+    with open(os.path.join(double, "config.json")) as fh:
+        assert json.load(fh)["train"]["world"] == 2
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@needs_synthetic
+def test_error_cases_are_one_line(corpus, char_tok, tmp_path, capsys):
+    def fails(*args, code=1, match):
+        got, out, err = nlpt_main("pretrain", *args, capsys=capsys)
+        assert got == code, err
+        assert match in err and "Traceback" not in err and err.count("\n") == 1, err
+
+    short = tmp_path / "short.txt"
+    short.write_text("the cat sat\n" * 3)
+    fails(*tiny_args(str(short), char_tok, str(tmp_path / "r1"), "gpt"), match="fewer than one sequence of --context 32")
+    bad_tok = tmp_path / "bad.json"
+    bad_tok.write_text('{"not": "a tokenizer"}')
+    fails(*tiny_args(corpus, str(bad_tok), str(tmp_path / "r2"), "gpt"), match="bad.json: not a tokenizer.json")
+    fails(*tiny_args(corpus, char_tok, str(tmp_path / "r3"), "gpt", extra=["--heads", 5]), code=2,
+          match="--heads 5 does not divide --hidden 32")
+    fails(*tiny_args(corpus, char_tok, str(tmp_path / "r4"), "gpt", extra=["--global-batch", 10]), code=2,
+          match="--global-batch 10 is not a multiple of --batch 4")
+    fails(*tiny_args(corpus, char_tok, str(tmp_path / "r5"), "gpt", extra=["--vocab", 10]), code=2,
+          match="the tokenizer has")
+    bad_recipe = tmp_path / "bad.toml"
+    bad_recipe.write_text("no_such_option = 1\n")
+    fails(*tiny_args(corpus, char_tok, str(tmp_path / "r0"), "gpt"), "--config", str(bad_recipe), code=2,
+          match="bad.toml: unknown option 'no_such_option'")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    fails(*tiny_args(corpus, char_tok, str(blocker / "run"), "gpt"), match="cannot create the run folder")
+    # a checkpoint from another architecture: rerun into the same folder with another width
+    run = str(tmp_path / "r6")
+    assert nlpt_main("pretrain", *tiny_args(corpus, char_tok, run, "gpt", 2), capsys=capsys)[0] == 0
+    fails(*tiny_args(corpus, char_tok, run, "gpt", 4, extra=["--hidden", 64]), match="checkpoint is from another architecture")
+    fails(*tiny_args(corpus, char_tok, str(tmp_path / "r7"), "gpt", 4, extra=["--resume", run, "--layers", 3]),
+          match="checkpoint is from another architecture")
+    assert not os.path.exists(tmp_path / "r7" / "checkpoints")
+
+
+@needs_synthetic
+def test_max_time_stops_early_with_a_checkpoint_and_validation(corpus, char_tok, tmp_path, capsys):
+    run = str(tmp_path / "run")
+    code, out, err = nlpt_main("pretrain", *tiny_args(corpus, char_tok, run, "gpt", 50, ["--max-time", "0.001s", "--json"]),
+                               capsys=capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["steps"] == 1 and summary["stopped_by"] is None and summary["val"]["loss"] > 0
+    assert os.path.isdir(os.path.join(run, "checkpoints", "step-1"))
+    assert [r["split"] for r in map(json.loads, open(os.path.join(run, "metrics.jsonl")))] == ["train", "val"]
+
+
+def test_vocab_char_tokenizer_through_the_cli(tmp_path, capsys):
+    from tokenizers import Tokenizer
+
+    text = "To be, or not to be:\n\tthat is the question.  Ünïcödé\n"
+    (tmp_path / "c.txt").write_text(text, encoding="utf-8")
+    out = tmp_path / "tok.json"
+    code, _, err = nlpt_main("vocab", "--tokenizer", "char", "-o", out, tmp_path / "c.txt", capsys=capsys)
+    assert code == 0, err
+    tok = Tokenizer.from_file(str(out))
+    assert tok.get_vocab_size() == len(set(text)) + 1  # every character, whitespace included, plus <unk>
+    ids = tok.encode(text, add_special_tokens=False).ids
+    assert len(ids) == len(text) and tok.decode(ids) == text
+    assert tok.encode("z", add_special_tokens=False).ids == [tok.token_to_id("<unk>")]

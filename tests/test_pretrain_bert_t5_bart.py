@@ -1,0 +1,196 @@
+"""`nlpt pretrain` for BERT (MLM + NSP), T5 (span corruption) and BART (denoising) through the CLI (#12):
+loss falls, fill-mask and infill queries, --export-hf, resume equivalence, and the one-line errors.
+
+Tiny configs on documents made of data/synthetic.txt lines (6 lines each, blank lines between documents).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+pytest.importorskip("tokenizers")
+
+from _cli import ROOT  # noqa: E402
+
+SYNTHETIC = os.path.join(ROOT, "data", "synthetic.txt")
+
+
+def nlpt_main(*args, capsys):
+    """The CLI in this process (torch imported once): (exit code, stdout, stderr)."""
+    from nlpt.cli import main
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A corpus of documents, a WordPiece tokenizer and a BPE tokenizer with T5 sentinels (made by the CLI)."""
+    if not os.path.exists(SYNTHETIC):
+        pytest.skip("data/synthetic.txt missing")
+    d = tmp_path_factory.mktemp("seq2seq")
+    with open(SYNTHETIC, encoding="utf-8") as fh:
+        lines = [next(fh).strip() for _ in range(900)]
+    corpus = d / "docs.txt"
+    corpus.write_text("".join("\n".join(lines[i:i + 6]) + "\n\n" for i in range(0, len(lines), 6)), encoding="utf-8")
+    flat = d / "flat.txt"  # the same text without blank lines: one document
+    flat.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from nlpt.cli import main
+
+    for args in (["vocab", "--tokenizer", "wordpiece", "--size", 300, "-o", d / "wp.json", corpus, "--quiet"],
+                 ["vocab", "--tokenizer", "bpe", "--size", 300, "-o", d / "bpe.json", corpus, "--quiet"],
+                 ["vocab", "--tokenizer", "char", "--size", 100, "-o", d / "char.json", corpus, "--quiet"],
+                 ["pretrain", "add-sentinels", d / "bpe.json", "-o", d / "t5.json", "--count", 20]):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            assert not exc.code, args
+    return {"corpus": str(corpus), "flat": str(flat), "wp": str(d / "wp.json"), "bpe": str(d / "bpe.json"),
+            "t5": str(d / "t5.json"), "char": str(d / "char.json")}
+
+
+def args_for(files, run, arch, steps=30, extra=()):
+    tok = {"bert-mini": files["wp"], "t5-mini": files["t5"], "bart-mini": files["bpe"]}[arch]
+    return [files["corpus"], "-o", run, "--tokenizer", tok, "--arch", arch, "--layers", 1, "--hidden", 32,
+            "--heads", 2, "--ffn", 64, "--context", 32, "--vocab", 320, "--batch", 8, "--max-steps", steps,
+            "--lr", 3e-3, "--warmup", 2, "--eval-every", 0, "--eval-batches", 4, "--log-every", 1, "--threads", 1,
+            "--dropout", 0, "--quiet", *extra]
+
+
+def metrics(run, split):
+    with open(os.path.join(run, "metrics.jsonl")) as fh:
+        return [r for r in map(json.loads, fh) if r["split"] == split]
+
+
+@pytest.mark.parametrize("arch", ["bert-mini", "t5-mini", "bart-mini"])
+def test_loss_falls_and_the_query_works(arch, files, tmp_path, capsys):
+    run = str(tmp_path / "run")
+    steps = 60 if arch == "bert-mini" else 30
+    code, _, err = nlpt_main("pretrain", *args_for(files, run, arch, steps), capsys=capsys)
+    assert code == 0, err
+    train = [r["loss"] for r in metrics(run, "train")]
+    assert len(train) == steps
+    first, last, val = sum(train[:3]) / 3, sum(train[-5:]) / 5, metrics(run, "val")[-1]
+    if arch == "bert-mini":  # MLM on 300 WordPiece types starts at ln 320 = 5.77 and first learns the unigram
+        assert last < first - 0.25 and val["loss"] < first - 0.25, (train, val)
+    else:
+        assert last < 0.8 * first and val["loss"] < 0.8 * first, (train, val)
+    if arch == "bert-mini":
+        assert {"mlm_accuracy", "nsp_accuracy", "nsp_loss"} <= set(val)
+        code, out, err = nlpt_main("pretrain", "fill-mask", run, "the [MASK] of the", "--top-k", 3, "--json",
+                                   capsys=capsys)
+        assert code == 0, err
+        result = json.loads(out)
+        assert result[0]["masks"][0]["position"] == 2 and len(result[0]["masks"][0]["predictions"]) == 3
+    else:
+        assert "accuracy" in val
+        gap = "<mask>" if arch == "bart-mini" else "<extra_id_0>"
+        code, out, err = nlpt_main("pretrain", "infill", run, f"the {gap} of the", "--json", capsys=capsys)
+        assert code == 0, err
+        output = json.loads(out)[0]["output"]
+        assert isinstance(output, dict if arch == "t5-mini" else str)
+    with open(os.path.join(run, "config.json")) as fh:
+        cfg = json.load(fh)
+    assert cfg["objective"] == {"bert-mini": "mlm", "t5-mini": "span_corruption", "bart-mini": "bart_denoising"}[arch]
+    assert cfg["model"]["pad_token_id"] == 0  # the special-token ids the objective uses reach the exported config
+
+
+def test_bert_export_hf_loads_as_bert_for_pretraining(files, tmp_path, capsys):
+    transformers = pytest.importorskip("transformers")
+    run, out = str(tmp_path / "run"), str(tmp_path / "hf")
+    code, _, err = nlpt_main("pretrain", *args_for(files, run, "bert-mini", steps=3, extra=["--export-hf", out]),
+                             capsys=capsys)
+    assert code == 0, err
+    from nlpt.engine import load_run
+
+    model, tok, _ = load_run(run)
+    hf = transformers.BertForPreTraining.from_pretrained(out).eval()
+    assert os.path.isfile(os.path.join(out, "tokenizer.json"))
+    ids = torch.tensor([tok.encode("the [MASK] of the city", "and then some").ids])
+    types_ = torch.tensor([tok.encode("the [MASK] of the city", "and then some").type_ids])
+    with torch.no_grad():
+        mlm, nsp = model(ids, None, types_)
+        ref = hf(input_ids=ids, token_type_ids=types_)
+    assert torch.allclose(mlm, ref.prediction_logits[0], atol=1e-4)
+    assert torch.allclose(nsp, ref.seq_relationship_logits, atol=1e-4)
+
+
+def test_no_nsp_trains_without_sentence_head(files, tmp_path, capsys):
+    run = str(tmp_path / "run")
+    code, _, err = nlpt_main("pretrain", *args_for(files, run, "bert-mini", steps=2, extra=["--no-nsp"]),
+                             capsys=capsys)
+    assert code == 0, err
+    assert "nsp_accuracy" not in metrics(run, "val")[-1]
+    from nlpt.engine import load_run
+
+    model, _, cfg = load_run(run)
+    assert model.sentence_head is None and cfg["objective_options"] == {"sentence_head": None}
+
+
+def test_roberta_style_with_a_bpe_tokenizer(files, tmp_path, capsys):
+    """--arch roberta-base (no sentence head) with byte-level BPE: <s> </s> <mask> <pad> play [CLS] [SEP] [MASK] [PAD]."""
+    run = str(tmp_path / "run")
+    code, _, err = nlpt_main("pretrain", *[files["bpe"] if a == files["wp"] else ("roberta-base" if a == "bert-mini" else a)
+                                           for a in args_for(files, run, "bert-mini", steps=2)], capsys=capsys)
+    assert code == 0, err
+    code, out, err = nlpt_main("pretrain", "fill-mask", run, "the<mask> of", "--json", capsys=capsys)
+    assert code == 0, err
+    assert len(json.loads(out)[0]["masks"]) == 1
+
+
+def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(files, tmp_path, capsys):
+    """BERT with dropout: 2N steps in one go == N steps, then a new run resumed from that checkpoint."""
+    from safetensors.torch import load_file
+
+    extra = ["--dropout", 0.1, "--checkpoint-every", 4, "--keep-last", 0]
+    straight = str(tmp_path / "straight")
+    code, _, err = nlpt_main("pretrain", *args_for(files, straight, "bert-mini", 8, extra), capsys=capsys)
+    assert code == 0, err
+    resumed = str(tmp_path / "resumed")
+    code, _, err = nlpt_main("pretrain", *args_for(files, resumed, "bert-mini", 8, extra),
+                             "--resume", os.path.join(straight, "checkpoints", "step-4"), capsys=capsys)
+    assert code == 0, err
+    a = load_file(os.path.join(straight, "checkpoints", "step-8", "model.safetensors"))
+    b = load_file(os.path.join(resumed, "checkpoints", "step-8", "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert [r["loss"] for r in metrics(straight, "train")][4:] == [r["loss"] for r in metrics(resumed, "train")]
+
+
+def test_errors_are_one_line_and_nothing_is_written(files, tmp_path, capsys):
+    def fails(*args, match, code=1):
+        got, _, err = nlpt_main("pretrain", *args, capsys=capsys)
+        assert got == code, err
+        line = err.strip()
+        assert "\n" not in line and "Traceback" not in line and match in line, line
+
+    run = str(tmp_path / "never")
+    base = args_for(files, run, "bert-mini", steps=2)
+    fails(*[files["char"] if a == files["wp"] else a for a in base],  # no [CLS]/[SEP]/[MASK] (nor <s> </s> <mask>)
+          match=f"{files['char']}: the tokenizer has no [CLS] [SEP] [MASK] [PAD] tokens")
+    fails(*[files["bpe"] if a == files["t5"] else a for a in args_for(files, run, "t5-mini", steps=2)],
+          match="has no <extra_id_0>")
+    assert not os.path.exists(run)  # the tokenizer is checked before anything is written
+    fails(*[files["flat"] if a == files["corpus"] else a for a in base], match="no document boundaries")
+    fails(*args_for(files, str(tmp_path / "gpt"), "bert-mini", steps=2, extra=["--arch", "gpt-mini", "--no-nsp"]),
+          match="--no-nsp applies to encoders", code=2)
+    ok_run = str(tmp_path / "t5")
+    assert nlpt_main("pretrain", *args_for(files, ok_run, "t5-mini", steps=1), capsys=capsys)[0] == 0
+    fails("fill-mask", ok_run, "a [MASK] b", match="fill-mask needs an encoder run", code=2)
+    fails("infill", ok_run, "no gap here", match="mark gaps with")
