@@ -146,7 +146,7 @@ def main() -> None:
         runs.append(run_nlpt(args.low_memory, "glove-low.txt"))
     vocab = sum(1 for _ in open(work / "vocab.txt", encoding="utf-8"))
     first = runs[0]
-    cmd, wall, records, tokens, iters = first["cmd"], first["wall"], first["records"], first["tokens"], first["iters"]
+    cmd, wall, tokens, iters = first["cmd"], first["wall"], first["tokens"], first["iters"]
     count_s, an, ws = first["count_s"], first["analogy"], first["wordsim"]
 
     ref = None

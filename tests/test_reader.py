@@ -18,7 +18,6 @@ from nlpt.common.errors import NlptError
 from nlpt.corpus.reader import (
     ReaderOptions,
     ReadStats,
-    Source,
     as_sources,
     expand_inputs,
     iter_encoded,

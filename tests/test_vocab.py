@@ -14,7 +14,7 @@ from _corpus_helpers import nlpt
 from nlpt.corpus.reader import ReaderOptions
 from nlpt.corpus.tokenize import TokenizerOptions, make_splitter
 from nlpt.vocab.count import count_words
-from nlpt.vocab.vocab import Vocab, read_counts
+from nlpt.vocab.vocab import Vocab
 
 TRICKY = (
     "The cat sat on the mat. The end\n"

@@ -45,7 +45,7 @@ def stats(
 
     from nlpt.common.threads import resolve_threads
     from nlpt.corpus.reader import expand_inputs
-    from nlpt.corpus.stats import corpus_stats, format_stats
+    from nlpt.vocab.stats import corpus_stats, format_stats
 
     paths = expand_inputs(inputs)
     if vocab == "-" and "-" in paths:

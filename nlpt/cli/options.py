@@ -21,6 +21,15 @@ THREADS = typer.Option(None, "--threads", "-t", min=1, help="Worker threads [def
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress or information on stderr.")
 JSON = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 
+# The word-vector trainers' shared options (train-w2v and train-subword spell them the same way).
+CBOW = typer.Option(False, "--cbow", help="Train CBOW instead of skip-gram.")
+SIZE = typer.Option(100, "--size", "--dim", min=1, help="Vector dimension.")
+MIN_COUNT = typer.Option(5, "--min-count", min=1, help="Ignore words rarer than this.")
+MAX_VOCAB = typer.Option(None, "--max-vocab", min=1, help="Keep at most this many of the most frequent words.", show_default=False)
+READ_VOCAB = typer.Option(None, "--read-vocab", help="Read the vocabulary ('word count' lines) instead of counting the corpus.", show_default=False)
+SAVE_VOCAB = typer.Option(None, "--save-vocab", help="Write the vocabulary ('word count' lines).", show_default=False)
+CHECKPOINT = typer.Option(None, "--checkpoint", help="On interruption (and after each epoch) save a resumable state here; if it exists, resume from it.", show_default=False)
+
 
 def reader_options(
     lower: bool = False,

@@ -17,7 +17,10 @@ Rules (as coreutils follow them):
   call `refuse_output_onto_input({"-o": out, ...}, inputs)` before any work starts.
 
 API: `check_writable(path)` (early, before the work), `refuse_output_onto_input(...)`,
-`atomic_output(path, mode)` (a context manager yielding a file object; "w" text or "wb" binary).
+`atomic_output(path, mode)` (a context manager yielding a file object; "w" text or "wb" binary),
+`atomic_write_with(path, write)` (for libraries that write to a path themselves, e.g. safetensors'
+`save_file` or `torch.save`: `write` is called with the temporary path), `atomic_directory(path)`
+(a context manager yielding a hidden temporary folder that replaces the folder `path` when the block ends).
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import stat
 import sys
 import tempfile
-from typing import IO, Iterable, Iterator, Mapping
+from typing import IO, Callable, Iterable, Iterator, Mapping
 
 from nlpt.common.errors import NlptError, UsageError
 
@@ -198,18 +202,80 @@ def atomic_output(path: str, mode: str = "w", encoding: str = "utf-8") -> Iterat
     try:
         with _wrap(NamedFile(fd, "wb", path), binary, encoding) as fh:
             yield fh
-        if os.path.exists(target):
-            with contextlib.suppress(OSError):
-                os.chmod(tmp, os.stat(target).st_mode & 0o7777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        try:
-            os.replace(tmp, target)
-        except OSError as exc:
-            raise NlptError(f"{path}: cannot rename the finished temporary file into place ({os_reason(exc)})") from None
+        _publish(tmp, target, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def _publish(tmp: str, target: str, path: str) -> None:
+    """Give the finished temporary file the target's mode (a new file's default) and rename it into place."""
+    if os.path.exists(target):
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+    else:
+        os.chmod(tmp, 0o666 & ~_umask())
+    try:
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise NlptError(f"{path}: cannot rename the finished temporary file into place ({os_reason(exc)})") from None
+
+
+def atomic_write_with(path: str, write: Callable[[str], None]) -> None:
+    """Write `path` by calling `write(temporary_path)`, following the module's rules.
+
+    For libraries that open the file themselves (safetensors' `save_file`, `torch.save`): a regular
+    file is written beside `path` and renamed into place only when `write` returns; a device or FIFO
+    is handed to `write` directly. `-` is refused (these writers need a real path).
+    """
+    if path == "-":
+        raise UsageError("-: this output must be a file, not standard output")
+    check_writable(path)
+    if is_direct(path):
+        write(path)
+        return
+    target = _final_target(path)
+    fd, tmp = _make_temp(target)
+    os.close(fd)
+    try:
+        write(tmp)
+        _publish(tmp, target, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str) -> Iterator[str]:
+    """Yield a hidden temporary folder beside `path`; when the block ends it replaces the folder `path`.
+
+    A failed or interrupted block removes the temporary folder and leaves `path` as it was. On
+    success an existing folder at `path` is removed and the temporary one renamed into its place,
+    with a new folder's default permissions.
+    """
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    try:
+        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise NlptError(f"{path}: cannot create a folder in {parent} ({os_reason(exc)})") from None
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise NlptError(f"{path}: cannot rename the finished temporary folder into place ({os_reason(exc)})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise

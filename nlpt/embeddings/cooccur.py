@@ -326,7 +326,7 @@ def count_cooccurrences(paths, words: list[str], opts: CooccurOptions, reader_op
             w.dense = None
         for w in workers:
             w.buf = w.tmp = None
-        del workers
+        workers.clear()  # release the per-thread tables (the closure above still names the list)
         if on_merge is not None:
             on_merge()
         stats.records = merge_runs(store, dense, layout, V, sink)

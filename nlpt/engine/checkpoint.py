@@ -77,23 +77,14 @@ def save(run_dir: str, step: int, weights: dict, state: dict, keep_last: int) ->
     """Write step-N atomically (rank 0 only); drop all but the `keep_last` newest."""
     from safetensors.torch import save_file
 
-    from nlpt.common.output import atomic_output
+    from nlpt.common.output import atomic_directory, atomic_output
 
     root = os.path.join(run_dir, CHECKPOINTS_DIR)
     os.makedirs(root, exist_ok=True)
     final = os.path.join(root, f"step-{step}")
-    tmp = os.path.join(root, f".step-{step}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    try:
+    with atomic_directory(final) as tmp:
         save_file(weights, os.path.join(tmp, WEIGHTS_FILE), metadata={"format": "pt", "step": str(step)})
         torch.save({"format": STATE_FORMAT, **state}, os.path.join(tmp, STATE_FILE))
-        if os.path.isdir(final):
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     with atomic_output(os.path.join(root, "latest")) as fh:
         fh.write(f"step-{step}\n")
     if keep_last > 0:

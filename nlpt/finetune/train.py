@@ -362,9 +362,9 @@ def save_weights(model, path: str) -> None:
     """The classifier's weights as safetensors, renamed into place (tied weights stored once)."""
     from safetensors.torch import save_model
 
-    tmp = path + ".tmp"
-    save_model(model, tmp)
-    os.replace(tmp, path)
+    from nlpt.common.output import atomic_write_with
+
+    atomic_write_with(path, lambda tmp: save_model(model, tmp))
 
 
 def _write_json(path: str, data: dict) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 
 from nlpt.common.errors import NlptError
+from nlpt.common.output import atomic_directory
 
 
 def export_hf(model, out_dir: str, tokenizer_file: str | None = None) -> dict:
@@ -32,8 +32,7 @@ def export_hf(model, out_dir: str, tokenizer_file: str | None = None) -> dict:
     parent = os.path.dirname(out_dir)
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
         raise NlptError(f"{out_dir}: parent folder {parent} does not exist or is not writable")
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.", dir=parent)
-    try:
+    with atomic_directory(out_dir) as tmp:
         with open(os.path.join(tmp, "config.json"), "w", encoding="utf-8") as fh:
             json.dump(config, fh, indent=2)
         save_file({k: v.float() for k, v in tensors.items()}, os.path.join(tmp, "model.safetensors"),
@@ -43,10 +42,4 @@ def export_hf(model, out_dir: str, tokenizer_file: str | None = None) -> dict:
             tok_config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": model.config.max_positions}
             with open(os.path.join(tmp, "tokenizer_config.json"), "w", encoding="utf-8") as fh:
                 json.dump(tok_config, fh, indent=2)
-        if os.path.isdir(out_dir):
-            os.rmdir(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return config

@@ -1,4 +1,8 @@
-"""`nlpt corpus stats`: size, tokens, types, frequent words and out-of-vocabulary rate."""
+"""`nlpt corpus stats`: size, tokens, types, frequent words and out-of-vocabulary rate.
+
+It lives in the vocab layer, not in nlpt/corpus, because it is built on the word counter and the
+vocabulary reader (imports flow corpus -> vocab, never back).
+"""
 
 from __future__ import annotations
 
