@@ -68,8 +68,9 @@ def test_table_equals_the_python_reference():
 def test_subwords_equal_fasttexts_get_subwords(tmp_path):
     fasttext = _fasttext()
     corpus = tmp_path / "c.txt"
-    corpus.write_text(("the cat sat on the mat naïve café 中文 über\n" * 20), encoding="utf-8")
-    m = _ft_train(fasttext, str(corpus), model="skipgram", dim=4, minCount=1, epoch=1, thread=1, bucket=5000,
+    # enough text that fastText's worker has updated before its main thread first reads the loss
+    corpus.write_text(("the cat sat on the mat naïve café 中文 über\n" * 5000), encoding="utf-8")
+    m = _ft_train(fasttext, str(corpus), model="skipgram", dim=4, minCount=1, epoch=5, thread=1, bucket=5000,
                   minn=2, maxn=5)
     nwords = len(m.words)
     for w in WORDS + ["cat", "naïve"]:
