@@ -1,8 +1,9 @@
-"""Helpers shared by the trainers' end-to-end CLI tests (train-w2v, train-glove)."""
+"""Helpers shared by the end-to-end CLI tests (trainers, pretrain)."""
 
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -19,3 +20,23 @@ def synthetic_head(tmp_path_factory, lines: int, name: str = "head.txt") -> str:
         head = [next(fh) for _ in range(lines)]
     path.write_text("".join(head), encoding="utf-8")
     return str(path)
+
+
+def nlpt_main(*args, capsys=None):
+    """Run the CLI in this process (torch is imported once); returns (exit code, stdout, stderr).
+
+    The CLI installs its own SIGINT/SIGTERM handlers: they are restored afterwards.
+    """
+    from nlpt.cli import main
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    out, err = capsys.readouterr() if capsys is not None else ("", "")
+    return code, out, err

@@ -17,7 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from _cli import ROOT, needs_synthetic, synthetic_head  # noqa: E402
+from _cli import ROOT, needs_synthetic, nlpt_main, synthetic_head  # noqa: E402
 
 from nlpt.models import build  # noqa: E402
 from nlpt.transformer.config import REGISTRY, GPTConfig, LlamaConfig  # noqa: E402
@@ -30,23 +30,6 @@ TINY = {
     "moe": LlamaConfig(vocab_size=97, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, ffn_size=48,
                        max_positions=32, num_experts=4, experts_per_token=2, variant="mixtral"),
 }
-
-
-def nlpt_main(*args, capsys=None):
-    """Run the CLI in this process (torch is imported once); returns (exit code, stdout, stderr)."""
-    from nlpt.cli import main
-
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-    out, err = capsys.readouterr() if capsys is not None else ("", "")
-    return code, out, err
 
 
 def run_nlpt(*args, env=None, timeout=300):

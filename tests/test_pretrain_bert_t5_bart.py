@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 
 import pytest
 
@@ -16,26 +15,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 pytest.importorskip("tokenizers")
 
-from _cli import ROOT  # noqa: E402
+from _cli import ROOT, nlpt_main  # noqa: E402
 
 SYNTHETIC = os.path.join(ROOT, "data", "synthetic.txt")
-
-
-def nlpt_main(*args, capsys):
-    """The CLI in this process (torch imported once): (exit code, stdout, stderr)."""
-    from nlpt.cli import main
-
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
