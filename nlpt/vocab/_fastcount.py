@@ -247,12 +247,14 @@ def join_selected(sel, ent, arena, sep):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _before(a, b, ent, arena):
-    """Entry a sorts before entry b: higher count first, then key bytes (= code point order)."""
-    ca = ent[a, 3]
-    cb = ent[b, 3]
-    if ca != cb:
-        return ca > cb
+def _before(a, b, ent, arena, by_count):
+    """Entry a sorts before entry b: by key bytes (= code point order for UTF-8), after a higher count
+    first when `by_count` (the vocabulary's order; key order alone is the sorted runs' order)."""
+    if by_count:
+        ca = ent[a, 3]
+        cb = ent[b, 3]
+        if ca != cb:
+            return ca > cb
     la = np.int64(ent[a, 2] & _LEN_MASK)
     lb = np.int64(ent[b, 2] & _LEN_MASK)
     oa = np.int64(ent[a, 2] >> _LEN_BITS)
@@ -267,8 +269,8 @@ def _before(a, b, ent, arena):
 
 
 @njit(cache=True, nogil=True)
-def sort_entries(sel, ent, arena):
-    """`sel` sorted by (-count, key): a bottom-up merge sort (stable, n log n)."""
+def sort_entries(sel, ent, arena, by_count):
+    """`sel` sorted by (-count, key), or by key alone: a bottom-up merge sort (stable, n log n)."""
     n = sel.shape[0]
     a = sel.copy()
     b = np.empty_like(a)
@@ -282,7 +284,7 @@ def sort_entries(sel, ent, arena):
             j = mid
             k = lo
             while i < mid and j < hi:
-                if _before(a[j], a[i], ent, arena):
+                if _before(a[j], a[i], ent, arena, by_count):
                     b[k] = a[j]
                     j += 1
                 else:
@@ -304,18 +306,18 @@ def sort_entries(sel, ent, arena):
 
 
 @njit(cache=True, nogil=True)
-def fix_ties(order, ent, arena):
-    """`order` is sorted by (-count, first 8 key bytes): sort runs that tie on both by the whole key."""
+def fix_ties(order, ent, arena, by_count):
+    """`order` is sorted by ((-count,) first 8 key bytes): sort the runs that tie on those by the whole key."""
     n = order.shape[0]
     i = 0
     while i < n:
         j = i
         ci = ent[order[i], 3]
         pi = ent[order[i], 1]
-        while j + 1 < n and ent[order[j + 1], 3] == ci and ent[order[j + 1], 1] == pi:
+        while j + 1 < n and (not by_count or ent[order[j + 1], 3] == ci) and ent[order[j + 1], 1] == pi:
             j += 1
         if j > i:
-            order[i : j + 1] = sort_entries(order[i : j + 1], ent, arena)
+            order[i : j + 1] = sort_entries(order[i : j + 1], ent, arena, by_count)
         i = j + 1
 
 
@@ -538,7 +540,7 @@ class ByteCounter:
         counts = cnt[sel].astype(np.int64)
         prefix = self.ent[sel, 1].byteswap()
         order = sel[np.lexsort((prefix, -counts))].astype(np.int64)
-        fix_ties(order, self.ent, self.arena)
+        fix_ties(order, self.ent, self.arena, True)
         if max_size is not None and 0 < max_size < len(order):
             order = order[:max_size]
         return order
@@ -555,7 +557,7 @@ class ByteCounter:
         cnt = self.ent[: len(self), 3]
         sel = np.flatnonzero(cnt > 0)
         order = sel[np.argsort(self.ent[sel, 1].byteswap(), kind="stable")].astype(np.int64)
-        fix_key_ties(order, self.ent, self.arena)
+        fix_ties(order, self.ent, self.arena, False)
         return order
 
     def add_lines(self, blob) -> int:
@@ -573,75 +575,7 @@ class ByteCounter:
             start = int(pos)
 
 
-# -- key order and count lines: the sorted runs of bounded-memory counting (`nlpt.vocab.runs`) ----------
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _key_before(a, b, ent, arena):
-    """Entry a's key sorts before entry b's, by bytes (= code point order for UTF-8)."""
-    la = np.int64(ent[a, 2] & _LEN_MASK)
-    lb = np.int64(ent[b, 2] & _LEN_MASK)
-    oa = np.int64(ent[a, 2] >> _LEN_BITS)
-    ob = np.int64(ent[b, 2] >> _LEN_BITS)
-    m = la if la < lb else lb
-    for k in range(m):
-        x = arena[oa + k]
-        y = arena[ob + k]
-        if x != y:
-            return x < y
-    return la < lb
-
-
-@njit(cache=True, nogil=True)
-def _sort_by_key(sel, ent, arena):
-    """`sel` sorted by key bytes (stable bottom-up merge sort)."""
-    n = sel.shape[0]
-    a = sel.copy()
-    b = np.empty_like(a)
-    width = 1
-    while width < n:
-        lo = 0
-        while lo < n:
-            mid = min(lo + width, n)
-            hi = min(lo + 2 * width, n)
-            i = lo
-            j = mid
-            k = lo
-            while i < mid and j < hi:
-                if _key_before(a[j], a[i], ent, arena):
-                    b[k] = a[j]
-                    j += 1
-                else:
-                    b[k] = a[i]
-                    i += 1
-                k += 1
-            while i < mid:
-                b[k] = a[i]
-                i += 1
-                k += 1
-            while j < hi:
-                b[k] = a[j]
-                j += 1
-                k += 1
-            lo = hi
-        a, b = b, a
-        width *= 2
-    return a
-
-
-@njit(cache=True, nogil=True)
-def fix_key_ties(order, ent, arena):
-    """`order` is sorted by the first 8 key bytes: sort the runs that tie on them by the whole key."""
-    n = order.shape[0]
-    i = 0
-    while i < n:
-        j = i
-        pi = ent[order[i], 1]
-        while j + 1 < n and ent[order[j + 1], 1] == pi:
-            j += 1
-        if j > i:
-            order[i : j + 1] = _sort_by_key(order[i : j + 1], ent, arena)
-        i = j + 1
+# -- count lines: the sorted runs of bounded-memory counting (`nlpt.vocab.runs`) ----------
 
 
 @njit(cache=True, nogil=True)
