@@ -4,7 +4,8 @@
 Both tools train on the same lower-cased concatenation of
 ../shared/data/enwiki-2015-100m/*.txt (built once into --cache-dir), with the
 same settings (dim 100, window 5, negative 5, sample 1e-3, min-count 5,
-2 threads, 1 epoch), each in a fresh process whose wall time and peak RSS are
+2 threads, 1 epoch; `--epochs 5` gives the rows at both tools' default of 5
+epochs, `--epochs 1,5` both), each in a fresh process whose wall time and peak RSS are
 measured by a wrapper process (`getrusage(RUSAGE_CHILDREN)`). Both write
 word2vec binary vectors; both are then evaluated by `nlpt.embeddings.evaluate`
 (questions-words, 3CosAdd over the 30k most frequent words; WordSim-353
@@ -13,7 +14,7 @@ Spearman rho).
 words/s = corpus tokens / wall-clock seconds of the whole process (start-up,
 vocabulary scan, training and writing the vectors included).
 
-    .venv/bin/python benchmarks/bench_w2v.py [--models sg,cbow] [--threads 2] [--epochs 1]
+    .venv/bin/python benchmarks/bench_w2v.py [--models sg,cbow] [--threads 2] [--epochs 1[,5]]
         [--no-schedule-row] [--no-full-decay-gensim]
 
 Extra rows: nlpt-a.5 (nlpt with gensim corpus_file's effective half-decayed learning rate) and, for
@@ -121,7 +122,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="sg,cbow", help="comma-separated: sg, cbow")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--epochs", default="1", help="comma-separated epoch counts, e.g. 1,5 (a set of rows for each)")
     ap.add_argument("--cache-dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "nlpt-bench"))
     ap.add_argument("--only", choices=["nlpt", "gensim"], default=None, help="run one tool only (no ratios)")
     ap.add_argument("--no-schedule-row", action="store_true",
@@ -131,60 +132,64 @@ def main() -> None:
     args = ap.parse_args()
 
     corpus, tokens = build_corpus(args.cache_dir)
+    epoch_list = [int(e) for e in args.epochs.split(",")]
     nlpt_cmd = [sys.executable, "-m", "nlpt"]
     rows = []
     print(f"corpus: {corpus} ({tokens / 1e6:.2f}M tokens); threads {args.threads}; epochs {args.epochs}; "
           f"load before: {loadavg()}", flush=True)
-    for model in args.models.split(","):
-        sg = model == "sg"
-        tools = (["gensim"] + (["gensim-fd"] if sg and args.full_decay_gensim else []) + ["nlpt"]
-                 + ([] if args.no_schedule_row else ["nlpt-a.5"]))
-        for tool in tools:
-            if args.only and not tool.startswith(args.only):
-                continue
-            out = os.path.join(args.cache_dir, f"{tool}-{model}.bin")
-            if tool.startswith("gensim"):
-                cmd = [sys.executable, "-c", GENSIM if tool == "gensim" else GENSIM_ITER, corpus, out, str(int(sg)),
-                       str(args.threads), str(args.epochs)]
-            else:
-                cmd = nlpt_cmd + ["train-w2v", corpus, "-o", out, "--binary", "--size", "100", "--window", "5",
-                                  "--negative", "5", "--sample", "1e-3", "--min-count", "5", "--epochs",
-                                  str(args.epochs), "--threads", str(args.threads), "--quiet"]
-                if not sg:
-                    cmd.append("--cbow")
-                if tool == "nlpt-a.5":
-                    cmd += ["--min-alpha-ratio", "0.5"]
-            load = loadavg()
-            res = measure(cmd)
-            ev = evaluate(out)
-            rows.append({"model": model, "tool": tool, "load": load, **res, **ev,
-                         "wps": tokens * args.epochs / res["wall"]})
-            r = rows[-1]
-            print(f"  done {model} {tool}: {r['wall']:.1f}s", flush=True)
+    for epochs in epoch_list:
+        for model in args.models.split(","):
+            sg = model == "sg"
+            tools = (["gensim"] + (["gensim-fd"] if sg and args.full_decay_gensim else []) + ["nlpt"]
+                     + ([] if args.no_schedule_row else ["nlpt-a.5"]))
+            for tool in tools:
+                if args.only and not tool.startswith(args.only):
+                    continue
+                out = os.path.join(args.cache_dir, f"{tool}-{model}-e{epochs}.bin")
+                if tool.startswith("gensim"):
+                    cmd = [sys.executable, "-c", GENSIM if tool == "gensim" else GENSIM_ITER, corpus, out,
+                           str(int(sg)), str(args.threads), str(epochs)]
+                else:
+                    cmd = nlpt_cmd + ["train-w2v", corpus, "-o", out, "--binary", "--size", "100", "--window", "5",
+                                      "--negative", "5", "--sample", "1e-3", "--min-count", "5", "--epochs",
+                                      str(epochs), "--threads", str(args.threads), "--quiet"]
+                    if not sg:
+                        cmd.append("--cbow")
+                    if tool == "nlpt-a.5":
+                        cmd += ["--min-alpha-ratio", "0.5"]
+                load = loadavg()
+                res = measure(cmd)
+                ev = evaluate(out)
+                rows.append({"model": model, "epochs": epochs, "tool": tool, "load": load, **res, **ev,
+                             "wps": tokens * epochs / res["wall"]})
+                r = rows[-1]
+                print(f"  done {model} {epochs} epoch(s) {tool}: {r['wall']:.1f}s", flush=True)
 
     print()
-    head = f"{'model':<6} {'tool':<9} {'wall s':>7} {'words/s':>9} {'peak RSS':>9} {'sem %':>6} {'syn %':>6} {'total %':>7} {'WS353 rho':>9}  load(1/5/15m)"
+    head = (f"{'model':<6} {'ep':>2} {'tool':<9} {'wall s':>7} {'words/s':>9} {'peak RSS':>9} {'sem %':>6} {'syn %':>6} "
+            f"{'total %':>7} {'WS353 rho':>9}  load(1/5/15m)")
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['model']:<6} {r['tool']:<9} {r['wall']:7.1f} {r['wps'] / 1e3:8.0f}k {r['maxrss_kb'] / 1024:7.0f}MB "
-              f"{100 * r['sem']:6.1f} {100 * r['syn']:6.1f} {100 * r['total']:7.1f} {r['rho']:9.3f}  {r['load']}")
+        print(f"{r['model']:<6} {r['epochs']:>2} {r['tool']:<9} {r['wall']:7.1f} {r['wps'] / 1e3:8.0f}k "
+              f"{r['maxrss_kb'] / 1024:7.0f}MB {100 * r['sem']:6.1f} {100 * r['syn']:6.1f} {100 * r['total']:7.1f} "
+              f"{r['rho']:9.3f}  {r['load']}")
     if not args.only:
         print()
         print("ratios nlpt / gensim (speed: higher is better; RSS: lower is better; accuracy and rho: difference in points)")
-        pairs = [(g, n) for model in args.models.split(",")
-                 for g in rows if g["model"] == model and g["tool"].startswith("gensim")
-                 for n in rows if n["model"] == model and n["tool"].startswith("nlpt")]
+        pairs = [(g, n) for epochs in epoch_list for model in args.models.split(",")
+                 for g in rows if g["model"] == model and g["epochs"] == epochs and g["tool"].startswith("gensim")
+                 for n in rows if n["model"] == model and n["epochs"] == epochs and n["tool"].startswith("nlpt")]
         for g, n in pairs:
-            print(f"  {n['model']:<5} {n['tool']:<8} vs {g['tool']:<9} words/s x{n['wps'] / g['wps']:.2f}   "
+            print(f"  {n['model']:<5} {n['epochs']:>2} ep {n['tool']:<8} vs {g['tool']:<9} words/s x{n['wps'] / g['wps']:.2f}   "
                   f"peak RSS x{n['maxrss_kb'] / g['maxrss_kb']:.2f}   "
                   f"analogy {100 * (n['total'] - g['total']):+.1f} pt (sem {100 * (n['sem'] - g['sem']):+.1f}, "
                   f"syn {100 * (n['syn'] - g['syn']):+.1f})   rho {100 * (n['rho'] - g['rho']):+.1f} pt")
         if not args.no_schedule_row:
             print()
             print("nlpt-a.5 = nlpt --min-alpha-ratio 0.5. gensim's corpus_file mode decays the learning rate by each")
-            print(f"worker's own share of the corpus, so with {args.threads} workers and {args.epochs} epoch(s) it ends at "
-                  f"{1 - (args.epochs - 1 + 1 / args.threads) / args.epochs:.2f} x alpha")
+            ends = ", ".join(f"{1 - (e - 1 + 1 / args.threads) / e:.2f} x alpha after {e} epoch(s)" for e in epoch_list)
+            print(f"worker's own share of the corpus, so with {args.threads} workers it ends at {ends}")
             print("instead of ~0 (word2vec.c, nlpt's default); nlpt-a.5 runs nlpt with that schedule (exact for 2 workers, 1 epoch).")
         if args.full_decay_gensim and "sg" in args.models.split(","):
             print()

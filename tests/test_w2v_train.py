@@ -86,6 +86,33 @@ def test_input_and_output_matrices_are_not_swapped(tmp_path):
     assert not np.array_equal(model.syn0[j], initial[j])
 
 
+@pytest.mark.parametrize("cbow", [False, True], ids=["sg", "cbow"])
+def test_kernel_reads_rows_through_the_table(cbow):
+    # Word w stored in row perm[w] (a table that is not the identity, so the kernel takes its general
+    # path) trains exactly the same vectors as plain word2vec (the identity table, read directly).
+    from nlpt.embeddings.w2v import InputRows
+
+    class Permuted(InputRows):
+        def table(self, words):
+            self.perm = np.random.default_rng(0).permutation(len(words)).astype(np.int32)
+            return np.arange(len(words) + 1, dtype=np.int64), self.perm
+
+        def init_input(self, n_words, config):
+            plain = super().init_input(n_words, config)
+            moved = np.empty_like(plain)
+            moved[self.perm] = plain
+            return moved
+
+    config = dict(size=16, epochs=1, threads=1, seed=7, cbow=cbow)
+    plain = _train(**config)
+    rows = Permuted()
+    moved = train([CORPUS], ReaderOptions(), W2VConfig(**config), quiet=True, inputs=rows)
+    assert moved.vocab.words == plain.vocab.words
+    assert np.array_equal(moved.syn0[rows.perm], plain.syn0)
+    assert np.array_equal(moved.syn1neg, plain.syn1neg)
+    assert not np.array_equal(moved.syn0, plain.syn0)
+
+
 def test_seed_reproducible_with_one_thread():
     a = _train(epochs=1, size=16, seed=7)
     b = _train(epochs=1, size=16, seed=7)

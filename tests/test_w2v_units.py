@@ -148,6 +148,36 @@ def test_out_block_is_a_logistic_regression_step(n_in, outs):
     assert loss == pytest.approx(ref_loss, rel=1e-5)
 
 
+@pytest.mark.parametrize("outs", [[4, 0, 2, 1], [4, 0, 0, 3]], ids=["distinct", "negative-twice"])
+def test_cbow_out_row_is_word2vec_cs_sequential_step(outs):
+    # CBOW's single input row: each output row in turn scores the (unchanged) input, adds its share to
+    # the input gradient and is updated; a row drawn twice sees its first update (word2vec.c's order)
+    from nlpt.embeddings.w2v_kernels import _out_row
+
+    rng = np.random.default_rng(5)
+    d = 8
+    inp = rng.normal(size=d).astype(np.float32)
+    syn1 = rng.normal(size=(5, d)).astype(np.float32)
+    outs = np.array(outs, dtype=np.int64)
+    labels = np.array([1] + [0] * (len(outs) - 1), dtype=np.float32)
+    grad = np.zeros(d, np.float32)
+    ref = syn1.astype(np.float64)
+    ref_grad = np.zeros(d)
+    ref_loss = 0.0
+    alpha = 0.1
+    for o, lab in zip(outs, labels):
+        f = float(inp @ ref[o])
+        sig = 1 / (1 + np.exp(-f))
+        ref_loss -= np.log(sig if lab else 1 - sig)
+        g = (lab - sig) * alpha
+        ref_grad += g * ref[o]
+        ref[o] += g * inp
+    loss = _out_row(inp, grad, syn1, outs, labels, np.int64(len(outs)), np.float32(alpha), np.int64(d), True)
+    assert np.allclose(grad, ref_grad, atol=1e-3) and np.abs(grad).max() > 0.02
+    assert np.allclose(syn1, ref, atol=1e-3)
+    assert loss == pytest.approx(ref_loss, rel=1e-5)
+
+
 _SPACES = ["\u00a0", "\u3000", "\x1c", "\x1f", "\u0085", "\u2028", "\u2029", "\u202f", "\u205f", "\u1680",
            "\u2000", "\u200a", "\x0b", "\x0c", "\r", "\t"]
 

@@ -43,7 +43,7 @@ class W2VConfig:
     ns_exponent: float = 0.75
     threads: int = 1
     seed: int = 1
-    loss_every: int = 4  # compute the loss for one centre word in this many (display only)
+    loss_every: int = 16  # compute the loss for one centre word in this many (display and the divergence guard)
     shared_negatives: bool = True  # skip-gram: one set of negatives per window (Ji et al. 2016)
     centre_input: bool = False  # skip-gram: the centre word is the input (fastText) instead of the context words
 
@@ -226,6 +226,9 @@ def _train(stream, t_start, opts, config, read_vocab, save_vocab, checkpoint, qu
     counts = vocab.counts_array()
     n_words = len(vocab)
     row_starts, row_ids = inputs.table(vocab.words)
+    # word w -> row w (plain word2vec): the kernel then reads the rows directly
+    identity = (len(row_ids) == n_words and np.array_equal(row_starts, np.arange(n_words + 1))
+                and np.array_equal(row_ids, np.arange(n_words)))
     # While training, the words live only as UTF-8 bytes in the encoder's table
     # (fast path): the list of str and its index would be ~20 MB on top of the
     # matrices. The `Vocab` is rebuilt from that table for the model returned.
@@ -259,20 +262,20 @@ def _train(stream, t_start, opts, config, read_vocab, save_vocab, checkpoint, qu
     alpha0 = config.start_alpha
     mode = config.mode
 
-    def run_kernel(ids, starts, syn0, syn1neg, syn1, tid: int, rows=(row_starts, row_ids)) -> int:
+    def run_kernel(ids, starts, syn0, syn1neg, syn1, tid: int, rows=(row_starts, row_ids, identity)) -> int:
         return train_chunk(
             ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
             alias_prob, alias_idx, keep, config.window, config.negative, config.hs, mode,
             alpha0, config.min_alpha_ratio, total, shared.offset, shared.counters, shared.losses,
             tid, shared.stop, rng_states[tid], config.loss_every, config.shared_negatives,
-            rows[0], rows[1], config.centre_input,
+            rows[0], rows[1], config.centre_input, rows[2],
         )
 
     # Load the compiled kernels now, on empty input, while the matrices are not
     # allocated yet: loading them costs some transient memory.
     tiny = np.zeros((1, config.size), np.float32)
     run_kernel(np.empty(0, np.int32), np.zeros(1, np.int64), tiny, tiny, tiny, 0,
-               (np.zeros(2, np.int64), np.zeros(1, np.int32)))
+               (np.zeros(2, np.int64), np.zeros(1, np.int32), identity))
     current_alpha(alpha0, config.min_alpha_ratio, shared.counters, shared.offset, total)  # called by `fields` below
     stream.warm_up()
     del tiny

@@ -5,8 +5,9 @@ Word2Vec in Shared and Distributed Memory": the input rows of the n context
 words of a window (gathered into `inp`, n x d) meet the output rows shared by
 the whole window (the centre word and its K negatives, or its Huffman path),
 so each update is a small (n x m) matrix product held in L1 instead of n
-separate passes over m random rows. CBOW is the same block with n = 1 (the
-mean or sum of the context rows).
+separate passes over m random rows. CBOW has a single input row (the mean or
+sum of the context rows), so it takes word2vec.c's route instead (`_out_row`):
+per output row one dot product and one fused pass that updates both sides.
 
 Each word's input vector is gathered through a word -> rows table (`row_starts`,
 `row_ids`): the mean of its rows, and its gradient is added back to each of them.
@@ -25,7 +26,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from nlpt.embeddings.sampling import alias_draw, rng_below, rng_next, rng_u32
 
@@ -36,6 +40,7 @@ SIG_SCALE = SIG_SIZE / (2 * SIG_MAX)
 # sigmoid at the centre of each of SIG_SIZE cells over [-SIG_MAX, SIG_MAX)
 SIG_TABLE = (1.0 / (1.0 + np.exp(-((np.arange(SIG_SIZE) + 0.5) / SIG_SCALE - SIG_MAX)))).astype(np.float32)
 PUBLISH_EVERY = 10_000
+AHEAD = 2  # CBOW: negatives are drawn, and their rows prefetched, this many positions early
 
 MODE_SG = 0
 MODE_CBOW_MEAN = 1
@@ -190,6 +195,60 @@ def _scatter(syn0, row_starts, row_ids, w, grad, j, d):
             syn0[r, t] += grad[j, t]
 
 
+@intrinsic
+def _prefetch(typingctx, arr, i, j):
+    """Ask the CPU to start loading arr[i, j]'s cache line (`llvm.prefetch`: read, keep in all levels)."""
+    if not isinstance(arr, types.Array) or arr.ndim != 2:
+        return None
+    sig = types.void(arr, i, j)
+
+    def codegen(context, builder, signature, args):
+        aryty, ity, jty = signature.args
+        ary = context.make_array(aryty)(context, builder, args[0])
+        inds = [context.cast(builder, args[1], ity, types.intp), context.cast(builder, args[2], jty, types.intp)]
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, inds, wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p],
+                                              ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]))
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(inline="always")
+def _prefetch_row(arr, r, d):
+    """Prefetch row r of arr (float32, one hint per 64-byte line)."""
+    for t in range(0, d, 16):
+        _prefetch(arr, r, t)
+    _prefetch(arr, r, d - 1)
+
+
+@njit(inline="always")
+def _out_row(inp, grad, syn1, outs, labels, nout, a32, d, with_loss):
+    """`out_block` for one input row (CBOW's context vector), in word2vec.c's order.
+
+    Each output row in turn: its logit (one vectorised dot), then one pass that adds
+    its share to the input gradient and updates the row. The only difference from
+    scoring all rows first: a negative drawn twice sees its first update.
+    """
+    loss = 0.0
+    for k in range(nout):
+        o = outs[k]
+        f = np.float32(0.0)
+        for t in range(d):
+            f += inp[t] * syn1[o, t]
+        g = (labels[k] - _sigmoid(f)) * a32
+        if with_loss:
+            loss += _nll(f, labels[k])
+        for t in range(d):
+            b = syn1[o, t]
+            grad[t] += g * b
+            syn1[o, t] = b + g * inp[t]
+    return loss
+
+
 @njit(nogil=True, cache=True)
 def current_alpha(alpha0, min_ratio, counters, offset, total):
     """Linear decay from alpha0 to alpha0 * min_ratio over `total` units (all threads' counters)."""
@@ -225,7 +284,7 @@ def _negatives(w, negative, alias_prob, alias_idx, outs, labels, state):
 def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
                 alias_prob, alias_idx, keep, window, negative, use_hs, mode,
                 alpha0, min_ratio, total, offset, counters, losses, tid, stop, rng, loss_every, shared_neg,
-                row_starts, row_ids, centre_input):
+                row_starts, row_ids, centre_input, identity):
     """Train on the sentences ids[starts[i]:starts[i+1]]; returns 1 if stopped by the flag.
 
     `rng` is a uint64[1] holding this thread's generator state (updated).
@@ -240,7 +299,8 @@ def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
     `centre_input` takes the centre word as the input (fastText's direction: its rows
     are summed once per position) against each context word and its negatives in turn;
     without it, the context words are the inputs against the centre word and one set
-    of negatives (word2vec.c's direction, batched as above).
+    of negatives (word2vec.c's direction, batched as above). `identity` says that the
+    table is word w -> row w (plain word2vec), which CBOW then reads directly.
     """
     d = syn0.shape[1]
     n_sent = starts.shape[0] - 1
@@ -254,6 +314,14 @@ def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
     G = np.empty((rows_in, max_out), np.float32)
     outs = np.empty(max_out, np.int64)
     labels = np.empty(max_out, np.float32)
+    # CBOW with negative sampling draws each centre word's negatives AHEAD positions early
+    # and prefetches their output rows (and the input row about to enter the window), so that
+    # these random rows arrive from memory while the words before are computed. Position i's
+    # draws live in slot i % (AHEAD + 1) of the ring.
+    ahead = mode != MODE_SG and negative > 0
+    ring_o = np.empty((AHEAD + 1, max_out), np.int64)
+    ring_l = np.empty((AHEAD + 1, max_out), np.float32)
+    ring_n = np.zeros(AHEAD + 1, np.int64)
     ctx = np.empty(max_ctx, np.int64)
     max_len = 0
     for s in range(n_sent):
@@ -282,8 +350,19 @@ def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
             if rng_u32(state) <= keep[w]:
                 sen[m] = w
                 m += 1
+        if ahead:
+            for q in range(min(m, AHEAD)):
+                ring_n[q], state = _negatives(sen[q], negative, alias_prob, alias_idx, ring_o[q], ring_l[q], state)
         for i in range(m):
             w = sen[i]
+            if ahead and i + AHEAD < m:
+                q = (i + AHEAD) % (AHEAD + 1)
+                ring_n[q], state = _negatives(sen[i + AHEAD], negative, alias_prob, alias_idx, ring_o[q], ring_l[q],
+                                              state)
+                for k in range(ring_n[q]):
+                    _prefetch_row(syn1neg, ring_o[q, k], d)
+                if identity and i + AHEAD + window < m:
+                    _prefetch_row(syn0, sen[i + AHEAD + window], d)
             state = rng_next(state)
             reduced = rng_below(state, window)
             span = window - reduced
@@ -334,29 +413,73 @@ def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
                         gsum[0, t] += grad[0, t]
                 _scatter(syn0, row_starts, row_ids, w, gsum, 0, d)
                 continue
-            if mode == MODE_SG:
-                n_in = nctx
-                for j in range(nctx):
-                    _gather(syn0, row_starts, row_ids, ctx[j], inp, j, d)
-                    for t in range(d):
-                        grad[j, t] = 0.0
-            else:
-                n_in = 1
+            if mode != MODE_SG:
+                # CBOW: one input row, the mean (or sum) of the context rows, against the centre
+                # word's output rows; its gradient goes back to every context row.
+                inp1 = inp[0]
+                grad1 = grad[0]
                 for t in range(d):
-                    inp[0, t] = 0.0
-                    grad[0, t] = 0.0
-                n_rows = 0
-                for j in range(nctx):
-                    c = ctx[j]
-                    for q in range(row_starts[c], row_starts[c + 1]):
-                        r = row_ids[q]
+                    grad1[t] = 0.0
+                if identity:
+                    c = ctx[0]
+                    for t in range(d):
+                        inp1[t] = syn0[c, t]
+                    for j in range(1, nctx):
+                        c = ctx[j]
                         for t in range(d):
-                            inp[0, t] += syn0[r, t]
-                    n_rows += row_starts[c + 1] - row_starts[c]
+                            inp1[t] += syn0[c, t]
+                    n_rows = nctx
+                else:
+                    for t in range(d):
+                        inp1[t] = 0.0
+                    n_rows = 0
+                    for j in range(nctx):
+                        c = ctx[j]
+                        for q in range(row_starts[c], row_starts[c + 1]):
+                            r = row_ids[q]
+                            for t in range(d):
+                                inp1[t] += syn0[r, t]
+                        n_rows += row_starts[c + 1] - row_starts[c]
                 if mode == MODE_CBOW_MEAN:
                     inv = np.float32(1.0 / n_rows)
                     for t in range(d):
-                        inp[0, t] *= inv
+                        inp1[t] *= inv
+                a32 = np.float32(alpha)
+                if use_hs:
+                    L = code_lens[w]
+                    for k in range(L):
+                        outs[k] = points[w, k]
+                        labels[k] = 1.0 - codes[w, k]
+                    lo_ = _out_row(inp1, grad1, syn1, outs, labels, L, a32, d, want_loss)
+                    if want_loss:
+                        loss += lo_
+                        loss_terms += L
+                if negative > 0:  # drawn AHEAD positions early (`ahead`)
+                    q = i % (AHEAD + 1)
+                    nout = ring_n[q]
+                    lo_ = _out_row(inp1, grad1, syn1neg, ring_o[q], ring_l[q], nout, a32, d, want_loss)
+                    if want_loss:
+                        loss += lo_
+                        loss_terms += nout
+                if mode == MODE_CBOW_SUM:
+                    inv = np.float32(1.0 / n_rows)
+                    for t in range(d):
+                        grad1[t] *= inv
+                if identity:
+                    for j in range(nctx):
+                        c = ctx[j]
+                        for t in range(d):
+                            syn0[c, t] += grad1[t]
+                else:
+                    for j in range(nctx):
+                        _scatter(syn0, row_starts, row_ids, ctx[j], grad, 0, d)
+                continue
+            # skip-gram: the context words' rows against the centre word's output rows
+            n_in = nctx
+            for j in range(nctx):
+                _gather(syn0, row_starts, row_ids, ctx[j], inp, j, d)
+                for t in range(d):
+                    grad[j, t] = 0.0
             if use_hs:
                 L = code_lens[w]
                 for k in range(L):
@@ -366,7 +489,7 @@ def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
                 if want_loss:
                     loss += lo_
                     loss_terms += n_in * L
-            if negative > 0 and mode == MODE_SG and not shared_neg:
+            if negative > 0 and not shared_neg:
                 # word2vec.c / gensim: fresh negatives for every (context, centre) pair
                 for j in range(n_in):
                     nout, state = _negatives(w, negative, alias_prob, alias_idx, outs, labels, state)
@@ -380,16 +503,8 @@ def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
                 if want_loss:
                     loss += lo_
                     loss_terms += n_in * nout
-            if mode == MODE_SG:
-                for j in range(nctx):
-                    _scatter(syn0, row_starts, row_ids, ctx[j], grad, j, d)
-            else:
-                if mode == MODE_CBOW_SUM:
-                    inv = np.float32(1.0 / n_rows)
-                    for t in range(d):
-                        grad[0, t] *= inv
-                for j in range(nctx):
-                    _scatter(syn0, row_starts, row_ids, ctx[j], grad, 0, d)
+            for j in range(nctx):
+                _scatter(syn0, row_starts, row_ids, ctx[j], grad, j, d)
         if pending >= PUBLISH_EVERY:
             counters[tid, 0] += pending
             pending = 0
