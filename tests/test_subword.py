@@ -70,8 +70,8 @@ def test_subwords_equal_fasttexts_get_subwords(tmp_path):
     corpus = tmp_path / "c.txt"
     # enough text that fastText's worker has updated before its main thread first reads the loss
     corpus.write_text(("the cat sat on the mat naïve café 中文 über\n" * 5000), encoding="utf-8")
-    m = _ft_train(fasttext, str(corpus), model="skipgram", dim=4, minCount=1, epoch=5, thread=1, bucket=5000,
-                  minn=2, maxn=5)
+    m = _ft_train(fasttext, str(corpus), model="skipgram", dim=4, minCount=1, epoch=1, lr=0.01, thread=1,
+                  bucket=5000, minn=2, maxn=5)
     nwords = len(m.words)
     for w in WORDS + ["cat", "naïve"]:
         subs, ids = m.get_subwords(w)
@@ -309,3 +309,70 @@ def test_oov_words_are_scored_through_ngrams_in_ngram_mode(trained, tmp_path):
     assert a_skip.total == 0 and a_skip.oov == 1 and a_ng.total == 1 and a_ng.ngram_words == 1
     with pytest.raises(Exception, match="subword"):
         ev.similarity(Vectors(v.words, v.matrix), str(pairs), oov="ngrams")
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    from nlpt.common.process import rss_bytes
+
+    rss = rss_bytes()
+    if not rss:
+        pytest.skip("no /proc/self/status here: resident memory cannot be read")
+    return rss / 2**20
+
+
+def test_scattered_ngram_rows_cost_their_pages_not_the_matrix():
+    """The input matrix (here 2M buckets x 100, 800 MB) takes memory for the rows written only,
+    even where transparent huge pages are on (with them, one row written per 2 MiB made the whole
+    matrix resident); stretches that the rows fill anyway may stay on huge pages."""
+    from nlpt.common.anon import sparse_zeros
+
+    rng = np.random.default_rng(0)
+    scattered = rng.integers(100_000, 2_000_000, 5_000)
+    dense = np.arange(50_000)  # the first 20 MB: every page written
+    m = sparse_zeros((2_000_000, 100), np.float32, np.concatenate([dense, scattered]))
+    assert m.shape == (2_000_000, 100) and m.dtype == np.float32 and m.flags.writeable
+    before = _rss_mb()
+    m[dense] = 1.0
+    m[scattered] = 2.0
+    grown = _rss_mb() - before
+    # 20 MB dense + at most 2 pages per scattered row (40 MB); the whole matrix would be 800 MB
+    assert grown < 120, f"writing 55k rows grew resident memory by {grown:.0f} MB"
+    assert float(m[dense].sum()) == 50_000 * 100 and float(m[scattered].sum()) == 2 * 100 * len(scattered)
+    assert not m[np.setdiff1d(np.arange(0, 2_000_000, 997), np.concatenate([dense, scattered]))].any()
+
+
+def test_input_matrix_draws_the_rows_the_vocabulary_uses_and_leaves_the_rest_zero():
+    rows = S.SubwordRows(3, 6, 100_000)
+    starts, ids = rows.table(["cat", "cats", "dog"])
+    m = rows.init_input(3, W2VConfig(size=16, seed=3))
+    assert m.shape == (3 + 100_000, 16)
+    used = np.unique(ids)
+    assert set(range(3)) <= set(used.tolist()) and len(used) > 3 + 10  # own rows and n-gram rows
+    assert np.all(np.abs(m[used]) <= 1 / 16) and np.all(m[used] != 0)
+    unused = np.setdiff1d(np.arange(m.shape[0]), used)
+    assert not m[unused].any()
+    again = S.SubwordRows(3, 6, 100_000)
+    again.table(["cat", "cats", "dog"])
+    assert np.array_equal(m, again.init_input(3, W2VConfig(size=16, seed=3)))  # the seed gives the same start
+    # without a table for this vocabulary (another size), only the word rows are drawn
+    plain = rows.init_input(2, W2VConfig(size=16, seed=3))
+    assert np.all(plain[:2] != 0) and not plain[2:].any()
+
+
+def test_non_finite_rows_are_refused_in_blocks(tmp_path):
+    """The NaN/inf check before writing a .bin looks at every row (in blocks, so it needs no
+    matrix-sized temporaries) and names how many rows are bad; nothing is written."""
+    from nlpt.common.errors import NlptError
+    from nlpt.embeddings.fasttext_bin import FastTextArgs, FastTextFile, write_bin
+
+    words = [f"w{i}" for i in range(3)]
+    inp = np.zeros((3 + 50_000, 8), np.float32)
+    inp[[1, 49_000, 50_002], 2] = [np.nan, np.inf, -np.inf]  # rows in different blocks
+    ft = FastTextFile(FastTextArgs(dim=8, bucket=50_000), words, [3, 2, 1], 6, inp, np.zeros((3, 8), np.float32))
+    out = tmp_path / "m.bin"
+    with pytest.raises(NlptError, match="3 rows contain NaN"):
+        write_bin(str(out), ft)
+    assert not out.exists()

@@ -75,7 +75,7 @@ def write_bin(path: str, ft: FastTextFile) -> None:
         raise ValueError(f"matrices {ft.input.shape}, {ft.output.shape} do not fit {n} words, "
                          f"bucket {a.bucket}, dim {a.dim}")
     for m in (ft.input, ft.output):
-        bad = int((~np.isfinite(m)).any(axis=1).sum()) if m.size else 0
+        bad = _rows_not_finite(m)
         if bad:
             raise NlptError(f"{path}: {bad} rows contain NaN or infinity (training diverged: lower the "
                             "learning rate); nothing was written")
@@ -97,10 +97,20 @@ def write_bin(path: str, ft: FastTextFile) -> None:
             _write_matrix(fh, m)
 
 
-def _write_matrix(fh, m: np.ndarray) -> None:
+def _row_blocks(m: np.ndarray):
+    """`m` in blocks of ~16 MB of rows: temporaries stay small beside a matrix of ~1 GB."""
     rows_per_block = max(1, (16 << 20) // max(1, 4 * m.shape[1]))
     for s in range(0, m.shape[0], rows_per_block):
-        fh.write(np.ascontiguousarray(m[s:s + rows_per_block], dtype="<f4").tobytes())
+        yield m[s:s + rows_per_block]
+
+
+def _rows_not_finite(m: np.ndarray) -> int:
+    return sum(int((~np.isfinite(b)).any(axis=1).sum()) for b in _row_blocks(m)) if m.size else 0
+
+
+def _write_matrix(fh, m: np.ndarray) -> None:
+    for block in _row_blocks(m):
+        fh.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
 
 
 def is_fasttext_bin(path: str) -> bool:

@@ -222,8 +222,9 @@ def normalise_table(table, opts: ReaderOptions) -> None:
         batch = sel[b : b + step]
         keys = table.keys(batch)
         counts = table.ent[batch, 3].tolist()
-        new_keys: list[bytes] = []
-        new_counts: list[int] = []
+        # summed per distinct token: a CJK line is one raw type but hundreds of tokens
+        # (a batch of lines would otherwise be millions of transient objects)
+        new: dict[bytes, int] = {}
         for e, key, c in zip(batch.tolist(), keys, counts):
             word = key.decode("utf-8", "replace")
             bad = "\ufffd" in word and word.encode("utf-8") != key
@@ -237,9 +238,9 @@ def normalise_table(table, opts: ReaderOptions) -> None:
                     continue
             changed.append(e)
             for t in toks:
-                new_keys.append(t.encode("utf-8", "surrogatepass"))
-                new_counts.append(c)
-        fresh.add_keys(new_keys, new_counts)
+                k = t.encode("utf-8", "surrogatepass")
+                new[k] = new.get(k, 0) + c
+        fresh.add_keys(list(new), list(new.values()))
     if changed:
         tokens = table.tokens
         table.zero(changed)
