@@ -17,7 +17,8 @@ temporary name and renamed into place):
                            "loss", "lr", ...objective metrics}; val lines add "ppl"
       tokens/              token files (see objective.TokenSplit), unless --token-dir puts them elsewhere
       checkpoints/step-N/  model.safetensors (weights) + state.pt (optimizer, scheduler, RNG, data position,
-                           step, tokens; loaded with torch.load(weights_only=True)) + DONE marker
+                           step, tokens; loaded with torch.load(weights_only=True)); under FSDP instead one
+                           model-/optim-RRRRR-of-WWWWW.safetensors per rank + index.json (see checkpoint.py)
       checkpoints/latest   text file naming the newest complete step-N folder
 
 `load_run(RUN_DIR)` returns `(model, tokenizer, run_config)` with the newest

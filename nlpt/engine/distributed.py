@@ -2,9 +2,10 @@
 
 Rank, world size and master address come from torchrun's environment
 (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT) or, under `srun`, from Slurm's
-(SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, the first host of
-SLURM_JOB_NODELIST). NCCL on GPUs, gloo on CPUs. No communication code of our
-own: DDP/FSDP and `all_reduce` do the work.
+(SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, the first host of the step's node
+list, MASTER_PORT 29500 + job id % 1000 by default): `resolve_launch`. NCCL on
+GPUs, gloo on CPUs. No communication code of our own: DDP/FSDP and
+`all_reduce` do the work.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -25,32 +27,84 @@ class Dist:
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
     initialized: bool = False
+    local_world: int = 1  # ranks on this node (they share its CPUs)
 
     @property
     def main(self) -> bool:
         return self.rank == 0
 
 
-def _first_slurm_host(nodelist: str) -> str:
-    """'gpu[03-05,07],cpu1' -> 'gpu03' (enough for MASTER_ADDR; no scontrol needed)."""
-    m = re.match(r"([^,\[]+)(?:\[([^\]]+)\])?", nodelist)
-    if not m:
-        return nodelist
-    prefix, ranges = m.group(1), m.group(2)
-    if not ranges:
-        return prefix
-    return prefix + ranges.split(",")[0].split("-")[0]
+@dataclass
+class Launch:
+    """Where this process stands in its job, from the launcher's environment (`resolve_launch`)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    local_world: int = 1
+    master_addr: Optional[str] = None
+    master_port: Optional[str] = None
+    launcher: str = "none"  # torchrun | slurm | none
 
 
-def _env() -> tuple[int, int, int]:
-    if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
-        return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))
-    if "SLURM_PROCID" in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
-        rank, world = int(os.environ["SLURM_PROCID"]), int(os.environ["SLURM_NTASKS"])
-        os.environ.setdefault("MASTER_ADDR", _first_slurm_host(os.environ.get("SLURM_JOB_NODELIST", "127.0.0.1")))
-        os.environ.setdefault("MASTER_PORT", str(29500 + int(os.environ.get("SLURM_JOB_ID", "0")) % 1000))
-        return rank, world, int(os.environ.get("SLURM_LOCALID", 0))
-    return 0, 1, 0
+DEFAULT_MASTER_PORT = 29500
+
+
+def expand_nodelist(nodelist: str) -> list:
+    """Slurm's compressed host list -> host names: 'gpu[03-05,07],cpu1' -> gpu03 gpu04 gpu05 gpu07 cpu1.
+
+    Zero padding is kept; several bracket groups in one name expand as their product, as Slurm does.
+    """
+    hosts = []
+    for item in re.findall(r"(?:[^,\[]|\[[^\]]*\])+", nodelist.strip()):
+        names = [""]
+        for text, ranges in re.findall(r"([^\[]*)(?:\[([^\]]*)\])?", item):
+            options = [text]
+            if ranges:
+                options = []
+                for part in ranges.split(","):
+                    lo, _, hi = part.partition("-")
+                    if not lo.isdigit() or (hi and not hi.isdigit()):
+                        raise NlptError(f"cannot read the Slurm node list {nodelist!r}")
+                    options += [text + str(n).zfill(len(lo)) for n in range(int(lo), int(hi or lo) + 1)]
+            names = [n + o for n in names for o in options]
+        hosts += [n for n in names if n]
+    return hosts
+
+
+def _int(env, name: str, default: int = 0) -> int:
+    value = env.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise NlptError(f"the launcher's environment variable {name}={value!r} is not a whole number") from None
+
+
+def resolve_launch(env) -> Launch:
+    """Rank, world size, local rank and master address from torchrun's variables, else from srun's.
+
+    torchrun: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT (it sets them all).
+    srun: SLURM_PROCID, SLURM_STEP_NUM_TASKS (else SLURM_NTASKS), SLURM_LOCALID, SLURM_STEP_TASKS_PER_NODE
+    (else SLURM_NTASKS_PER_NODE); the master is the first host of SLURM_STEP_NODELIST (else
+    SLURM_JOB_NODELIST, SLURM_NODELIST) unless MASTER_ADDR is set, and MASTER_PORT defaults to
+    29500 + SLURM_JOB_ID % 1000 so that two jobs sharing a node do not collide.
+    """
+    if "RANK" in env and "WORLD_SIZE" in env:
+        world = _int(env, "WORLD_SIZE", 1)
+        return Launch(_int(env, "RANK"), world, _int(env, "LOCAL_RANK"), _int(env, "LOCAL_WORLD_SIZE", world),
+                      env.get("MASTER_ADDR"), env.get("MASTER_PORT"), "torchrun")
+    world = _int(env, "SLURM_STEP_NUM_TASKS") or _int(env, "SLURM_NTASKS", 1)
+    if "SLURM_PROCID" in env and world > 1:
+        per_node = env.get("SLURM_STEP_TASKS_PER_NODE") or env.get("SLURM_NTASKS_PER_NODE") or ""
+        m = re.match(r"\d+", per_node)  # '8(x4)' -> 8
+        nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
+        addr = env.get("MASTER_ADDR") or (expand_nodelist(nodelist)[0] if nodelist else "127.0.0.1")
+        port = env.get("MASTER_PORT") or str(DEFAULT_MASTER_PORT + _int(env, "SLURM_JOB_ID") % 1000)
+        return Launch(_int(env, "SLURM_PROCID"), world, _int(env, "SLURM_LOCALID"),
+                      int(m.group()) if m else world, addr, port, "slurm")
+    return Launch()
 
 
 def pick_device(preference: str, local_rank: int = 0) -> torch.device:
@@ -75,10 +129,14 @@ def pick_device(preference: str, local_rank: int = 0) -> torch.device:
 
 def setup(device_preference: str) -> Dist:
     """Join the process group when launched with several ranks; pick this rank's device."""
-    rank, world, local_rank = _env()
+    launch = resolve_launch(os.environ)
+    rank, world, local_rank = launch.rank, launch.world, launch.local_rank
     device = pick_device(device_preference, local_rank)
-    d = Dist(rank, world, local_rank, device)
+    d = Dist(rank, world, local_rank, device, local_world=launch.local_world)
     if world > 1:
+        for name, value in (("MASTER_ADDR", launch.master_addr), ("MASTER_PORT", launch.master_port)):
+            if value is not None:  # env:// rendezvous reads them
+                os.environ[name] = value
         import torch.distributed as dist
 
         if device.type == "cuda":
@@ -124,6 +182,17 @@ def broadcast_object(obj, d: Dist):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def gather_objects(obj, d: Dist) -> list:
+    """Every rank's `obj` (small values: shard row ranges, error strings), in rank order, on every rank."""
+    if not d.initialized:
+        return [obj]
+    import torch.distributed as dist
+
+    out = [None] * d.world
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def teardown(d: Dist) -> None:
