@@ -83,6 +83,108 @@ def _hf_roundtrip(name, tmp_path):
     return model, hf
 
 
+ENCODER_EXPORTS = {  # config → the transformers class `--export-hf` writes for it
+    "albert-shared": (dataclasses.replace(TINY["bert"], embedding_size=16, shared_layers=True, sentence_head="sop",
+                                          variant="albert"), "AlbertForPreTraining"),
+    "albert-per-layer": (dataclasses.replace(TINY["bert"], embedding_size=16, sentence_head="sop", variant="albert"),
+                         "AlbertForPreTraining"),
+    "albert-mlm": (dataclasses.replace(TINY["bert"], embedding_size=16, shared_layers=True, sentence_head=None,
+                                       variant="albert"), "AlbertForMaskedLM"),
+    "roberta": (dataclasses.replace(TINY["bert"], sentence_head=None, type_vocab_size=1, variant="roberta",
+                                    layer_norm_eps=1e-5), "RobertaForMaskedLM"),
+    "roberta-pad0": (dataclasses.replace(TINY["bert"], sentence_head=None, type_vocab_size=1, variant="roberta",
+                                         pad_token_id=0), "RobertaForMaskedLM"),  # nlpt's BPE: <pad> is 0
+    "bert-mlm": (dataclasses.replace(TINY["bert"], sentence_head=None), "BertForMaskedLM"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENCODER_EXPORTS))
+def test_albert_roberta_and_mlm_only_exports_match_transformers(name, tmp_path):
+    """ALBERT (shared or per-layer weights, with or without SOP), RoBERTa (positions after the padding id) and
+    BERT without a sentence head: the class transformers loads gives nlpt's logits; nlpt reads the folder back."""
+    transformers = pytest.importorskip("transformers")
+    from nlpt.finetune.pretrained import load_pretrained
+    from nlpt.models.hf import export_hf
+
+    config, cls = ENCODER_EXPORTS[name]
+    torch.manual_seed(1)
+    model = build(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    out = tmp_path / name
+    assert export_hf(model, str(out))["architectures"] == [cls]
+    hf = getattr(transformers, cls).from_pretrained(str(out)).eval()
+    ids, mask, _ = _inputs()
+    ids[1, -4:] = config.pad_token_id if config.pad_token_id is not None else (1 if config.variant == "roberta" else 0)
+    types = torch.zeros_like(ids)
+    if config.sentence_head:
+        types[:, 6:] = 1
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask, token_type_ids=types)
+        mlm, sentence = model(ids, mask, types)
+    keep = mask.bool()
+    logits = ref.prediction_logits if config.sentence_head else ref.logits
+    assert torch.allclose(mlm.view(*ids.shape, -1)[keep], logits[keep], atol=1e-4)
+    if config.sentence_head:
+        assert torch.allclose(sentence, ref.sop_logits, atol=1e-4)
+    else:
+        assert sentence is None
+    (out / "tokenizer.json").write_text(_tiny_tokenizer_json(config.vocab_size), encoding="utf-8")
+    again, _, _ = load_pretrained(str(out))  # finetune's reader: config.json → the same nlpt config, same weights
+    assert again.config.sentence_head == config.sentence_head and again.config.shared_layers == config.shared_layers
+    with torch.no_grad():
+        assert torch.allclose(again.hidden_states(ids, mask, types)[keep], model.hidden_states(ids, mask, types)[keep],
+                              atol=1e-5)
+
+
+def _tiny_tokenizer_json(vocab_size: int) -> str:
+    from tokenizers import Tokenizer, models
+
+    return Tokenizer(models.WordLevel({f"t{i}": i for i in range(vocab_size)}, unk_token="t0")).to_str()
+
+
+def test_encoder_without_segments_is_refused_with_one_line(tmp_path):
+    from nlpt.common.errors import NlptError
+    from nlpt.models.hf import export_hf
+
+    model = build(dataclasses.replace(TINY["bert"], type_vocab_size=0, pooler=False, sentence_head=None,
+                                      variant="distilbert"))
+    with pytest.raises(NlptError, match="without segment embeddings") as err:
+        export_hf(model, str(tmp_path / "d"))
+    assert "\n" not in str(err.value) and not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_untied_t5_export_matches_transformers(gated, tmp_path):
+    """T5 v1.1-style untied head: no d_model**-0.5 on the decoder output. transformers >= 5 forces
+    tie_word_embeddings true and keys the scaling on the config's tie_word_embeddings false (scale_decoder_outputs),
+    keeping lm_head.weight apart when the file's differs from shared.weight."""
+    transformers = pytest.importorskip("transformers")
+    from nlpt.models.hf import export_hf
+    from nlpt.transformer.config import from_hf_config
+
+    config = dataclasses.replace(TINY["t5-gated" if gated else "t5"], tie_embeddings=False)
+    torch.manual_seed(1)
+    model = build(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    out = tmp_path / "t5"
+    export_hf(model, str(out))
+    hf = transformers.T5ForConditionalGeneration.from_pretrained(str(out)).eval()
+    ids, mask, dec = _inputs()
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
+        ours = model(ids, dec, mask)
+    assert torch.allclose(ours, ref, atol=1e-4), (ours - ref).abs().max()
+    saved = tmp_path / "resaved"  # what transformers itself writes for it still reads as untied
+    hf.save_pretrained(str(saved))
+    import json
+
+    assert from_hf_config(json.loads((saved / "config.json").read_text()), "config.json").tie_embeddings is False
+
+
 def test_bert_export_matches_transformers(tmp_path):
     model, hf = _hf_roundtrip("bert", tmp_path)
     ids, mask, _ = _inputs()
@@ -147,3 +249,44 @@ def test_decoder_is_causal():
             a, b = model(ids, dec, mask), model(ids, changed, mask)
         assert torch.allclose(a[:, :-1], b[:, :-1], atol=1e-6), name
         assert not torch.allclose(a[:, -1], b[:, -1]), name
+
+
+@pytest.mark.parametrize("name", ["t5", "bart"])
+def test_encoder_padding_changes_nothing_at_real_tokens(name):
+    """The encoder runs its token-wise layers on the non-padding rows only: extra padding columns leave the
+    real tokens' outputs (and the decoder's logits) as they were."""
+    model = build(TINY[name]).eval()
+    ids, mask, dec = _inputs()
+    wider = torch.cat([ids, torch.full((2, 5), 3)], dim=1)
+    wider_mask = torch.cat([mask, torch.zeros(2, 5, dtype=torch.long)], dim=1)
+    with torch.no_grad():
+        a, b = model.hidden_states(ids, mask), model.hidden_states(wider, wider_mask)
+        keep = mask.bool()
+        assert torch.allclose(a[keep], b[:, :ids.shape[1]][keep], atol=1e-5)
+        assert torch.allclose(model(ids, dec, mask), model(wider, dec, wider_mask), atol=1e-5)
+
+
+def test_training_ops_equal_the_plain_functions():
+    """nlpt.models.ops: dropout keeps 1 − p scaled by 1/(1 − p); the attention used in training is SDPA's
+    arithmetic (checked with a negligible p, so nothing is dropped); T5's RMS norm gradient is exact."""
+    import torch.nn.functional as F
+
+    from nlpt.models.ops import attention, dropout, residual
+    from nlpt.models.t5 import _RMSNormFunction
+
+    torch.manual_seed(0)
+    x = torch.ones(200_000)
+    y = dropout(x, 0.1, True)
+    assert abs(float((y == 0).float().mean()) - 0.1) < 0.005 and torch.allclose(y[y != 0], torch.tensor(1 / 0.9))
+    assert dropout(x, 0.1, False) is x and torch.equal(residual(x, x, 0.5, False), 2 * x)
+    assert abs(float(residual(torch.zeros(200_000), x, 0.5, True).mean()) - 1.0) < 0.02
+    q, k, v = (torch.randn(2, 3, 7, 8, dtype=torch.float64) for _ in range(3))
+    mask = torch.randn(2, 3, 7, 7, dtype=torch.float64)
+    for kw in ({}, {"mask": mask, "scale": 1.0}, {"causal": True}):
+        plain = F.scaled_dot_product_attention(q, k, v, attn_mask=kw.get("mask"), is_causal=kw.get("causal", False),
+                                               scale=kw.get("scale"))
+        assert torch.allclose(attention(q, k, v, dropout_p=1e-12, training=True, **kw), plain, atol=1e-9), kw
+    w = torch.randn(8, dtype=torch.float64, requires_grad=True)
+    xs = torch.randn(3, 4, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: _RMSNormFunction.apply(a, b, 1e-6), (xs, w))
+    assert torch.allclose(_RMSNormFunction.apply(xs, w, 1e-6), F.rms_norm(xs, (8,), w, 1e-6))

@@ -125,14 +125,56 @@ def test_no_nsp_trains_without_sentence_head(files, tmp_path, capsys):
 
 
 def test_roberta_style_with_a_bpe_tokenizer(files, tmp_path, capsys):
-    """--arch roberta-base (no sentence head) with byte-level BPE: <s> </s> <mask> <pad> play [CLS] [SEP] [MASK] [PAD]."""
-    run = str(tmp_path / "run")
+    """--arch roberta-base (no sentence head) with byte-level BPE: <s> </s> <mask> <pad> play [CLS] [SEP] [MASK] [PAD];
+    positions start after the padding id, and --export-hf writes a RobertaForMaskedLM with the same logits."""
+    transformers = pytest.importorskip("transformers")
+    run, out = str(tmp_path / "run"), str(tmp_path / "hf")
     code, _, err = nlpt_main("pretrain", *[files["bpe"] if a == files["wp"] else ("roberta-base" if a == "bert-mini" else a)
-                                           for a in args_for(files, run, "bert-mini", steps=2)], capsys=capsys)
+                                           for a in args_for(files, run, "bert-mini", steps=2, extra=["--export-hf", out])],
+                             capsys=capsys)
     assert code == 0, err
-    code, out, err = nlpt_main("pretrain", "fill-mask", run, "the<mask> of", "--json", capsys=capsys)
+    code, text, err = nlpt_main("pretrain", "fill-mask", run, "the<mask> of", "--json", capsys=capsys)
     assert code == 0, err
-    assert len(json.loads(out)[0]["masks"]) == 1
+    assert len(json.loads(text)[0]["masks"]) == 1
+    from nlpt.engine import load_run
+
+    model, tok, _ = load_run(run)
+    assert model.config.max_positions == 32 + 1  # --context 32 tokens after <pad> (id 0): rows 1…32
+    hf = transformers.RobertaForMaskedLM.from_pretrained(out).eval()
+    ids = torch.tensor([[tok.token_to_id("<s>")] + tok.encode("the <mask> of the city").ids[:29] + [tok.token_to_id("</s>")]])
+    with torch.no_grad():
+        mlm, _ = model(ids)
+        assert torch.allclose(mlm, hf(input_ids=ids).logits[0], atol=1e-4)
+
+
+def test_sentence_order_prediction_through_the_cli(files, tmp_path, capsys):
+    """--sentence-head sop on BERT, and ALBERT (whose config says sop): SOP loss and accuracy in the validation
+    metrics; the ALBERT run exports as AlbertForPreTraining with the same MLM and SOP logits."""
+    transformers = pytest.importorskip("transformers")
+    run = str(tmp_path / "bert-sop")
+    code, _, err = nlpt_main("pretrain", *args_for(files, run, "bert-mini", steps=2, extra=["--sentence-head", "sop"]),
+                             capsys=capsys)
+    assert code == 0, err
+    val = metrics(run, "val")[-1]
+    assert {"sop_accuracy", "sop_loss"} <= set(val) and "nsp_accuracy" not in val and 0 <= val["sop_accuracy"] <= 1
+    run, out = str(tmp_path / "albert"), str(tmp_path / "albert-hf")
+    code, _, err = nlpt_main("pretrain", *[("albert-base-v2" if a == "bert-mini" else a) for a in
+                                           args_for(files, run, "bert-mini", steps=2, extra=["--export-hf", out])],
+                             capsys=capsys)
+    assert code == 0, err
+    assert "sop_accuracy" in metrics(run, "val")[-1]
+    from nlpt.engine import load_run
+
+    model, tok, _ = load_run(run)
+    assert model.config.shared_layers and model.config.sentence_head == "sop"
+    hf = transformers.AlbertForPreTraining.from_pretrained(out).eval()
+    enc = tok.encode("the [MASK] of the city", "and then some")
+    ids, types_ = torch.tensor([enc.ids]), torch.tensor([enc.type_ids])
+    with torch.no_grad():
+        mlm, sop = model(ids, None, types_)
+        ref = hf(input_ids=ids, token_type_ids=types_)
+    assert torch.allclose(mlm, ref.prediction_logits[0], atol=1e-4)
+    assert torch.allclose(sop, ref.sop_logits, atol=1e-4)
 
 
 def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(files, tmp_path, capsys):
@@ -172,6 +214,10 @@ def test_errors_are_one_line_and_nothing_is_written(files, tmp_path, capsys):
     fails(*[files["flat"] if a == files["corpus"] else a for a in base], match="no document boundaries")
     fails(*args_for(files, str(tmp_path / "gpt"), "bert-mini", steps=2, extra=["--arch", "gpt-mini", "--no-nsp"]),
           match="--no-nsp applies to encoders", code=2)
+    fails(*base, "--sentence-head", "sop", "--no-nsp", match="--no-nsp contradicts --sentence-head sop", code=2)
+    fails(*base, "--sentence-head", "order", match="--sentence-head must be nsp, sop or none", code=2)
+    fails(*args_for(files, str(tmp_path / "t5x"), "t5-mini", steps=2), "--sentence-head", "sop",
+          match="--sentence-head applies to encoders", code=2)
     ok_run = str(tmp_path / "t5")
     assert nlpt_main("pretrain", *args_for(files, ok_run, "t5-mini", steps=1), capsys=capsys)[0] == 0
     fails("fill-mask", ok_run, "a [MASK] b", match="fill-mask needs an encoder run", code=2)

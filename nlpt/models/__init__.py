@@ -8,6 +8,8 @@ lazily, so importing this package costs nothing. One file per family:
     bert.py   BERT/RoBERTa/DistilBERT/ALBERT encoders ("encoder" family)     #12
     t5.py     T5 encoder-decoder                                             #12
     bart.py   BART encoder-decoder                                           #12
+    lm_loss.py  decoders' LM head + cross-entropy in one chunked pass
+    ops.py    T5/BART training pieces: cheaper dropout masks, attention, padding-free token-wise layers
 
 Contract every family module keeps (others rely on it):
 * `build(config) -> nn.Module` where `module.config` is the registry dataclass
@@ -17,7 +19,8 @@ Contract every family module keeps (others rely on it):
   -> Tensor[B, T, H]`: the last layer after the final norm (for
   encoder-decoders: the encoder output) - all that finetune and compare use;
 * `module(...)` is the training forward the family's objectives call (decoders:
-  `model(input_ids, labels=None) -> dict(logits=..., loss=..., aux_loss=...)`);
+  `model(input_ids) -> dict(logits=...)`, `model(input_ids, labels) -> dict(loss=..., aux_loss=...)`:
+  with labels the loss is computed without materialising the logits, see lm_loss.py);
 * `export_hf(model, out_dir)` / `from_hf(hf_model)` helpers for its Hugging Face class.
 """
 

@@ -4,7 +4,9 @@ Shared token embedding, learned positions with BART's offset of 2 (position
 p reads row p + 2), LayerNorm on the embeddings, post-LN blocks with biases
 and GELU; the decoder adds causal self-attention and cross-attention. The LM
 head is tied to the token embedding (transformers adds `final_logits_bias`, a
-buffer of zeros that is never trained; the export writes it as zeros).
+buffer of zeros that is never trained; the export writes it as zeros). The
+encoder's token-wise layers skip padding (`ops.Unpadded`), and training uses
+`ops`' cheaper dropout mask.
 
 Parameter names map onto `transformers`' `BartForConditionalGeneration`
 (`hf_state_dict`, `load_hf_state_dict`).
@@ -16,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nlpt.models.ops import Dropout, Unpadded, attention, residual
 from nlpt.transformer.config import BartConfig
 
 POSITION_OFFSET = 2
@@ -45,16 +48,18 @@ class Attention(nn.Module):
             return self.kv.weight[(i - 1) * d:i * d], self.kv.bias[(i - 1) * d:i * d]
         return self.qkv.weight[i * d:(i + 1) * d], self.qkv.bias[i * d:(i + 1) * d]
 
-    def forward(self, x, mask=None, kv=None, causal=False):
-        B, T, _ = x.shape
+    def forward(self, x, mask=None, kv=None, causal=False, rows: Unpadded | None = None):
+        """x: [B, T, d], or its non-padding rows [N, d] with `rows` (self-attention only)."""
         if self.cross:
+            B, T, _ = x.shape
             q = self.q(x).view(B, T, self.heads, -1).transpose(1, 2)
             k, v = self.kv(kv).view(B, kv.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
         else:
-            q, k, v = self.qkv(x).view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
-                                           dropout_p=self.dropout if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(B, T, self.d))
+            qkv = self.qkv(x) if rows is None else rows.unpack(self.qkv(x))
+            B, T, _ = qkv.shape
+            q, k, v = qkv.view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        y = attention(q, k, v, mask, self.dropout, self.training, causal=causal).transpose(1, 2).reshape(B, T, self.d)
+        return self.out(y if rows is None else rows.pack(y))
 
 
 class Block(nn.Module):
@@ -70,13 +75,14 @@ class Block(nn.Module):
         self.ln_cross = nn.LayerNorm(d) if decoder else None
         self.fc_in, self.fc_out = nn.Linear(d, ffn), nn.Linear(ffn, d)
         self.ln_ffn = nn.LayerNorm(d)
-        self.drop = nn.Dropout(p)
+        self.drop = Dropout(p)
 
-    def forward(self, x, mask=None, memory=None, memory_mask=None, causal=False):
-        x = self.ln_self(x + self.drop(self.self_attn(x, mask, causal=causal)))
+    def forward(self, x, mask=None, memory=None, memory_mask=None, causal=False, rows=None):
+        p, training = self.drop.p, self.training
+        x = self.ln_self(residual(x, self.self_attn(x, mask, causal=causal, rows=rows), p, training))
         if self.cross_attn is not None:
-            x = self.ln_cross(x + self.drop(self.cross_attn(x, memory_mask, kv=memory)))
-        return self.ln_ffn(x + self.drop(self.fc_out(F.gelu(self.fc_in(x)))))
+            x = self.ln_cross(residual(x, self.cross_attn(x, memory_mask, kv=memory), p, training))
+        return self.ln_ffn(residual(x, self.fc_out(F.gelu(self.fc_in(x))), p, training))
 
 
 class Stack(nn.Module):
@@ -87,9 +93,10 @@ class Stack(nn.Module):
         self.ln_emb = nn.LayerNorm(config.d_model)
         layers = config.num_decoder_layers if decoder else config.num_layers
         self.blocks = nn.ModuleList(Block(config, decoder) for _ in range(layers))
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
 
-    def forward(self, x, mask=None, memory=None, memory_mask=None):
+    def forward(self, x, mask=None, memory=None, memory_mask=None, rows: Unpadded | None = None):
+        """[B, T, d] embeddings → [B, T, d]; with `rows` (the encoder's padding) the layers see only real tokens."""
         T = x.shape[1]
         if T > self.config.max_positions:
             raise ValueError(f"sequence of {T} tokens exceeds max_positions {self.config.max_positions}")
@@ -97,9 +104,11 @@ class Stack(nn.Module):
         if self.decoder and mask is not None:  # padding and causality in one additive mask
             causal = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
             mask = mask.masked_fill(causal, torch.finfo(x.dtype).min)
+        if rows is not None:
+            x = rows.pack(x)
         for block in self.blocks:
-            x = block(x, mask, memory, memory_mask, causal=self.decoder)
-        return x
+            x = block(x, mask, memory, memory_mask, causal=self.decoder, rows=rows)
+        return x if rows is None else rows.unpack(x)
 
 
 def _additive(mask: torch.Tensor | None, dtype) -> torch.Tensor | None:
@@ -128,8 +137,10 @@ class Bart(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def hidden_states(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
-        """The encoder's output [B, T, d]."""
-        return self.encoder(self.shared(input_ids), _additive(attention_mask, self.shared.weight.dtype))
+        """The encoder's output [B, T, d] (zeros at padding)."""
+        mask = _additive(attention_mask, self.shared.weight.dtype)
+        rows = Unpadded(attention_mask) if mask is not None else None
+        return self.encoder(self.shared(input_ids), mask, rows=rows)
 
     def decode(self, decoder_input_ids, memory, attention_mask=None, decoder_attention_mask=None) -> torch.Tensor:
         dtype = memory.dtype

@@ -8,11 +8,13 @@ two-way sentence head (next-sentence or sentence-order prediction).
 
 The MLM head is applied only at the positions chosen for prediction (~15%),
 which is where most of the time of a full-vocabulary projection would go.
+RoBERTa's positions start after its padding id (row pad + 1), as in fairseq and transformers.
 ALBERT's factorised embeddings (E < H, then a projection E→H) and cross-layer
 sharing (one set of layer weights used `num_layers` times) follow the config.
 
-Parameter names map one to one onto `transformers`' `BertForPreTraining`
-(`hf_state_dict`, `load_hf_state_dict`) so `--export-hf` folders load there.
+Parameter names map one to one onto `transformers`' `BertForPreTraining`/`BertForMaskedLM`,
+`AlbertForPreTraining`/`AlbertForMaskedLM` and `RobertaForMaskedLM` (`hf_state_dict`, `load_hf_state_dict`)
+so `--export-hf` folders load there.
 """
 
 from __future__ import annotations
@@ -31,6 +33,19 @@ def padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> tor
     mask = torch.zeros(attention_mask.shape, dtype=dtype, device=attention_mask.device)
     mask.masked_fill_(attention_mask == 0, torch.finfo(dtype).min)
     return mask[:, None, None, :]
+
+
+def position_offset(config: EncoderConfig) -> int:
+    """Row of the position table for the first token: 0, or RoBERTa's padding id + 1 (its positions count from
+    there, so a 514-row table holds 512 tokens)."""
+    if config.variant != "roberta":
+        return 0
+    return (1 if config.pad_token_id is None else config.pad_token_id) + 1
+
+
+def max_tokens(config: EncoderConfig) -> int:
+    """The longest sequence the position table holds."""
+    return config.max_positions - position_offset(config)
 
 
 class SelfAttention(nn.Module):
@@ -88,9 +103,11 @@ class Encoder(nn.Module):
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
         B, T = input_ids.shape
-        if T > self.config.max_positions:
-            raise ValueError(f"sequence of {T} tokens exceeds max_positions {self.config.max_positions}")
-        x = self.tok_emb(input_ids) + self.pos_emb(torch.arange(T, device=input_ids.device))
+        first = position_offset(self.config)
+        if T + first > self.config.max_positions:
+            raise ValueError(f"sequence of {T} tokens exceeds max_positions {self.config.max_positions}"
+                             + (f" (positions start at {first})" if first else ""))
+        x = self.tok_emb(input_ids) + self.pos_emb(torch.arange(first, first + T, device=input_ids.device))
         if self.seg_emb is not None:
             x = x + (self.seg_emb(token_type_ids) if token_type_ids is not None else self.seg_emb.weight[0])
         x = self.drop(self.ln_emb(x))
@@ -159,16 +176,28 @@ def build(config: EncoderConfig) -> BertForPretraining:
 
 
 # ---------------------------------------------------------------------------------------------
-# Hugging Face mapping (BertForPreTraining); ALBERT/RoBERTa variants are not exported
+# Hugging Face mapping: BertForPreTraining / BertForMaskedLM, AlbertForPreTraining / AlbertForMaskedLM,
+# RobertaForMaskedLM — the same layers under three naming schemes, picked from the config
 
-def _check_exportable(config: EncoderConfig) -> None:
+def _hf_layout(config: EncoderConfig) -> str:
+    """"bert", "albert" or "roberta": the transformers family that holds this config's structure (NlptError if none)."""
     from nlpt.common.errors import NlptError
 
-    if config.embed_size != config.hidden_size or config.shared_layers or not config.type_vocab_size:
-        raise NlptError(f"--export-hf: only BERT-layout encoders export to BertForPreTraining "
-                        f"(this config is {config.variant}: factorised embeddings, shared layers or no segments)")
-    if config.sentence_head is None or not config.pooler:
-        raise NlptError("--export-hf: BertForPreTraining needs the pooler and a sentence head (config has none)")
+    if not config.type_vocab_size:
+        raise NlptError(f"--export-hf: a {config.variant} encoder without segment embeddings (DistilBERT's layout) "
+                        f"has no transformers class here; only BERT, RoBERTa and ALBERT layouts export")
+    if config.sentence_head is not None and not config.pooler:
+        raise NlptError("--export-hf: a sentence head needs the pooler (this config has none)")
+    if config.embed_size != config.hidden_size or config.shared_layers or config.variant == "albert":
+        return "albert"
+    return "roberta" if config.variant == "roberta" and config.sentence_head is None else "bert"
+
+
+def _hf_class(config: EncoderConfig) -> str:
+    layout = _hf_layout(config)
+    if layout == "roberta":
+        return "RobertaForMaskedLM"
+    return {"bert": "Bert", "albert": "Albert"}[layout] + ("ForPreTraining" if config.sentence_head else "ForMaskedLM")
 
 
 def _or(value, default):
@@ -176,63 +205,98 @@ def _or(value, default):
 
 
 def hf_config(config: EncoderConfig) -> dict:
-    _check_exportable(config)
-    return {
-        "architectures": ["BertForPreTraining"], "model_type": "bert", "vocab_size": config.vocab_size,
+    layout = _hf_layout(config)
+    out = {
+        "architectures": [_hf_class(config)], "model_type": layout, "vocab_size": config.vocab_size,
         "hidden_size": config.hidden_size, "num_hidden_layers": config.num_layers,
         "num_attention_heads": config.num_heads, "intermediate_size": config.ffn_size, "hidden_act": "gelu",
         "hidden_dropout_prob": config.dropout, "attention_probs_dropout_prob": config.dropout,
         "max_position_embeddings": config.max_positions, "type_vocab_size": config.type_vocab_size,
         "initializer_range": 0.02, "layer_norm_eps": config.layer_norm_eps, "position_embedding_type": "absolute",
-        "pad_token_id": _or(config.pad_token_id, 0), "tie_word_embeddings": True,
+        "pad_token_id": _or(config.pad_token_id, 1 if layout == "roberta" else 0), "tie_word_embeddings": True,
     }
+    if layout == "albert":  # one layer group per stored layer: shared layers are one group used num_layers times
+        out.update(embedding_size=config.embed_size, num_hidden_groups=1 if config.shared_layers else config.num_layers,
+                   inner_group_num=1, classifier_dropout_prob=config.dropout)
+    return out
+
+
+def _linears(prefix_of: dict):
+    for name, mod in prefix_of.items():
+        yield name + ".weight", mod.weight
+        yield name + ".bias", mod.bias
 
 
 def _hf_pairs(model: BertForPretraining):
-    """(BertForPreTraining name, nlpt tensor) for every tensor except the fused Q, K, V."""
-    enc = model.encoder
-    e, t = "bert.embeddings.", "cls.predictions."
+    """(transformers name, nlpt tensor) for every tensor except the fused Q, K, V (see `_hf_qkv`)."""
+    config, enc = model.config, model.encoder
+    layout = _hf_layout(config)
+    base = {"bert": "bert.", "albert": "albert.", "roberta": "roberta."}[layout]
+    e = base + "embeddings."
     yield e + "word_embeddings.weight", enc.tok_emb.weight
     yield e + "position_embeddings.weight", enc.pos_emb.weight
     yield e + "token_type_embeddings.weight", enc.seg_emb.weight
-    modules = {e + "LayerNorm": enc.ln_emb, "bert.pooler.dense": enc.pooler, t + "transform.dense": model.mlm_dense,
-               t + "transform.LayerNorm": model.mlm_ln, "cls.seq_relationship": model.sentence_head}
-    for i, blk in enumerate(enc.layers):
-        p = f"bert.encoder.layer.{i}."
-        modules.update({p + "attention.output.dense": blk.attn.out, p + "attention.output.LayerNorm": blk.ln_attn,
-                        p + "intermediate.dense": blk.fc_in, p + "output.dense": blk.fc_out,
-                        p + "output.LayerNorm": blk.ln_ffn})
-    for name, mod in modules.items():
-        yield name + ".weight", mod.weight
-        yield name + ".bias", mod.bias
-    yield t + "bias", model.mlm_bias
+    modules = {e + "LayerNorm": enc.ln_emb}
+    if layout == "albert":
+        if enc.emb_proj is not None:
+            modules["albert.encoder.embedding_hidden_mapping_in"] = enc.emb_proj
+        modules.update({"albert.pooler": enc.pooler, "predictions.dense": model.mlm_dense,
+                        "predictions.LayerNorm": model.mlm_ln, "sop_classifier.classifier": model.sentence_head})
+        head = "predictions."
+        for i, blk in enumerate(enc.layers):
+            p = f"albert.encoder.albert_layer_groups.{i}.albert_layers.0."
+            modules.update({p + "attention.dense": blk.attn.out, p + "attention.LayerNorm": blk.ln_attn,
+                            p + "ffn": blk.fc_in, p + "ffn_output": blk.fc_out, p + "full_layer_layer_norm": blk.ln_ffn})
+    else:
+        head = "cls.predictions." if layout == "bert" else "lm_head."
+        modules.update({"bert.pooler.dense": enc.pooler, "cls.seq_relationship": model.sentence_head})
+        modules.update({head + "transform.dense": model.mlm_dense, head + "transform.LayerNorm": model.mlm_ln}
+                       if layout == "bert" else {head + "dense": model.mlm_dense, head + "layer_norm": model.mlm_ln})
+        for i, blk in enumerate(enc.layers):
+            p = f"{base}encoder.layer.{i}."
+            modules.update({p + "attention.output.dense": blk.attn.out, p + "attention.output.LayerNorm": blk.ln_attn,
+                            p + "intermediate.dense": blk.fc_in, p + "output.dense": blk.fc_out,
+                            p + "output.LayerNorm": blk.ln_ffn})
+    yield from _linears({k: m for k, m in modules.items() if m is not None})
+    yield head + "bias", model.mlm_bias
 
 
 _QKV = ("query", "key", "value")
 
 
+def _hf_qkv_prefix(config: EncoderConfig, i: int) -> str:
+    layout = _hf_layout(config)
+    if layout == "albert":
+        return f"albert.encoder.albert_layer_groups.{i}.albert_layers.0.attention."
+    return f"{layout}.encoder.layer.{i}.attention.self."
+
+
 def hf_state_dict(model: BertForPretraining) -> dict:
-    """nlpt weights under BertForPreTraining's names (Q, K, V split apart, the tied decoder written out)."""
-    _check_exportable(model.config)
-    H = model.config.hidden_size
+    """nlpt weights under the transformers class's names (Q, K, V split apart, the tied decoder written out)."""
+    H, config = model.config.hidden_size, model.config
     sd = dict(_hf_pairs(model))
     for i, blk in enumerate(model.encoder.layers):
+        p = _hf_qkv_prefix(config, i)
         for j, name in enumerate(_QKV):
-            sd[f"bert.encoder.layer.{i}.attention.self.{name}.weight"] = blk.attn.qkv.weight[j * H:(j + 1) * H]
-            sd[f"bert.encoder.layer.{i}.attention.self.{name}.bias"] = blk.attn.qkv.bias[j * H:(j + 1) * H]
-    sd["cls.predictions.decoder.weight"] = model.encoder.tok_emb.weight
-    sd["cls.predictions.decoder.bias"] = model.mlm_bias
+            sd[f"{p}{name}.weight"] = blk.attn.qkv.weight[j * H:(j + 1) * H]
+            sd[f"{p}{name}.bias"] = blk.attn.qkv.bias[j * H:(j + 1) * H]
+    if _hf_layout(config) == "albert" and model.encoder.emb_proj is None:  # ALBERT always maps E→H: the identity
+        sd["albert.encoder.embedding_hidden_mapping_in.weight"] = torch.eye(H)
+        sd["albert.encoder.embedding_hidden_mapping_in.bias"] = torch.zeros(H)
+    head = {"bert": "cls.predictions.", "albert": "predictions.", "roberta": "lm_head."}[_hf_layout(config)]
+    sd[head + "decoder.weight"] = model.encoder.tok_emb.weight
+    sd[head + "decoder.bias"] = model.mlm_bias
     return {k: v.detach().contiguous().clone() for k, v in sd.items()}
 
 
 def load_hf_state_dict(model: BertForPretraining, sd: dict) -> None:
-    """Copy BertForPreTraining-named weights into `model` (KeyError naming a missing tensor)."""
-    _check_exportable(model.config)
+    """Copy transformers-named weights into `model` (KeyError naming a missing tensor)."""
+    config = model.config
     with torch.no_grad():
         for name, param in _hf_pairs(model):
             param.copy_(sd[name])
         for i, blk in enumerate(model.encoder.layers):
-            p = f"bert.encoder.layer.{i}.attention.self."
+            p = _hf_qkv_prefix(config, i)
             blk.attn.qkv.weight.copy_(torch.cat([sd[f"{p}{n}.weight"] for n in _QKV]))
             blk.attn.qkv.bias.copy_(torch.cat([sd[f"{p}{n}.bias"] for n in _QKV]))
 

@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nlpt.common.errors import NlptError
+from nlpt.models.lm_loss import lm_loss
 from nlpt.transformer.config import GPTConfig
 
 
@@ -127,12 +128,12 @@ class GPT(nn.Module):
         return self.ln_f(x) if self.ln_f is not None else x
 
     def forward(self, input_ids, labels=None, attention_mask=None) -> dict:
-        """{"logits": [B, T, V]} and, with `labels` (-100 = ignored), the mean token cross-entropy "loss"."""
-        logits = self.lm_head(self.hidden_states(input_ids, attention_mask))
-        out = {"logits": logits}
+        """{"logits": [B, T, V]}; with `labels` (-100 = ignored) only the mean token cross-entropy "loss",
+        computed without materialising the logits (`lm_loss`)."""
+        h = self.hidden_states(input_ids, attention_mask)
         if labels is not None:
-            out["loss"] = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=-100)
-        return out
+            return {"loss": lm_loss(h, self.lm_head.weight, labels)}
+        return {"logits": self.lm_head(h)}
 
 
 def build(config: GPTConfig) -> GPT:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from nlpt.common.errors import NlptError
 from nlpt.models.gpt import activation_fn, attention_mask_for
+from nlpt.models.lm_loss import lm_loss
 from nlpt.transformer.config import LlamaConfig
 
 
@@ -188,14 +189,12 @@ class Llama(nn.Module):
         return self._run(input_ids, attention_mask)[0]
 
     def forward(self, input_ids, labels=None, attention_mask=None) -> dict:
-        """{"logits"}; with `labels` (-100 = ignored) the mean token cross-entropy "loss"; MoE: "aux_loss"."""
+        """{"logits"}; with `labels` (-100 = ignored) instead the mean token cross-entropy "loss", computed
+        without materialising the logits (`lm_loss`); MoE: "aux_loss"."""
         h, aux = self._run(input_ids, attention_mask)
-        logits = self.lm_head(h)
-        out = {"logits": logits}
+        out = {"loss": lm_loss(h, self.lm_head.weight, labels)} if labels is not None else {"logits": self.lm_head(h)}
         if aux is not None:
             out["aux_loss"] = aux
-        if labels is not None:
-            out["loss"] = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=-100)
         return out
 
 

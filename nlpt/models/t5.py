@@ -5,8 +5,12 @@ token embedding, no position embeddings: a learned relative position bias
 (log-spaced buckets of key − query distance, one scalar per head) computed in
 the first layer of each stack and added to every layer's attention scores.
 T5 does not scale Q·K by 1/√d (its initialisation folds that in), so SDPA is
-called with `scale=1` and the bias as its additive mask. With tied embeddings
-the decoder output is scaled by d_model^-0.5 before the shared projection.
+called with `scale=1` and the bias as its additive mask: the bias (plus
+padding, plus causality in the decoder) is one [B, heads, T, T] tensor per
+stack per forward, shared by the layers. With tied embeddings the decoder
+output is scaled by d_model^-0.5 before the shared projection; untied (v1.1)
+it is not. The encoder's token-wise layers skip padding (`ops.Unpadded`), and
+training uses `ops`' cheaper dropout mask.
 
 Parameter names map onto `transformers`' `T5ForConditionalGeneration`
 (`hf_state_dict`, `load_hf_state_dict`).
@@ -20,7 +24,27 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nlpt.models.ops import Dropout, Unpadded, attention, residual
 from nlpt.transformer.config import T5Config
+
+
+class _RMSNormFunction(torch.autograd.Function):
+    """x · r · w with r = (mean(x²) + eps)^-1/2 and its gradient written out: on CPU, `F.rms_norm` is a
+    composite of upcasts and `pow` that costs ~20% more (forward + backward) for float32 input."""
+
+    @staticmethod
+    def forward(ctx, x, weight, eps):
+        r = torch.rsqrt(torch.mean(x * x, -1, keepdim=True).add_(eps))
+        xr = x * r
+        ctx.save_for_backward(xr, r, weight)
+        return xr * weight
+
+    @staticmethod
+    def backward(ctx, grad):
+        xr, r, weight = ctx.saved_tensors
+        gw = grad * weight  # d/dx of (x·r): r · (g − x·r · mean(g · x·r))
+        dx = (gw - xr * (gw * xr).mean(-1, keepdim=True)).mul_(r)
+        return dx, (grad * xr).reshape(-1, grad.shape[-1]).sum(0), None
 
 
 class RMSNorm(nn.Module):
@@ -32,7 +56,9 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, self.weight.shape, self.weight, self.eps)  # one fused kernel
+        if x.dtype != torch.float32:  # autocast's half types: the fused kernel upcasts where it must
+            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
+        return _RMSNormFunction.apply(x, self.weight, self.eps)
 
 
 def relative_bucket(relative: torch.Tensor, bidirectional: bool, buckets: int, max_distance: int) -> torch.Tensor:
@@ -74,16 +100,19 @@ class Attention(nn.Module):
             return self.q.weight if name == "q" else self.kv.weight[(i - 1) * self.inner:i * self.inner]
         return self.qkv.weight[i * self.inner:(i + 1) * self.inner]
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor, kv: torch.Tensor | None = None) -> torch.Tensor:
-        B, T, _ = x.shape
+    def forward(self, x: torch.Tensor, bias: torch.Tensor, kv: torch.Tensor | None = None,
+                rows: Unpadded | None = None) -> torch.Tensor:
+        """x: [B, T, d], or its non-padding rows [N, d] with `rows` (self-attention only)."""
         if self.cross:
+            B, T, _ = x.shape
             q = self.q(x).view(B, T, self.heads, self.d_kv).transpose(1, 2)
             k, v = self.kv(kv).view(B, kv.shape[1], 2, self.heads, self.d_kv).permute(2, 0, 3, 1, 4)
         else:
-            q, k, v = self.qkv(x).view(B, T, 3, self.heads, self.d_kv).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0,
-                                           dropout_p=self.dropout if self.training else 0.0)
-        return self.o(y.transpose(1, 2).reshape(B, T, self.inner))
+            qkv = self.qkv(x) if rows is None else rows.unpack(self.qkv(x))
+            B, T, _ = qkv.shape
+            q, k, v = qkv.view(B, T, 3, self.heads, self.d_kv).permute(2, 0, 3, 1, 4)
+        y = attention(q, k, v, bias, self.dropout, self.training, scale=1.0).transpose(1, 2).reshape(B, T, self.inner)
+        return self.o(y if rows is None else rows.pack(y))
 
 
 class FeedForward(nn.Module):
@@ -96,7 +125,7 @@ class FeedForward(nn.Module):
         self.wi = nn.Linear(d, f, bias=False)
         self.wi_gate = nn.Linear(d, f, bias=False) if self.gated else None
         self.wo = nn.Linear(f, d, bias=False)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
         act = getattr(config, "activation", "relu")
         # gated GELU is T5 v1.1's "gated-gelu", which transformers runs as the tanh approximation
         self.act = {"relu": F.relu, "silu": F.silu,
@@ -116,13 +145,14 @@ class Block(nn.Module):
         self.cross_attn = Attention(config, cross=True) if decoder else None
         self.ln_ffn = RMSNorm(config.d_model)
         self.ffn = FeedForward(config)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
 
-    def forward(self, x, self_bias, memory=None, cross_bias=None):
-        x = x + self.drop(self.self_attn(self.ln_self(x), self_bias))
+    def forward(self, x, self_bias, memory=None, cross_bias=None, rows=None):
+        p, training = self.drop.p, self.training
+        x = residual(x, self.self_attn(self.ln_self(x), self_bias, rows=rows), p, training)
         if self.cross_attn is not None:
-            x = x + self.drop(self.cross_attn(self.ln_cross(x), cross_bias, memory))
-        return x + self.drop(self.ffn(self.ln_ffn(x)))
+            x = residual(x, self.cross_attn(self.ln_cross(x), cross_bias, memory), p, training)
+        return residual(x, self.ffn(self.ln_ffn(x)), p, training)
 
 
 class Stack(nn.Module):
@@ -135,7 +165,7 @@ class Stack(nn.Module):
         self.rel_bias = nn.Embedding(config.relative_attention_num_buckets, config.num_heads)
         self.blocks = nn.ModuleList(Block(config, decoder) for _ in range(layers))
         self.ln_final = RMSNorm(config.d_model)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
 
     def position_bias(self, T: int, device) -> torch.Tensor:
         pos = torch.arange(T, device=device)
@@ -146,14 +176,16 @@ class Stack(nn.Module):
             bias = bias.masked_fill(torch.ones(T, T, dtype=torch.bool, device=device).triu(1), torch.finfo(bias.dtype).min)
         return bias
 
-    def forward(self, x, mask=None, memory=None, memory_mask=None):
+    def forward(self, x, mask=None, memory=None, memory_mask=None, rows: Unpadded | None = None):
+        """[B, T, d] embeddings → [B, T, d]; with `rows` (the encoder's padding) the layers see only real tokens."""
         bias = self.position_bias(x.shape[1], x.device)
         if mask is not None:
-            bias = bias + mask
-        x = self.drop(x)
+            bias = bias + mask  # one [B, heads, T, T] mask for every layer
+        x = self.drop(x if rows is None else rows.pack(x))
         for block in self.blocks:
-            x = block(x, bias, memory, memory_mask)
-        return self.drop(self.ln_final(x))
+            x = block(x, bias, memory, memory_mask, rows=rows)
+        x = self.drop(self.ln_final(x))
+        return x if rows is None else rows.unpack(x)
 
 
 def _additive(mask: torch.Tensor | None, dtype) -> torch.Tensor | None:
@@ -193,8 +225,10 @@ class T5(nn.Module):
                 nn.init.normal_(blk.ffn.wo.weight, 0.0, c.ffn_size ** -0.5)
 
     def hidden_states(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
-        """The encoder's output [B, T, d] (after its final RMS norm)."""
-        return self.encoder(self.shared(input_ids), _additive(attention_mask, self.shared.weight.dtype))
+        """The encoder's output [B, T, d] (after its final RMS norm; zeros at padding)."""
+        mask = _additive(attention_mask, self.shared.weight.dtype)
+        rows = Unpadded(attention_mask) if mask is not None else None
+        return self.encoder(self.shared(input_ids), mask, rows=rows)
 
     def decode(self, decoder_input_ids, memory, attention_mask=None, decoder_attention_mask=None) -> torch.Tensor:
         """Decoder output [B, S, d] (before the LM head) attending to the encoder output `memory`."""

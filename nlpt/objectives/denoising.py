@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from nlpt.common.errors import NlptError
-from nlpt.objectives.mlm import Sentences, eval_chunks, special_ids, with_token_ids
+from nlpt.objectives.mlm import Sentences, correct, eval_chunks, special_ids, with_token_ids
 
 EVAL_SEED = 20_191_029
 IGNORE = -100
@@ -289,7 +289,7 @@ class Denoising:
         n = float(target.numel())
         with torch.no_grad():
             metrics = {"loss": torch.stack([token_loss.detach(), torch.tensor(n)]),
-                       "accuracy": torch.tensor([(logits.argmax(-1) == target).sum().item(), n])}
+                       "accuracy": torch.tensor([correct(logits, target), n])}
         return token_loss / max(n, 1.0), metrics
 
 

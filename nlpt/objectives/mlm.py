@@ -49,6 +49,13 @@ def special_ids(tokenizer, names=SPECIALS, hint: str = "") -> dict:
 MLM_HINT = " (MLM needs [CLS] [SEP] [MASK] [PAD]; train one with `nlpt vocab --tokenizer wordpiece`)"
 
 
+def correct(logits: torch.Tensor, target: torch.Tensor) -> float:
+    """How many rows have their target among the top logits (argmax's count, but a third of its cost on CPU:
+    `amax` is vectorised, `argmax` is not; an exact tie, which argmax breaks by position, counts as correct)."""
+    with torch.no_grad():
+        return float((logits.gather(-1, target[:, None]).squeeze(-1) >= logits.amax(-1)).sum())
+
+
 def with_token_ids(config, **ids):
     """`config` with the given special-token id fields set where it has them and they are unset."""
     import dataclasses
@@ -68,8 +75,17 @@ def _special(tokenizer, context: int) -> dict:
 
 
 def check(name, tokenizer, model_config, context: int, options: dict):
-    """Before any work: the tokenizer has BERT's (or RoBERTa's) special tokens; the model config gets the pad id."""
-    return with_token_ids(model_config, pad_token_id=_special(tokenizer, context)["[PAD]"])
+    """Before any work: the tokenizer has BERT's (or RoBERTa's) special tokens; the model config gets the pad id
+    (and a RoBERTa position table the rows before its first position: context + pad + 1 rows)."""
+    import dataclasses
+
+    from nlpt.models.bert import max_tokens
+
+    config = with_token_ids(model_config, pad_token_id=_special(tokenizer, context)["[PAD]"])
+    missing = context - max_tokens(config)
+    if missing > 0 and config.variant == "roberta":
+        config = dataclasses.replace(config, max_positions=config.max_positions + missing)
+    return config
 
 
 class Sentences:
@@ -293,7 +309,7 @@ class MaskedLM:
         loss = token_loss / max(n, 1.0)
         with torch.no_grad():
             metrics = {"loss": torch.stack([token_loss.detach(), torch.tensor(n)]),
-                       "mlm_accuracy": torch.tensor([(mlm_logits.argmax(-1) == labels).sum().item(), n])}
+                       "mlm_accuracy": torch.tensor([correct(mlm_logits, labels), n])}
         if self.sentence_task:
             y = batch["sentence_labels"]
             s_loss = F.cross_entropy(sentence_logits.float(), y, reduction="sum")
@@ -315,6 +331,8 @@ def make(name, tokenizer, train, val, context: int, options: dict) -> MaskedLM:
 
 def fill_mask(model, tokenizer, texts: list, top_k: int = 5) -> list:
     """For each text, [(position, [(token, probability), ...]), ...] at every [MASK] (RoBERTa: <mask>) in it."""
+    from nlpt.models.bert import max_tokens
+
     ids = _special(tokenizer, 8)
     mask_id = ids["[MASK]"]
     out = []
@@ -324,7 +342,7 @@ def fill_mask(model, tokenizer, texts: list, top_k: int = 5) -> list:
             enc = tokenizer.encode(text).ids
             if not enc or enc[0] != ids["[CLS]"]:  # tokenizers without BERT's template (byte-level BPE)
                 enc = [ids["[CLS]"]] + enc + [ids["[SEP]"]]
-            input_ids = torch.tensor([enc[:model.config.max_positions]])
+            input_ids = torch.tensor([enc[:max_tokens(model.config)]])
             where = (input_ids[0] == mask_id).nonzero().flatten()
             if len(where) == 0:
                 name = tokenizer.id_to_token(mask_id)

@@ -434,14 +434,16 @@ def from_hf_config(cfg: dict, where: str = "config.json") -> ModelConfig:
                   num_heads=r.int("num_attention_heads"), ffn_size=r.int("intermediate_size"),
                   max_positions=r.int("max_position_embeddings"), type_vocab_size=r.int("type_vocab_size", 2, minimum=0),
                   layer_norm_eps=r.float("layer_norm_eps", 1e-12))
-        if mt == "roberta":
-            return EncoderConfig(sentence_head=None, variant="roberta", **kw)
+        masked_lm = any(str(a).endswith("ForMaskedLM") for a in cfg.get("architectures") or [])  # no sentence head
+        if mt == "roberta":  # positions start after the padding id (None = RoBERTa's 1)
+            pad = r.int("pad_token_id", 1, minimum=0)
+            return EncoderConfig(sentence_head=None, variant="roberta", pad_token_id=None if pad == 1 else pad, **kw)
         if mt == "albert":
-            r.expect("num_hidden_groups", (1,), 1)
+            groups = r.expect("num_hidden_groups", (1, kw["num_layers"]), 1)  # one shared layer, or one per layer
             r.expect("inner_group_num", (1,), 1)
-            return EncoderConfig(embedding_size=r.int("embedding_size", 128), shared_layers=True, sentence_head="sop",
-                                 variant="albert", **kw)
-        return EncoderConfig(**kw)
+            return EncoderConfig(embedding_size=r.int("embedding_size", 128), shared_layers=groups == 1 != kw["num_layers"],
+                                 sentence_head=None if masked_lm else "sop", variant="albert", **kw)
+        return EncoderConfig(sentence_head=None if masked_lm else "nsp", **kw)
     if mt == "distilbert":
         return EncoderConfig(vocab_size=r.int("vocab_size"), hidden_size=r.int("dim"), num_layers=r.int("n_layers"),
                              num_heads=r.int("n_heads"), ffn_size=r.int("hidden_dim"),
@@ -462,7 +464,10 @@ def from_hf_config(cfg: dict, where: str = "config.json") -> ModelConfig:
                         num_decoder_layers=r.int("num_decoder_layers", layers),
                         relative_attention_num_buckets=r.int("relative_attention_num_buckets", 32),
                         relative_attention_max_distance=r.int("relative_attention_max_distance", 128),
-                        gated_ffn=proj.startswith("gated-"), tie_embeddings=r.bool("tie_word_embeddings", True),
+                        gated_ffn=proj.startswith("gated-"),
+                        # transformers >= 5 writes tie_word_embeddings true for every T5 and says "untied" (no
+                        # d_model**-0.5 on the decoder output, its own lm_head) as scale_decoder_outputs false
+                        tie_embeddings=r.bool("tie_word_embeddings", True) and r.bool("scale_decoder_outputs", True),
                         activation=proj.removeprefix("gated-"),
                         max_positions=r.int("n_positions", 512))
     if mt == "bart":
