@@ -15,7 +15,10 @@ Rows (each an `nlpt finetune ... --json` run; wall seconds include loading and t
   bert from scratch             the same architecture and tokenizer, random weights (--from-scratch)
   fastText supervised           pip `fasttext` (fasttext-numpy2 wheel) in another interpreter (--fasttext-python)
 
-    python benchmarks/bench_finetune.py --bert /work/runs/bert-enwiki --fasttext-python /tmp/ftpeer/bin/python
+    python benchmarks/bench_finetune.py --bert /work/runs/bert-enwiki-30m --fasttext-python /tmp/ftpeer/bin/python
+
+Compute per row: wall seconds, CPU seconds of the child process (user + system, from getrusage), and the
+estimated training FLOPs `nlpt finetune` reports (2 per weight per token forward, 3x when the body trains).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import argparse
 import json
 import os
 import random
+import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -45,6 +50,12 @@ print(json.dumps({"accuracy": acc, "elapsed_s": time.perf_counter() - start}))
 
 def nlpt(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "nlpt", *args], capture_output=True, text=True)
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def write_tsv(path: str, rows: list[tuple[str, str]]) -> None:
@@ -107,14 +118,14 @@ def finetune(task_dir: str, out: str, args: list[str], threads: int) -> dict:
         import shutil
 
         shutil.rmtree(out)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), children_cpu()
     r = nlpt("finetune", "--train", os.path.join(task_dir, "train.tsv"), "--dev", os.path.join(task_dir, "dev.tsv"),
              "--test", os.path.join(task_dir, "test.tsv"), "-o", out, "--threads", str(threads), "--json", "-q", *args)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, children_cpu() - cpu
     if r.returncode != 0:
         return {"error": r.stderr.strip()}
     result = json.loads(r.stdout)
-    result["wall_s"] = wall
+    result["wall_s"], result["cpu_s"] = wall, cpu
     return result
 
 
@@ -129,12 +140,13 @@ def fasttext_row(python: str, task_dir: str, cache: str, epoch: int) -> dict:
     script = os.path.join(cache, "fasttext_supervised.py")
     with open(script, "w", encoding="utf-8") as fh:
         fh.write(FASTTEXT_SCRIPT)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), children_cpu()
     r = subprocess.run([python, script, files["train"], files["test"], str(epoch), "100"], capture_output=True, text=True)
+    cpu = children_cpu() - cpu
     if r.returncode != 0:
         return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "failed"}
     out = json.loads(r.stdout)
-    return {"test": {"accuracy": out["accuracy"]}, "wall_s": time.perf_counter() - start, "epochs": epoch}
+    return {"test": {"accuracy": out["accuracy"]}, "wall_s": time.perf_counter() - start, "cpu_s": cpu, "epochs": epoch}
 
 
 def main() -> None:
@@ -143,9 +155,13 @@ def main() -> None:
     p.add_argument("--tasks", default="sst2,rt-polarity")
     p.add_argument("--train-rows", type=int, default=10000, help="SST-2 training rows (0 = all 60,614)")
     p.add_argument("--dev-rows", type=int, default=2000, help="SST-2 dev rows for selection (0 = all 6,735)")
-    p.add_argument("--bert", default=os.environ.get("NLPT_BENCH_BERT", "/work/runs/bert-enwiki"),
+    p.add_argument("--bert", default=os.environ.get("NLPT_BENCH_BERT", "/work/runs/bert-enwiki-30m"),
                    help="an `nlpt pretrain` BERT run folder (rows skipped, and said so, when absent)")
     p.add_argument("--bert-epochs", type=int, default=2)
+    p.add_argument("--static-epochs", type=int, default=5, help="epochs of the static rows (frozen bag: twice as many)")
+    p.add_argument("--bert-max-length", type=int, default=64)
+    p.add_argument("--bert-lr", default="1e-3", help="head learning rate of the trained BERT rows")
+    p.add_argument("--bert-body-lr", default="1e-4", help="body learning rate of the fine-tuned and from-scratch rows")
     p.add_argument("--fasttext-python", default=os.environ.get("NLPT_FASTTEXT_PYTHON"),
                    help="a Python with pip `fasttext` (or fasttext-numpy2) installed, for the reference row")
     p.add_argument("--rows", default="", help="comma-separated row names to run (default: all)")
@@ -157,17 +173,20 @@ def main() -> None:
     tasks = prepare_tasks(a.cache, a.train_rows, a.dev_rows, a.tasks.split(","))
     vec = vectors(a.cache, a.w2v_threads)
     static = {
-        "w2v bag frozen": ["--vectors", vec, "--freeze", "--lr", "1e-2", "--epochs", "10", "--patience", "3"],
-        "w2v bag trainable": ["--vectors", vec, "--lr", "3e-3", "--epochs", "5"],
-        "w2v cnn frozen": ["--vectors", vec, "--encoder", "cnn", "--freeze", "--lr", "1e-3", "--epochs", "5"],
-        "w2v cnn trainable": ["--vectors", vec, "--encoder", "cnn", "--lr", "1e-3", "--epochs", "5"],
-        "random bag": ["--dim", "100", "--lr", "3e-3", "--epochs", "5"],
+        "w2v bag frozen": ["--vectors", vec, "--freeze", "--lr", "1e-2", "--epochs", str(2 * a.static_epochs), "--patience", "3"],
+        "w2v bag trainable": ["--vectors", vec, "--lr", "3e-3", "--epochs", str(a.static_epochs)],
+        "w2v cnn frozen": ["--vectors", vec, "--encoder", "cnn", "--freeze", "--lr", "1e-3", "--epochs", str(a.static_epochs)],
+        "w2v cnn trainable": ["--vectors", vec, "--encoder", "cnn", "--lr", "1e-3", "--epochs", str(a.static_epochs)],
+        "random bag": ["--dim", "100", "--lr", "3e-3", "--epochs", str(a.static_epochs)],
     }
     bert_ok = os.path.exists(os.path.join(a.bert, "config.json"))
     bert_rows = {
-        "bert frozen": ["--model", a.bert, "--freeze", "--lr", "1e-2", "--epochs", "10", "--patience", "3", "--max-length", "64"],
-        "bert fine-tuned": ["--model", a.bert, "--lr", "1e-3", "--body-lr", "1e-4", "--epochs", str(a.bert_epochs), "--max-length", "64"],
-        "bert from scratch": ["--model", a.bert, "--from-scratch", "--lr", "1e-3", "--body-lr", "1e-4", "--epochs", str(a.bert_epochs), "--max-length", "64"],
+        "bert frozen": ["--model", a.bert, "--freeze", "--lr", "1e-2", "--epochs", "10", "--patience", "3",
+                        "--max-length", str(a.bert_max_length)],
+        "bert fine-tuned": ["--model", a.bert, "--lr", a.bert_lr, "--body-lr", a.bert_body_lr, "--epochs", str(a.bert_epochs),
+                            "--max-length", str(a.bert_max_length)],
+        "bert from scratch": ["--model", a.bert, "--from-scratch", "--lr", a.bert_lr, "--body-lr", a.bert_body_lr,
+                              "--epochs", str(a.bert_epochs), "--max-length", str(a.bert_max_length)],
     }
     wanted = set(filter(None, a.rows.split(",")))
     table = []
@@ -188,13 +207,14 @@ def main() -> None:
         elif not a.fasttext_python:
             table.append((task, "fastText supervised (pip)", {"error": "no --fasttext-python given (not measured)"}))
 
-    print(f"\nsst2: train {a.train_rows or 'all'} rows, dev {a.dev_rows or 'all'} rows, test 872; "
-          f"rt-polarity: 80/10/10 split, seed 0; threads {a.threads}\n")
-    print("| task | model | test acc | test F1 | test AUC | dev acc | best/ran epochs | trainable params | GFLOP | wall s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"\n$ python {shlex.join(sys.argv)}")
+    print(f"sst2: train {a.train_rows or 'all'} rows, dev {a.dev_rows or 'all'} rows, test 872; "
+          f"rt-polarity: 80/10/10 split, seed 0; threads {a.threads}; load at the end {os.getloadavg()[0]:.1f}\n")
+    print("| task | model | test acc | test F1 | test AUC | dev acc | best/ran epochs | trainable params | GFLOP | wall s | CPU s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for task, name, r in table:
         if "error" in r:
-            print(f"| {task} | {name} | — | | | | | | | {r['error'][:120]} |")
+            print(f"| {task} | {name} | — | | | | | | | | {r['error'][:120]} |")
             continue
         test, dev = r.get("test") or {}, r.get("dev") or {}
         f = lambda v: "" if v is None else f"{100 * v:.1f}"  # noqa: E731
@@ -202,9 +222,10 @@ def main() -> None:
         params = r.get("parameters", {}).get("trainable", "")
         gflop = f"{r['compute_flops'] / 1e9:.1f}" if "compute_flops" in r else ""
         print(f"| {task} | {name} | {f(test.get('accuracy'))} | {f(test.get('macro_f1'))} | {f(test.get('roc_auc'))} | "
-              f"{f(dev.get('accuracy'))} | {epochs} | {params:,} | {gflop} | {r['wall_s']:.0f} |"
+              f"{f(dev.get('accuracy'))} | {epochs} | {params:,} | {gflop} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} |"
               if params != "" else
-              f"| {task} | {name} | {f(test.get('accuracy'))} | | | | {r.get('epochs', '')} | | | {r['wall_s']:.0f} |")
+              f"| {task} | {name} | {f(test.get('accuracy'))} | | | | {r.get('epochs', '')} | | | {r['wall_s']:.0f} | "
+              f"{r['cpu_s']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

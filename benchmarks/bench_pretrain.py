@@ -8,15 +8,19 @@ a  CPU training tokens/s: nlpt's engine (`nlpt.engine.run.pretrain`, fused AdamW
    config (6 layers, 384 wide, 6 heads, context 256, vocabulary 8192, batch 8; Llama: GQA 6/2 heads, SwiGLU
    1024), same threads. Measured in alternation (A B A B) and the median of the timed steps reported.
 b  character-level Tiny Shakespeare (first 90% train, last 10% validation): 4 layers, 4 heads, width 128,
-   context 64, batch 12, 2000 steps, lr 1e-3 (cosine to 1e-4, warmup 100, beta2 0.99, as nanoGPT's
-   shakespeare_char), no dropout; validation loss over the whole validation split, wall time, peak RSS.
-   nanoGPT cannot be fetched here, so its row is the issue's published figure, labelled "reported".
+   context 64, batch 12, 2000 steps, lr 1e-3 (cosine to 1e-4, warmup 100, beta2 0.99, exact GELU, as nanoGPT's
+   shakespeare_char), no dropout; beside nanoGPT (`--nanogpt DIR`, env NLPT_BENCH_NANOGPT, default
+   /work/peers/nanogpt) run with its README's CPU recipe in a scratch copy, its data files written from the same
+   input.txt (nothing downloaded), same threads; both run at the same time when threads × 2 ≤ cores (so both
+   meet the same load), else one after the other. Token files of both are made before, outside the measured
+   processes. Wall time, CPU time, peak RSS; validation loss over the whole split, for both models evaluated
+   the same way on nanoGPT's split, plus nanoGPT's own 20-batch estimate.
 c  token-file preparation of ../shared/data/enwiki-2015-100m with a 32k byte-level BPE tokenizer: MB/s and
    peak RSS of `nlpt.engine.tokens.prepare_tokens` beside the `tokenizers` library's own `encode_batch` over
    the same lines with the same threads (each in its own process).
 d  GPU: tokens/s and MFU of the 124M GPT-2 config in bf16 on one CUDA device (skipped without one).
 
-    .venv/bin/python benchmarks/bench_pretrain.py [--rows a,b,c] [--threads 2] [--steps 8] [--data DIR]
+    .venv/bin/python benchmarks/bench_pretrain.py [--rows a,b,c] [--threads 2] [--steps 8] [--data DIR] [--nanogpt DIR]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,10 +46,10 @@ _RSS_WRAPPER = ("import resource, subprocess, sys, time; t = time.perf_counter()
                 "print('@@', r.returncode, w, u.ru_maxrss / 1024, u.ru_utime + u.ru_stime, file=sys.stderr)")
 
 
-def measured(cmd: list, env=None) -> dict:
+def measured(cmd: list, env=None, cwd=None) -> dict:
     """Run `cmd` in its own process: wall seconds, CPU seconds, peak RSS (MiB), stdout, stderr."""
     r = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, *map(str, cmd)], capture_output=True, text=True,
-                       env={**os.environ, **(env or {})})
+                       env={**os.environ, **(env or {})}, cwd=cwd)
     tail = [line for line in r.stderr.splitlines() if line.startswith("@@ ")][-1].split()
     if int(tail[1]) != 0:
         raise SystemExit(f"failed: {' '.join(map(str, cmd))}\n{r.stderr[-3000:]}")
@@ -68,8 +73,8 @@ def _char_tokenizer(path: str, out: str) -> str:
     return out
 
 
-def _hf_steps(kind: str, steps: int, warmup: int, threads: int, batch: int = 8, context: int = 256) -> list:
-    """Seconds per step of transformers' model in a plain AdamW loop."""
+def _hf_steps(kind: str, steps: int, warmup: int, threads: int, batch: int = 8, context: int = 256) -> tuple:
+    """Wall and CPU seconds per step of transformers' model in a plain AdamW loop."""
     import torch
     import transformers
 
@@ -87,10 +92,10 @@ def _hf_steps(kind: str, steps: int, warmup: int, threads: int, batch: int = 8, 
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
     g = torch.Generator().manual_seed(0)
-    times = []
+    times, cpu = [], []
     for i in range(warmup + steps):
         ids = torch.randint(0, 8192, (batch, context + 1), generator=g)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = model(input_ids=ids[:, :-1], labels=ids[:, :-1])
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -98,11 +103,13 @@ def _hf_steps(kind: str, steps: int, warmup: int, threads: int, batch: int = 8, 
         opt.zero_grad(set_to_none=True)
         if i >= warmup:
             times.append(time.perf_counter() - t)
-    return times
+            cpu.append(time.process_time() - c)
+    return times, cpu
 
 
-def _nlpt_steps(kind: str, steps: int, warmup: int, threads: int, corpus: str, tok: str, work: str) -> tuple[list, int]:
-    """Seconds per step of nlpt's engine (the real loop, reading its token files), from metrics.jsonl."""
+def _nlpt_steps(kind: str, steps: int, warmup: int, threads: int, corpus: str, tok: str, work: str) -> tuple:
+    """Wall seconds per step of nlpt's engine (the real loop, reading its token files) from metrics.jsonl, and
+    CPU seconds per step from the loop's per-step progress callback."""
     import shutil
 
     from nlpt.engine.run import TrainOptions, pretrain
@@ -114,11 +121,13 @@ def _nlpt_steps(kind: str, steps: int, warmup: int, threads: int, corpus: str, t
     o = TrainOptions(run_dir=run, corpus=[corpus], tokenizer=tok, model=REGISTRY[arch].config, batch=8,
                      max_steps=warmup + steps, eval_every=0, eval_batches=1, log_every=1, checkpoint_every=0,
                      keep_last=1, threads=threads, quiet=True, token_dir=os.path.join(work, "tokens"), warmup=2)
-    summary = pretrain(o)
+    marks = [time.process_time()]
+    summary = pretrain(o, on_progress=lambda record: marks.append(time.process_time()))
     with open(os.path.join(run, "metrics.jsonl")) as fh:
         rows = [json.loads(line) for line in fh if '"train"' in line]
     tokens_per_step = 8 * 256
-    return [tokens_per_step / r["tokens_per_s"] for r in rows[warmup:]], summary["parameters"]
+    cpu = [b - a for a, b in zip(marks[1:], marks[2:])][warmup - 1:]  # mark i+1 - mark i = step i+1
+    return [tokens_per_step / r["tokens_per_s"] for r in rows[warmup:]], cpu, summary["parameters"]
 
 
 def row_a(args) -> str:
@@ -129,25 +138,31 @@ def row_a(args) -> str:
     tok = _char_tokenizer(corpus, os.path.join(work, "tok.json"))
     lines = []
     for kind, peer in (("gpt", "transformers GPT2LMHeadModel"), ("llama", "transformers LlamaForCausalLM")):
-        ours, theirs = [], []
+        ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
         for _ in range(args.rounds):  # A B A B ...: load changes on a shared machine hit both sides
-            t, params = _nlpt_steps(kind, args.steps, 1, args.threads, corpus, tok, work)
+            t, c, params = _nlpt_steps(kind, args.steps, 1, args.threads, corpus, tok, work)
             ours += t
-            theirs += _hf_steps(kind, args.steps, 1, args.threads)
+            ours_cpu += c
+            t, c = _hf_steps(kind, args.steps, 1, args.threads)
+            theirs += t
+            theirs_cpu += c
         tps_ours = 8 * 256 / statistics.median(ours)
         tps_theirs = 8 * 256 / statistics.median(theirs)
+        cpu_ours, cpu_theirs = statistics.median(ours_cpu), statistics.median(theirs_cpu)
         fb_ours, fb_theirs = _interleaved_forward_backward(kind, args.threads)
         lines.append([f"nlpt {kind} (engine)", f"{params:,}", f"{tps_ours:,.0f}", f"{tps_ours / tps_theirs:.2f}×",
-                      f"{fb_theirs / fb_ours:.2f}×"])
-        lines.append([peer + " (plain loop)", "", f"{tps_theirs:,.0f}", "1.00×", "1.00×"])
+                      f"{cpu_ours:.2f}", f"{cpu_theirs / cpu_ours:.2f}×", f"{fb_theirs / fb_ours:.2f}×"])
+        lines.append([peer + " (plain loop)", "", f"{tps_theirs:,.0f}", "1.00×", f"{cpu_theirs:.2f}", "1.00×", "1.00×"])
     return (f"(a) CPU training tokens/s, batch 8 × 256, {args.threads} threads, torch {torch.__version__}, "
-            f"median of {args.rounds * args.steps} timed steps per side in {args.rounds} alternating rounds; last "
-            f"column: forward+backward alone, the two models alternating step by step (3 steps each)\n\n"
-            + table(["system", "parameters", "tokens/s", "vs transformers", "fwd+bwd vs transformers"], lines))
+            f"median of {args.rounds * args.steps} timed steps per side in {args.rounds} alternating rounds (wall "
+            f"time, and CPU time of the process per step, which a loaded machine disturbs less); last column: "
+            f"forward+backward alone in CPU time, the two models alternating step by step (3 steps each)\n\n"
+            + table(["system", "parameters", "tokens/s (wall)", "vs transformers", "CPU s/step", "vs transformers (CPU)",
+                     "fwd+bwd vs transformers (CPU)"], lines))
 
 
 def _interleaved_forward_backward(kind: str, threads: int, steps: int = 3) -> tuple[float, float]:
-    """Median seconds of forward+backward for nlpt's and transformers' model, alternating step by step."""
+    """Median CPU seconds of forward+backward for nlpt's and transformers' model, alternating step by step."""
     import torch
     import transformers
 
@@ -168,38 +183,162 @@ def _interleaved_forward_backward(kind: str, threads: int, steps: int = 3) -> tu
     theirs.train()
     ids = torch.randint(0, 8192, (8, 257), generator=torch.Generator().manual_seed(0))
     a, b = [], []
-    for _ in range(steps):
-        t = time.perf_counter()
+    for i in range(steps + 1):  # the first step of each warms up
+        t = time.process_time()
         ours(ids[:, :-1], labels=ids[:, 1:])["loss"].backward()
-        a.append(time.perf_counter() - t)
-        t = time.perf_counter()
+        a.append(time.process_time() - t)
+        t = time.process_time()
         theirs(input_ids=ids[:, :-1], labels=ids[:, :-1]).loss.backward()
-        b.append(time.perf_counter() - t)
-    return statistics.median(a), statistics.median(b)
+        b.append(time.process_time() - t)
+    return statistics.median(a[1:]), statistics.median(b[1:])
 
 
 # --------------------------------------------------------------------------------------------- row b
 
 
+NANOGPT_RECIPE = ["--device=cpu", "--compile=False", "--eval_iters=20", "--log_interval=1", "--block_size=64",
+                  "--batch_size=12", "--n_layer=4", "--n_head=4", "--n_embd=128", "--max_iters=2000",
+                  "--lr_decay_iters=2000", "--dropout=0.0"]  # nanoGPT README's CPU recipe for shakespeare_char
+
+
+def _nanogpt_data(work: str, corpus: str) -> tuple[str, dict]:
+    """nanoGPT's shakespeare_char files (train.bin, val.bin, meta.pkl) written here, so nothing is downloaded:
+    characters in code-point order, first 90% train, last 10% validation, as its prepare.py does."""
+    import pickle
+
+    import numpy as np
+
+    text = open(corpus, encoding="utf-8").read()
+    chars = sorted(set(text))
+    stoi = {c: i for i, c in enumerate(chars)}
+    folder = os.path.join(work, "data", "shakespeare_char")
+    os.makedirs(folder)
+    cut = int(len(text) * 0.9)
+    for name, part in (("train", text[:cut]), ("val", text[cut:])):
+        np.array([stoi[c] for c in part], dtype=np.uint16).tofile(os.path.join(folder, f"{name}.bin"))
+    with open(os.path.join(folder, "meta.pkl"), "wb") as fh:
+        pickle.dump({"vocab_size": len(chars), "itos": dict(enumerate(chars)), "stoi": stoi}, fh)
+    return text[cut:], stoi
+
+
+def _split_loss(logits_fn, ids, context: int = 64, batch: int = 12) -> float:
+    """Mean next-token cross-entropy over a whole token sequence, in consecutive windows of `context`
+    (every token but the first predicted once), the way nlpt's validation reads its split."""
+    import torch
+    import torch.nn.functional as F
+
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    full = (len(ids) - 1) // context
+    windows = [ids[i * context:i * context + context + 1] for i in range(full)]
+    batches = [torch.stack(windows[i:i + batch]) for i in range(0, full, batch)]
+    if full * context < len(ids) - 1:  # the last, shorter window
+        batches.append(ids[full * context:][None])
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for rows in batches:
+            logits = logits_fn(rows[:, :-1].contiguous())
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), rows[:, 1:].reshape(-1), reduction="sum").item()
+            count += rows[:, 1:].numel()
+    return total / count
+
+
+def _nanogpt_whole_split(peer: str, out_dir: str, val_ids) -> tuple[float, int]:
+    """nanoGPT's saved checkpoint (its model.py, loaded from the peer folder) over the whole validation split."""
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("nanogpt_model", os.path.join(peer, "model.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    ck = torch.load(os.path.join(out_dir, "ckpt.pt"), map_location="cpu", weights_only=True)
+    model = module.GPT(module.GPTConfig(**ck["model_args"]))
+    model.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in ck["model"].items()})
+    model.eval()
+    return _split_loss(lambda x: model(x, x)[0], val_ids), int(ck["iter_num"])
+
+
 def row_b(args) -> str:
+    import re
+
+    import torch
+
+    from nlpt.engine.run import load_run
+
     work = tempfile.mkdtemp(prefix="bench-pretrain-b-")
     corpus = os.path.join(DATA, "tinyshakespeare", "input.txt")
     tok = _char_tokenizer(corpus, os.path.join(work, "tok.json"))
     vocab = json.load(open(tok))["model"]["vocab"]
+    arch = os.path.join(work, "shakespeare-char.json")  # nanoGPT's baby GPT: exact GELU, no dropout
+    with open(arch, "w") as fh:
+        json.dump({"family": "gpt", "vocab_size": len(vocab), "hidden_size": 128, "num_layers": 4, "num_heads": 4,
+                   "ffn_size": 512, "max_positions": 64, "activation": "gelu", "dropout": 0.0}, fh)
+    threads = {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    # both sides train from token files made beforehand, outside the measured process (nanoGPT: its .bin files)
+    from nlpt.engine.tokens import prepare_tokens
+
+    token_dir = os.path.join(work, "tokens")
+    prepare_tokens([corpus], tok, token_dir, 0.1)
     cmd = [sys.executable, "-m", "nlpt", "pretrain", corpus, "-o", os.path.join(work, "run"), "--tokenizer", tok,
-           "--arch", "gpt-mini", "--layers", 4, "--heads", 4, "--hidden", 128, "--ffn", 512, "--context", 64,
-           "--vocab", len(vocab), "--batch", 12, "--max-steps", args.shakespeare_steps, "--lr", 1e-3,
-           "--min-lr-ratio", 0.1, "--warmup", 100, "--beta2", 0.99, "--dropout", 0, "--eval-every", 0,
-           "--eval-batches", 0, "--val-fraction", 0.1, "--checkpoint-every", 0, "--threads", args.threads,
-           "--quiet", "--json"]
-    m = measured(cmd)
-    summary = json.loads(m["stdout"])
-    rows = [["nlpt pretrain (gpt, char)", f"{summary['val']['loss']:.4f} (whole split)", f"{m['wall_s']:.0f}",
-             f"{m['cpu_s']:.0f}", f"{m['rss_mib']:.0f} MiB"],
-            ["nanoGPT shakespeare_char CPU recipe (reported in the issue, not run here)", "1.886 (20-batch estimate)",
-             "128", "", "371 MB"]]
-    return (f"(b) Tiny Shakespeare, char-level, {args.shakespeare_steps} steps, {args.threads} threads\n\n"
-            + table(["system", "val loss", "wall s", "CPU s", "peak RSS"], rows) + "\n\n    " + " ".join(map(str, cmd[1:])))
+           "--token-dir", token_dir,
+           "--arch", arch, "--batch", 12, "--max-steps", args.shakespeare_steps, "--lr", 1e-3, "--min-lr-ratio", 0.1,
+           "--warmup", 100, "--beta2", 0.99, "--eval-every", 0, "--eval-batches", 0, "--val-fraction", 0.1,
+           "--checkpoint-every", 0, "--threads", args.threads, "--quiet", "--json"]
+    peer = os.path.abspath(args.nanogpt)
+    have_peer = os.path.isfile(os.path.join(peer, "train.py"))
+    jobs = {"nlpt": (cmd, None)}
+    if have_peer:
+        ng = os.path.join(work, "nanogpt")
+        os.makedirs(ng)
+        for name in ("train.py", "model.py", "configurator.py"):  # it execs ./configurator.py and reads ./data
+            shutil.copy(os.path.join(peer, name), ng)
+        val_text, stoi = _nanogpt_data(ng, corpus)
+        steps = [f"--max_iters={args.shakespeare_steps}", f"--lr_decay_iters={args.shakespeare_steps}"]
+        recipe = [a for a in NANOGPT_RECIPE if not a.startswith(("--max_iters", "--lr_decay_iters"))] + steps
+        jobs["nanogpt"] = ([sys.executable, "train.py", os.path.join(peer, "config", "train_shakespeare_char.py"),
+                            *recipe], ng)
+    # at the same time when the cores allow it, so that both meet the same load on a shared machine
+    together = args.threads * len(jobs) <= (os.cpu_count() or 1)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(jobs) if together else 1) as pool:
+        futures = {name: pool.submit(measured, job, threads, cwd) for name, (job, cwd) in jobs.items()}
+        runs = {name: f.result() for name, f in futures.items()}
+    summary = json.loads(runs["nlpt"]["stdout"])
+    torch.set_num_threads(args.threads)
+    rows = []
+    if have_peer:  # both models over the same text: nanoGPT's validation split (the last 10% of characters)
+        model, tokenizer, _ = load_run(os.path.join(work, "run"))
+        ours_ids = [vocab[c] for c in val_text]
+        ours_common = _split_loss(lambda x: model(x)["logits"], ours_ids)
+        ck_dir = os.path.join(ng, "out-shakespeare-char")
+        theirs_common, ck_iter = (_nanogpt_whole_split(peer, ck_dir, [stoi[c] for c in val_text])
+                                  if os.path.isfile(os.path.join(ck_dir, "ckpt.pt")) else (float("nan"), 0))
+        estimates = re.findall(r"step (\d+): train loss [\d.]+, val loss ([\d.]+)", runs["nanogpt"]["stdout"])
+        step, estimate = estimates[-1]
+    else:
+        ours_common = theirs_common = None
+    m = runs["nlpt"]
+    rows.append(["nlpt pretrain (gpt, char)", f"{summary['val']['loss']:.4f}",
+                 f"{ours_common:.4f}" if ours_common is not None else "", "", f"{m['wall_s']:.0f}", f"{m['cpu_s']:.0f}",
+                 f"{m['rss_mib']:.0f} MiB"])
+    if have_peer:
+        n = runs["nanogpt"]
+        rows.append([f"nanoGPT shakespeare_char CPU recipe ({peer})", "", f"{theirs_common:.4f} (ckpt of step {ck_iter})",
+                     f"{float(estimate):.4f} (step {step})", f"{n['wall_s']:.0f}", f"{n['cpu_s']:.0f}",
+                     f"{n['rss_mib']:.0f} MiB"])
+        ratio = f"; wall time nlpt / nanoGPT = {m['wall_s'] / n['wall_s']:.2f}"
+    else:
+        rows.append([f"nanoGPT: not run (no train.py in {peer}; give --nanogpt DIR)", "", "", "1.886 (issue)", "128",
+                     "", "371 MB"])
+        ratio = ""
+    how = "run at the same time" if together else "one after the other"
+    return (f"(b) Tiny Shakespeare, char-level, {args.shakespeare_steps} steps, {args.threads} threads each, {how}"
+            f"{ratio}\n\n"
+            + table(["system", "val loss (own split, whole)", "val loss (nanoGPT's val split, whole, same evaluation)",
+                     "nanoGPT's 20-batch estimate", "wall s", "CPU s", "peak RSS"], rows)
+            + "\n\n    " + " ".join(map(str, cmd[1:])) + "\n    (cd nanogpt-copy && python train.py "
+            + "config/train_shakespeare_char.py " + " ".join(NANOGPT_RECIPE) + ")")
 
 
 # --------------------------------------------------------------------------------------------- row c
@@ -291,6 +430,8 @@ def row_d(args) -> str:
 # the full context), with AdamW (nlpt: the engine's optimizer) and gradient clipping, in alternation
 # (A B A B); tokens/s = batch × context / median step time. nlpt projects only the predicted positions onto
 # the vocabulary (MLM: the ~15% chosen; seq2seq: the non-padding targets); transformers projects every one.
+# nlpt's T5/BART encoders also run their token-wise layers on the non-padding rows only (BART's infilled inputs
+# are ~20% padding at full context; T5's span-corrupted inputs fill it), and draw dropout masks as rand ≥ p.
 
 
 def _seq_setup(work: str, threads: int):
@@ -451,6 +592,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3, help="row a: timed steps per side per round")
     ap.add_argument("--rounds", type=int, default=4, help="row a: alternating rounds per side")
     ap.add_argument("--shakespeare-steps", type=int, default=2000, help="row b: training steps")
+    ap.add_argument("--nanogpt", default=os.environ.get("NLPT_BENCH_NANOGPT", "/work/peers/nanogpt"),
+                    help="row b: a nanoGPT checkout to run side by side [$NLPT_BENCH_NANOGPT or /work/peers/nanogpt]")
     ap.add_argument("--gpu-steps", type=int, default=300, help="row d: training steps")
     ap.add_argument("--data", default=None, help="row c: corpus folder [../shared/data/enwiki-2015-100m]")
     args = ap.parse_args()

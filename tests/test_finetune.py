@@ -218,7 +218,7 @@ def test_pretrained_frozen_and_fine_tuned_learn_and_predict(task, hf_bert, tmp_p
                                    lr=0.05, epochs=25, patience=25))
     assert frozen["parameters"]["trainable"] == 32 * 2 + 2
     assert frozen["test"]["accuracy"] >= 0.75  # a random body: its features still carry the words
-    tuned = run_finetune(settings(task, tmp_path / "tuned", model=str(hf_bert), lr=3e-3, body_lr=3e-3, epochs=2))
+    tuned = run_finetune(settings(task, tmp_path / "tuned", model=str(hf_bert), lr=3e-3, body_lr=3e-3, epochs=3))
     assert tuned["test"]["accuracy"] >= 0.95 and tuned["pooling"] == "cls"
     assert tuned["test"]["accuracy"] > frozen["test"]["accuracy"]
     # the saved run predicts alone (its own tokenizer.json and weights), with the run's own test accuracy

@@ -39,12 +39,18 @@ The representation is one of:
 
   --vectors FILE   word2vec text/binary or GloVe vectors: --encoder bag (mean of word vectors,
                    fastText-supervised style) or cnn (TextCNN); --freeze keeps the vectors fixed.
+                   Text is tokenized as the vectors were trained when nlpt's sidecar FILE.json says
+                   how (--lower/--keep-case, --nfkc, --split-punct, --cjk change that); the log says which.
 
   --dim N          random word vectors of size N, trained with the task (no pretraining).
 
 Each epoch is evaluated on dev and test (accuracy, macro-F1, ROC-AUC for two classes); training
 stops early when dev has not improved for --patience epochs. RUN_DIR gets config.json,
 model.safetensors (best on dev), metrics.jsonl, results.json, and the tokenizer or word table.
+
+Training runs on `nlpt pretrain`'s engine: --global-batch accumulates micro-batches of
+--batch-size; SIGINT, SIGTERM or SIGUSR1 saves a checkpoint and exits (130, 143, 138), and the same
+command continues the run; under `torchrun --nproc_per_node N` each rank trains on its share.
 
 Examples:
 
@@ -91,12 +97,15 @@ def train(
     filters: int = typer.Option(100, "--filters", min=1, help="TextCNN feature maps per kernel size."),
     kernel_sizes: str = typer.Option("3,4,5", "--kernel-sizes", help="TextCNN kernel widths."),
     lower: Optional[bool] = typer.Option(None, "--lower/--keep-case", help="Lower-case text for static vectors [default: as the vectors were trained, else lower-case when they have no upper case].", show_default=False),
-    split_punct: bool = typer.Option(False, "--split-punct", help="Split punctuation from words (static vectors)."),
+    split_punct: bool = typer.Option(False, "--split-punct", help="Split punctuation from words (static vectors) [default: as the vectors were trained]."),
+    nfkc: bool = typer.Option(False, "--nfkc", help="NFKC-normalise text (static vectors) [default: as the vectors were trained]."),
+    cjk: bool = typer.Option(False, "--cjk", help="One token per CJK character (static vectors) [default: as the vectors were trained]."),
     pooling: Optional[str] = typer.Option(None, "--pooling", metavar="cls|last|mean", help="Sequence representation [default: cls for encoders, last for decoders, mean for encoder-decoders].", show_default=False),
     head: str = typer.Option("linear", "--head", metavar="linear|mlp", help="The new output layer."),
     max_length: int = typer.Option(128, "--max-length", min=2, help="Tokens per example (longer texts are cut)."),
     epochs: int = typer.Option(5, "--epochs", min=1, help="Maximum epochs."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Examples per step."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Examples per micro-batch (per rank)."),
+    global_batch: Optional[int] = typer.Option(None, "--global-batch", min=1, help="Examples per optimizer step over all ranks, reached by accumulating micro-batches [default: --batch-size × ranks].", show_default=False),
     lr: float = typer.Option(1e-3, "--lr", min=0.0, help="Learning rate of the head (and of static vectors)."),
     body_lr: Optional[float] = typer.Option(None, "--body-lr", min=0.0, help="Learning rate of a pretrained body [default: --lr / 10].", show_default=False),
     weight_decay: float = typer.Option(0.01, "--weight-decay", min=0.0, help="AdamW weight decay (not on biases, norms, embeddings)."),
@@ -116,13 +125,23 @@ def train(
         output=output, train=train_file, dev=dev, dev_split=dev_split, test=test, format=fmt, text_column=text_column,
         pair_column=pair_column, label_column=label_column, regression=regression, strict=strict, vectors=vectors,
         model=model, dim=dim, from_scratch=from_scratch, encoder=encoder, filters=filters,
-        kernel_sizes=_kernel_sizes(kernel_sizes), lower=lower, split_punct=split_punct, pooling=pooling, head=head,
-        freeze=freeze, max_length=max_length, epochs=epochs, batch_size=batch_size, lr=lr, body_lr=body_lr,
+        kernel_sizes=_kernel_sizes(kernel_sizes), lower=lower, split_punct=split_punct, nfkc=nfkc, cjk=cjk, pooling=pooling, head=head,
+        freeze=freeze, max_length=max_length, epochs=epochs, batch_size=batch_size, global_batch=global_batch, lr=lr, body_lr=body_lr,
         weight_decay=weight_decay, dropout=dropout, warmup=warmup, patience=patience, seed=seed, device=device,
         precision=precision, threads=threads, quiet=quiet,
     )
     _check_choices(encoder, pooling, head, fmt)
     results = run_finetune(settings)
+    if results is None:  # a non-zero rank under torchrun: rank 0 reports
+        return
+    if results.get("stopped_by"):
+        import signal
+
+        from nlpt.common.progress import log
+
+        log(f"stopped by {signal.Signals(results['stopped_by']).name} at step {results['steps']}; checkpoint "
+            f"{results['checkpoint']}; rerun the same command to continue", quiet)
+        raise typer.Exit(128 + results["stopped_by"])
     if json:
         import json as json_module
 

@@ -42,7 +42,7 @@ Examples:
 
   nlpt vocab --tokenizer wordpiece --size 8192 --lower -o wp.json corpus/
 
-  nlpt pretrain corpus/ -o runs/bert --tokenizer wp.json --arch bert-mini --max-steps 5000 (MLM + NSP; --no-nsp)
+  nlpt pretrain corpus/ -o runs/bert --tokenizer wp.json --arch bert-mini --max-steps 5000 (MLM + NSP; --sentence-head sop|none)
 
   torchrun --nproc_per_node 8 -m nlpt pretrain corpus/ -o runs/gpt2 --tokenizer tok.json --arch gpt2
   --global-batch 480 --batch 12 --max-tokens 10B --precision bf16 --compile
@@ -90,7 +90,8 @@ def train(
     vocab: Optional[int] = typer.Option(None, "--vocab", min=1, show_default=False, help="Override: vocabulary size (at least the tokenizer's)."),
     context: Optional[int] = typer.Option(None, "--context", min=1, show_default=False, help="Training sequence length (also the model's positions) [default: the model's]."),
     dropout: Optional[float] = typer.Option(None, "--dropout", min=0.0, max=1.0, show_default=False, help="Dropout [default: the model's, 0]."),
-    no_nsp: bool = typer.Option(False, "--no-nsp", help="Encoders: MLM only on full-sentence windows (RoBERTa), no next-sentence/sentence-order head."),
+    no_nsp: bool = typer.Option(False, "--no-nsp", help="Encoders: MLM only on full-sentence windows (RoBERTa), no next-sentence/sentence-order head (= --sentence-head none)."),
+    sentence_head: Optional[str] = typer.Option(None, "--sentence-head", show_default=False, help="Encoders: the sentence-pair task, nsp (BERT: next sentence), sop (ALBERT: sentence order) or none (RoBERTa) [default: the config's]."),
     objective: Optional[str] = typer.Option(None, "--objective", show_default=False, help="causal_lm (decoders), mlm, span_corruption, bart_denoising [default: the family's]."),
     batch: int = typer.Option(8, "--batch", min=1, help="Sequences per micro-batch per rank."),
     global_batch: Optional[int] = typer.Option(None, "--global-batch", min=1, show_default=False, help="Sequences per optimizer step over all ranks (gradient accumulation makes up the rest) [default: --batch × ranks]."),
@@ -159,11 +160,20 @@ def train(
     model_config = _model_config(v)
     objective_options = {}
     if model_config.family == "encoder":  # the MLM objective builds the pairs the sentence head is trained on
-        if v["no_nsp"]:
-            model_config = dataclasses.replace(model_config, sentence_head=None)
+        head = v.get("sentence_head")
+        if head is not None and head not in ("nsp", "sop", "none"):
+            raise UsageError(f"--sentence-head must be nsp, sop or none (got {head!r})")
+        if v["no_nsp"] and head not in (None, "none"):
+            raise UsageError(f"--no-nsp contradicts --sentence-head {head}")
+        if v["no_nsp"] or head is not None:
+            model_config = dataclasses.replace(model_config, sentence_head=None if v["no_nsp"] or head == "none" else head)
+        if model_config.sentence_head and (not model_config.pooler or model_config.type_vocab_size < 2):
+            raise UsageError(f"--sentence-head {model_config.sentence_head}: {model_config.variant} has no pooler or no "
+                             f"second segment embedding for sentence pairs; use --sentence-head none")
         objective_options["sentence_head"] = model_config.sentence_head
-    elif v["no_nsp"]:
-        raise UsageError(f"--no-nsp applies to encoders (BERT-style), not the {model_config.family} family")
+    elif v["no_nsp"] or v.get("sentence_head") is not None:
+        flag = "--no-nsp" if v["no_nsp"] else "--sentence-head"
+        raise UsageError(f"{flag} applies to encoders (BERT-style), not the {model_config.family} family")
     if v["export_hf"] and os.path.exists(v["export_hf"]) and (not os.path.isdir(v["export_hf"]) or os.listdir(v["export_hf"])):
         raise NlptError(f"{v['export_hf']}: already exists and is not an empty folder")
 
@@ -185,7 +195,7 @@ def train(
     summary = pretrain(opts)
     if summary is None:  # a non-zero rank: rank 0 reports
         return
-    is_main = int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")) or 0) == 0
+    is_main = summary.get("rank", 0) == 0
     if summary["stopped_by"]:
         import signal
 
@@ -241,46 +251,11 @@ def _parse_duration(text: str) -> float:
 
 def _model_config(v: dict):
     """The registry config from --arch and the override flags."""
-    import dataclasses
-    import json as json_mod
-    import os
+    from nlpt.engine.run import model_config
 
-    from nlpt.common.errors import NlptError, UsageError
-    from nlpt.transformer.config import apply_flags, config_from_dict, from_hf_config, resolve, validate
-
-    arch = v["arch"]
-    if arch.endswith(".json") or os.path.isfile(arch):
-        try:
-            with open(arch, encoding="utf-8") as fh:
-                data = json_mod.load(fh)
-        except FileNotFoundError:
-            raise NlptError(f"{arch}: no such file") from None
-        except ValueError as exc:
-            raise NlptError(f"{arch}: not valid JSON ({exc})") from None
-        if isinstance(data, dict) and "format" in data and "model" in data:  # an nlpt run's config.json
-            base = config_from_dict(data["model"], arch)
-        elif isinstance(data, dict) and "family" in data:
-            base = config_from_dict(data, arch)
-        else:
-            base = from_hf_config(data, arch)
-    else:
-        base = resolve(arch).config
-    if base.family not in ("gpt", "llama", "encoder", "t5", "bart"):
-        raise UsageError(f"--arch {arch}: the {base.family} family cannot be trained by this version")
     flags = {"layers": v["layers"], "hidden": v["hidden"], "heads": v["heads"], "kv_heads": v["kv_heads"], "ffn": v["ffn"],
              "experts": v["experts"], "top_k": v["top_k"], "vocab": v["vocab"]}
-    config = apply_flags(base, flags, derive=False)
-    if v["context"] is not None and hasattr(config, "max_positions"):
-        config = dataclasses.replace(config, max_positions=v["context"])
-    if v["dropout"] is not None:
-        if not hasattr(config, "dropout"):
-            raise UsageError(f"--dropout does not apply to the {config.family} family")
-        config = dataclasses.replace(config, dropout=v["dropout"])
-    validate(config)
-    hidden = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
-    if getattr(config, "head_dim", None) is None and hidden % config.num_heads:
-        raise UsageError(f"--heads {config.num_heads} does not divide --hidden {hidden}")
-    return config
+    return model_config(v["arch"], flags, context=v["context"], dropout=v["dropout"])
 
 
 @app.command("sample")
@@ -330,6 +305,32 @@ def _queries(texts: Optional[List[str]]) -> list:
     return [line.rstrip("\n") for line in sys.stdin if line.strip()]
 
 
+def _query_run(run_dir: str, texts, checkpoint, command: str, families: tuple, needs: str, hint: str):
+    """(queries, model, tokenizer) for a query subcommand; UsageError when the run is of another family."""
+    _need_torch()
+    from nlpt.common.errors import UsageError
+    from nlpt.engine.run import load_run
+
+    queries = _queries(texts)
+    model, tokenizer, _ = load_run(run_dir, checkpoint=checkpoint)
+    if model.config.family not in families:
+        raise UsageError(f"{run_dir}: {command} needs {needs} run (this is {model.config.family}; {hint})")
+    return queries, model, tokenizer
+
+
+def _print_answers(queries: list, results: list, as_json: bool, record, lines) -> None:
+    """Each query with its answer: `record(result)` fields in a JSON list, or the query and `lines(result)` indented."""
+    if as_json:
+        import json as json_mod
+
+        print(json_mod.dumps([{"text": q, **record(r)} for q, r in zip(queries, results)], indent=2))
+        return
+    for query, result in zip(queries, results):
+        print(query)
+        for line in lines(result):
+            print(f"  {line}")
+
+
 @app.command("fill-mask")
 def fill_mask(
     run_dir: str = typer.Argument(..., help="A run folder of an encoder (BERT-style) `nlpt pretrain`.", show_default=False),
@@ -342,28 +343,15 @@ def fill_mask(
 
     Example: nlpt pretrain fill-mask runs/bert "the capital of france is [MASK] ."
     """
-    _need_torch()
-    import json as json_mod
-
-    from nlpt.common.errors import UsageError
-    from nlpt.engine.run import load_run
+    queries, model, tokenizer = _query_run(run_dir, texts, checkpoint, "fill-mask", ("encoder",), "an encoder",
+                                           "use `infill` for T5/BART, `sample` for decoders")
     from nlpt.objectives.mlm import fill_mask as predict
 
-    queries = _queries(texts)
-    model, tokenizer, _ = load_run(run_dir, checkpoint=checkpoint)
-    if model.config.family != "encoder":
-        raise UsageError(f"{run_dir}: fill-mask needs an encoder run (this is {model.config.family}; "
-                         f"use `infill` for T5/BART, `sample` for decoders)")
-    results = predict(model, tokenizer, queries, top_k)
-    if json:
-        print(json_mod.dumps([{"text": q, "masks": [{"position": p, "predictions": [{"token": t, "p": round(pr, 5)}
-                                                                                     for t, pr in preds]}
-                                                    for p, preds in r]} for q, r in zip(queries, results)], indent=2))
-        return
-    for query, result in zip(queries, results):
-        print(query)
-        for position, preds in result:
-            print(f"  [MASK] at {position}: " + ", ".join(f"{t} ({p:.3f})" for t, p in preds))
+    _print_answers(queries, predict(model, tokenizer, queries, top_k), json,
+                   lambda r: {"masks": [{"position": p, "predictions": [{"token": t, "p": round(pr, 5)} for t, pr in preds]}
+                                        for p, preds in r]},
+                   lambda r: [f"[MASK] at {position}: " + ", ".join(f"{t} ({p:.3f})" for t, p in preds)
+                              for position, preds in r])
 
 
 @app.command("infill")
@@ -378,30 +366,13 @@ def infill(
 
     Example: nlpt pretrain infill runs/t5 "the cat <mask> on the mat"
     """
-    _need_torch()
-    import json as json_mod
-
-    from nlpt.common.errors import UsageError
-    from nlpt.engine.run import load_run
+    queries, model, tokenizer = _query_run(run_dir, texts, checkpoint, "infill", ("t5", "bart"), "a T5 or BART",
+                                           "use `fill-mask` for encoders, `sample` for decoders")
     from nlpt.objectives.denoising import infill as fill
 
-    queries = _queries(texts)
-    model, tokenizer, _ = load_run(run_dir, checkpoint=checkpoint)
-    family = model.config.family
-    if family not in ("t5", "bart"):
-        raise UsageError(f"{run_dir}: infill needs a T5 or BART run (this is {family}; use `fill-mask` for encoders, "
-                         f"`sample` for decoders)")
-    results = fill(model, tokenizer, family, queries, max_new_tokens)
-    if json:
-        print(json_mod.dumps([{"text": q, "output": r} for q, r in zip(queries, results)], indent=2))
-        return
-    for query, result in zip(queries, results):
-        print(query)
-        if isinstance(result, dict):
-            for sentinel, span in result.items():
-                print(f"  {sentinel}: {span}")
-        else:
-            print(f"  {result}")
+    _print_answers(queries, fill(model, tokenizer, model.config.family, queries, max_new_tokens), json,
+                   lambda r: {"output": r},
+                   lambda r: [f"{sentinel}: {span}" for sentinel, span in r.items()] if isinstance(r, dict) else [r])
 
 
 @app.command("add-sentinels")

@@ -19,16 +19,34 @@ def _pct(v: float) -> str:
     return f"{100 * v:.1f}"
 
 
+def trained_text(path: str):
+    """(normaliser of query words, how the vectors' corpus was tokenized) from the vectors' sidecar (the JSON nlpt
+    writes beside every vectors file), or (None, None) when it has none (other tools' files, stdin)."""
+    if path == "-":
+        return None, None
+    from nlpt.corpus.tokenize import make_normaliser
+    from nlpt.embeddings.sidecar import read_sidecar, sidecar_reader_options
+
+    meta = read_sidecar(path)
+    if meta is None:
+        return None, None
+    options = sidecar_reader_options(meta).tokenizer
+    on = [name.replace("_", "-") for name in ("lower", "nfkc", "split_punct", "cjk") if getattr(options, name)]
+    return make_normaliser(options), ", ".join(on) or "whitespace only"
+
+
 def row(path: str, fmt: Optional[str], analogies: Optional[str], similarity: Optional[str], words: list, k: int,
         restrict: Optional[int]) -> dict:
     from nlpt.embeddings import evaluate as ev
     from nlpt.embeddings.vectors import Vectors
 
+    normalise, trained = trained_text(path)
     v = Vectors.load(path, fmt)
     bad = int((~np.isfinite(v.matrix).all(axis=1)).sum())
     # a subword model (fastText .bin) scores words outside its vocabulary through their n-grams
     oov = "ngrams" if hasattr(v, "vectors_for") else "skip"
-    r: dict = {"path": path, "words": len(v), "dim": v.dim, "non_finite_vectors": bad, "oov_mode": oov}
+    r: dict = {"path": path, "words": len(v), "dim": v.dim, "non_finite_vectors": bad, "oov_mode": oov,
+               "trained_tokenization": trained}
     if analogies:
         a = ev.analogy(v, analogies, restrict, oov=oov)
         r.update(analogy_accuracy=a.accuracy, analogy_semantic=a.semantic_accuracy,
@@ -42,11 +60,12 @@ def row(path: str, fmt: Optional[str], analogies: Optional[str], similarity: Opt
         unit = v.normalized()
         nb = {}
         for w in words:
+            q = normalise(w) if normalise else w  # a query word is normalised as the vectors' corpus was
             try:
-                nb[w] = [[n, s] for n, s in ev.neighbours(v, w, k, unit=unit)]
+                nb[w] = [[n, s] for n, s in ev.neighbours(v, q, k, unit=unit)]
             except NlptError:  # an unknown word is reported, not fatal
                 nb[w] = None
-            i = ev.lookup(v, w)
+            i = ev.lookup(v, q)
             if i is not None and v.words[i] != w:  # found case-insensitively: say which spelling answered
                 r.setdefault("neighbours_found_as", {})[w] = v.words[i]
         r["neighbours"] = nb
@@ -94,6 +113,9 @@ def compare(paths: list, *, fmt: Optional[str] = None, analogies: Optional[str] 
                          f"character n-grams" + (f" ({', '.join(counts)})" if counts else "")
                          + (", an analogy whose answer is outside the searched words counts as wrong" if analogies
                             else ""))
+        if r["trained_tokenization"] and words:
+            notes.append(f"{r['path']}: query words normalised as the vectors were trained "
+                         f"({os.path.basename(r['path'])}.json: {r['trained_tokenization']})")
         if r["non_finite_vectors"]:
             notes.append(f"{r['path']}: {r['non_finite_vectors']:,} vectors hold NaN or inf values")
     meta = {"analogies": analogies, "similarity": similarity, "restrict": restrict}
@@ -105,8 +127,9 @@ def pca_points(path: str, words: list, fmt: Optional[str] = None) -> tuple:
     from nlpt.embeddings import evaluate as ev
     from nlpt.embeddings.vectors import Vectors
 
+    normalise, _ = trained_text(path)
     v = Vectors.load(path, fmt)
-    known = [(w, ev.lookup(v, w)) for w in words]
+    known = [(w, ev.lookup(v, normalise(w) if normalise else w)) for w in words]
     known = [(w, i) for w, i in known if i is not None]
     if len(known) < 2:
         raise NlptError(f"{path}: fewer than two of the words to plot are in the vocabulary")

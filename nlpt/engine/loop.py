@@ -5,6 +5,13 @@ model is whatever `nlpt.models.build` returned (possibly wrapped in DDP, FSDP2
 or torch.compile). SIGINT, SIGTERM and SIGUSR1 set a flag; all ranks agree on it
 after the current optimizer step, save a checkpoint and return, so a requeued
 job continues where it stopped.
+
+Finetuning runs on the same loop: its objective reads a finite task in epochs
+(`step_batch`: the step number is the data position), computes its own
+validation metrics (`evaluate`: macro-F1, ROC-AUC...), and *callbacks*
+(`nlpt.engine.callbacks`) see every validation: log further splits, keep the
+best weights, stop early. Optimizer groups may carry an `lr_scale` (a body
+trained at a fraction of the head's learning rate).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import torch
 
@@ -49,9 +56,11 @@ class LoopSettings:
     keep_last: int = 3
     precision: str = "fp32"
     quiet: bool = False
-    sharded: bool = False  # FSDP: gather full states for checkpoints
+    sharded: bool = False  # FSDP2 on several ranks: each rank checkpoints its own shards
     flops_per_token: Optional[float] = None  # training FLOPs per token, for MFU
     peak_flops: Optional[float] = None  # device peak FLOP/s, for MFU
+    steps_per_epoch: Optional[int] = None  # finite data read in epochs: records get "epoch" = step / steps_per_epoch
+    progress_name: str = "pretrain"
 
 
 @dataclass
@@ -60,6 +69,8 @@ class LoopState:
     tokens: int = 0
     elapsed_s: float = 0.0
     stopped_by: Optional[int] = None
+    stopped_early: bool = False  # a callback asked to stop (early stopping)
+    train_sums: dict = field(default_factory=dict)  # metric sums since the last train line (saved in checkpoints)
     last_val: dict = field(default_factory=dict)
     checkpoint: Optional[str] = None
 
@@ -132,9 +143,17 @@ def _aggregate(sums: dict, d: Dist) -> dict:
 
 
 def evaluate(model, objective, s: LoopSettings, d: Dist) -> dict:
-    """Validation metrics over the fixed validation set (the whole split, or `eval_batches` spread over it)."""
+    """Validation metrics over the fixed validation set (the whole split, or `eval_batches` spread over it).
+
+    An objective with an `evaluate(model, batch_size, device)` method computes its own (metrics that are not
+    sums over batches, such as macro-F1 or ROC-AUC); it must give every rank the same figures."""
     was_training = model.training
     model.eval()
+    if hasattr(objective, "evaluate"):
+        with torch.no_grad(), autocast_for(d.device, s.precision):
+            out = objective.evaluate(model, s.micro_batch, d.device)
+        model.train(was_training)
+        return out
     sums: dict = {}
     with torch.no_grad(), autocast_for(d.device, s.precision):
         for batch in objective.eval_batches(s.micro_batch, d.rank, d.world, limit=s.eval_batches):
@@ -151,8 +170,12 @@ def evaluate(model, objective, s: LoopSettings, d: Dist) -> dict:
 
 def train_loop(model, bare_model, optimizer, objective, generator: torch.Generator, s: LoopSettings, d: Dist,
                run_dir: Optional[str], state: LoopState, model_config: dict, scaler=None,
-               on_progress: Optional[Callable] = None) -> LoopState:
-    """Run optimizer steps from `state.step` to `s.total_steps` (or a stop condition); returns the final state."""
+               on_progress: Optional[Callable] = None, callbacks: Sequence = ()) -> LoopState:
+    """Run optimizer steps from `state.step` to `s.total_steps` (or a stop condition); returns the final state.
+
+    `callbacks` (see `nlpt.engine.callbacks.Callback`) are called after every validation, in order; one that
+    returns True stops the run there (with a checkpoint). Their `state_dict()` goes into each checkpoint under
+    "callbacks" (the caller restores it on resume)."""
     from nlpt.common.progress import Progress
 
     log = MetricsLog(run_dir if d.main else None)
@@ -160,7 +183,8 @@ def train_loop(model, bare_model, optimizer, objective, generator: torch.Generat
     total_tokens = s.total_steps * tokens_per_step
     ddp = hasattr(model, "no_sync")
     start_time = time.perf_counter() - state.elapsed_s
-    window = {"sums": {}, "tokens": 0, "t0": time.perf_counter()}
+    window = {"sums": {k: torch.as_tensor(v, dtype=torch.float32) for k, v in state.train_sums.items()}, "tokens": 0,
+              "t0": time.perf_counter()}
     model.train()
 
     def elapsed() -> float:
@@ -169,36 +193,57 @@ def train_loop(model, bare_model, optimizer, objective, generator: torch.Generat
     def save() -> None:
         if window["sums"]:  # steps since the last log line: never checkpoint weights a non-finite loss produced
             _check_finite(_aggregate(window["sums"], d), state.step, "training")
-        weights = ckpt.model_state(bare_model, s.sharded)
-        opt_state = ckpt.optimizer_state(bare_model, optimizer, s.sharded)
-        if d.main and run_dir:
-            rng = {"rng_torch": torch.get_rng_state(), "rng_data": generator.get_state()}
-            if d.device.type == "cuda":
-                rng["rng_cuda"] = torch.cuda.get_rng_state(d.device)
-            extra = {"scaler": scaler.state_dict()} if scaler is not None else {}
-            state.checkpoint = ckpt.save(run_dir, state.step, weights, {
-                "step": state.step, "tokens": state.tokens, "elapsed_s": elapsed(), "optimizer": opt_state,
-                "model": model_config, "world": d.world, **rng, **extra}, s.keep_last)
+        rng = {"rng_torch": torch.get_rng_state(), "rng_data": generator.get_state()}
+        if d.device.type == "cuda":
+            rng["rng_cuda"] = torch.cuda.get_rng_state(d.device)
+        extra = {"scaler": scaler.state_dict()} if scaler is not None else {}
+        if window["sums"]:  # a resumed run's next train line then averages over the same steps
+            extra["train_sums"] = {k: v.tolist() for k, v in window["sums"].items()}
+        if any(hasattr(cb, "state_dict") for cb in callbacks):
+            extra["callbacks"] = [cb.state_dict() if hasattr(cb, "state_dict") else {} for cb in callbacks]
+        # every rank takes part (FSDP: each writes its own shards); rank 0 writes the small state
+        state.checkpoint = ckpt.save_checkpoint(run_dir, bare_model, optimizer, {
+            "step": state.step, "tokens": state.tokens, "elapsed_s": elapsed(), "model": model_config,
+            "world": d.world, **rng, **extra}, s.keep_last, d, s.sharded)
 
-    def validate() -> None:
+    def stamp() -> dict:
+        record = {"step": state.step, "tokens": state.tokens, "elapsed_s": round(elapsed(), 3)}
+        if s.steps_per_epoch:
+            record["epoch"] = round(state.step / s.steps_per_epoch, 4)
+        return record
+
+    def write(split: str, metrics: dict) -> None:
+        """A metrics line for `split` at this step (rank 0 writes; callbacks log further splits with it)."""
+        _check_finite(metrics, state.step, "validation" if split == "val" else split)
+        if d.main:
+            log.write({**stamp(), "split": split, **metrics})
+
+    def validate() -> bool:
+        """Validation line, then the callbacks; True when one of them asks to stop."""
         val = evaluate(model, objective, s, d)
         state.last_val = val
-        _check_finite(val, state.step, "validation")  # every rank holds the same reduced figures
-        if d.main:
-            log.write({"step": state.step, "tokens": state.tokens, "elapsed_s": round(elapsed(), 3), "split": "val", **val})
+        if val:  # an objective without a validation split (finetune without dev) returns nothing to log
+            write("val", val)  # every rank holds the same reduced figures
+        stop_now = False
+        for cb in callbacks:
+            stop_now = bool(cb.after_validation(model, state, val, write)) or stop_now
+        return stop_now
 
-    progress = Progress("pretrain", total=total_tokens, unit="tok", quiet=s.quiet or not d.main)
+    progress = Progress(s.progress_name, total=total_tokens, unit="tok", quiet=s.quiet or not d.main)
     with _StopFlag() as stop, progress:
         progress.update(state.tokens, step=state.step)
         while state.step < s.total_steps:
             lr = lr_at(state.step, s.lr, s.warmup, s.total_steps, s.schedule, s.min_lr_ratio)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             # one draw of the global batch per step, whatever the split into ranks and micro-batches
             draw = generator.get_state()
             for m in range(s.accum):
-                generator.set_state(draw)
-                batch = objective.batch(s.micro_batch, generator, rank=m * d.world + d.rank, world=s.accum * d.world)
+                if hasattr(objective, "step_batch"):  # epochs over a finite data set: the step is the position
+                    batch = objective.step_batch(state.step, s.micro_batch, rank=m * d.world + d.rank, world=s.accum * d.world)
+                else:
+                    generator.set_state(draw)
+                    batch = objective.batch(s.micro_batch, generator, rank=m * d.world + d.rank, world=s.accum * d.world)
                 batch = {k: v.to(d.device, non_blocking=True) for k, v in batch.items()}
                 sync = contextlib.nullcontext() if (not ddp or m == s.accum - 1) else model.no_sync()
                 with sync:
@@ -230,8 +275,7 @@ def train_loop(model, bare_model, optimizer, objective, generator: torch.Generat
                 train = _aggregate(window["sums"], d)
                 now = time.perf_counter()
                 tps = window["tokens"] / max(1e-9, now - window["t0"])
-                record = {"step": state.step, "tokens": state.tokens, "elapsed_s": round(elapsed(), 3), "split": "train",
-                          **train, "lr": lr, "tokens_per_s": round(tps, 1)}
+                record = {**stamp(), "split": "train", **train, "lr": lr, "tokens_per_s": round(tps, 1)}
                 if grad_norm is not None:
                     record["grad_norm"] = grad_norm
                 if s.flops_per_token and s.peak_flops:
@@ -255,11 +299,13 @@ def train_loop(model, bare_model, optimizer, objective, generator: torch.Generat
             if signum:
                 state.stopped_by = signum
             finishing = last or out_of_tokens or out_of_time or signum
-            if s.eval_every and (state.step % s.eval_every == 0) and not finishing:
-                validate()
+            due = bool(s.eval_every) and state.step % s.eval_every == 0
+            # a final validation, except when a signal asks to exit fast; a scheduled one is kept even then,
+            # so a resumed run logs (and selects on) exactly what an uninterrupted one does
+            if due or (finishing and not signum):
+                if validate() and not finishing:
+                    finishing = state.stopped_early = True
             if (s.checkpoint_every and state.step % s.checkpoint_every == 0) or finishing:
-                if finishing and not signum:
-                    validate()
                 save()
             if finishing:
                 break
@@ -269,6 +315,6 @@ def train_loop(model, bare_model, optimizer, objective, generator: torch.Generat
 
 def _check_finite(metrics: dict, step: int, what: str) -> None:
     for k, v in metrics.items():
-        if not math.isfinite(v):
+        if v is not None and not math.isfinite(v):  # None: a metric undefined on this data (ROC-AUC of one class)
             raise NlptError(f"{what} {k} became {v} at step {step}; nothing was checkpointed after the last good step "
                             f"(lower --lr, raise --warmup, or use --precision fp32)")

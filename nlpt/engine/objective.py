@@ -64,6 +64,12 @@ class Objective(Protocol):
     An objective is created by a factory `make(tokenizer, train: TokenSplit, val: TokenSplit,
     context: int, options: dict) -> Objective` in its module (see OBJECTIVES); it looks up the
     special tokens it needs in the tokenizer and raises `NlptError` naming the missing one.
+
+    Optional members the loop uses when present (finetune's `ClassificationObjective` has both):
+    `step_batch(step, batch_size, rank, world) -> Batch` instead of `batch`, for a finite data set read
+    in epochs (step `step`'s global batch is a function of the step alone, so the step is the data
+    position); `evaluate(model, batch_size, device) -> dict` instead of summing `eval_batches`, for
+    validation metrics that are not sums (macro-F1, ROC-AUC), the same on every rank.
     """
 
     name: str  # "causal_lm", "mlm", "span_corruption", "bart_denoising", "classification"

@@ -137,6 +137,23 @@ def _peak_flops(device) -> Optional[float]:
     return None
 
 
+def split_global_batch(batch: int, global_batch: Optional[int], world: int) -> tuple[int, int]:
+    """(global batch, accumulation steps); UsageError when ranks × --batch does not divide --global-batch."""
+    per_step = batch * world
+    global_batch = global_batch or per_step
+    if global_batch % per_step:
+        raise UsageError(f"--global-batch {global_batch} is not a multiple of --batch {batch} × {world} "
+                         f"rank{'s' if world > 1 else ''} = {per_step}")
+    return global_batch, global_batch // per_step
+
+
+def out_of_memory_message(batch: int, context: int, strategy: str, world: int) -> str:
+    """What to lower when CUDA runs out of memory (the one-line error of `nlpt pretrain`)."""
+    hint = "" if strategy == "fsdp" and world > 1 else "; or shard the model over several GPUs with --strategy fsdp"
+    return (f"CUDA out of memory with --batch {batch} and --context {context}: lower --batch (--global-batch keeps "
+            f"the optimizer batch through accumulation) or --context, or use --precision bf16{hint}")
+
+
 def _resume_point(o: TrainOptions) -> Optional[str]:
     from nlpt.engine import checkpoint as ckpt
 
@@ -180,27 +197,24 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
         raise
     except NlptError as exc:
         raise NlptError(f"{o.tokenizer}: {exc}") from None
+    launch = dist_.resolve_launch(os.environ)
+    global_batch, accum = split_global_batch(o.batch, o.global_batch, launch.world)  # before joining the group
     resume_from = _resume_point(o)
     model_dict = config_fields(o.model)
     saved = None
     if resume_from:  # before anything is written: a checkpoint of another model is refused
-        saved = ckpt.read_state(resume_from)
+        source = ckpt.Reader(resume_from)
+        saved = source.state
         ckpt.check_same_model(saved.get("model", {}), model_dict, resume_from)
     d = dist_.setup(o.device)
     try:
         world = d.world
-        per_step = o.batch * world
-        global_batch = o.global_batch or per_step
-        if global_batch % per_step:
-            raise UsageError(f"--global-batch {global_batch} is not a multiple of --batch {o.batch} × {world} "
-                             f"rank{'s' if world > 1 else ''} = {per_step}")
-        accum = global_batch // per_step
         strategy = o.strategy if o.strategy != "auto" else "ddp"
         if o.precision == "fp16" and d.device.type != "cuda":
             raise UsageError("--precision fp16 needs a CUDA device (use bf16 or fp32)")
         threads = resolve_threads(o.threads)
         if o.threads is None and world > 1:  # ranks on one node share its CPUs
-            threads = max(1, threads // int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+            threads = max(1, threads // max(1, d.local_world))
         torch.set_num_threads(threads)
 
         # run folder + token files: rank 0 writes, the others wait and read
@@ -230,8 +244,6 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
         torch.manual_seed(o.seed)
         model = build(o.model).to(d.device)
         bare = model
-        if resume_from:
-            ckpt.load_weights(bare, ckpt.read_weights(resume_from), resume_from)
         sharded = False
         if world > 1 and strategy == "fsdp":
             from torch.distributed.fsdp import fully_shard
@@ -240,11 +252,13 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
                 fully_shard(block)
             fully_shard(model)
             sharded = True
+        if resume_from:  # after sharding: an FSDP rank reads only the rows it holds, whatever wrote them
+            ckpt.load_weights(bare, source)
         optimizer = make_optimizer(model, o.lr, o.weight_decay, (o.beta1, o.beta2), o.eps, d.device)
         scaler = torch.amp.GradScaler("cuda") if o.precision == "fp16" else None
         generator = torch.Generator().manual_seed(o.seed)
         if saved is not None:
-            ckpt.load_optimizer(bare, optimizer, saved, sharded)
+            ckpt.load_optimizer(bare, optimizer, source)
             torch.set_rng_state(saved["rng_torch"])
             generator.set_state(saved["rng_data"])
             if "rng_cuda" in saved and d.device.type == "cuda":
@@ -299,17 +313,17 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
         dist_.barrier(d)
 
         start = time.perf_counter()
-        try:
-            state = train_loop(model, bare, optimizer, objective, generator, settings, d, o.run_dir, state, model_dict,
-                               scaler, on_progress)
-        except torch.cuda.OutOfMemoryError:
-            raise NlptError(f"CUDA out of memory with --batch {o.batch} and --context {context}: lower --batch "
-                            f"(--global-batch keeps the optimizer batch through accumulation) or --context") from None
-        summary = {"run_dir": o.run_dir, "steps": state.step, "tokens": state.tokens, "seconds": round(time.perf_counter() - start, 3),
+        state = train_loop(model, bare, optimizer, objective, generator, settings, d, o.run_dir, state, model_dict,
+                           scaler, on_progress)
+        summary = {"run_dir": o.run_dir, "rank": d.rank, "steps": state.step, "tokens": state.tokens,
+                   "seconds": round(time.perf_counter() - start, 3),
                    "elapsed_s": round(state.elapsed_s, 3), "resumed_from": resume_from, "checkpoint": state.checkpoint,
                    "stopped_by": state.stopped_by, "val": state.last_val, "world": world,
                    "token_files_reused": data.reused, "parameters": sum(p.numel() for p in unwrap(bare).parameters())}
+        dist_.barrier(d)  # leave together: a rank tearing down while a peer is mid-collective can abort gloo
         return summary
+    except torch.cuda.OutOfMemoryError:  # moving the model, the optimizer state or a training step
+        raise NlptError(out_of_memory_message(o.batch, context, o.strategy, d.world)) from None
     finally:
         dist_.teardown(d)
 
@@ -317,18 +331,71 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
 # ---------------------------------------------------------------------------------------------
 # reading a run back
 
-def read_run_config(run_dir: str) -> dict:
-    path = os.path.join(run_dir, CONFIG_FILE)
+def read_json(path: str, missing: Optional[str] = None):
+    """A JSON file's value; NlptError naming the file when it is absent (`missing`, if given) or not JSON."""
     try:
         with open(path, encoding="utf-8") as fh:
-            cfg = json.load(fh)
+            return json.load(fh)
     except FileNotFoundError:
-        raise NlptError(f"{run_dir}: not a run folder (no {CONFIG_FILE})") from None
-    except ValueError as exc:
-        raise NlptError(f"{path}: not valid JSON ({exc})") from None
+        raise NlptError(missing or f"{path}: no such file") from None
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError too
+        raise NlptError(f"{path}: not valid JSON ({str(exc)[:200]})") from None
+    except OSError as exc:
+        raise NlptError(f"{path}: cannot read ({(exc.strerror or str(exc)).lower()})") from None
+
+
+def read_run_config(run_dir: str) -> dict:
+    path = os.path.join(run_dir, CONFIG_FILE)
+    cfg = read_json(path, missing=f"{run_dir}: not a run folder (no {CONFIG_FILE})")
     if not isinstance(cfg, dict) or cfg.get("format") != RUN_FORMAT:
         raise NlptError(f"{path}: not an nlpt run configuration (format {RUN_FORMAT})")
     return cfg
+
+
+def config_from_file(path: str):
+    """The registry dataclass of a config.json: an nlpt run's, a bare nlpt model dict (with "family"), or HF's."""
+    from nlpt.transformer.config import config_from_dict, from_hf_config
+
+    data = read_json(path)
+    if isinstance(data, dict) and "format" in data and "model" in data:  # a run folder's config.json
+        return config_from_dict(data["model"], path)
+    if isinstance(data, dict) and "family" in data:
+        return config_from_dict(data, path)
+    return from_hf_config(data, path)
+
+
+TRAINABLE_FAMILIES = ("gpt", "llama", "encoder", "t5", "bart")
+
+
+def model_config(arch: str, overrides: Optional[dict] = None, context: Optional[int] = None,
+                 dropout: Optional[float] = None):
+    """The model to train: `--arch` (a registry name or a config.json) with `nlpt params`-style size overrides.
+
+    `overrides` uses the flag names of `apply_flags` (layers, hidden, heads, kv_heads, ffn, experts, top_k,
+    vocab); `context` also sets the position table. UsageError for what cannot be trained.
+    """
+    import dataclasses
+
+    from nlpt.transformer.config import apply_flags, resolve, validate
+
+    if arch.endswith(".json") or os.path.isfile(arch):
+        base = config_from_file(arch)
+    else:
+        base = resolve(arch).config
+    if base.family not in TRAINABLE_FAMILIES:
+        raise UsageError(f"--arch {arch}: the {base.family} family cannot be trained by this version")
+    config = apply_flags(base, dict(overrides or {}), derive=False)
+    if context is not None and hasattr(config, "max_positions"):
+        config = dataclasses.replace(config, max_positions=context)
+    if dropout is not None:
+        if not hasattr(config, "dropout"):
+            raise UsageError(f"--dropout does not apply to the {config.family} family")
+        config = dataclasses.replace(config, dropout=dropout)
+    validate(config)
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
+    if getattr(config, "head_dim", None) is None and hidden % config.num_heads:
+        raise UsageError(f"--heads {config.num_heads} does not divide --hidden {hidden}")
+    return config
 
 
 def load_run(run_dir: str, checkpoint: Optional[str] = None, device: str = "cpu"):
@@ -343,7 +410,7 @@ def load_run(run_dir: str, checkpoint: Optional[str] = None, device: str = "cpu"
     config = config_from_dict(cfg.get("model"), os.path.join(run_dir, CONFIG_FILE))
     where = ckpt.resolve(checkpoint or run_dir)
     model = build(config)
-    ckpt.load_weights(model, ckpt.read_weights(where), where)
+    ckpt.load_weights(model, ckpt.Reader(where))  # whole or sharded (FSDP) alike
     model.to(pick_device(device)).eval()
     tokenizer = load_tokenizer(os.path.join(run_dir, cfg.get("tokenizer", TOKENIZER_FILE)))
     return model, tokenizer, cfg

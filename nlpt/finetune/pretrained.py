@@ -285,6 +285,10 @@ def default_pooling(family: str) -> str:
 
 
 def context_length(config) -> int:
+    if getattr(config, "family", None) == "encoder":  # RoBERTa's positions start after the padding id
+        from nlpt.models.bert import max_tokens
+
+        return max_tokens(config)
     return int(getattr(config, "max_positions", 512) or 512)
 
 

@@ -46,18 +46,33 @@ def load_vectors(path: str):
 
 
 def tokenizer_options_for(vectors_path: str | None, vectors, lower: bool | None, split_punct: bool, nfkc: bool, cjk: bool) -> tuple[TokenizerOptions, str]:
-    """How to tokenize task text for these vectors, and where that came from (for the log)."""
+    """How to tokenize task text for these vectors, and where that came from (for the log).
+
+    With a sidecar (`VECTORS.json`, written by nlpt beside every vectors file) the task text is tokenized as
+    the vectors' training corpus was; explicit flags win over it (`lower` not None, or a switch that is on).
+    Without one: whitespace, lower-cased when the vectors have no upper-case words, plus the switches given."""
+    def shown(o: TokenizerOptions) -> str:
+        on = [name.replace("_", "-") for name in ("lower", "nfkc", "split_punct", "cjk") if getattr(o, name)]
+        return ", ".join(on) if on else "whitespace only"
+
     if vectors_path is not None:
         from nlpt.embeddings.sidecar import read_sidecar, sidecar_reader_options
 
         meta = read_sidecar(vectors_path)
-        if meta is not None and lower is None and not (split_punct or nfkc or cjk):
-            return sidecar_reader_options(meta).tokenizer, f"as the vectors were trained ({os.path.basename(vectors_path)}.json)"
+        if meta is not None:
+            trained = sidecar_reader_options(meta).tokenizer
+            options = TokenizerOptions(lower=trained.lower if lower is None else lower, nfkc=trained.nfkc or nfkc,
+                                       split_punct=trained.split_punct or split_punct, cjk=trained.cjk or cjk)
+            how = f"as the vectors were trained ({os.path.basename(vectors_path)}.json: {shown(trained)})"
+            if options != trained:
+                how += f", changed by the options given to {shown(options)}"
+            return options, how
     source = "as asked"
     if lower is None:
         lower = vectors is not None and not any(w != w.lower() for w in vectors.words[:50_000])
-        source = "whitespace, lower-cased (the vectors have no upper-case words)" if lower else "whitespace"
-    return TokenizerOptions(lower=lower, nfkc=nfkc, split_punct=split_punct, cjk=cjk), source
+        source = "(no sidecar; lower-cased: the vectors have no upper-case words)" if lower else "(no sidecar)"
+    options = TokenizerOptions(lower=lower, nfkc=nfkc, split_punct=split_punct, cjk=cjk)
+    return options, f"{shown(options)} {source}"
 
 
 class WordVocabulary:

@@ -1,13 +1,23 @@
-"""Training a task classifier: the epochs, dev selection, early stopping and the run folder.
+"""Training a task classifier on the pretraining engine's loop: epochs as steps, dev selection, early stopping.
 
-RUN_DIR (written as training goes; each file renamed into place when whole):
+`run_finetune` builds the classifier and a `ClassificationObjective` over the task's splits and
+hands them to `nlpt.engine.loop.train_loop`, the loop `nlpt pretrain` uses: precision (autocast,
+fp16 scaling), accumulation of micro-batches to `--global-batch`, checkpoints, resume, SIGINT /
+SIGTERM / SIGUSR1 save-and-exit, torchrun/Slurm DDP and metrics.jsonl are the engine's. An epoch
+is ceil(train rows / global batch) steps; at the end of each the loop validates on dev (accuracy,
+macro-F1, ROC-AUC / Pearson, Spearman) and its callbacks log the test split, keep the best-on-dev
+weights and stop early (`nlpt.engine.callbacks.KeepBest`).
+
+RUN_DIR (written as training goes; each file renamed into place when whole; rank 0 only):
 
     config.json       {"format": "nlpt-finetune/1", "task": {...}, "labels": [...] | null, "source": {...},
                       "encoder": {...}, "head": {...}, "train": {...}}: everything `predict` needs
     model.safetensors the best-on-dev weights of the whole classifier (body + head)
     tokenizer.json    (pretrained models) or words.txt (static vectors: the word table, id order)
-    metrics.jsonl     one line per evaluation, as pretraining writes: {"step", "tokens", "elapsed_s",
-                      "split": "train"|"val"|"test", "loss", "epoch", metrics...}
+    metrics.jsonl     the engine's lines: {"step", "tokens", "elapsed_s", "epoch", "split": "train"|"val"|"test",
+                      "loss", metrics...}; "tokens" counts training examples × their mean length
+    checkpoints/      the engine's step-N checkpoints while the run is unfinished (one per epoch and one on a
+                      stop signal); rerunning the same command continues from the newest. Removed at the end.
     results.json      the final summary (best epoch, dev and test metrics, skipped rows, time, compute)
 
 With `freeze` a pretrained body is run once over every split (ELMo-style features) and only the
@@ -17,7 +27,6 @@ head trains; otherwise everything trains, the body at `body_lr`, the new head at
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -53,13 +62,16 @@ class Settings:
     kernel_sizes: tuple = (3, 4, 5)
     lower: bool | None = None
     split_punct: bool = False
+    nfkc: bool = False
+    cjk: bool = False
     pooling: str | None = None  # pretrained: cls | last | mean (None: the family's default)
     head: str = "linear"
     freeze: bool = False
     max_length: int = 128
     # training
     epochs: int = 5
-    batch_size: int = 32
+    batch_size: int = 32  # examples per micro-batch (per rank)
+    global_batch: int | None = None  # examples per optimizer step over all ranks (default batch_size × ranks)
     lr: float = 1e-3
     body_lr: float | None = None
     weight_decay: float = 0.01
@@ -106,13 +118,54 @@ class Settings:
         inputs = [p for p in (self.train, self.dev, self.test, self.vectors, self.model) if p is not None]
         if any(os.path.abspath(p) == out for p in inputs):
             raise UsageError(f"{self.output}: the output folder is one of the inputs")
-        if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
-            raise NlptError(f"{self.output}: already exists and is not an empty folder; choose another -o")
+        if self.global_batch is not None and self.global_batch < 1:
+            raise UsageError(f"--global-batch must be at least 1 (got {self.global_batch})")
         parent = os.path.dirname(out)
         if not os.path.isdir(parent):
             raise NlptError(f"{self.output}: directory {parent} does not exist")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise NlptError(f"{self.output}: directory {parent} is not writable")
+
+
+    def resolved(self, world: int = 1) -> dict:
+        """The settings as config.json's "train" holds them: defaults that depend on others filled in (the body's
+        learning rate, the global batch on `world` ranks), tuples as lists."""
+        out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        if self.body_lr is None:
+            out["body_lr"] = self.lr / 10 if self.model is not None else self.lr
+        out["global_batch"] = self.global_batch or self.batch_size * world
+        return out
+
+
+# settings that may differ when a stopped run is continued
+_RESUME_FREE = ("output", "quiet", "threads", "device")
+
+
+def resume_point(s: Settings, world: int = 1) -> str | None:
+    """The checkpoint to continue from when RUN_DIR holds an unfinished run of the same settings (the same
+    command rerun after a stop signal), None for a new run; an error for any other non-empty folder."""
+    from nlpt.engine import checkpoint as ckpt
+
+    out = os.path.abspath(s.output)
+    if not os.path.exists(out) or (os.path.isdir(out) and not os.listdir(out)):
+        return None
+    found = ckpt.latest(out) if os.path.isdir(out) else None
+    config = None
+    if found and not os.path.exists(os.path.join(out, "results.json")):
+        try:
+            with open(os.path.join(out, "config.json"), encoding="utf-8") as fh:
+                config = json.load(fh)
+        except (OSError, ValueError):
+            config = None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise NlptError(f"{s.output}: already exists and is not an empty folder; choose another -o")
+    saved, now = config.get("train") or {}, s.resolved(world)
+    differ = [k for k in now if k not in _RESUME_FREE and saved.get(k) != now[k]]
+    if differ:
+        shown = ", ".join(f"{k}: {saved.get(k)!r} then, {now[k]!r} now" for k in differ[:3])
+        raise NlptError(f"{s.output}: holds an unfinished run with other settings ({shown}); rerun it with the same "
+                        f"options to continue it, or choose another -o")
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,14 +186,10 @@ def resolve_device(name: str):
 
 
 def autocast_for(device, precision: str):
-    import contextlib
+    """The engine's autocast as a context factory (frozen-feature extraction and `predict` call it per use)."""
+    from nlpt.engine.loop import autocast_for as engine_autocast
 
-    import torch
-
-    if precision == "fp32":
-        return contextlib.nullcontext
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return lambda: torch.autocast(device_type=device.type, dtype=dtype)
+    return lambda: engine_autocast(device, precision)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,7 +267,7 @@ def build_static(s: Settings, task: Task) -> Built:
     vectors = static.load_vectors(s.vectors) if s.vectors is not None else None
     if vectors is not None and s.dim is not None and vectors.dim != s.dim:
         raise NlptError(f"{s.vectors}: vectors have dimension {vectors.dim}, but --dim {s.dim} was asked")
-    options, how = static.tokenizer_options_for(s.vectors, vectors, s.lower, s.split_punct, False, False)
+    options, how = static.tokenizer_options_for(s.vectors, vectors, s.lower, s.split_punct, s.nfkc, s.cjk)
     log(f"tokenizing task text {how}", s.quiet)
     texts = {name: split.texts + (split.pairs or []) for name, split in (("train", task.train), ("dev", task.dev), ("test", task.test)) if split is not None}
     vocab, matrix, coverage = static.build_table(texts, vectors, options, trainable=not s.freeze, dim=s.dim,
@@ -306,7 +355,8 @@ def build_pretrained(s: Settings, task: Task, device, autocast) -> Built:
 
 
 def _param_groups(trained, body_params: list, lr: float, body_lr: float, weight_decay: float) -> list:
-    """AdamW groups: the head at `lr`, the body at `body_lr`; no decay on biases, norms, embeddings."""
+    """AdamW groups: the head at `lr`, the body at `body_lr` (an `lr_scale` of the loop's schedule); no decay on
+    biases, norms, embeddings."""
     body_ids = {id(p) for p in body_params}
     groups: dict = {}
     for module_name, module in trained.named_modules():
@@ -316,7 +366,7 @@ def _param_groups(trained, body_params: list, lr: float, body_lr: float, weight_
             is_body = id(p) in body_ids
             decay = p.dim() >= 2 and "emb" not in module_name and type(module).__name__ != "Embedding"
             key = (is_body, decay)
-            groups.setdefault(key, {"params": [], "lr": body_lr if is_body else lr,
+            groups.setdefault(key, {"params": [], "lr": body_lr if is_body else lr, "lr_scale": (body_lr / lr if lr else 1.0) if is_body else 1.0,
                                     "weight_decay": weight_decay if decay else 0.0})["params"].append(p)
     seen, result = set(), []
     for group in groups.values():
@@ -324,38 +374,6 @@ def _param_groups(trained, body_params: list, lr: float, body_lr: float, weight_
         if group["params"]:
             result.append(group)
     return result
-
-
-def _evaluate(model, split, labels, batch_size: int, device, autocast) -> dict:
-    import torch
-
-    from nlpt.finetune.metrics import classification_metrics, regression_metrics
-    from nlpt.objectives.classification import predict
-
-    out = predict(model, split, batch_size, device, autocast)
-    targets = split.targets
-    if labels.regression:
-        loss = float(torch.mean((out - targets) ** 2)) if len(targets) else 0.0
-        metrics = regression_metrics(targets.numpy(), out.numpy())
-    else:
-        p = out.clamp(min=1e-12)
-        loss = float(-torch.log(p[torch.arange(len(targets)), targets]).mean()) if len(targets) else 0.0
-        metrics = classification_metrics(targets.numpy(), out.numpy())
-    return {"loss": loss, **metrics}
-
-
-class MetricsLog:
-    """Appends one JSON object per line to RUN_DIR/metrics.jsonl (the format pretraining writes)."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def write(self, record: dict) -> None:
-        for key, value in record.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                raise NlptError(f"{key} became {value} (diverged); try a lower --lr")
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
 
 
 def save_weights(model, path: str) -> None:
@@ -375,88 +393,197 @@ def _write_json(path: str, data: dict) -> None:
         fh.write("\n")
 
 
-def _better(new: dict, old: dict, metric: str) -> bool:
-    """A higher dev `metric`, or the same with a lower dev loss (small dev sets tie often)."""
-    a = -math.inf if new[metric] is None else new[metric]
-    b = -math.inf if old[metric] is None else old[metric]
-    return a > b or (a == b and new["loss"] < old["loss"])
+class EpochRecords:
+    """Loop callback (before `KeepBest`): after each dev evaluation (each epoch), evaluates the test split (a "test" line in
+    metrics.jsonl, never used for selection) and records the epoch: train loss (from the loop's train line),
+    dev and test metrics. Its state goes into checkpoints, so a resumed run reports every epoch."""
+
+    def __init__(self, objective, batch_size: int, device, precision: str, steps_per_epoch: int):
+        self.objective, self.batch_size, self.device, self.precision = objective, batch_size, device, precision
+        self.steps_per_epoch = steps_per_epoch
+        self.history: list[dict] = []
+        self.train_loss: float | None = None
+
+    def on_train_line(self, record: dict) -> None:
+        self.train_loss = record.get("loss")
+
+    def after_validation(self, model, state, val: dict, write) -> bool:
+        import torch
+
+        from nlpt.engine.loop import autocast_for
+
+        record = {"epoch": -(-state.step // self.steps_per_epoch), "step": state.step, "train_loss": self.train_loss}
+        if val:
+            record["dev"] = val
+        if "test" in self.objective.splits:
+            with torch.no_grad(), autocast_for(self.device, self.precision):
+                test = self.objective.evaluate(model, self.batch_size, self.device, split="test")
+            write("test", test)
+            record["test"] = test
+        self.history.append(record)
+        return False
+
+    def state_dict(self) -> dict:
+        return {"history": self.history}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = list(state.get("history") or [])
 
 
-def run_finetune(s: Settings) -> dict:
-    """Train, select on dev, evaluate on test, write RUN_DIR; returns the results (also results.json)."""
+def run_finetune(s: Settings) -> dict | None:
+    """Train, select on dev, evaluate on test, write RUN_DIR; returns the results (also results.json) on rank 0,
+    None on the other ranks. `results["stopped_by"]` names a stop signal (the run can be continued)."""
+    import dataclasses
+
+    from nlpt.engine import distributed as dist_
+
     s.check()
+    launch = dist_.resolve_launch(os.environ)
+    main = launch.rank == 0
+    if not main:
+        s = dataclasses.replace(s, quiet=True)
     start = time.perf_counter()
     if s.model is not None:
         from nlpt.finetune.sources import source_kind
 
         source_kind(s.model)  # not a model folder, or an unsupported family: fail before any work
+    from nlpt.engine.run import split_global_batch
+
+    global_batch, accum = split_global_batch(s.batch_size, s.global_batch, launch.world)
+    resume_from = resume_point(s, launch.world) if main else None
     task = read_task(s)
     import torch  # after the checks: bad input fails without paying for the import
 
     from nlpt.common.threads import resolve_threads
-    from nlpt.finetune.metrics import SELECTION_METRIC
+    from nlpt.engine import checkpoint as ckpt
+    from nlpt.engine.callbacks import KeepBest
+    from nlpt.engine.loop import LoopSettings, LoopState, MetricsLog, train_loop
+    from nlpt.finetune.metrics import SELECTION_METRIC, classification_metrics, regression_metrics
     from nlpt.objectives.classification import ClassificationObjective
 
-    device = resolve_device(s.device)
-    if device.type == "cpu":
-        torch.set_num_threads(resolve_threads(s.threads))
-    autocast = autocast_for(device, s.precision)
-    torch.manual_seed(s.seed)
-    built = build_pretrained(s, task, device, autocast) if s.model is not None else build_static(s, task)
-    kind = "regression" if task.labels.regression else "classification"
-    select = SELECTION_METRIC[kind]
-    if task.labels.regression:  # start from the mean score, not 0: the first epochs then learn the differences
-        with torch.no_grad():
-            built.classifier.head.layers[-1].bias.fill_(float(built.splits["train"].targets.mean()))
-
-    run_dir = os.path.abspath(s.output)
-    os.makedirs(run_dir, exist_ok=True)
-    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(s).items()}
-    body_lr = s.body_lr if s.body_lr is not None else (s.lr / 10 if s.model is not None else s.lr)
-    config = {
-        "format": FORMAT,
-        "task": {"kind": kind, "format": s.format, "columns": asdict(task.columns), "train": os.path.abspath(s.train),
-                 "dev": task.dev_source, "test": os.path.abspath(s.test) if s.test else None},
-        "labels": task.labels.labels,
-        "source": built.source,
-        **({"model": built.model_config} if built.model_config else {}),  # the architecture, as pretrain saves it
-        "encoder": built.encoder_config,
-        "head": {"type": s.head, "dropout": s.dropout, "outputs": task.labels.num_outputs},
-        "freeze": s.freeze,
-        "train": {**settings, "body_lr": body_lr},
-    }
-    _write_json(os.path.join(run_dir, "config.json"), config)
-    built.save_vocab(run_dir)
-    metrics_log = MetricsLog(os.path.join(run_dir, "metrics.jsonl"))
-    weights_path = os.path.join(run_dir, "model.safetensors")
-
-    trained = built.trained.to(device)
-    built.classifier.to(device)
-    objective = ClassificationObjective(task.labels.regression)
-    optimizer = torch.optim.AdamW(_param_groups(trained, built.body_params, s.lr, body_lr, s.weight_decay), lr=s.lr)
-    train_split = built.splits["train"]
-    steps_per_epoch = math.ceil(len(train_split) / s.batch_size)
-    total_steps = steps_per_epoch * s.epochs
-    warmup = int(s.warmup * total_steps)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: (step + 1) / max(1, warmup) if step < warmup else max(0.0, (total_steps - step) / max(1, total_steps - warmup)))
-    generator = torch.Generator().manual_seed(s.seed)
-    scaler = torch.amp.GradScaler(device.type) if s.precision == "fp16" else None
-    trainable = [p for g in optimizer.param_groups for p in g["params"]]
-    n_trainable = sum(p.numel() for p in trainable)
-    n_total = sum(p.numel() for p in built.classifier.parameters())
-    log(f"{kind}: {len(task.train)} train, {len(task.dev) if task.dev else 0} dev, "
-        f"{len(task.test) if task.test else 0} test rows; {n_trainable:,} of {n_total:,} parameters train; device {device}", s.quiet)
-
+    threads = resolve_threads(s.threads)
+    if s.threads is None and launch.world > 1:  # ranks on one node share its CPUs
+        threads = max(1, threads // max(1, launch.local_world))
+    d = dist_.setup("cuda" if s.device.startswith("cuda:") else s.device)  # ranks: one device each
     try:
-        best, history, tokens = _epochs(s, built, task, trained, objective, optimizer, schedule, scaler, trainable, generator,
-                                metrics_log, weights_path, device, autocast, select, total_steps, start)
-    except KeyboardInterrupt:
-        if os.path.exists(weights_path):
-            log(f"interrupted: {run_dir}/model.safetensors holds the best epoch so far (no results.json)", s.quiet)
-        raise
+        if d.world == 1:
+            d.device = resolve_device(s.device)  # `cuda:N` names one GPU
+        device = d.device
+        if device.type == "cpu":
+            torch.set_num_threads(threads)
+        if s.precision == "fp16" and device.type != "cuda":
+            raise UsageError("--precision fp16 needs a CUDA device (use bf16 or fp32)")
+        resume_from = dist_.broadcast_object(resume_from, d)
+        autocast = autocast_for(device, s.precision)
+        torch.manual_seed(s.seed)
+        built = build_pretrained(s, task, device, autocast) if s.model is not None else build_static(s, task)
+        kind = "regression" if task.labels.regression else "classification"
+        select = SELECTION_METRIC[kind]
+        if task.labels.regression:  # start from the mean score, not 0: the first epochs then learn the differences
+            with torch.no_grad():
+                built.classifier.head.layers[-1].bias.fill_(float(built.splits["train"].targets.mean()))
 
+        run_dir = os.path.abspath(s.output)
+        body_lr = s.resolved(launch.world)["body_lr"]
+        splits = {("val" if name == "dev" else name): split for name, split in built.splits.items()}
+        score = regression_metrics if task.labels.regression else classification_metrics
+        objective = ClassificationObjective(task.labels.regression, splits, s.seed, global_batch, score)
+        steps_per_epoch = objective.steps_per_epoch
+        total_steps = steps_per_epoch * s.epochs
+        train_split = built.splits["train"]
+        mean_length = train_split.tokens() / max(1, len(train_split))
+        config = {
+            "format": FORMAT,
+            "task": {"kind": kind, "format": s.format, "columns": asdict(task.columns), "train": os.path.abspath(s.train),
+                     "dev": task.dev_source, "test": os.path.abspath(s.test) if s.test else None},
+            "labels": task.labels.labels,
+            "source": built.source,
+            **({"model": built.model_config} if built.model_config else {}),  # the architecture, as pretrain saves it
+            "encoder": built.encoder_config,
+            "head": {"type": s.head, "dropout": s.dropout, "outputs": task.labels.num_outputs},
+            "freeze": s.freeze,
+            "train": {**s.resolved(launch.world), "accum": accum,
+                      "world": d.world, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps},
+        }
+        weights_path = os.path.join(run_dir, "model.safetensors")
+
+        trained = built.trained.to(device)
+        built.classifier.to(device)
+        groups = _param_groups(trained, built.body_params, s.lr, body_lr, s.weight_decay)
+        optimizer = torch.optim.AdamW(groups, lr=s.lr)
+        trainable = [p for g in optimizer.param_groups for p in g["params"]]
+        n_trainable = sum(p.numel() for p in trainable)
+        n_total = sum(p.numel() for p in built.classifier.parameters())
+        scaler = torch.amp.GradScaler("cuda") if s.precision == "fp16" else None
+        generator = torch.Generator().manual_seed(s.seed)  # unused by the epoch reader; kept for the loop's checkpoints
+        records = EpochRecords(objective, s.batch_size, device, s.precision, steps_per_epoch)
+        keep = KeepBest(select, lambda model, state: save_weights(built.classifier, weights_path),
+                        patience=s.patience if task.dev is not None else None, main=d.main)
+        callbacks = [records, keep] if task.dev is not None else [records]
+        state = LoopState()
+        if resume_from:
+            reader = ckpt.Reader(resume_from)
+            saved = reader.state
+            ckpt.load_weights(trained, reader)
+            ckpt.load_optimizer(trained, optimizer, reader)
+            torch.set_rng_state(saved["rng_torch"])
+            if "rng_cuda" in saved and device.type == "cuda":
+                torch.cuda.set_rng_state(saved["rng_cuda"], device)
+            if scaler is not None and "scaler" in saved:
+                scaler.load_state_dict(saved["scaler"])
+            for cb, cb_state in zip(callbacks, saved.get("callbacks") or []):
+                cb.load_state_dict(cb_state)
+            state = LoopState(step=int(saved["step"]), tokens=int(saved["tokens"]), elapsed_s=float(saved["elapsed_s"]),
+                              train_sums=dict(saved.get("train_sums") or {}))
+        model = trained
+        if d.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            model = DistributedDataParallel(trained, device_ids=[device.index] if device.type == "cuda" else None,
+                                            find_unused_parameters=s.model is not None and not s.freeze)
+        if d.main:
+            os.makedirs(run_dir, exist_ok=True)
+            _write_json(os.path.join(run_dir, "config.json"), config)
+            built.save_vocab(run_dir)
+            log_file = MetricsLog(run_dir)
+            if resume_from:
+                log_file.truncate_after(state.step)
+            elif os.path.exists(log_file.path):
+                os.unlink(log_file.path)
+            log(f"{kind}: {len(task.train)} train, {len(task.dev) if task.dev else 0} dev, "
+                f"{len(task.test) if task.test else 0} test rows; {n_trainable:,} of {n_total:,} parameters train; "
+                f"global batch {global_batch} ({s.batch_size} × {accum} accumulated × {d.world} rank"
+                f"{'s' if d.world > 1 else ''}), {steps_per_epoch} steps per epoch; device {device}"
+                + (f"; continuing from {resume_from}" if resume_from else ""), s.quiet)
+        dist_.barrier(d)
+
+        settings = LoopSettings(
+            micro_batch=s.batch_size, accum=accum, context=max(1, round(mean_length)), total_steps=total_steps, lr=s.lr,
+            warmup=int(s.warmup * total_steps), schedule="linear", min_lr_ratio=0.0, grad_clip=1.0,
+            eval_every=steps_per_epoch, log_every=steps_per_epoch,  # no dev set: the test line still comes
+            checkpoint_every=steps_per_epoch, keep_last=1, precision=s.precision, quiet=s.quiet,
+            steps_per_epoch=steps_per_epoch, progress_name="finetune")
+        state = train_loop(model, trained, optimizer, objective, generator, settings, d, run_dir, state,
+                           {"format": FORMAT}, scaler, on_progress=records.on_train_line, callbacks=callbacks)
+        if task.dev is None and d.main:  # no dev set: the last epoch is the model
+            save_weights(built.classifier, weights_path)
+        dist_.barrier(d)  # leave together: a rank tearing down while a peer is mid-collective can abort gloo
+        if not d.main:
+            return None
+        if state.stopped_by:
+            return {"run_dir": run_dir, "stopped_by": state.stopped_by, "steps": state.step, "checkpoint": state.checkpoint}
+    finally:
+        dist_.teardown(d)
+
+    history = [{"epoch": r["epoch"], "train_loss": r["train_loss"], **{k: r[k] for k in ("dev", "test") if k in r}}
+               for r in records.history]
+    if task.dev is not None and keep.best is not None:
+        best_step = keep.best["step"]
+        best = next(r for r in history if r["epoch"] == -(-best_step // steps_per_epoch))
+    else:
+        best = history[-1] if history else {"epoch": 0}
     elapsed = time.perf_counter() - start
+    tokens = state.tokens
     if s.freeze and s.model is not None:
         # The body ran once over every split; only the head trained.
         flops = built.forward_flops_per_token * built.info.get("feature_tokens", 0)
@@ -476,78 +603,23 @@ def run_finetune(s: Settings) -> dict:
         "epochs": len(history),
         "best_epoch": best["epoch"],
         "selected_on": f"dev {select}" if task.dev is not None else "last epoch (no dev set)",
+        "stopped_early": state.stopped_early,
         "dev": best.get("dev"),
         "test": best.get("test"),
         "history": history,
         "parameters": {"total": n_total, "trainable": n_trainable},
+        "global_batch": global_batch,
+        "steps": state.step,
         "train_tokens": tokens,
         "compute_flops": flops,
         "elapsed_s": round(elapsed, 3),
+        "stopped_by": None,
         **built.info,
     }
+    if state.stopped_early:
+        log(f"dev {select} has not improved for {s.patience} epochs: stopped early after epoch {len(history)}", s.quiet)
     _write_json(os.path.join(run_dir, "results.json"), results)
+    import shutil
+
+    shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)  # only for continuing an unfinished run
     return results
-
-
-def _epochs(s, built, task, trained, objective, optimizer, schedule, scaler, trainable, generator, metrics_log,
-            weights_path, device, autocast, select, total_steps, start):
-    """The training epochs; returns (best epoch's record, every epoch's record, tokens trained on)."""
-    import torch
-
-    step = tokens = 0
-    history: list[dict] = []
-    best: dict | None = None
-    stale = 0
-    train_split = built.splits["train"]
-    with Progress("finetune", total=total_steps * s.batch_size, unit="examples", quiet=s.quiet) as progress:
-        for epoch in range(1, s.epochs + 1):
-            trained.train()
-            loss_sum = seen = 0.0
-            for batch in train_split.batches(s.batch_size, generator):
-                n = len(batch["labels"])
-                tokens += int(batch["attention_mask"].sum()) if "attention_mask" in batch else 0
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                with autocast():
-                    loss, _ = objective.loss(trained, batch)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-                    optimizer.step()
-                schedule.step()
-                step += 1
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise NlptError(f"training loss became {value} at epoch {epoch}, step {step} (diverged); try a lower --lr")
-                loss_sum += value * n
-                seen += n
-                progress.advance(n, epoch=epoch, loss=loss_sum / seen)
-            elapsed = time.perf_counter() - start
-            record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1)}
-            metrics_log.write({"step": step, "tokens": tokens, "elapsed_s": round(elapsed, 3), "split": "train",
-                               "loss": loss_sum / max(seen, 1), "lr": schedule.get_last_lr()[-1], "epoch": epoch})
-            for name, split_name in (("dev", "val"), ("test", "test")):
-                if name in built.splits:
-                    result = _evaluate(trained, built.splits[name], task.labels, 2 * s.batch_size, device, autocast)
-                    record[name] = result
-                    metrics_log.write({"step": step, "tokens": tokens, "elapsed_s": round(elapsed, 3), "split": split_name,
-                                       "epoch": epoch, **result})
-            history.append(record)
-            improved = best is None or "dev" not in record or _better(record["dev"], best["dev"], select)
-            if improved:
-                best, stale = record, 0
-                save_weights(built.classifier, weights_path)
-            else:
-                stale += 1
-            if "dev" in record:
-                progress.update(progress.done, **{f"dev_{select}": record["dev"][select] or 0.0})
-            if "dev" in record and stale >= s.patience:
-                log(f"dev {select} has not improved for {stale} epochs: stopping early after epoch {epoch}", s.quiet)
-                break
-    return best, history, tokens

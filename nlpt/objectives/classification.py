@@ -135,38 +135,108 @@ class EncodedSplit:
 
 
 class ClassificationObjective:
-    """Cross-entropy over classes, or mean squared error for a regression target."""
+    """Cross-entropy over classes, or mean squared error for a regression target, over a labelled task read
+    in epochs by the engine's loop (`nlpt.engine.objective.Objective`, plus `step_batch` and `evaluate`).
+
+    `splits` maps "train", "val" and optionally "test" to `EncodedSplit`s. Epoch e visits the training
+    examples in a permutation drawn from `seed` and e; step s takes rows [i·G, (i+1)·G) of it (i = s mod
+    steps per epoch, G the global batch), the last step of an epoch topping up from the epoch's start, so
+    every micro-batch is full and accumulation or ranks change nothing. `score(targets, outputs)` gives
+    the task metrics of a whole split (accuracy, macro-F1, ROC-AUC / Pearson, Spearman)."""
 
     name = "classification"
 
-    def __init__(self, regression: bool):
+    def __init__(self, regression: bool, splits: dict | None = None, seed: int = 0, global_batch: int = 1,
+                 score=None):
         self.regression = regression
-        self.metric_names = ("loss",)
+        self.metric_names = ("loss",) if regression else ("loss", "accuracy")
+        self.splits = splits or {}
+        self.seed = seed
+        self.global_batch = global_batch
+        self.score = score
+        self._order: tuple[int, torch.Tensor] | None = None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, -(-len(self.splits["train"]) // self.global_batch))
+
+    def _epoch_order(self, epoch: int) -> torch.Tensor:
+        if self._order is None or self._order[0] != epoch:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            self._order = (epoch, torch.randperm(len(self.splits["train"]), generator=g))
+        return self._order[1]
+
+    def step_batch(self, step: int, batch_size: int, rank: int = 0, world: int = 1) -> dict:
+        """Rows [rank·batch_size, (rank+1)·batch_size) of step `step`'s global batch (batch_size · world rows)."""
+        if batch_size * world != self.global_batch:
+            raise ValueError(f"global batch {batch_size} x {world} != {self.global_batch}")
+        train = self.splits["train"]
+        order = self._epoch_order(step // self.steps_per_epoch)
+        first = (step % self.steps_per_epoch) * self.global_batch + rank * batch_size
+        positions = torch.arange(first, first + batch_size) % len(train)
+        return train.collate(order[positions])
+
+    def batch(self, batch_size: int, generator: torch.Generator, rank: int = 0, world: int = 1) -> dict:
+        """A random global batch (the Objective protocol's sampler; the loop uses `step_batch`)."""
+        train = self.splits["train"]
+        rows = torch.randint(len(train), (batch_size * world,), generator=generator)
+        return train.collate(rows[rank * batch_size : (rank + 1) * batch_size])
+
+    def eval_batches(self, batch_size: int, rank: int = 0, world: int = 1, limit=None) -> Iterator[dict]:
+        for i, b in enumerate(self.splits["val"].batches(batch_size)):
+            if limit is not None and i >= limit:
+                break
+            if i % world == rank:
+                yield b
 
     def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict]:
         output = model(batch)
         labels = batch["labels"]
+        n = float(labels.numel())
         if self.regression:
             loss = F.mse_loss(output.float(), labels.float())
+            return loss, {"loss": torch.stack([loss.detach().float() * n, torch.tensor(n)])}
+        loss = F.cross_entropy(output.float(), labels)
+        correct = (output.detach().argmax(-1) == labels).sum().float()
+        return loss, {"loss": torch.stack([loss.detach().float() * n, torch.tensor(n)]),
+                      "accuracy": torch.stack([correct, torch.tensor(n)])}
+
+    def evaluate(self, model, batch_size: int, device, split: str = "val") -> dict:
+        """Loss and task metrics of a whole split (every rank computes all of it: the same figures everywhere)."""
+        from nlpt.engine.objective import unwrap
+
+        if split not in self.splits:  # no dev set: nothing to select on
+            return {}
+        data = self.splits[split]
+        out = outputs(unwrap(model), data, 2 * batch_size, device)
+        targets = data.targets
+        if not len(targets):
+            return {"loss": 0.0}
+        if self.regression:
+            loss = float(torch.mean((out - targets) ** 2))
         else:
-            loss = F.cross_entropy(output.float(), labels)
-        n = float(labels.numel())
-        return loss, {"loss": torch.tensor([loss.detach().item() * n, n])}
+            loss = float(-torch.log(out.clamp(min=1e-12)[torch.arange(len(targets)), targets]).mean())
+        return {"loss": loss, **(self.score(targets.numpy(), out.numpy()) if self.score else {})}
+
+
+def outputs(model: nn.Module, split: EncodedSplit, batch_size: int, device: torch.device) -> torch.Tensor:
+    """Model outputs for a whole split, in order, under the caller's no_grad/autocast: [N, C] probabilities,
+    or [N] scores for regression."""
+    result = []
+    was_training = model.training
+    model.eval()
+    for batch in split.batches(batch_size):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        out = model(batch).float()
+        result.append(out.softmax(-1) if out.dim() == 2 else out)
+    model.train(was_training)
+    return torch.cat(result).cpu() if result else torch.zeros(0)
 
 
 def predict(model: nn.Module, split: EncodedSplit, batch_size: int, device: torch.device, autocast) -> torch.Tensor:
-    """Model outputs for a whole split, in order: [N, C] probabilities, or [N] scores for regression."""
-    outputs = []
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for batch in split.batches(batch_size):
-            batch = {k: v.to(device) for k, v in batch.items()}
-            with autocast():
-                out = model(batch).float()
-            outputs.append(out.softmax(-1) if out.dim() == 2 else out)
-    model.train(was_training)
-    return torch.cat(outputs).cpu() if outputs else torch.zeros(0)
+    """`outputs` under no_grad and `autocast()` (a context factory)."""
+    with torch.no_grad(), autocast():
+        return outputs(model, split, batch_size, device)
 
 
 def extract_features(encoder: nn.Module, split: EncodedSplit, batch_size: int, device: torch.device, autocast) -> torch.Tensor:
