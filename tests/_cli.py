@@ -15,11 +15,22 @@ needs_synthetic = pytest.mark.skipif(not os.path.exists(SYNTHETIC), reason="data
 
 def synthetic_head(tmp_path_factory, lines: int, name: str = "head.txt") -> str:
     """The first `lines` lines of data/synthetic.txt, written to a fresh temporary folder; returns its path."""
+    if not os.path.exists(SYNTHETIC):
+        pytest.skip("data/synthetic.txt missing")
     path = tmp_path_factory.mktemp("corpus") / name
     with open(SYNTHETIC, encoding="utf-8") as fh:
         head = [next(fh) for _ in range(lines)]
     path.write_text("".join(head), encoding="utf-8")
     return str(path)
+
+
+def char_tokenizer_file(tmp_path_factory, corpus: str, size: int = 1000) -> str:
+    """A character tokenizer.json of `corpus` in a fresh temporary folder; returns its path."""
+    from nlpt.vocab.chars import char_tokenizer
+
+    path = str(tmp_path_factory.mktemp("tok") / "tok.json")
+    char_tokenizer([corpus], size).save(path)
+    return path
 
 
 def nlpt_main(*args, capsys=None):

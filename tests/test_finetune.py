@@ -15,17 +15,7 @@ torch = pytest.importorskip("torch")
 from _corpus_helpers import nlpt  # noqa: E402
 from nlpt.finetune.train import Settings, run_finetune  # noqa: E402
 
-POS = ["good", "great", "fine", "nice", "superb"]
-NEG = ["bad", "awful", "poor", "dull", "boring"]
-FILLER = [f"w{i}" for i in range(20)]
-
-
-def _row(rng: random.Random) -> tuple[str, str]:
-    """Three words: two fillers and one sentiment word that decides the label."""
-    y = rng.random() < 0.5
-    words = rng.sample(FILLER, 2) + [rng.choice(POS if y else NEG)]
-    rng.shuffle(words)
-    return " ".join(words), "pos" if y else "neg"
+from _finetune_task import FILLER, NEG, POS, labelled_sentence as _row, write_sentiment_vectors  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +28,7 @@ def task(tmp_path_factory):
             fh.write("sentence\tlabel\n")
             for _ in range(n):
                 fh.write("%s\t%s\n" % _row(rng))
-    vrng = np.random.default_rng(0)
-    with open(d / "vec.txt", "w", encoding="utf-8") as fh:
-        fh.write(f"{len(POS + NEG + FILLER)} 16\n")
-        for w in POS + NEG + FILLER:
-            v = vrng.normal(size=16)
-            v[0] += 3 if w in POS else -3 if w in NEG else 0
-            fh.write(w + " " + " ".join(f"{x:.6f}" for x in v) + "\n")
+    write_sentiment_vectors(d / "vec.txt")
     return d
 
 

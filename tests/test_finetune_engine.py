@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -18,9 +17,7 @@ pytest.importorskip("safetensors")
 
 from _cli import ROOT, nlpt_main  # noqa: E402
 
-POS = ["good", "great", "fine", "nice", "superb"]
-NEG = ["bad", "awful", "poor", "dull", "boring"]
-FILLER = [f"w{i}" for i in range(20)]
+from _finetune_task import labelled_sentence, write_sentiment_vectors  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -33,17 +30,8 @@ def task(tmp_path_factory):
         with open(d / f"{name}.tsv", "w", encoding="utf-8") as fh:
             fh.write("sentence\tlabel\n")
             for _ in range(n):
-                y = rng.random() < 0.5
-                words = rng.sample(FILLER, 2) + [rng.choice(POS if y else NEG)]
-                rng.shuffle(words)
-                fh.write(f"{' '.join(words)}\t{'pos' if y else 'neg'}\n")
-    vrng = np.random.default_rng(0)
-    with open(d / "vec.txt", "w", encoding="utf-8") as fh:
-        fh.write(f"{len(POS + NEG + FILLER)} 16\n")
-        for w in POS + NEG + FILLER:
-            v = vrng.normal(size=16)
-            v[0] += 3 if w in POS else -3 if w in NEG else 0
-            fh.write(w + " " + " ".join(f"{x:.6f}" for x in v) + "\n")
+                fh.write("%s\t%s\n" % labelled_sentence(rng))
+    write_sentiment_vectors(d / "vec.txt")
     return d
 
 

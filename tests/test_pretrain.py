@@ -17,7 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from _cli import ROOT, needs_synthetic, nlpt_main, synthetic_head  # noqa: E402
+from _cli import ROOT, char_tokenizer_file, needs_synthetic, nlpt_main, synthetic_head  # noqa: E402
 
 from nlpt.models import build  # noqa: E402
 from nlpt.transformer.config import REGISTRY, GPTConfig, LlamaConfig  # noqa: E402
@@ -39,18 +39,12 @@ def run_nlpt(*args, env=None, timeout=300):
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    if not os.path.exists(os.path.join(ROOT, "data", "synthetic.txt")):
-        pytest.skip("data/synthetic.txt missing")
     return synthetic_head(tmp_path_factory, 600)
 
 
 @pytest.fixture(scope="module")
 def char_tok(corpus, tmp_path_factory):
-    from nlpt.vocab.chars import char_tokenizer
-
-    path = str(tmp_path_factory.mktemp("tok") / "tok.json")
-    char_tokenizer([corpus], 1000).save(path)
-    return path
+    return char_tokenizer_file(tmp_path_factory, corpus)
 
 
 def tiny_args(corpus, tok, run_dir, family="gpt", steps=20, extra=()):

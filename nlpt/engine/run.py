@@ -321,6 +321,7 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
                    "stopped_by": state.stopped_by, "val": state.last_val, "world": world,
                    "token_files_reused": data.reused, "parameters": sum(p.numel() for p in unwrap(bare).parameters())}
         dist_.barrier(d)  # leave together: a rank tearing down while a peer is mid-collective can abort gloo
+        del model, bare, optimizer  # release a sharded model's communication state before the group goes
         return summary
     except torch.cuda.OutOfMemoryError:  # moving the model, the optimizer state or a training step
         raise NlptError(out_of_memory_message(o.batch, context, o.strategy, d.world)) from None
