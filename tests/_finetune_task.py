@@ -16,6 +16,19 @@ def labelled_sentence(rng) -> tuple[str, str]:
     return " ".join(words), "pos" if y else "neg"
 
 
+def write_task(folder, seed: int, sizes: dict) -> None:
+    """train/dev/test TSV files (`sizes`: split name -> rows) of labelled sentences, and vec.txt, in `folder`."""
+    import random
+
+    rng = random.Random(seed)
+    for name, n in sizes.items():
+        with open(folder / f"{name}.tsv", "w", encoding="utf-8") as fh:
+            fh.write("sentence\tlabel\n")
+            for _ in range(n):
+                fh.write("%s\t%s\n" % labelled_sentence(rng))
+    write_sentiment_vectors(folder / "vec.txt")
+
+
 def write_sentiment_vectors(path) -> None:
     """word2vec text vectors of every task word: normal noise, +3/-3 on the first axis for POS/NEG words."""
     import numpy as np

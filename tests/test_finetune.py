@@ -15,20 +15,14 @@ torch = pytest.importorskip("torch")
 from _corpus_helpers import nlpt  # noqa: E402
 from nlpt.finetune.train import Settings, run_finetune  # noqa: E402
 
-from _finetune_task import FILLER, NEG, POS, labelled_sentence as _row, write_sentiment_vectors  # noqa: E402
+from _finetune_task import FILLER, NEG, POS, labelled_sentence as _row, write_task  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
     """train/dev/test TSV files of the synthetic task, and word vectors in which sentiment is one direction."""
     d = tmp_path_factory.mktemp("task")
-    rng = random.Random(7)
-    for name, n in (("train", 300), ("dev", 100), ("test", 100)):
-        with open(d / f"{name}.tsv", "w", encoding="utf-8") as fh:
-            fh.write("sentence\tlabel\n")
-            for _ in range(n):
-                fh.write("%s\t%s\n" % _row(rng))
-    write_sentiment_vectors(d / "vec.txt")
+    write_task(d, 7, {"train": 300, "dev": 100, "test": 100})
     return d
 
 

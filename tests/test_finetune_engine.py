@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ pytest.importorskip("safetensors")
 
 from _cli import ROOT, nlpt_main  # noqa: E402
 
-from _finetune_task import labelled_sentence, write_sentiment_vectors  # noqa: E402
+from _finetune_task import write_task  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +24,7 @@ def task(tmp_path_factory):
     """train/dev/test TSV files (three words, one of them decides the label) and 16-d vectors in which
     sentiment is one direction."""
     d = tmp_path_factory.mktemp("task")
-    rng = random.Random(11)
-    for name, n in (("train", 200), ("dev", 60), ("test", 60)):
-        with open(d / f"{name}.tsv", "w", encoding="utf-8") as fh:
-            fh.write("sentence\tlabel\n")
-            for _ in range(n):
-                fh.write("%s\t%s\n" % labelled_sentence(rng))
-    write_sentiment_vectors(d / "vec.txt")
+    write_task(d, 11, {"train": 200, "dev": 60, "test": 60})
     return d
 
 
