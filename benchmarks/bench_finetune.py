@@ -15,7 +15,7 @@ Rows (each an `nlpt finetune ... --json` run; wall seconds include loading and t
   bert from scratch             the same architecture and tokenizer, random weights (--from-scratch)
   fastText supervised           pip `fasttext` (fasttext-numpy2 wheel) in another interpreter (--fasttext-python)
 
-    python benchmarks/bench_finetune.py --bert /work/runs/bert-enwiki-30m --fasttext-python /tmp/ftpeer/bin/python
+    python benchmarks/bench_finetune.py --bert /work/runs/bert-enwiki-1k --fasttext-python /tmp/ftpeer/bin/python
 
 Compute per row: wall seconds, CPU seconds of the child process (user + system, from getrusage), and the
 estimated training FLOPs `nlpt finetune` reports (2 per weight per token forward, 3x when the body trains).
@@ -155,13 +155,13 @@ def main() -> None:
     p.add_argument("--tasks", default="sst2,rt-polarity")
     p.add_argument("--train-rows", type=int, default=10000, help="SST-2 training rows (0 = all 60,614)")
     p.add_argument("--dev-rows", type=int, default=2000, help="SST-2 dev rows for selection (0 = all 6,735)")
-    p.add_argument("--bert", default=os.environ.get("NLPT_BENCH_BERT", "/work/runs/bert-enwiki-30m"),
+    p.add_argument("--bert", default=os.environ.get("NLPT_BENCH_BERT", "/work/runs/bert-enwiki-1k"),
                    help="an `nlpt pretrain` BERT run folder (rows skipped, and said so, when absent)")
-    p.add_argument("--bert-epochs", type=int, default=2)
+    p.add_argument("--bert-epochs", type=int, default=3)
     p.add_argument("--static-epochs", type=int, default=5, help="epochs of the static rows (frozen bag: twice as many)")
     p.add_argument("--bert-max-length", type=int, default=64)
     p.add_argument("--bert-lr", default="1e-3", help="head learning rate of the trained BERT rows")
-    p.add_argument("--bert-body-lr", default="1e-4", help="body learning rate of the fine-tuned and from-scratch rows")
+    p.add_argument("--bert-body-lr", default="5e-4", help="body learning rate of the fine-tuned and from-scratch rows")
     p.add_argument("--fasttext-python", default=os.environ.get("NLPT_FASTTEXT_PYTHON"),
                    help="a Python with pip `fasttext` (or fasttext-numpy2) installed, for the reference row")
     p.add_argument("--rows", default="", help="comma-separated row names to run (default: all)")

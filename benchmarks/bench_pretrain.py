@@ -9,12 +9,14 @@ a  CPU training tokens/s: nlpt's engine (`nlpt.engine.run.pretrain`, fused AdamW
    1024), same threads. Measured in alternation (A B A B) and the median of the timed steps reported.
 b  character-level Tiny Shakespeare (first 90% train, last 10% validation): 4 layers, 4 heads, width 128,
    context 64, batch 12, 2000 steps, lr 1e-3 (cosine to 1e-4, warmup 100, beta2 0.99, exact GELU, as nanoGPT's
-   shakespeare_char), no dropout; beside nanoGPT (`--nanogpt DIR`, env NLPT_BENCH_NANOGPT, default
-   /work/peers/nanogpt) run with its README's CPU recipe in a scratch copy, its data files written from the same
-   input.txt (nothing downloaded), same threads; both run at the same time when threads × 2 ≤ cores (so both
-   meet the same load), else one after the other. Token files of both are made before, outside the measured
-   processes. Wall time, CPU time, peak RSS; validation loss over the whole split, for both models evaluated
-   the same way on nanoGPT's split, plus nanoGPT's own 20-batch estimate.
+   shakespeare_char), no dropout, initial weights N(0, 0.049) (GPT-2's 0.02 is for width 768: the same
+   variance per input, 0.02 · √(768 / 128), for width 128), seed `--shakespeare-seed`; beside nanoGPT
+   (`--nanogpt DIR`, env NLPT_BENCH_NANOGPT, default /work/peers/nanogpt) run with its README's CPU recipe in a
+   scratch copy, its data files written from the same input.txt (nothing downloaded), same threads; both run
+   at the same time when threads × 2 ≤ cores (so both meet the same load), else one after the other. Token
+   files of both are made before, outside the measured processes. Wall time, CPU time, peak RSS; validation
+   loss over the whole split, for both models evaluated the same way on nanoGPT's split, plus nanoGPT's own
+   20-batch estimate.
 c  token-file preparation of ../shared/data/enwiki-2015-100m with a 32k byte-level BPE tokenizer: MB/s and
    peak RSS of `nlpt.engine.tokens.prepare_tokens` beside the `tokenizers` library's own `encode_batch` over
    the same lines with the same threads (each in its own process).
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import shutil
 import statistics
@@ -270,9 +273,14 @@ def row_b(args) -> str:
     tok = _char_tokenizer(corpus, os.path.join(work, "tok.json"))
     vocab = json.load(open(tok))["model"]["vocab"]
     arch = os.path.join(work, "shakespeare-char.json")  # nanoGPT's baby GPT: exact GELU, no dropout
+    # GPT-2's N(0, 0.02) keeps a weight's output variance right at width 768 (≈ 1 / √(3 · 768)); at width 128 the
+    # same variance per input is 0.02 · √(768 / 128) ≈ 0.049 (0.02 starts the tied embeddings and logits ~2.4×
+    # too small, and 2,000 steps at lr 1e-3 are spent growing them)
+    init_std = round(0.02 * math.sqrt(768 / 128), 3)
     with open(arch, "w") as fh:
         json.dump({"family": "gpt", "vocab_size": len(vocab), "hidden_size": 128, "num_layers": 4, "num_heads": 4,
-                   "ffn_size": 512, "max_positions": 64, "activation": "gelu", "dropout": 0.0}, fh)
+                   "ffn_size": 512, "max_positions": 64, "activation": "gelu", "dropout": 0.0,
+                   "init_std": init_std}, fh)
     threads = {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     # both sides train from token files made beforehand, outside the measured process (nanoGPT: its .bin files)
     from nlpt.engine.tokens import prepare_tokens
@@ -283,7 +291,7 @@ def row_b(args) -> str:
            "--token-dir", token_dir,
            "--arch", arch, "--batch", 12, "--max-steps", args.shakespeare_steps, "--lr", 1e-3, "--min-lr-ratio", 0.1,
            "--warmup", 100, "--beta2", 0.99, "--eval-every", 0, "--eval-batches", 0, "--val-fraction", 0.1,
-           "--checkpoint-every", 0, "--threads", args.threads, "--quiet", "--json"]
+           "--checkpoint-every", 0, "--threads", args.threads, "--seed", args.shakespeare_seed, "--quiet", "--json"]
     peer = os.path.abspath(args.nanogpt)
     have_peer = os.path.isfile(os.path.join(peer, "train.py"))
     jobs = {"nlpt": (cmd, None)}
@@ -592,6 +600,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3, help="row a: timed steps per side per round")
     ap.add_argument("--rounds", type=int, default=4, help="row a: alternating rounds per side")
     ap.add_argument("--shakespeare-steps", type=int, default=2000, help="row b: training steps")
+    ap.add_argument("--shakespeare-seed", type=int, default=1337, help="row b: nlpt's seed (nanoGPT's is its own 1337)")
     ap.add_argument("--nanogpt", default=os.environ.get("NLPT_BENCH_NANOGPT", "/work/peers/nanogpt"),
                     help="row b: a nanoGPT checkout to run side by side [$NLPT_BENCH_NANOGPT or /work/peers/nanogpt]")
     ap.add_argument("--gpu-steps", type=int, default=300, help="row d: training steps")

@@ -15,11 +15,13 @@ peak resident memory (GNU time):
   when the tables outgrow M). Exactness: the token total equals the known
   one, and at sizes up to --check-upto the vocabulary file is byte-identical
   to an unbounded in-memory count (`--memory 64`).
-* `nlpt train-glove CORPUS --read-vocab V --iter 0 --memory M` (the counting
-  stage only: co-occurrences counted, merged and turned into training
-  records), with the temporary disk it held at most against the final records,
-  from its log. Exactness: at the smallest size the records equal those of an
-  in-memory count (`--memory 64`), pair for pair.
+* `nlpt train-glove CORPUS --read-vocab V --iter 0 --memory M --vector-size 10`
+  (the counting stage only: co-occurrences counted, merged and turned into
+  training records; the small vector size keeps the parameters, which
+  counting does not use, from being refused by --memory at large
+  vocabularies), with the temporary disk it held at most against the final
+  records, from its log. Exactness: at sizes up to --glove-check-upto the
+  records equal those of an in-memory count (`--memory 64`), pair for pair.
 * one epoch of `nlpt train-w2v` at --w2v-size.
 
 Temporary files go to --tmp (default /tmp/nlpt-scale) and are deleted at the end
@@ -118,6 +120,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=0.003, help="share of letters replaced per copy")
     ap.add_argument("--min-count", type=int, default=5)
     ap.add_argument("--check-upto", default="1G", help="compare vocab with an in-memory count up to this size")
+    ap.add_argument("--glove-check-upto", default="100M", help="compare GloVe records with an in-memory count up to this size")
+    ap.add_argument("--glove-vector-size", type=int, default=10, help="--vector-size of the counting-only GloVe run")
     ap.add_argument("--w2v-size", default="1G")
     ap.add_argument("--skip", default="", help="comma list of stages to skip: vocab,glove,w2v")
     ap.add_argument("--tmp", default="/tmp/nlpt-scale")
@@ -175,11 +179,11 @@ def main() -> None:
                         if int(line.rsplit(b" ", 1)[1]) < args.min_count:
                             break
                         fo.write(line)
-                first = label == args.sizes.split(",")[0]
+                first = size <= parse_size(args.glove_check_upto)
                 rec = os.path.join(args.tmp, f"cooccur-{label}.bin")
                 cmd = [*nlpt, "train-glove", corpus, "--read-vocab", v5, "--min-count", str(args.min_count), "--iter", "0",
                        "--memory", str(args.memory), "--threads", str(args.threads), "--tmp-dir", args.tmp,
-                       "-o", os.path.join(args.tmp, "g.txt")]
+                       "--vector-size", str(args.glove_vector_size), "-o", os.path.join(args.tmp, "g.txt")]
                 wall, rss, out = measure(cmd + (["--save-cooccur", rec] if first else []),
                                          os.path.join(args.tmp, f"glove-{label}.log"))
                 m = re.search(r"co-occurrences: (\d+) records .* in ([\d.]+)s", out)
@@ -190,16 +194,17 @@ def main() -> None:
                 row.update(glove_s=wall, glove_count_s=float(m.group(2)), glove_rss_mb=round(max(rss, stage_max * 1.048576)),
                            records=int(m.group(1)))
                 m = re.search(r"(\d+) spill\(s\): (\d+) MB written, at most (\d+) MB on disk at once = ([\d.]+)x the final "
-                              r"records, (\d+) merge pass", out)
+                              r"records, (\d+) merge pass\(es\)(?: in (\d+) partition)?", out)
                 if m:
                     row.update(glove_spills=int(m.group(1)), glove_written_mb=int(m.group(2)),
                                glove_temp_peak_mb=int(m.group(3)), glove_temp_ratio=float(m.group(4)),
-                               glove_passes=int(m.group(5)))
+                               glove_passes=int(m.group(5)), glove_partitions=int(m.group(6) or 0))
                 if first and not late():
                     ref = rec + ".ref"
                     measure([*nlpt, "train-glove", corpus, "--read-vocab", v5, "--min-count", str(args.min_count), "--iter",
                              "0", "--memory", "64", "--threads", str(args.threads), "--tmp-dir", args.tmp,
-                             "-o", os.path.join(args.tmp, "g.txt"), "--save-cooccur", ref],
+                             "--vector-size", str(args.glove_vector_size), "-o", os.path.join(args.tmp, "g.txt"),
+                             "--save-cooccur", ref],
                             os.path.join(args.tmp, f"glove-ref-{label}.log"))
                     row["glove_identical_to_in_memory"] = same_records(rec, ref)
                     os.unlink(ref)
@@ -220,7 +225,9 @@ def main() -> None:
             for p in glob.glob(os.path.join(args.tmp, "corpus-*.txt")):
                 os.unlink(p)
     print(f"\n# reproduce: {os.path.relpath(py)} benchmarks/bench_scale.py --sizes {args.sizes} --memory {args.memory:g} "
-          f"--threads {args.threads} --seed {args.seed}")
+          f"--threads {args.threads} --seed {args.seed}" + (f" --skip {args.skip}" if args.skip else "")
+          + f" --check-upto {args.check_upto} --glove-check-upto {args.glove_check_upto}")
+    print(f"# load average at the end: {os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[1]:.1f} (5 min)")
     print("| size | types | vocab s | vocab peak RSS | GloVe count s | GloVe peak RSS | records | temp disk (peak) | ÷ records | exact |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:

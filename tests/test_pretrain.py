@@ -143,6 +143,27 @@ def test_chunked_lm_loss_equals_cross_entropy_of_the_logits(family, monkeypatch)
         torch.testing.assert_close(model(ids[:, :-1], labels=labels)["loss"], reference, atol=1e-6, rtol=0)
 
 
+def test_cpu_gelu_tanh_equals_torch(monkeypatch):
+    """GPT-2's GELU computed through σ in pieces gives `F.gelu(approximate="tanh")`'s values and gradients
+    (float32, several pieces and a ragged last one); its gradient is exact (gradcheck)."""
+    import torch.nn.functional as F
+
+    from nlpt.models import ops
+    from nlpt.models.gpt import activation_fn
+
+    assert activation_fn("gelu_tanh") is ops.gelu_tanh
+    monkeypatch.setattr(ops, "_GELU_PIECE", 1000)
+    torch.manual_seed(0)
+    x = (torch.randn(7, 300) * 3).requires_grad_()
+    x_ref = x.detach().clone().requires_grad_()
+    grad = torch.randn(7, 300)
+    ops.gelu_tanh(x).backward(grad)
+    F.gelu(x_ref, approximate="tanh").backward(grad)
+    torch.testing.assert_close(ops.gelu_tanh(x), F.gelu(x_ref, approximate="tanh"), atol=2e-6, rtol=0)
+    torch.testing.assert_close(x.grad, x_ref.grad, atol=2e-5, rtol=1e-5)
+    assert torch.autograd.gradcheck(ops._GeluTanh.apply, (torch.randn(1100, dtype=torch.float64, requires_grad=True),))
+
+
 def test_hidden_states_and_padding_mask():
     torch.manual_seed(0)
     for config in TINY.values():

@@ -147,15 +147,17 @@ def _vocab_of(path):
     return Vocab.from_counts(Counter(path.read_text().split()), 2)
 
 
-def test_glove_counts_with_many_spills_and_small_fan_in_equal_brute_force(tmp_path):
+@pytest.mark.parametrize("partitions", [1, 5])
+def test_glove_counts_with_many_spills_and_small_fan_in_equal_brute_force(tmp_path, partitions):
     from nlpt.embeddings import cooccur as co
 
     path = _glove_corpus(tmp_path)
     vocab = _vocab_of(path)
-    opts = co.CooccurOptions(window=5, memory_gb=1e-9, threads=1, tmp_dir=str(tmp_path), fan_in=2)
+    opts = co.CooccurOptions(window=5, memory_gb=1e-9, threads=1, tmp_dir=str(tmp_path), fan_in=2, partitions=partitions)
     chunks, stats = co.count_cooccurrences([str(path)], vocab.words, opts, ReaderOptions())
     rec = np.concatenate(chunks)
     assert stats.spills >= 8 and stats.merge_passes >= 3, stats
+    assert stats.partitions == partitions
     assert 0 < stats.temp_peak_bytes <= stats.spilled_bytes
     expected = _brute_force(path, vocab, 5)
     got = {(int(a), int(b)): float(x) for a, b, x in zip(rec["w1"], rec["w2"], rec["x"])}
@@ -165,6 +167,61 @@ def test_glove_counts_with_many_spills_and_small_fan_in_equal_brute_force(tmp_pa
     keys = rec["w1"].astype(np.int64) * len(vocab) + rec["w2"]
     assert np.all(np.diff(keys) > 0)
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".nlpt-cooccur-")]
+
+
+def test_partitioned_spills_keep_the_temporary_disk_within_twice_the_records(tmp_path):
+    """Hundreds of spills: each partition is compacted on its own, so the disk held at once stays within
+    1.5x the final records plus one partition; one partition (no split) may reach 2x plus a spill."""
+    from nlpt.embeddings import cooccur as co
+
+    path = _glove_corpus(tmp_path, lines=1200, seed=9)
+    vocab = _vocab_of(path)
+    ratios = {}
+    for partitions in (1, 8):
+        opts = co.CooccurOptions(window=5, memory_gb=1e-9, threads=1, tmp_dir=str(tmp_path), partitions=partitions)
+        _, stats = co.count_cooccurrences([str(path)], vocab.words, opts, ReaderOptions())
+        assert stats.spills >= 100 and stats.temp_ratio == stats.temp_peak_bytes / (16 * stats.records)
+        ratios[partitions] = stats.temp_ratio
+    assert ratios[8] <= 1.6, ratios
+    assert ratios[8] < ratios[1] <= 2.2, ratios
+
+
+def test_train_glove_reports_the_temporary_disk_within_twice_the_records(tmp_path):
+    """Through the CLI: a tiny --memory forces a spill per buffer; the log gives the peak disk against
+    the final records (<= 2x) and the partitions, and the saved records equal the brute-force counts."""
+    from nlpt.embeddings import cooccur as co
+
+    path = _glove_corpus(tmp_path, lines=1200, seed=4)
+    vocab = _vocab_of(path)
+    vfile = tmp_path / "v.txt"
+    vocab.save(str(vfile))
+    r = nlpt("train-glove", path, "--read-vocab", vfile, "-o", tmp_path / "vec.txt", "--iter", 0, "--vector-size", 2,
+             "--window", 5, "--min-count", 2, "--memory", 0.0001, "--threads", 1, "--tmp-dir", tmp_path, "--save-cooccur", tmp_path / "c.bin")
+    assert r.returncode == 0, r.stderr
+    import re
+
+    m = re.search(r"(\d+) spill\(s\): \d+ MB written, at most \d+ MB on disk at once = ([\d.]+)x the final records, "
+                  r"(\d+) merge pass\(es\) in (\d+) partition\(s\)", r.stderr)
+    assert m, r.stderr
+    spills, ratio, partitions = int(m.group(1)), float(m.group(2)), int(m.group(4))
+    assert spills >= 50 and partitions >= 2 and 0 < ratio <= 2.0, m.group(0)
+    got = co.read_records(str(tmp_path / "c.bin"), len(vocab))
+    expected = _brute_force(path, vocab, 5)
+    assert len(got) == len(expected)
+    for a, b, x in got[:: max(1, len(got) // 2000)]:
+        assert x == pytest.approx(expected[(int(a), int(b))], rel=1e-12)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".nlpt-")]
+
+
+def test_memory_too_small_for_the_parameters_is_refused_before_counting(tmp_path):
+    path = _glove_corpus(tmp_path, lines=200)
+    r = nlpt("train-glove", path, "-o", tmp_path / "vec.txt", "--vector-size", 300, "--memory", 0.001, "--min-count", 2,
+             "--tmp-dir", tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = [x for x in r.stderr.splitlines() if "--memory" in x]
+    assert len(lines) == 1 and "cannot hold GloVe's parameters" in lines[0] and "words of size 300" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr and "counting co-occurrences" not in r.stderr
+    assert not (tmp_path / "vec.txt").exists()
 
 
 def test_cooccur_files_train_on_their_union(tmp_path):

@@ -381,3 +381,71 @@ def test_non_finite_rows_are_refused_in_blocks(tmp_path):
     with pytest.raises(NlptError, match="3 rows contain NaN"):
         write_bin(str(out), ft)
     assert not out.exists()
+
+
+# -- fastText's epoch: every token of the corpus counts -----------------------------------------
+
+
+def test_an_epoch_is_every_corpus_token_as_fasttext_counts_it(tmp_path):
+    """fastText decays the rate over all the corpus's tokens (those below --min-count included) but
+    counts only vocabulary tokens as done: after the passes it reads on until the count is reached.
+    word2vec's epoch stays one pass."""
+    from nlpt.embeddings import w2v
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("".join(f"the cat sat on the mat rare{k}\n" for k in range(400)))  # 2,800 tokens, 400 rare
+    rows = S.SubwordRows(3, 4, 1000)
+    for threads in (1, 2):
+        config = W2VConfig(size=8, min_count=2, epochs=2, threads=threads, centre_input=True, epoch_all_tokens=True)
+        _, stats = S.train([str(corpus)], ReaderOptions(), config, rows, quiet=True)
+        assert stats["train_words"] == 2400
+        # 2 passes (4,800) and 800 more, stopped at the first line that reaches the count (6 tokens a line)
+        assert 5600 <= stats["words_processed"] <= 5600 + 6 * threads, stats
+    config = W2VConfig(size=8, min_count=2, epochs=2, threads=1, centre_input=True)
+    assert S.train([str(corpus)], ReaderOptions(), config, rows, quiet=True)[1]["words_processed"] == 4800
+    assert w2v.epoch_tokens(W2VConfig(epoch_all_tokens=True), 2400, None) == 2400  # vocabulary read from a file
+
+
+def test_interrupted_in_the_last_pass_resumes_it():
+    from nlpt.embeddings import driver
+
+    class Stream:  # 5 chunks of 2 sentences of 5 tokens; a position is the index of the next chunk
+        def chunks(self, tid, resume=None, stop=None):
+            for i in range(resume or 0, 5):
+                yield driver.Chunk(np.zeros(10, np.int32), np.array([0, 5, 10]), 10, i + 1)
+
+    def run(shared, interrupt_at=None, **kw):
+        saved = []
+
+        def step(chunk, tid):
+            if shared.counters[0, 0] == interrupt_at:
+                raise KeyboardInterrupt
+            shared.counters[tid, 0] += len(chunk.ids)
+            return 0
+
+        try:
+            driver.train_epochs(Stream(), shared, 1, step, "t", True, save=lambda e, p: saved.append((e, p)),
+                                until_total=True, **kw)
+        except KeyboardInterrupt:
+            pass
+        return saved
+
+    shared = driver.Shared(1, 73)  # one pass is 50 units
+    assert run(shared) == [] and shared.done() == 75  # 50 + 2 chunks + the first sentence of the third
+    shared = driver.Shared(1, 73)
+    saved = run(shared, interrupt_at=60)  # in the last pass, after its first chunk
+    assert saved == [(1, [1])] and shared.done() == 60
+    resumed = driver.Shared(1, 73)
+    resumed.offset = 60
+    assert run(resumed, start_epoch=1, positions=[1]) == [] and resumed.done() == 75
+
+
+def test_a_vocabulary_file_keeps_one_pass_per_epoch(tmp_path):
+    """Counts read from a file may come from another corpus: the run does not read on to reach them."""
+    corpus, vocab = tmp_path / "c.txt", tmp_path / "v.txt"
+    corpus.write_text("the cat sat on the mat\n" * 100)
+    vocab.write_text("the 9000\ncat 9000\nsat 9000\non 9000\nmat 9000\n")
+    config = W2VConfig(size=8, min_count=1, epochs=1, threads=1, centre_input=True, epoch_all_tokens=True)
+    _, stats = S.train([str(corpus)], ReaderOptions(), config, S.SubwordRows(3, 4, 1000), read_vocab=str(vocab),
+                       quiet=True)
+    assert stats["words_processed"] == 600, stats

@@ -77,6 +77,7 @@ def train_subword(
         size=size, window=window, sample=sample, negative=0 if hs else negative, hs=hs, cbow=cbow, cbow_mean=True,
         min_count=min_count, max_vocab=max_vocab, epochs=epochs, alpha=alpha, min_alpha_ratio=min_alpha_ratio,
         ns_exponent=ns_exponent, threads=resolve_threads(threads), seed=seed, centre_input=True,
+        epoch_all_tokens=True,
     )
     rows = subword.SubwordRows(minn, maxn, bucket)
     model, st = subword.train(paths, opts, config, rows, init=init, read_vocab=read_vocab, save_vocab=save_vocab,

@@ -12,9 +12,10 @@ How the counting works (the design of Stanford GloVe's `cooccur`, written anew):
   pair and (with distance weighting) the distance. A full buffer is sorted and
   reduced in place to a *run* of (pair, value) records sorted by pair, handed
   to a `RunStore` (`nlpt.embeddings.cooccur_runs`): runs are merged and summed
-  in memory before they spill, spill files are merged in levels of a bounded
-  fan-in and read back sequentially, and the final merge walks the pair space
-  in ranges of rows, handing records (sorted by (word1, word2), like
+  in memory before they spill, one file per partition of rows; each partition
+  is compacted on its own, so the temporary disk stays within about 1.5x the
+  final records; files are read back sequentially, and the final merge walks
+  the partitions in row order, handing records (sorted by (word1, word2), like
   Stanford's merged `cooccurrence.bin`) to a *sink*.
 * Each worker thread counts its own byte-range shard of the corpus (numba
   kernels that release the GIL) into its own dense block and buffer; the dense
@@ -47,7 +48,9 @@ from nlpt.corpus.bytes import align_shards  # noqa: F401 - re-exported
 from nlpt.embeddings.cooccur_records import (  # noqa: F401 - the record format, re-exported
     REC_DTYPE, ChunkSink, TeeSink, feed_record_file, iter_record_file, read_records, record_count, write_records,
 )
-from nlpt.embeddings.cooccur_runs import DEFAULT_FAN_IN, RunStore, merge_runs, union_record_files  # noqa: F401
+from nlpt.embeddings.cooccur_runs import (  # noqa: F401
+    DEFAULT_FAN_IN, DEFAULT_PARTITIONS, RunStore, merge_runs, union_record_files,
+)
 _GIB = 1 << 30
 MIN_BYTES_PER_THREAD = 1 << 20  # smaller inputs are counted by one thread
 # Memory plan of the counting stage (fractions of --memory, with caps: a small dense block
@@ -65,7 +68,8 @@ class CooccurOptions:
     memory_gb: float = 4.0
     threads: int = 1
     tmp_dir: str | None = None  # where the spill directory is created ($TMPDIR if None)
-    fan_in: int = DEFAULT_FAN_IN  # spill files merged at once
+    fan_in: int = DEFAULT_FAN_IN  # most spill files per partition (merged at once)
+    partitions: int | None = None  # row ranges spilled and compacted on their own (None: from the budget)
 
 
 @dataclass
@@ -77,9 +81,15 @@ class CooccurStats:
     spills: int = 0  # times the runs were written to disk
     spilled_bytes: int = 0
     temp_peak_bytes: int = 0  # most bytes of spilled runs on disk at once
-    merge_passes: int = 0  # passes over spilled runs before the final merge
+    merge_passes: int = 0  # partition compactions before the final merge
+    partitions: int = 0  # row ranges the spills were split into
     seconds: float = 0.0
     read_stats: object = None
+
+    @property
+    def temp_ratio(self) -> float:
+        """Most temporary disk held at once over the final records (16 bytes each)."""
+        return self.temp_peak_bytes / max(1, 16 * self.records)
 
 
 # -- dense block layout ----------------------------------------------------------
@@ -295,7 +305,8 @@ def count_cooccurrences(paths, words: list[str], opts: CooccurOptions, reader_op
         dense_cells = int(layout[2].sum())
         runs_budget = min(RUNS_IN_MEMORY_CAP, int(0.25 * budget))
         # file buffers while merging: a quarter of the runs' share (a merge step holds them ~3 times over)
-        store = RunStore(runs_budget, opts.tmp_dir, V, opts.fan_in, buffer_records=max(1024, runs_budget // 64))
+        store = RunStore(runs_budget, opts.tmp_dir, V, opts.fan_in, buffer_records=max(1024, runs_budget // 64),
+                         partitions=opts.partitions)
         stats = CooccurStats(dense_p=layout[0])
         workers = [_Worker(dense_cells, buffer_entries, layout, opts, V, store) for _ in range(threads)]
 
@@ -331,7 +342,7 @@ def count_cooccurrences(paths, words: list[str], opts: CooccurOptions, reader_op
             on_merge()
         stats.records = merge_runs(store, dense, layout, V, sink)
         stats.runs, stats.spills, stats.spilled_bytes = store.runs, store.spills, store.spilled_bytes
-        stats.temp_peak_bytes, stats.merge_passes = store.peak_disk, store.passes
+        stats.temp_peak_bytes, stats.merge_passes, stats.partitions = store.peak_disk, store.passes, store.partitions
     finally:
         if store is not None:
             store.cleanup()
@@ -350,7 +361,8 @@ def feed_record_files(paths: list[str], vocab_size: int, sink, memory_gb: float 
     budget = max(1 << 20, int(memory_gb * _GIB) - rss_bytes())
     n, store = union_record_files(paths, vocab_size, sink, budget // 2, tmp_dir, fan_in)
     stats = CooccurStats(records=n, runs=store.runs, spills=store.spills, spilled_bytes=store.spilled_bytes,
-                         temp_peak_bytes=store.peak_disk, merge_passes=store.passes)
+                         temp_peak_bytes=store.peak_disk, merge_passes=store.passes,
+                         partitions=store.partitions)
     return n, stats
 
 

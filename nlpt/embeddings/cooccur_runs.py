@@ -1,22 +1,29 @@
-"""Sorted runs of co-occurrence counts: in memory, spilled to disk, and their bounded merge.
+"""Sorted runs of co-occurrence counts: in memory, spilled to disk by partitions of rows, and their merge.
 
 A run is a sorted array of (pair key int64, value float64), pair key =
 ``word1 * V + word2``. The counting threads hand their reduced buffers to a
 `RunStore`:
 
 * Runs stay in memory up to a budget. When it is reached they are merged
-  *and summed* into one run (`_merge2`, pairwise like a merge sort) before
-  being written out, so a spill holds each pair once, however many buffers
-  saw it. A spill file is plain 16-byte (key, value) records, read back
-  sequentially through a buffer (`_FileRun`); nothing is mapped or searched.
-* Spill files are merged in levels of at most `fan_in` files (an LSM tree):
-  when `fan_in` files of one level exist, they are merged (and summed) into one
-  file of the next level and deleted. So the files on disk hold each pair at
-  most once per file and there are at most `fan_in - 1` files per level; the
-  log reports the most disk held at once against the final records.
-* `merge_runs` walks the pair space in ranges of rows and hands the summed
-  records, in (word1, word2) order, to a sink; the consumed parts of the dense
-  block and of the in-memory runs are handed back to the system as it goes.
+  *and summed* before they are written, so a spill holds each pair once,
+  however many buffers saw it.
+* The pair space is split by word1 into P partitions (row ranges), fixed at
+  the first spill so that each holds about the same share of the records seen
+  so far. A spill writes one file per partition, merging partition by
+  partition and handing the runs' memory back as it goes. A spill file is
+  plain 16-byte (key, value) records, read back sequentially through a buffer
+  (`_FileRun`); nothing is mapped or searched.
+* Partitions are compacted on their own (their files merged and summed into
+  one): a partition with `fan_in` files, and, while the files on disk exceed
+  `disk_slack` (1.5) x the sum of each partition's largest file, the partition
+  with the most bytes beyond its largest file. A partition's largest file is
+  at most its final records, so after each spill the disk holds at most 1.5x
+  the final records, plus one spill and one partition while it is compacted:
+  the log reports the most disk held at once against the final records.
+* `merge_runs` walks the partitions in row order, in ranges of rows, and hands
+  the summed records, in (word1, word2) order, to a sink (the Stanford record
+  order); the consumed parts of the dense block and of the in-memory runs are
+  handed back to the system, and each partition's files are deleted once passed.
 """
 
 from __future__ import annotations
@@ -34,7 +41,10 @@ from nlpt.common.anon import Anon
 from nlpt.common.errors import NlptError
 
 RUN_DTYPE = np.dtype([("k", "<i8"), ("v", "<f8")])
-DEFAULT_FAN_IN = 16
+DEFAULT_FAN_IN = 16  # most files per partition (and merged at once)
+DEFAULT_PARTITIONS = 64  # row ranges of the pair space, each spilled and compacted on its own
+MIN_PARTITION_SPILL = 1 << 20  # bytes of a spill per partition below which fewer partitions are used
+DISK_SLACK = 1.5  # spill files on disk stay within this x the sum of the partitions' largest files
 FILE_BUFFER_RECORDS = 1 << 20  # per spill file while merging (16 MB), fewer when --memory is small
 MERGE_RANGE_ENTRIES = 1 << 20  # records merged per step (about 64 MB of temporaries)
 
@@ -226,28 +236,34 @@ class _MemRun:
 
 
 class RunStore:
-    """Sorted runs of (pair key, value): in memory up to a budget, then merged into one spill file,
-    spill files merged in levels of `fan_in` (see the module docstring)."""
+    """Sorted runs of (pair key, value): in memory up to a budget, then spilled as one file per
+    partition of rows, each partition compacted on its own (see the module docstring)."""
 
     def __init__(self, budget_bytes: int, tmp_parent: str | None, vocab_size: int, fan_in: int = DEFAULT_FAN_IN,
-                 buffer_records: int = FILE_BUFFER_RECORDS):
+                 buffer_records: int = FILE_BUFFER_RECORDS, partitions: int | None = None,
+                 disk_slack: float = DISK_SLACK):
         self.budget = max(1, int(budget_bytes))
         self.tmp_parent = tmp_parent
         self.tmpdir: str | None = None
         self.mem: list[tuple[Anon, Anon]] = []
         self.mem_bytes = 0
-        self.levels: list[list[str]] = []  # spill files per level
-        self.row_counts = np.zeros(vocab_size, dtype=np.int64)  # upper bound of records per row
         self.vocab_size = vocab_size
+        self.row_counts = np.zeros(vocab_size, dtype=np.int64)  # upper bound of records per row
         self.fan_in = max(2, int(fan_in))
         self.buffer_records = max(1024, int(buffer_records))
+        if partitions is None:  # DEFAULT_PARTITIONS, fewer when a spill would give them less than 1 MB each
+            partitions = min(DEFAULT_PARTITIONS, max(4, self.budget // MIN_PARTITION_SPILL))
+        self.n_partitions = max(1, int(partitions))
+        self.disk_slack = max(1.0, float(disk_slack))
+        self.bounds: np.ndarray | None = None  # row bounds of the partitions, fixed at the first spill
+        self.parts: list[list[tuple[str, int]]] = []  # per partition: (path, bytes) of its spill files
         self.entries = 0  # in all runs
         self.runs = 0
         self.spills = 0
-        self.spilled_bytes = 0  # written, all levels
+        self.spilled_bytes = 0  # written: spills and compactions
         self.disk = 0  # bytes on disk now
         self.peak_disk = 0
-        self.passes = 0  # level merges
+        self.passes = 0  # partition compactions
         self._n = 0
         self.lock = threading.Lock()
 
@@ -270,7 +286,11 @@ class RunStore:
 
     @property
     def files(self) -> list[str]:
-        return [p for level in self.levels for p in level]
+        return [p for part in self.parts for p, _ in part]
+
+    @property
+    def partitions(self) -> int:
+        return len(self.parts)
 
     def _ensure_tmpdir(self) -> str:
         if self.tmpdir is None:
@@ -281,9 +301,9 @@ class RunStore:
                 raise NlptError(f"{parent}: cannot create a temporary directory for co-occurrence runs ({exc.strerror})") from None
         return self.tmpdir
 
-    def _new_path(self) -> str:
+    def _new_path(self, part: int) -> str:
         self._n += 1
-        return os.path.join(self._ensure_tmpdir(), f"runs-{self._n:05d}.bin")
+        return os.path.join(self._ensure_tmpdir(), f"runs-{part:04d}-{self._n:06d}.bin")
 
     def _write_error(self, exc: OSError) -> NlptError:
         where = self.tmpdir or self.tmp_parent or tempfile.gettempdir()
@@ -304,40 +324,81 @@ class RunStore:
         self.peak_disk = max(self.peak_disk, self.disk)
         return n
 
+    def _plan_partitions(self) -> np.ndarray:
+        """Row bounds of the partitions: about equal shares of the records per row seen so far."""
+        V = self.vocab_size
+        weight = self.row_counts + 1  # rows not seen yet still get a share
+        cum = np.cumsum(weight)
+        cuts = np.searchsorted(cum, cum[-1] * np.arange(1, self.n_partitions) / self.n_partitions, side="right")
+        return np.unique(np.concatenate([[0], np.clip(cuts, 1, V - 1) if V > 1 else [], [V]]).astype(np.int64))
+
     def spill(self) -> None:
-        """Merge (and sum) the in-memory runs into one spill file of level 0 and free them."""
+        """Merge (and sum) the in-memory runs, partition by partition, into one spill file per
+        partition, handing the runs' memory back as it goes; then compact (see `_compact`)."""
         if not self.mem:
             return
-        keys, vals = merge_sorted([(k.a, v.a) for k, v in self.mem])
-        self.mem = []
-        self.mem_bytes = 0
-        path = self._new_path()
+        if self.bounds is None:
+            self.bounds = self._plan_partitions()
+            self.parts = [[] for _ in range(len(self.bounds) - 1)]
+        runs, self.mem, self.mem_bytes = self.mem, [], 0
+        cursors = [_MemRun(k, v) for k, v in runs]
+        del runs
+        V = self.vocab_size
         try:
-            with open(path, "wb") as fh:
-                self._write(fh, keys, vals)
+            for part in range(len(self.parts)):
+                hi_key = int(self.bounds[part + 1]) * V
+                ks, vs = [], []
+                for c in cursors:
+                    got = c.take_below(hi_key)
+                    if got is not None:
+                        ks.append(got[0])
+                        vs.append(got[1])
+                if ks:
+                    keys, vals = _concat_reduce(ks, vs)
+                    del ks, vs
+                    path = self._new_path(part)
+                    with open(path, "wb") as fh:
+                        n = self._write(fh, keys, vals)
+                    self.parts[part].append((path, n))
+                    del keys, vals
+                for c in cursors:
+                    c.release()
         except OSError as exc:
             raise self._write_error(exc) from None
-        del keys, vals
         self.spills += 1
-        if not self.levels:
-            self.levels.append([])
-        self.levels[0].append(path)
-        level = 0
-        while level < len(self.levels) and len(self.levels[level]) >= self.fan_in:
-            self._merge_level(level)
-            level += 1
+        self._compact()
 
-    def _merge_level(self, level: int) -> None:
-        group, self.levels[level] = self.levels[level], []
-        path = self._new_path()
-        self._merge_files(group, path)
-        if len(self.levels) == level + 1:
-            self.levels.append([])
-        self.levels[level + 1].append(path)
+    def _compact(self) -> None:
+        """Keep every partition within `fan_in` files, and the disk within `disk_slack` x the sum of
+        each partition's largest file (each at most that partition's final records): merge the
+        partition with the most surplus (bytes beyond its largest file) until it holds."""
+        for part, files in enumerate(self.parts):
+            if len(files) >= self.fan_in:
+                self._compact_partition(part)
+        while True:
+            largest = [max((n for _, n in files), default=0) for files in self.parts]
+            if self.disk <= self.disk_slack * sum(largest):
+                return
+            surplus = [sum(n for _, n in files) - big for files, big in zip(self.parts, largest)]
+            part = int(np.argmax(surplus))
+            if surplus[part] <= 0:
+                return
+            self._compact_partition(part)
 
-    def _merge_files(self, group: list[str], path: str) -> None:
-        """Merge spill files into one (summing equal keys), deleting them."""
+    def _compact_partition(self, part: int) -> None:
+        """Merge a partition's spill files into one (summing equal keys), deleting them."""
+        group = self.parts[part]
+        if len(group) < 2:
+            return
+        path = self._new_path(part)
+        n = self._merge_files([p for p, _ in group], path)
+        self.parts[part] = [(path, n)]
+        self.passes += 1
+
+    def _merge_files(self, group: list[str], path: str) -> int:
+        """Merge spill files into one (summing equal keys), deleting them; return the bytes written."""
         readers = [_FileRun(p, self.buffer_records // max(1, len(group))) for p in group]
+        written = 0
         try:
             with open(path, "wb") as fh:
                 while True:
@@ -352,37 +413,39 @@ class RunStore:
                             ks.append(part[0])
                             vs.append(part[1])
                     keys, vals = _concat_reduce(ks, vs)
-                    self._write(fh, keys, vals)
+                    written += self._write(fh, keys, vals)
         except OSError as exc:
             raise self._write_error(exc) from None
         finally:
             for r in readers:
                 r.close()
-        for p in group:
+        self._delete(group)
+        return written
+
+    def _delete(self, paths) -> None:
+        for p in paths:
             self.disk -= os.path.getsize(p)
             os.unlink(p)
-        self.passes += 1
 
     def finish(self) -> None:
-        """Before the final merge: at most `fan_in` spill files (merging the smallest levels)."""
-        while len(self.files) > self.fan_in:
-            # the smallest files (lowest levels) go first: merge just enough of them
-            take = min(self.fan_in, len(self.files) - self.fan_in + 1)
-            group, top = [], 0
-            for level, files in enumerate(self.levels):
-                while files and len(group) < take:
-                    group.append(files.pop(0))
-                    top = level
-            path = self._new_path()
-            self._merge_files(group, path)
-            self.levels[top].append(path)
+        """Before the final merge: at most `fan_in` files in every partition (already kept by `_compact`)."""
+        for part, files in enumerate(self.parts):
+            if len(files) > self.fan_in:
+                self._compact_partition(part)
 
-    def cursors(self) -> list:
-        out: list = [_MemRun(k, v) for k, v in self.mem]
-        files = self.files
-        per_file = max(1024, self.buffer_records // max(1, len(files)))
-        out.extend(_FileRun(p, per_file) for p in files)
-        return out
+    def partition_cursors(self):
+        """(row bound, cursors over that partition's files) for each partition, in row order."""
+        bounds = self.bounds if self.bounds is not None else np.array([0, self.vocab_size], np.int64)
+        for part in range(len(bounds) - 1):
+            files = [p for p, _ in self.parts[part]] if self.parts else []
+            per_file = max(1024, self.buffer_records // max(1, len(files)))
+            yield int(bounds[part + 1]), [_FileRun(p, per_file) for p in files]
+
+    def drop_partition(self, part_cursors: list) -> None:
+        """Close and delete the files of a partition the final merge has passed."""
+        for c in part_cursors:
+            c.close()
+        self._delete([c.path for c in part_cursors])
 
     def cleanup(self) -> None:
         self.mem = []
@@ -395,8 +458,9 @@ class RunStore:
 def merge_runs(store: RunStore, dense: Anon | None, layout, vocab_size: int, sink) -> int:
     """Merge the dense block and all runs into sorted, summed records passed to `sink`; return their number.
 
-    Walks rows in ranges of about MERGE_RANGE_ENTRIES entries, handing back the
-    consumed parts of the dense block and of the in-memory runs as it goes.
+    Walks the partitions in row order, each in ranges of rows of about MERGE_RANGE_ENTRIES
+    entries, with only that partition's files open; hands back the consumed parts of the dense
+    block and of the in-memory runs, and deletes each partition's files once it is passed.
     """
     p, rowstart, rowlen = layout
     V = vocab_size
@@ -404,49 +468,48 @@ def merge_runs(store: RunStore, dense: Anon | None, layout, vocab_size: int, sin
     dense_rows = np.zeros(V, dtype=np.int64)
     if dense is not None:
         _dense_nnz_rows(dense.a, rowstart, rowlen, dense_rows)
-    per_row = dense_rows + store.row_counts
-    cum = np.cumsum(per_row)
+    cum = np.cumsum(dense_rows + store.row_counts)
     sink.begin(int(dense_rows.sum()) + store.entries)
-    cursors = store.cursors()
+    mem = [_MemRun(k, v) for k, v in store.mem]
     total = 0
     row0 = 0
-    done_before = 0
-    try:
-        while row0 < V:
-            row1 = int(np.searchsorted(cum, done_before + MERGE_RANGE_ENTRIES, side="right"))
-            row1 = min(V, max(row0 + 1, row1))
-            hi_key = row1 * V
-            ks, vs = [], []
-            n_dense = int(dense_rows[row0:row1].sum())
-            if n_dense:
-                k = np.empty(n_dense, dtype=np.int64)
-                v = np.empty(n_dense, dtype=np.float64)
-                _dense_range(dense.a, rowstart, rowlen, row0, row1, V, k, v)
-                ks.append(k)
-                vs.append(v)
-            if dense is not None:
-                dense.release_to(rowstart[row1] if row1 < V else len(dense.a))
-            for c in cursors:
-                part = c.take_below(hi_key)
-                if part is not None:
-                    ks.append(part[0])
-                    vs.append(part[1])
-            if ks:
-                keys, vals = _concat_reduce(ks, vs)
-                del ks, vs
-                w1 = (keys // V).astype(np.int32)
-                w2 = (keys - w1.astype(np.int64) * V).astype(np.int32)
-                sink.add(w1, w2, vals)
-                total += len(w1)
-                del keys, vals, w1, w2
-            ks, vs = [], []
-            for c in cursors:
-                c.release()
-            done_before = int(cum[row1 - 1])
-            row0 = row1
-    finally:
-        for c in cursors:
-            c.close()
+    for row_end, files in store.partition_cursors():
+        cursors = mem + files
+        try:
+            while row0 < row_end:
+                done_before = int(cum[row0 - 1]) if row0 else 0
+                row1 = int(np.searchsorted(cum, done_before + MERGE_RANGE_ENTRIES, side="right"))
+                row1 = min(row_end, max(row0 + 1, row1))
+                hi_key = row1 * V
+                ks, vs = [], []
+                n_dense = int(dense_rows[row0:row1].sum())
+                if n_dense:
+                    k = np.empty(n_dense, dtype=np.int64)
+                    v = np.empty(n_dense, dtype=np.float64)
+                    _dense_range(dense.a, rowstart, rowlen, row0, row1, V, k, v)
+                    ks.append(k)
+                    vs.append(v)
+                if dense is not None:
+                    dense.release_to(rowstart[row1] if row1 < V else len(dense.a))
+                for c in cursors:
+                    part = c.take_below(hi_key)
+                    if part is not None:
+                        ks.append(part[0])
+                        vs.append(part[1])
+                if ks:
+                    keys, vals = _concat_reduce(ks, vs)
+                    del ks, vs
+                    w1 = (keys // V).astype(np.int32)
+                    w2 = (keys - w1.astype(np.int64) * V).astype(np.int32)
+                    sink.add(w1, w2, vals)
+                    total += len(w1)
+                    del keys, vals, w1, w2
+                ks, vs = [], []
+                for c in mem:
+                    c.release()
+                row0 = row1
+        finally:
+            store.drop_partition(files)
     return total
 
 

@@ -407,11 +407,21 @@ class Checkpoint:
             os.unlink(self.path)
 
 
+def _within(chunk: Chunk, budget: float) -> Chunk | None:
+    """`chunk` cut after the first sentence that reaches `budget` tokens; None when `budget` <= 0."""
+    if budget <= 0:
+        return None
+    if len(chunk.ids) <= budget:
+        return chunk
+    k = max(1, int(np.searchsorted(chunk.starts, budget, side="left")))
+    return Chunk(chunk.ids[:chunk.starts[k]], chunk.starts[:k + 1], chunk.tokens_read, chunk.position)
+
+
 def train_epochs(stream: CorpusStream, shared: Shared, epochs: int, step: Callable[[Chunk, int], int],
                  description: str, quiet: bool, fields: Callable[[], dict] | None = None,
                  start_epoch: int = 0, positions: list | None = None,
                  save: Callable[[int, list | None], None] | None = None,
-                 after_epoch: Callable[[int], None] | None = None) -> float:
+                 after_epoch: Callable[[int], None] | None = None, until_total: bool = False) -> float:
     """The epoch loop every streamed trainer shares (word2vec, subword); returns the training seconds.
 
     Each epoch, thread t feeds the chunks of its part of `stream` to `step(chunk, t)`
@@ -421,12 +431,21 @@ def train_epochs(stream: CorpusStream, shared: Shared, epochs: int, step: Callab
     trainer's checkpoint: after each epoch but the last (positions None: the epoch
     starts afresh), and on Ctrl-C/SIGTERM with each thread's position, before the
     interrupt propagates. `start_epoch`/`positions` resume a saved run.
+
+    `until_total`: after the epochs, while fewer than `shared.total` units are done,
+    each thread reads its part again from the start, taking from each chunk whole sentences
+    up to its share of what is left, until the total is reached (fastText's budget, see
+    `W2VConfig.epoch_all_tokens`). An interruption in that final pass is saved as epoch `epochs`.
     """
     n = shared.n_threads
     state = {"epoch": start_epoch, "positions": list(positions) if positions else [None] * n}
 
-    def work(tid: int) -> None:
+    def work(tid: int, until_done: bool = False) -> None:
         for chunk in stream.chunks(tid, resume=state["positions"][tid], stop=shared.stop):
+            if until_done:
+                chunk = _within(chunk, -(-(shared.total - shared.done()) // n))  # this thread's share of the rest
+                if chunk is None:
+                    return
             if len(chunk.ids) and step(chunk, tid):
                 return  # stopped
             state["positions"][tid] = chunk.position
@@ -444,6 +463,16 @@ def train_epochs(stream: CorpusStream, shared: Shared, epochs: int, step: Callab
                     after_epoch(epoch)
                 if save is not None and epoch + 1 < epochs:
                     save(epoch + 1, None)
+            if until_total:
+                state["epoch"] = max(epochs, start_epoch)
+            while until_total and shared.done() < shared.total:
+                before = shared.done()
+                t0 = time.perf_counter()
+                run_threads(n, lambda tid: work(tid, True), shared, progress.poll)
+                seconds += time.perf_counter() - t0
+                state["positions"] = [None] * n
+                if shared.done() == before:
+                    break  # nothing left to read
     except KeyboardInterrupt:
         if save is not None:
             save(state["epoch"], state["positions"])

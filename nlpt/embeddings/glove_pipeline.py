@@ -24,6 +24,7 @@ class GloveJobResult:
     train_seconds: float
     peaks: dict = field(default_factory=dict)  # stage -> peak RSS MiB
     temp_peak_bytes: int = 0  # most temporary disk held by co-occurrence runs at once
+    temp_ratio: float = 0.0  # temp_peak_bytes over the final records (16 bytes each)
 
 
 def spill_directory(tmp_dir: str | None) -> str:
@@ -103,6 +104,7 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
     if save_vocab is not None:
         vocab.save(save_vocab)
     V = len(vocab)
+    check_memory_for_parameters(memory, V, vector_size)
 
     # -- co-occurrence records, merged straight into training records -----------------------
     from nlpt.common.output import atomic_output
@@ -110,7 +112,7 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
     result = GloveJobResult(V, 0, 0.0, 0.0)
     peaks = result.peaks
     peaks["vocabulary"] = peak_rss_mib(reset=True)
-    params_bytes = 2 * (2 * V * (vector_size + 1)) * 4  # W and G
+    params_bytes = parameter_bytes(V, vector_size)
     sink = gl.AutoSink(x_max, alpha, int(memory * (1 << 30)), params_bytes, spill_dir, seed)
     try:
         with ExitStack() as stack:
@@ -122,7 +124,9 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
                 what = cooccur[0] if len(cooccur) == 1 else f"the union of {len(cooccur)} files"
                 log(f"read {n_records} co-occurrence records from {what}", quiet)
                 if merge_stats is not None:
-                    result.temp_peak_bytes = merge_stats.temp_peak_bytes
+                    result.temp_peak_bytes, result.temp_ratio = merge_stats.temp_peak_bytes, merge_stats.temp_ratio
+                    if merge_stats.spills:
+                        log(f"merged in {_spill_summary(merge_stats)}", quiet)
                 peaks["reading"] = peak_rss_mib(reset=True)
             else:
                 opts = co.CooccurOptions(window=window, symmetric=symmetric, distance_weighting=distance_weighting,
@@ -136,16 +140,11 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
                                                       on_merge=on_merge)
                 peaks["merge"] = peak_rss_mib(reset=True)
                 stats.read_stats.report(quiet)
-                spill = ""
-                if stats.spills:
-                    ratio = stats.temp_peak_bytes / max(1, 16 * stats.records)
-                    spill = (f", {stats.spills} spill(s): {stats.spilled_bytes / 1e6:.0f} MB written, at most "
-                             f"{stats.temp_peak_bytes / 1e6:.0f} MB on disk at once = {ratio:.2f}x the final records, "
-                             f"{stats.merge_passes} merge pass(es)")
+                spill = f", {_spill_summary(stats)}" if stats.spills else ""
                 log(f"co-occurrences: {stats.records} records from {stats.tokens} in-vocabulary tokens "
                     f"in {stats.seconds:.1f}s (dense block up to rank product {stats.dense_p}{spill})", quiet)
                 n_records = stats.records
-                result.temp_peak_bytes = stats.temp_peak_bytes
+                result.temp_peak_bytes, result.temp_ratio = stats.temp_peak_bytes, stats.temp_ratio
             if n_records == 0:
                 raise NlptError("no co-occurrences: no line has two in-vocabulary words within the window")
         records = sink.finish(seed)
@@ -189,6 +188,30 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
         f"(counting {result.count_seconds:.1f}s, training {result.train_seconds:.1f}s, {n_records} records)", quiet)
     log("peak memory (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()), quiet)
     return result
+
+
+def parameter_bytes(vocab_size: int, vector_size: int) -> int:
+    """Memory of GloVe's parameters: W and W~ with biases, their AdaGrad sums (float32), and the output matrix."""
+    return 2 * (2 * vocab_size * (vector_size + 1)) * 4 + vocab_size * vector_size * 4
+
+
+def check_memory_for_parameters(memory_gb: float, vocab_size: int, vector_size: int) -> None:
+    """Refuse, before counting, a --memory that cannot hold the parameters (the rest of the job adapts to it)."""
+    need = parameter_bytes(vocab_size, vector_size)
+    if need > memory_gb * (1 << 30):
+        raise UsageError(
+            f"--memory {memory_gb:g} GB cannot hold GloVe's parameters for {vocab_size} words of size {vector_size} "
+            f"({need / (1 << 30):.2f} GB: W, W~, their AdaGrad sums and the output): give --memory "
+            f"{math.ceil(need / (1 << 30) * 10) / 10:g} or more, or fewer words (--min-count, --max-vocab) "
+            "or a smaller --vector-size"
+        )
+
+
+def _spill_summary(stats) -> str:
+    """The temporary disk of the co-occurrence runs, for the log."""
+    return (f"{stats.spills} spill(s): {stats.spilled_bytes / 1e6:.0f} MB written, at most "
+            f"{stats.temp_peak_bytes / 1e6:.0f} MB on disk at once = {stats.temp_ratio:.2f}x the final records, "
+            f"{stats.merge_passes} merge pass(es) in {stats.partitions} partition(s)")
 
 
 def _write_sidecar(output, command, ropts, vocab_size, args) -> None:

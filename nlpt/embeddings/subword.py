@@ -12,7 +12,10 @@ vector when it has none).
 
 Training is word2vec's trainer and kernel (`w2v.train`, `w2v_kernels.train_chunk`)
 with `SubwordRows` as the word -> rows table; skip-gram takes the centre word as
-the input, so its n-gram rows are summed once per position.
+the input, so its n-gram rows are summed once per position. The CLI trains on
+fastText's epoch (`W2VConfig.epoch_all_tokens`, see `w2v.epoch_tokens`): the rate
+decays over as many vocabulary tokens as the corpus has tokens, so a run reads on
+past its last pass by the tokens below --min-count, as fastText does.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ lazily, so importing this package costs nothing. One file per family:
     bart.py   BART encoder-decoder                                           #12
     lm_loss.py  decoders' LM head + cross-entropy in one chunked pass
     ops.py    T5/BART training pieces: cheaper dropout masks, attention, padding-free token-wise layers
+    seq2seq.py  what T5 and BART share: attention's fused Q, K, V projections, the encoder/decoder calls
 
 Contract every family module keeps (others rely on it):
 * `build(config) -> nn.Module` where `module.config` is the registry dataclass

@@ -6,7 +6,8 @@ and GELU; the decoder adds causal self-attention and cross-attention. The LM
 head is tied to the token embedding (transformers adds `final_logits_bias`, a
 buffer of zeros that is never trained; the export writes it as zeros). The
 encoder's token-wise layers skip padding (`ops.Unpadded`), and training uses
-`ops`' cheaper dropout mask.
+`ops`' cheaper dropout mask. The attention's Q, K, V projections and the
+encoder/decoder calls are those T5 shares (`seq2seq`).
 
 Parameter names map onto `transformers`' `BartForConditionalGeneration`
 (`hf_state_dict`, `load_hf_state_dict`).
@@ -18,48 +19,25 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nlpt.models.ops import Dropout, Unpadded, attention, residual
+from nlpt.models.ops import Dropout, Unpadded, residual
+from nlpt.models.seq2seq import EncoderDecoder, FusedQKV
 from nlpt.transformer.config import BartConfig
 
 POSITION_OFFSET = 2
 
 
-class Attention(nn.Module):
-    """Multi-head attention with biases; Q, K, V in one projection (cross-attention: Q, then K and V together
-    from the encoder output)."""
+class Attention(FusedQKV):
+    """Multi-head attention with biases, scores scaled by 1/√head (Q, K, V projections: `seq2seq.FusedQKV`)."""
 
     def __init__(self, d: int, heads: int, dropout: float, cross: bool = False):
-        super().__init__()
         if d % heads:
             raise ValueError(f"num_heads {heads} does not divide d_model {d}")
-        self.d, self.heads, self.dropout, self.cross = d, heads, dropout, cross
-        if cross:
-            self.q, self.kv = nn.Linear(d, d), nn.Linear(d, 2 * d)
-        else:
-            self.qkv = nn.Linear(d, 3 * d)
+        super().__init__(d, heads, d // heads, dropout, bias=True, cross=cross)
         self.out = nn.Linear(d, d)
-
-    def projection(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(weight, bias) of the Q, K or V projection alone (views into the fused one)."""
-        i, d = "qkv".index(name), self.d
-        if self.cross:
-            if name == "q":
-                return self.q.weight, self.q.bias
-            return self.kv.weight[(i - 1) * d:i * d], self.kv.bias[(i - 1) * d:i * d]
-        return self.qkv.weight[i * d:(i + 1) * d], self.qkv.bias[i * d:(i + 1) * d]
 
     def forward(self, x, mask=None, kv=None, causal=False, rows: Unpadded | None = None):
         """x: [B, T, d], or its non-padding rows [N, d] with `rows` (self-attention only)."""
-        if self.cross:
-            B, T, _ = x.shape
-            q = self.q(x).view(B, T, self.heads, -1).transpose(1, 2)
-            k, v = self.kv(kv).view(B, kv.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
-        else:
-            qkv = self.qkv(x) if rows is None else rows.unpack(self.qkv(x))
-            B, T, _ = qkv.shape
-            q, k, v = qkv.view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        y = attention(q, k, v, mask, self.dropout, self.training, causal=causal).transpose(1, 2).reshape(B, T, self.d)
-        return self.out(y if rows is None else rows.pack(y))
+        return self.out(self.attend(x, mask, kv, causal, rows))
 
 
 class Block(nn.Module):
@@ -111,13 +89,9 @@ class Stack(nn.Module):
         return x if rows is None else rows.unpack(x)
 
 
-def _additive(mask: torch.Tensor | None, dtype) -> torch.Tensor | None:
-    if mask is None or bool(mask.all()):
-        return None
-    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(mask == 0, torch.finfo(dtype).min)[:, None, None, :]
+class Bart(EncoderDecoder):
+    """`hidden_states` (the encoder), `decode` and the teacher-forced `forward` come from `seq2seq.EncoderDecoder`."""
 
-
-class Bart(nn.Module):
     def __init__(self, config: BartConfig):
         super().__init__()
         if not config.tie_embeddings:
@@ -136,28 +110,8 @@ class Bart(nn.Module):
             if getattr(module, "bias", None) is not None:
                 nn.init.zeros_(module.bias)
 
-    def hidden_states(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
-        """The encoder's output [B, T, d] (zeros at padding)."""
-        mask = _additive(attention_mask, self.shared.weight.dtype)
-        rows = Unpadded(attention_mask) if mask is not None else None
-        return self.encoder(self.shared(input_ids), mask, rows=rows)
-
-    def decode(self, decoder_input_ids, memory, attention_mask=None, decoder_attention_mask=None) -> torch.Tensor:
-        dtype = memory.dtype
-        return self.decoder(self.shared(decoder_input_ids), _additive(decoder_attention_mask, dtype), memory,
-                            _additive(attention_mask, dtype))
-
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return F.linear(hidden, self.shared.weight)
-
-    def forward(self, input_ids, decoder_input_ids, attention_mask=None, decoder_attention_mask=None, positions=None):
-        """Teacher-forced decoder logits [B, S, V]; with `positions` (flat indices into B·S) only those rows [N, V],
-        so padding is never projected onto the vocabulary."""
-        memory = self.hidden_states(input_ids, attention_mask)
-        hidden = self.decode(decoder_input_ids, memory, attention_mask, decoder_attention_mask)
-        if positions is not None:
-            hidden = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)
-        return self.lm_logits(hidden)
 
 
 def build(config: BartConfig) -> Bart:

@@ -19,13 +19,14 @@ import torch.nn.functional as F
 
 from nlpt.common.errors import NlptError
 from nlpt.models.lm_loss import lm_loss
+from nlpt.models.ops import gelu_tanh
 from nlpt.transformer.config import GPTConfig
 
 
 def activation_fn(name: str):
     """The MLP non-linearity a config names."""
     if name == "gelu_tanh":
-        return lambda x: F.gelu(x, approximate="tanh")
+        return gelu_tanh
     if name == "gelu":
         return F.gelu
     if name == "relu":
@@ -55,7 +56,9 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, H = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.num_heads, H // self.num_heads).permute(2, 0, 3, 1, 4)
+        # strided views [B, heads, T, d] into the fused output: SDPA reads them as they are, and their gradients
+        # go back into one [B, T, 3H] tensor without the copy a permute's backward makes
+        q, k, v = (t.transpose(1, 2) for t in self.qkv(x).view(B, T, 3, self.num_heads, H // self.num_heads).unbind(2))
         mask, causal = attention_mask_for(attention_mask, T)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
                                            dropout_p=self.dropout if self.training else 0.0)

@@ -43,18 +43,24 @@ class _LinearCrossEntropy(torch.autograd.Function):
         for start in range(0, hidden.shape[0], rows):
             h, y = hidden[start:start + rows], labels[start:start + rows]
             logits = h @ weight.t()
-            lse = torch.logsumexp(logits, dim=-1)
-            keep = (y != IGNORE).to(logits.dtype)
+            top = logits.amax(1)
+            picked = torch.arange(len(y), device=y.device)
             target = y.clamp(min=0)
-            total += ((lse - logits.gather(1, target[:, None]).squeeze(1)) * keep).sum()
-            # d loss / d logits = (softmax − one-hot) · keep / count, built in the logits' own buffer
-            grad = logits.sub_(lse[:, None]).exp_()
-            grad[torch.arange(len(y), device=y.device), target] -= 1.0
-            grad.mul_((keep / count)[:, None])
+            target_logit = logits[picked, target]
+            probs = torch.softmax(logits, 1)  # one fused pass; the logits are not needed any more
+            del logits
+            # log Σ exp(logits) = max − log(max probability): that probability is exp(0) / Σ ≥ 1 / vocabulary
+            lse = top - probs.amax(1).log()
+            keep = (y != IGNORE).to(probs.dtype)
+            total += ((lse - target_logit) * keep).sum()
+            # d loss / d logits = (softmax − one-hot) · keep / count; the row scale is applied to the smaller
+            # [rows, hidden] operands instead of this [rows, vocabulary] block
+            probs[picked, target] -= 1.0
+            scale = (keep / count)[:, None]
             if grad_hidden is not None:
-                torch.mm(grad, weight, out=grad_hidden[start:start + rows])
+                torch.mm(probs, weight, out=grad_hidden[start:start + rows]).mul_(scale)
             if grad_weight is not None:
-                grad_weight.addmm_(grad.t(), h)
+                grad_weight.addmm_(probs.t(), h * scale)
         ctx.save_for_backward(grad_hidden, grad_weight)
         return total / count
 

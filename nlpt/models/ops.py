@@ -1,4 +1,4 @@
-"""Training-time pieces shared by the model files: dropout and attention with a cheaper dropout mask.
+"""Training-time pieces shared by the model files: dropout and attention with a cheaper dropout mask, GELU.
 
 Dropout keeps each element with probability 1 − p and scales the kept ones by 1 / (1 − p), as
 `nn.Dropout` does; the mask is drawn as `rand ≥ p` instead of with `bernoulli_`, which on CPU
@@ -6,9 +6,16 @@ costs about twice as much per element (on a small T5/BART, `bernoulli_` was ~11%
 step). `attention` is SDPA except in training with attention dropout, where it runs the same
 arithmetic itself so that this mask is used on the attention weights too. Without dropout (eval,
 export, or p = 0) both are exactly the plain functions.
+
+`gelu_tanh` is GPT-2's GELU, 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))), written as x·σ(2·√(2/π)(x + 0.044715x³))
+(the same function: 0.5(1 + tanh u) = σ(2u)) and computed in cache-sized pieces: on CPU the fused kernel's
+vectorised tanh costs ~3× the exact GELU, while σ is cheap: the forward takes ~35% less time, the
+backward the same (a [2048, 1536] activation, one thread).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn as nn
@@ -82,3 +89,44 @@ class Unpadded:
     def unpack(self, x: torch.Tensor) -> torch.Tensor:
         """[N, d] → [B, T, d] with zeros at the padding."""
         return x.new_zeros(self.B * self.T, x.shape[-1]).index_copy(0, self.index, x).view(self.B, self.T, -1)
+
+
+_GELU_C2 = 2.0 * math.sqrt(2.0 / math.pi)
+_GELU_A = 0.044715
+_GELU_PIECE = 1 << 18  # elements per piece: the few temporaries of a piece stay in cache
+
+
+def _gelu_sigmoid(x: torch.Tensor, x_sq: torch.Tensor) -> torch.Tensor:
+    """σ(2·√(2/π)(x + 0.044715x³)) for a piece, given x²."""
+    return torch.addcmul(x, x_sq, x, value=_GELU_A).mul_(_GELU_C2).sigmoid_()
+
+
+class _GeluTanh(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        out = torch.empty_like(x, memory_format=torch.contiguous_format)
+        for xp, op in zip(x.contiguous().view(-1).split(_GELU_PIECE), out.view(-1).split(_GELU_PIECE)):
+            torch.mul(_gelu_sigmoid(xp, xp * xp), xp, out=op)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        out = torch.empty_like(x, memory_format=torch.contiguous_format)
+        pieces = zip(x.contiguous().view(-1).split(_GELU_PIECE), grad.contiguous().view(-1).split(_GELU_PIECE),
+                     out.view(-1).split(_GELU_PIECE))
+        for xp, gp, op in pieces:
+            x_sq = xp * xp
+            s = _gelu_sigmoid(xp, x_sq)
+            # d/dx x·σ(z) = σ(z) · (1 + (1 − σ(z)) · x · z'),  z' = 2·√(2/π)(1 + 3·0.044715x²)
+            xz = x_sq.mul_(3 * _GELU_A * _GELU_C2).add_(_GELU_C2).mul_(xp)
+            torch.mul(torch.rsub(s, 1.0).mul_(xz).add_(1.0).mul_(s), gp, out=op)
+        return out
+
+
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    """`F.gelu(x, approximate="tanh")` (GPT-2's "gelu_new"); float32 on CPU through σ in cache-sized pieces."""
+    if x.device.type != "cpu" or x.dtype != torch.float32 or torch.compiler.is_compiling():
+        return F.gelu(x, approximate="tanh")
+    return _GeluTanh.apply(x)

@@ -10,7 +10,8 @@ padding, plus causality in the decoder) is one [B, heads, T, T] tensor per
 stack per forward, shared by the layers. With tied embeddings the decoder
 output is scaled by d_model^-0.5 before the shared projection; untied (v1.1)
 it is not. The encoder's token-wise layers skip padding (`ops.Unpadded`), and
-training uses `ops`' cheaper dropout mask.
+training uses `ops`' cheaper dropout mask. The attention's Q, K, V projections
+and the encoder/decoder calls are those BART shares (`seq2seq`).
 
 Parameter names map onto `transformers`' `T5ForConditionalGeneration`
 (`hf_state_dict`, `load_hf_state_dict`).
@@ -24,7 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nlpt.models.ops import Dropout, Unpadded, attention, residual
+from nlpt.models.ops import Dropout, Unpadded, residual
+from nlpt.models.seq2seq import EncoderDecoder, FusedQKV
 from nlpt.transformer.config import T5Config
 
 
@@ -77,42 +79,19 @@ def relative_bucket(relative: torch.Tensor, bidirectional: bool, buckets: int, m
     return out + torch.where(distance < exact, distance, large)
 
 
-class Attention(nn.Module):
-    """Multi-head attention without biases or scaling; Q, K, V in one projection (cross-attention: Q, then K and V
-    together from the encoder output)."""
+class Attention(FusedQKV):
+    """Multi-head attention without biases or scaling (Q, K, V projections: `seq2seq.FusedQKV`)."""
 
     def __init__(self, config: T5Config, cross: bool = False):
-        super().__init__()
-        inner = config.num_heads * config.d_kv
-        self.heads, self.d_kv, self.inner, self.dropout = config.num_heads, config.d_kv, inner, config.dropout
-        self.cross = cross
-        if cross:
-            self.q = nn.Linear(config.d_model, inner, bias=False)
-            self.kv = nn.Linear(config.d_model, 2 * inner, bias=False)
-        else:
-            self.qkv = nn.Linear(config.d_model, 3 * inner, bias=False)
-        self.o = nn.Linear(inner, config.d_model, bias=False)
-
-    def projection(self, name: str) -> torch.Tensor:
-        """The weight of the Q, K or V projection alone (a view into the fused one)."""
-        i = "qkv".index(name)
-        if self.cross:
-            return self.q.weight if name == "q" else self.kv.weight[(i - 1) * self.inner:i * self.inner]
-        return self.qkv.weight[i * self.inner:(i + 1) * self.inner]
+        super().__init__(config.d_model, config.num_heads, config.d_kv, config.dropout, bias=False, cross=cross,
+                         scale=1.0)
+        self.o = nn.Linear(self.inner, config.d_model, bias=False)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor, kv: torch.Tensor | None = None,
                 rows: Unpadded | None = None) -> torch.Tensor:
-        """x: [B, T, d], or its non-padding rows [N, d] with `rows` (self-attention only)."""
-        if self.cross:
-            B, T, _ = x.shape
-            q = self.q(x).view(B, T, self.heads, self.d_kv).transpose(1, 2)
-            k, v = self.kv(kv).view(B, kv.shape[1], 2, self.heads, self.d_kv).permute(2, 0, 3, 1, 4)
-        else:
-            qkv = self.qkv(x) if rows is None else rows.unpack(self.qkv(x))
-            B, T, _ = qkv.shape
-            q, k, v = qkv.view(B, T, 3, self.heads, self.d_kv).permute(2, 0, 3, 1, 4)
-        y = attention(q, k, v, bias, self.dropout, self.training, scale=1.0).transpose(1, 2).reshape(B, T, self.inner)
-        return self.o(y if rows is None else rows.pack(y))
+        """x: [B, T, d], or its non-padding rows [N, d] with `rows` (self-attention only); `bias`: the stack's
+        position bias + masks, added to the scores."""
+        return self.o(self.attend(x, bias, kv, rows=rows))
 
 
 class FeedForward(nn.Module):
@@ -188,13 +167,9 @@ class Stack(nn.Module):
         return x if rows is None else rows.unpack(x)
 
 
-def _additive(mask: torch.Tensor | None, dtype) -> torch.Tensor | None:
-    if mask is None or bool(mask.all()):
-        return None
-    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(mask == 0, torch.finfo(dtype).min)[:, None, None, :]
+class T5(EncoderDecoder):
+    """`hidden_states` (the encoder), `decode` and the teacher-forced `forward` come from `seq2seq.EncoderDecoder`."""
 
-
-class T5(nn.Module):
     def __init__(self, config: T5Config):
         super().__init__()
         self.config = config
@@ -216,39 +191,18 @@ class T5(nn.Module):
             for blk in stack.blocks:
                 for attn in filter(None, (blk.self_attn, blk.cross_attn)):
                     with torch.no_grad():
-                        attn.projection("q").normal_(0.0, (c.d_model * c.d_kv) ** -0.5)
-                        attn.projection("k").normal_(0.0, c.d_model ** -0.5)
-                        attn.projection("v").normal_(0.0, c.d_model ** -0.5)
+                        attn.projection("q")[0].normal_(0.0, (c.d_model * c.d_kv) ** -0.5)
+                        attn.projection("k")[0].normal_(0.0, c.d_model ** -0.5)
+                        attn.projection("v")[0].normal_(0.0, c.d_model ** -0.5)
                     nn.init.normal_(attn.o.weight, 0.0, (c.num_heads * c.d_kv) ** -0.5)
                 for lin in filter(None, (blk.ffn.wi, blk.ffn.wi_gate)):
                     nn.init.normal_(lin.weight, 0.0, c.d_model ** -0.5)
                 nn.init.normal_(blk.ffn.wo.weight, 0.0, c.ffn_size ** -0.5)
 
-    def hidden_states(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
-        """The encoder's output [B, T, d] (after its final RMS norm; zeros at padding)."""
-        mask = _additive(attention_mask, self.shared.weight.dtype)
-        rows = Unpadded(attention_mask) if mask is not None else None
-        return self.encoder(self.shared(input_ids), mask, rows=rows)
-
-    def decode(self, decoder_input_ids, memory, attention_mask=None, decoder_attention_mask=None) -> torch.Tensor:
-        """Decoder output [B, S, d] (before the LM head) attending to the encoder output `memory`."""
-        dtype = memory.dtype
-        return self.decoder(self.shared(decoder_input_ids), _additive(decoder_attention_mask, dtype), memory,
-                            _additive(attention_mask, dtype))
-
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         if self.head is None:
             return F.linear(hidden * self.config.d_model ** -0.5, self.shared.weight)
         return self.head(hidden)
-
-    def forward(self, input_ids, decoder_input_ids, attention_mask=None, decoder_attention_mask=None, positions=None):
-        """Teacher-forced decoder logits [B, S, V]; with `positions` (flat indices into B·S) only those rows [N, V],
-        so padding is never projected onto the vocabulary."""
-        memory = self.hidden_states(input_ids, attention_mask)
-        hidden = self.decode(decoder_input_ids, memory, attention_mask, decoder_attention_mask)
-        if positions is not None:
-            hidden = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)
-        return self.lm_logits(hidden)
 
 
 def build(config: T5Config) -> T5:
@@ -285,13 +239,13 @@ def _hf_pairs(model: T5):
         for i, blk in enumerate(stack.blocks):
             p = f"{side}.block.{i}.layer."
             for n in "qkv":
-                yield f"{p}0.SelfAttention.{n}.weight", blk.self_attn.projection(n)
+                yield f"{p}0.SelfAttention.{n}.weight", blk.self_attn.projection(n)[0]
             yield f"{p}0.SelfAttention.o.weight", blk.self_attn.o.weight
             yield f"{p}0.layer_norm.weight", blk.ln_self.weight
             ff = 1
             if blk.cross_attn is not None:
                 for n in "qkv":
-                    yield f"{p}1.EncDecAttention.{n}.weight", blk.cross_attn.projection(n)
+                    yield f"{p}1.EncDecAttention.{n}.weight", blk.cross_attn.projection(n)[0]
                 yield f"{p}1.EncDecAttention.o.weight", blk.cross_attn.o.weight
                 yield f"{p}1.layer_norm.weight", blk.ln_cross.weight
                 ff = 2
@@ -308,8 +262,7 @@ def _hf_pairs(model: T5):
 
 def hf_state_dict(model: T5) -> dict:
     """nlpt weights under T5ForConditionalGeneration's names (tied copies left to transformers to tie)."""
-    sd = {k: v.detach().contiguous().clone() for k, v in _hf_pairs(model)}
-    return sd
+    return {k: v.detach().contiguous().clone() for k, v in _hf_pairs(model)}
 
 
 def load_hf_state_dict(model: T5, sd: dict) -> None:
