@@ -212,6 +212,15 @@ class _FileRun:
         self.fh.close()
 
 
+def _take_below(cursors, hi_key: int, ks: list, vs: list) -> None:
+    """Append each run's next pairs with keys below `hi_key` to `ks`/`vs` (runs are file or memory cursors)."""
+    for c in cursors:
+        got = c.take_below(hi_key)
+        if got is not None:
+            ks.append(got[0])
+            vs.append(got[1])
+
+
 class _MemRun:
     """An in-memory run read in increasing key ranges, handing back the pages it has passed."""
 
@@ -348,11 +357,7 @@ class RunStore:
             for part in range(len(self.parts)):
                 hi_key = int(self.bounds[part + 1]) * V
                 ks, vs = [], []
-                for c in cursors:
-                    got = c.take_below(hi_key)
-                    if got is not None:
-                        ks.append(got[0])
-                        vs.append(got[1])
+                _take_below(cursors, hi_key, ks, vs)
                 if ks:
                     keys, vals = _concat_reduce(ks, vs)
                     del ks, vs
@@ -491,11 +496,7 @@ def merge_runs(store: RunStore, dense: Anon | None, layout, vocab_size: int, sin
                     vs.append(v)
                 if dense is not None:
                     dense.release_to(rowstart[row1] if row1 < V else len(dense.a))
-                for c in cursors:
-                    part = c.take_below(hi_key)
-                    if part is not None:
-                        ks.append(part[0])
-                        vs.append(part[1])
+                _take_below(cursors, hi_key, ks, vs)
                 if ks:
                     keys, vals = _concat_reduce(ks, vs)
                     del ks, vs
