@@ -13,6 +13,19 @@ SYNTHETIC = os.path.join(ROOT, "data", "synthetic.txt")
 needs_synthetic = pytest.mark.skipif(not os.path.exists(SYNTHETIC), reason="data/synthetic.txt missing")
 
 
+def require_gloo(fsdp: bool = False) -> None:
+    """Skip visibly unless this torch runs gloo process groups (and FSDP2's `fully_shard` when `fsdp`)."""
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("this torch has no gloo backend")
+    if fsdp:
+        try:
+            from torch.distributed.fsdp import fully_shard  # noqa: F401
+        except ImportError:
+            pytest.skip("this torch has no FSDP2 fully_shard")
+
+
 def synthetic_head(tmp_path_factory, lines: int, name: str = "head.txt") -> str:
     """The first `lines` lines of data/synthetic.txt, written to a fresh temporary folder; returns its path."""
     if not os.path.exists(SYNTHETIC):

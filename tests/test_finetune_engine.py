@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from _cli import ROOT, nlpt_main  # noqa: E402
+from _cli import ROOT, nlpt_main, require_gloo  # noqa: E402
 
 from _finetune_task import write_task  # noqa: E402
 
@@ -138,10 +138,7 @@ def test_early_stopping_is_a_loop_callback_that_keeps_the_best_epoch(task, tmp_p
 
 @pytest.mark.slow
 def test_two_process_torchrun_gloo_matches_one_process(task, tmp_path, capsys):
-    import torch.distributed as dist
-
-    if not dist.is_available() or not dist.is_gloo_available():
-        pytest.skip("this torch has no gloo backend")
+    require_gloo()
     common = ("--epochs", "2", "--dropout", "0", "--global-batch", "40")
     code, out, err = nlpt_main(*args(task, tmp_path / "one", "--batch-size", "40", *common), capsys=capsys)
     assert code == 0, err

@@ -18,7 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from _cli import ROOT, char_tokenizer_file, needs_synthetic, nlpt_main, synthetic_head  # noqa: E402
+from _cli import ROOT, char_tokenizer_file, needs_synthetic, nlpt_main, require_gloo, synthetic_head  # noqa: E402
 
 from nlpt.common.errors import NlptError  # noqa: E402
 from nlpt.engine.distributed import Launch, expand_nodelist, resolve_launch  # noqa: E402
@@ -128,14 +128,9 @@ def _assert_close(a: dict, b: dict):
 
 @needs_synthetic
 @pytest.mark.slow
-@pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-                    reason="this torch has no gloo backend")
 def test_sharded_checkpoints_resume_on_another_number_of_ranks(corpus, char_tok, tmp_path, capsys):
     """1 rank -> 2 FSDP ranks (launched as srun does) -> 1 rank: the weights follow the uninterrupted run."""
-    try:
-        from torch.distributed.fsdp import fully_shard  # noqa: F401
-    except ImportError:
-        pytest.skip("this torch has no FSDP2 fully_shard")
+    require_gloo(fsdp=True)
     from safetensors import safe_open
 
     from nlpt.engine.checkpoint import Reader, latest, read_weights
@@ -227,15 +222,7 @@ def train_losses(run_dir):
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_two_process_gloo_run_matches_one_process(strategy, corpus, char_tok, tmp_path, capsys):
     """torchrun with 2 ranks gives one process's loss curve; FSDP also stops at step 6 and resumes 2 -> 2 sharded."""
-    import torch.distributed as dist
-
-    if not dist.is_available() or not dist.is_gloo_available():
-        pytest.skip("this torch has no gloo backend")
-    if strategy == "fsdp":
-        try:
-            from torch.distributed.fsdp import fully_shard  # noqa: F401
-        except ImportError:
-            pytest.skip("this torch has no FSDP2 fully_shard")
+    require_gloo(fsdp=strategy == "fsdp")
     from nlpt.engine.checkpoint import read_weights
 
     tokens = tmp_path / "tokens"
