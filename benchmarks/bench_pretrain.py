@@ -6,7 +6,9 @@ Rows (`--rows a,b,c,d,e,f`; e and f, BERT and T5/BART, are described above row_e
 a  CPU training tokens/s: nlpt's engine (`nlpt.engine.run.pretrain`, fused AdamW, the real loop and data)
    against transformers' GPT2LMHeadModel and LlamaForCausalLM in a plain torch loop (AdamW, clipping), same
    config (6 layers, 384 wide, 6 heads, context 256, vocabulary 8192, batch 8; Llama: GQA 6/2 heads, SwiGLU
-   1024), same threads. Measured in alternation (A B A B) and the median of the timed steps reported.
+   1024), same threads. Measured in alternation (A B A B) and the median of the timed steps reported. nlpt
+   runs at its default `--cpu-matmul auto` and, when auto picks numpy's BLAS, also with `--cpu-matmul torch`
+   (torch's own matrix products, as transformers uses), so the table shows what each part brings.
 b  character-level Tiny Shakespeare (first 90% train, last 10% validation): 4 layers, 4 heads, width 128,
    context 64, batch 12, 2000 steps, lr 1e-3 (cosine to 1e-4, warmup 100, beta2 0.99, exact GELU, as nanoGPT's
    shakespeare_char), no dropout, initial weights N(0, 0.049) (GPT-2's 0.02 is for width 768: the same
@@ -110,7 +112,8 @@ def _hf_steps(kind: str, steps: int, warmup: int, threads: int, batch: int = 8, 
     return times, cpu
 
 
-def _nlpt_steps(kind: str, steps: int, warmup: int, threads: int, corpus: str, tok: str, work: str) -> tuple:
+def _nlpt_steps(kind: str, steps: int, warmup: int, threads: int, corpus: str, tok: str, work: str,
+                cpu_matmul: str = "auto") -> tuple:
     """Wall seconds per step of nlpt's engine (the real loop, reading its token files) from metrics.jsonl, and
     CPU seconds per step from the loop's per-step progress callback."""
     import shutil
@@ -123,7 +126,8 @@ def _nlpt_steps(kind: str, steps: int, warmup: int, threads: int, corpus: str, t
     shutil.rmtree(run, ignore_errors=True)
     o = TrainOptions(run_dir=run, corpus=[corpus], tokenizer=tok, model=REGISTRY[arch].config, batch=8,
                      max_steps=warmup + steps, eval_every=0, eval_batches=1, log_every=1, checkpoint_every=0,
-                     keep_last=1, threads=threads, quiet=True, token_dir=os.path.join(work, "tokens"), warmup=2)
+                     keep_last=1, threads=threads, quiet=True, token_dir=os.path.join(work, "tokens"), warmup=2,
+                     cpu_matmul=cpu_matmul)
     marks = [time.process_time()]
     summary = pretrain(o, on_progress=lambda record: marks.append(time.process_time()))
     with open(os.path.join(run, "metrics.jsonl")) as fh:
@@ -140,26 +144,39 @@ def row_a(args) -> str:
     corpus = os.path.join(DATA, "tinyshakespeare", "input.txt")
     tok = _char_tokenizer(corpus, os.path.join(work, "tok.json"))
     lines = []
+    from nlpt.models import cpu_matmul
+
+    choice = cpu_matmul.configure("auto", args.threads)  # what the engine's default will choose, for the table
+    choice.restore()
     for kind, peer in (("gpt", "transformers GPT2LMHeadModel"), ("llama", "transformers LlamaForCausalLM")):
-        ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
-        for _ in range(args.rounds):  # A B A B ...: load changes on a shared machine hit both sides
+        ours, theirs, ours_cpu, theirs_cpu, torch_mm, torch_mm_cpu = [], [], [], [], [], []
+        for _ in range(args.rounds):  # A B C A B C ...: load changes on a shared machine hit every side
             t, c, params = _nlpt_steps(kind, args.steps, 1, args.threads, corpus, tok, work)
             ours += t
             ours_cpu += c
             t, c = _hf_steps(kind, args.steps, 1, args.threads)
             theirs += t
             theirs_cpu += c
-        tps_ours = 8 * 256 / statistics.median(ours)
+            if choice.backend != "torch":  # nlpt with torch's own products too, to show what each part brings
+                t, c, _ = _nlpt_steps(kind, args.steps, 1, args.threads, corpus, tok, work, cpu_matmul="torch")
+                torch_mm += t
+                torch_mm_cpu += c
         tps_theirs = 8 * 256 / statistics.median(theirs)
-        cpu_ours, cpu_theirs = statistics.median(ours_cpu), statistics.median(theirs_cpu)
+        cpu_theirs = statistics.median(theirs_cpu)
         fb_ours, fb_theirs = _interleaved_forward_backward(kind, args.threads)
-        lines.append([f"nlpt {kind} (engine)", f"{params:,}", f"{tps_ours:,.0f}", f"{tps_ours / tps_theirs:.2f}×",
-                      f"{cpu_ours:.2f}", f"{cpu_theirs / cpu_ours:.2f}×", f"{fb_theirs / fb_ours:.2f}×"])
+        sides = [(f"nlpt {kind} (engine, --cpu-matmul auto: {choice.backend})", ours, ours_cpu, f"{fb_theirs / fb_ours:.2f}×")]
+        if torch_mm:
+            sides.append((f"nlpt {kind} (engine, --cpu-matmul torch)", torch_mm, torch_mm_cpu, ""))
+        for name, wall, cpu, fb in sides:
+            tps, cpu_s = 8 * 256 / statistics.median(wall), statistics.median(cpu)
+            lines.append([name, f"{params:,}", f"{tps:,.0f}", f"{tps / tps_theirs:.2f}×", f"{cpu_s:.2f}",
+                          f"{cpu_theirs / cpu_s:.2f}×", fb])
         lines.append([peer + " (plain loop)", "", f"{tps_theirs:,.0f}", "1.00×", f"{cpu_theirs:.2f}", "1.00×", "1.00×"])
     return (f"(a) CPU training tokens/s, batch 8 × 256, {args.threads} threads, torch {torch.__version__}, "
             f"median of {args.rounds * args.steps} timed steps per side in {args.rounds} alternating rounds (wall "
             f"time, and CPU time of the process per step, which a loaded machine disturbs less); last column: "
-            f"forward+backward alone in CPU time, the two models alternating step by step (3 steps each)\n\n"
+            f"forward+backward alone in CPU time, the two models alternating step by step (3 steps each, nlpt with "
+            f"auto's choice); auto's timing here: numpy's BLAS {choice.speedup:.2f}× torch's\n\n"
             + table(["system", "parameters", "tokens/s (wall)", "vs transformers", "CPU s/step", "vs transformers (CPU)",
                      "fwd+bwd vs transformers (CPU)"], lines))
 
@@ -186,13 +203,19 @@ def _interleaved_forward_backward(kind: str, threads: int, steps: int = 3) -> tu
     theirs.train()
     ids = torch.randint(0, 8192, (8, 257), generator=torch.Generator().manual_seed(0))
     a, b = [], []
-    for i in range(steps + 1):  # the first step of each warms up
-        t = time.process_time()
-        ours(ids[:, :-1], labels=ids[:, 1:])["loss"].backward()
-        a.append(time.process_time() - t)
-        t = time.process_time()
-        theirs(input_ids=ids[:, :-1], labels=ids[:, :-1]).loss.backward()
-        b.append(time.process_time() - t)
+    from nlpt.models import cpu_matmul
+
+    choice = cpu_matmul.configure("auto", threads)  # as the engine does (--cpu-matmul auto); nlpt's layers only
+    try:
+        for i in range(steps + 1):  # the first step of each warms up
+            t = time.process_time()
+            ours(ids[:, :-1], labels=ids[:, 1:])["loss"].backward()
+            a.append(time.process_time() - t)
+            t = time.process_time()
+            theirs(input_ids=ids[:, :-1], labels=ids[:, :-1]).loss.backward()
+            b.append(time.process_time() - t)
+    finally:
+        choice.restore()
     return statistics.median(a[1:]), statistics.median(b[1:])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,7 @@ def test_small_memory_trains_from_disk_identically(tmp_path, small_corpus):
              "--save-cooccur", tmp_path / "c.bin", *common)
     assert r.returncode == 0, r.stderr
     assert "training from" not in r.stderr and "peak memory (MiB): vocabulary" in r.stderr
+    assert re.search(r"peak memory \(MiB\): .*, training \d+, output \d+$", r.stderr, re.M), r.stderr
     r = nlpt("train-glove", small_corpus, "-o", tmp_path / "disk.txt", "--memory", 0.001, *common)
     assert r.returncode == 0, r.stderr
     assert "spill(s)" in r.stderr and "training from" in r.stderr  # counting spilled, training streamed

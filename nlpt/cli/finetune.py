@@ -115,6 +115,7 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed for initialisation, shuffling and --dev-split."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda[:N] or mps."),
     precision: str = typer.Option("fp32", "--precision", metavar="fp32|bf16|fp16", help="Autocast precision on GPU."),
+    cpu_matmul: str = typer.Option("auto", "--cpu-matmul", metavar="auto|torch|numpy", help="On CPU, whose BLAS multiplies matrices: torch's, numpy's, or auto (the faster on this machine, timed at start)."),
     threads: Optional[int] = THREADS,
     quiet: bool = QUIET,
     json: bool = JSON,
@@ -128,7 +129,7 @@ def train(
         kernel_sizes=_kernel_sizes(kernel_sizes), lower=lower, split_punct=split_punct, nfkc=nfkc, cjk=cjk, pooling=pooling, head=head,
         freeze=freeze, max_length=max_length, epochs=epochs, batch_size=batch_size, global_batch=global_batch, lr=lr, body_lr=body_lr,
         weight_decay=weight_decay, dropout=dropout, warmup=warmup, patience=patience, seed=seed, device=device,
-        precision=precision, threads=threads, quiet=quiet,
+        precision=precision, cpu_matmul=cpu_matmul, threads=threads, quiet=quiet,
     )
     _check_choices(encoder, pooling, head, fmt)
     results = run_finetune(settings)

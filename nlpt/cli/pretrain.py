@@ -116,6 +116,7 @@ def train(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (autocast; fp16 with a gradient scaler)."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
+    cpu_matmul: str = typer.Option("auto", "--cpu-matmul", metavar="auto|torch|numpy", help="On CPU, whose BLAS multiplies matrices: torch's, numpy's, or auto (the faster on this machine, timed at start)."),
     strategy: str = typer.Option("auto", "--strategy", help="With several ranks: ddp (default) or fsdp (FSDP2 fully_shard)."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Last fraction of the corpus held out for validation."),
     token_dir: Optional[str] = typer.Option(None, "--token-dir", show_default=False, help="Where the token files live [default: RUN_DIR/tokens]; share it between runs."),
@@ -191,6 +192,7 @@ def train(
         checkpoint_every=v["checkpoint_every"], keep_last=v["keep_last"], resume=v["resume"], seed=v["seed"],
         device=v["device"], precision=v["precision"], compile=v["compile"], strategy=v["strategy"],
         val_fraction=v["val_fraction"], token_dir=v["token_dir"], threads=v["threads"],
+        cpu_matmul=v["cpu_matmul"],
         reader=ReaderOptions(tokenizer=TokenizerOptions(lower=v["lower"], nfkc=v["nfkc"])), quiet=v["quiet"])
     summary = pretrain(opts)
     if summary is None:  # a non-zero rank: rank 0 reports

@@ -182,8 +182,10 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
     finally:
         sink.close()  # removes the temporary training records, if they went to disk
 
+    peaks["training"] = max(peaks["training"], peak_rss_mib(reset=True))  # and the records' reader, closed now
     Vectors(vocab.words, gl.output_matrix(state, which)).save(output, fmt)
     _write_sidecar(output, "train-glove", ropts, V, args)
+    peaks["output"] = peak_rss_mib()
     log(f"wrote {V} vectors of size {vector_size} to {output} "
         f"(counting {result.count_seconds:.1f}s, training {result.train_seconds:.1f}s, {n_records} records)", quiet)
     log("peak memory (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()), quiet)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,13 +28,20 @@ class Vectors:
 
     words: list[str]
     matrix: np.ndarray
-    index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.matrix = np.ascontiguousarray(self.matrix, dtype=np.float32)
         if self.matrix.ndim != 2 or self.matrix.shape[0] != len(self.words):
             raise ValueError(f"matrix shape {self.matrix.shape} does not match {len(self.words)} words")
-        self.index = {w: i for i, w in enumerate(self.words)}
+        self._index: dict[str, int] | None = None
+
+    @property
+    def index(self) -> dict[str, int]:
+        """word → row, built on first use: a trainer that only writes its vectors never pays for it
+        (1.4 M words take ~100 MiB: at 10 GB it was what took GloVe past its --memory, after training)."""
+        if self._index is None:
+            self._index = {w: i for i, w in enumerate(self.words)}
+        return self._index
 
     def __len__(self) -> int:
         return len(self.words)

@@ -25,6 +25,7 @@ from nlpt.engine.objective import (
 PRECISIONS = ("fp32", "bf16", "fp16")
 SCHEDULES = ("cosine", "linear", "constant")
 STRATEGIES = ("auto", "ddp", "fsdp")
+CPU_MATMUL = ("auto", "torch", "numpy")  # nlpt.models.cpu_matmul.BACKENDS (not imported here: no torch yet)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class TrainOptions:
     val_fraction: float = 0.1
     token_dir: Optional[str] = None  # default RUN_DIR/tokens
     threads: Optional[int] = None
+    cpu_matmul: str = "auto"  # auto | torch | numpy: whose BLAS multiplies on CPU (nlpt.models.cpu_matmul)
     reader: Any = None  # ReaderOptions
     quiet: bool = False
 
@@ -91,6 +93,8 @@ def validate_options(o: TrainOptions) -> None:
         raise UsageError(f"--lr must be a positive number below 10 (got {o.lr})")
     if o.precision not in PRECISIONS:
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)} (got {o.precision!r})")
+    if o.cpu_matmul not in CPU_MATMUL:
+        raise UsageError(f"--cpu-matmul must be one of {', '.join(CPU_MATMUL)} (got {o.cpu_matmul!r})")
     if o.schedule not in SCHEDULES:
         raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)} (got {o.schedule!r})")
     if o.strategy not in STRATEGIES:
@@ -207,6 +211,7 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
         saved = source.state
         ckpt.check_same_model(saved.get("model", {}), model_dict, resume_from)
     d = dist_.setup(o.device)
+    matmul = None
     try:
         world = d.world
         strategy = o.strategy if o.strategy != "auto" else "ddp"
@@ -216,6 +221,10 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
         if o.threads is None and world > 1:  # ranks on one node share its CPUs
             threads = max(1, threads // max(1, d.local_world))
         torch.set_num_threads(threads)
+        if d.device.type == "cpu":
+            from nlpt.models import cpu_matmul
+
+            matmul = cpu_matmul.configure(o.cpu_matmul, threads)  # undone in `finally`; logged with the model
 
         # run folder + token files: rank 0 writes, the others wait and read
         token_dir = o.token_dir or os.path.join(o.run_dir, "tokens")
@@ -243,6 +252,10 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
 
         torch.manual_seed(o.seed)
         model = build(o.model).to(d.device)
+        if matmul is not None and d.main:  # once the input is known to be good: errors stay one line
+            from nlpt.common.progress import log
+
+            log(matmul.describe(), o.quiet)
         bare = model
         sharded = False
         if world > 1 and strategy == "fsdp":
@@ -326,6 +339,8 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
     except torch.cuda.OutOfMemoryError:  # moving the model, the optimizer state or a training step
         raise NlptError(out_of_memory_message(o.batch, context, o.strategy, d.world)) from None
     finally:
+        if matmul is not None:
+            matmul.restore()
         dist_.teardown(d)
 
 

@@ -82,6 +82,7 @@ class Settings:
     device: str = "auto"
     precision: str = "fp32"
     threads: int | None = None
+    cpu_matmul: str = "auto"  # auto | torch | numpy (nlpt.models.cpu_matmul)
     quiet: bool = False
 
     def check(self) -> None:
@@ -109,6 +110,8 @@ class Settings:
             raise UsageError(f"--dev-split must be in [0, 1), not {self.dev_split}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise UsageError(f"--precision must be fp32, bf16 or fp16, not {self.precision!r}")
+        if self.cpu_matmul not in ("auto", "torch", "numpy"):
+            raise UsageError(f"--cpu-matmul must be one of auto, torch, numpy (got {self.cpu_matmul!r})")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise UsageError(f"--device must be auto, cpu, cuda[:N] or mps, not {self.device!r}")
         for path in (self.train, self.dev, self.test):
@@ -138,7 +141,7 @@ class Settings:
 
 
 # settings that may differ when a stopped run is continued
-_RESUME_FREE = ("output", "quiet", "threads", "device")
+_RESUME_FREE = ("output", "quiet", "threads", "device", "cpu_matmul")
 
 
 def resume_point(s: Settings, world: int = 1) -> str | None:
@@ -465,18 +468,25 @@ def run_finetune(s: Settings) -> dict | None:
     if s.threads is None and launch.world > 1:  # ranks on one node share its CPUs
         threads = max(1, threads // max(1, launch.local_world))
     d = dist_.setup("cuda" if s.device.startswith("cuda:") else s.device)  # ranks: one device each
+    matmul = None
     try:
         if d.world == 1:
             d.device = resolve_device(s.device)  # `cuda:N` names one GPU
         device = d.device
         if device.type == "cpu":
+            from nlpt.models import cpu_matmul
+
             torch.set_num_threads(threads)
+            if s.model is not None:  # nlpt's Transformer layers; static encoders are torch's own
+                matmul = cpu_matmul.configure(s.cpu_matmul, threads)  # undone in `finally`; logged below
         if s.precision == "fp16" and device.type != "cuda":
             raise UsageError("--precision fp16 needs a CUDA device (use bf16 or fp32)")
         resume_from = dist_.broadcast_object(resume_from, d)
         autocast = autocast_for(device, s.precision)
         torch.manual_seed(s.seed)
         built = build_pretrained(s, task, device, autocast) if s.model is not None else build_static(s, task)
+        if matmul is not None and d.main:  # once the input is known to be good: errors stay one line
+            log(matmul.describe(), s.quiet)
         kind = "regression" if task.labels.regression else "classification"
         select = SELECTION_METRIC[kind]
         if task.labels.regression:  # start from the mean score, not 0: the first epochs then learn the differences
@@ -573,6 +583,8 @@ def run_finetune(s: Settings) -> dict | None:
         if state.stopped_by:
             return {"run_dir": run_dir, "stopped_by": state.stopped_by, "steps": state.step, "checkpoint": state.checkpoint}
     finally:
+        if matmul is not None:
+            matmul.restore()
         dist_.teardown(d)
 
     history = [{"epoch": r["epoch"], "train_loss": r["train_loss"], **{k: r[k] for k in ("dev", "test") if k in r}}

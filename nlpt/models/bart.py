@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.models.ops import Dropout, Unpadded, residual
 from nlpt.models.seq2seq import EncoderDecoder, FusedQKV
 from nlpt.transformer.config import BartConfig
@@ -33,7 +34,7 @@ class Attention(FusedQKV):
         if d % heads:
             raise ValueError(f"num_heads {heads} does not divide d_model {d}")
         super().__init__(d, heads, d // heads, dropout, bias=True, cross=cross)
-        self.out = nn.Linear(d, d)
+        self.out = Linear(d, d)
 
     def forward(self, x, mask=None, kv=None, causal=False, rows: Unpadded | None = None):
         """x: [B, T, d], or its non-padding rows [N, d] with `rows` (self-attention only)."""
@@ -51,7 +52,7 @@ class Block(nn.Module):
         self.ln_self = nn.LayerNorm(d)
         self.cross_attn = Attention(d, config.num_heads, p, cross=True) if decoder else None
         self.ln_cross = nn.LayerNorm(d) if decoder else None
-        self.fc_in, self.fc_out = nn.Linear(d, ffn), nn.Linear(ffn, d)
+        self.fc_in, self.fc_out = Linear(d, ffn), Linear(ffn, d)
         self.ln_ffn = nn.LayerNorm(d)
         self.drop = Dropout(p)
 
@@ -111,7 +112,7 @@ class Bart(EncoderDecoder):
                 nn.init.zeros_(module.bias)
 
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return F.linear(hidden, self.shared.weight)
+        return linear(hidden, self.shared.weight)
 
 
 def build(config: BartConfig) -> Bart:

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.transformer.config import EncoderConfig
 
 
@@ -56,8 +57,8 @@ class SelfAttention(nn.Module):
         if hidden % heads:
             raise ValueError(f"num_heads {heads} does not divide hidden size {hidden}")
         self.heads, self.dropout = heads, dropout
-        self.qkv = nn.Linear(hidden, 3 * hidden)
-        self.out = nn.Linear(hidden, hidden)
+        self.qkv = Linear(hidden, 3 * hidden)
+        self.out = Linear(hidden, hidden)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         B, T, H = x.shape
@@ -74,8 +75,8 @@ class Block(nn.Module):
         H, eps, p = config.hidden_size, config.layer_norm_eps, config.dropout
         self.attn = SelfAttention(H, config.num_heads, p)
         self.ln_attn = nn.LayerNorm(H, eps=eps)
-        self.fc_in = nn.Linear(H, config.ffn_size)
-        self.fc_out = nn.Linear(config.ffn_size, H)
+        self.fc_in = Linear(H, config.ffn_size)
+        self.fc_out = Linear(config.ffn_size, H)
         self.ln_ffn = nn.LayerNorm(H, eps=eps)
         self.drop = nn.Dropout(p)
 
@@ -95,11 +96,11 @@ class Encoder(nn.Module):
         self.pos_emb = nn.Embedding(config.max_positions, E)
         self.seg_emb = nn.Embedding(config.type_vocab_size, E) if config.type_vocab_size else None
         self.ln_emb = nn.LayerNorm(E, eps=config.layer_norm_eps)
-        self.emb_proj = nn.Linear(E, H) if E != H else None  # ALBERT
+        self.emb_proj = Linear(E, H) if E != H else None  # ALBERT
         self.drop = nn.Dropout(config.dropout)
         stored = 1 if config.shared_layers else config.num_layers
         self.layers = nn.ModuleList(Block(config) for _ in range(stored))
-        self.pooler = nn.Linear(H, H) if config.pooler else None
+        self.pooler = Linear(H, H) if config.pooler else None
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
         B, T = input_ids.shape
@@ -130,10 +131,10 @@ class BertForPretraining(nn.Module):
         self.config = config
         E, H = config.embed_size, config.hidden_size
         self.encoder = Encoder(config)
-        self.mlm_dense = nn.Linear(H, E)
+        self.mlm_dense = Linear(H, E)
         self.mlm_ln = nn.LayerNorm(E, eps=config.layer_norm_eps)
         self.mlm_bias = nn.Parameter(torch.zeros(config.vocab_size))
-        self.sentence_head = nn.Linear(H, 2) if config.sentence_head else None
+        self.sentence_head = Linear(H, 2) if config.sentence_head else None
         if self.sentence_head is None and self.encoder.pooler is not None:
             self.encoder.pooler = None  # RobertaForMaskedLM-style: no sentence head, no pooler
         self.apply(self._init)
@@ -156,7 +157,7 @@ class BertForPretraining(nn.Module):
     def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Vocabulary logits for the given hidden vectors [..., H] → [..., V]."""
         h = self.mlm_ln(F.gelu(self.mlm_dense(hidden)))
-        return F.linear(h, self.encoder.tok_emb.weight, self.mlm_bias)
+        return linear(h, self.encoder.tok_emb.weight, self.mlm_bias)
 
     def sentence_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.sentence_head(self.encoder.pooled(hidden))

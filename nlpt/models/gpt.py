@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nlpt.common.errors import NlptError
+from nlpt.models.cpu_matmul import Linear
 from nlpt.models.lm_loss import lm_loss
 from nlpt.models.ops import gelu_tanh
 from nlpt.transformer.config import GPTConfig
@@ -49,8 +50,8 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, c: GPTConfig):
         super().__init__()
         self.num_heads = c.num_heads
-        self.qkv = nn.Linear(c.hidden_size, 3 * c.hidden_size)
-        self.proj = nn.Linear(c.hidden_size, c.hidden_size)
+        self.qkv = Linear(c.hidden_size, 3 * c.hidden_size)
+        self.proj = Linear(c.hidden_size, c.hidden_size)
         self.dropout = c.dropout
         self.resid_drop = nn.Dropout(c.dropout)
 
@@ -68,8 +69,8 @@ class CausalSelfAttention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, c: GPTConfig):
         super().__init__()
-        self.fc = nn.Linear(c.hidden_size, c.ffn_size)
-        self.proj = nn.Linear(c.ffn_size, c.hidden_size)
+        self.fc = Linear(c.hidden_size, c.ffn_size)
+        self.proj = Linear(c.ffn_size, c.hidden_size)
         self.act = activation_fn(c.activation)
         self.drop = nn.Dropout(c.dropout)
 
@@ -103,7 +104,7 @@ class GPT(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.num_layers))
         self.ln_f = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps) if c.norm == "pre" else None
-        self.lm_head = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        self.lm_head = Linear(c.hidden_size, c.vocab_size, bias=False)
         if c.tie_embeddings:
             self.lm_head.weight = self.wte.weight
         self.reset_parameters()

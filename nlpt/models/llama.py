@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nlpt.common.errors import NlptError
+from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.models.gpt import activation_fn, attention_mask_for
 from nlpt.models.lm_loss import lm_loss
 from nlpt.transformer.config import LlamaConfig
@@ -60,8 +61,8 @@ class Attention(nn.Module):
     def __init__(self, c: LlamaConfig):
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = c.num_heads, c.num_kv_heads, c.attn_head_dim
-        self.qkv = nn.Linear(c.hidden_size, (c.num_heads + 2 * c.num_kv_heads) * self.head_dim, bias=c.qkv_bias)
-        self.o = nn.Linear(c.num_heads * self.head_dim, c.hidden_size, bias=c.o_bias)
+        self.qkv = Linear(c.hidden_size, (c.num_heads + 2 * c.num_kv_heads) * self.head_dim, bias=c.qkv_bias)
+        self.o = Linear(c.num_heads * self.head_dim, c.hidden_size, bias=c.o_bias)
         self.dropout = c.dropout
 
     def forward(self, x, cos, sin, attention_mask=None):
@@ -83,8 +84,8 @@ class GatedMLP(nn.Module):
     def __init__(self, c: LlamaConfig):
         super().__init__()
         self.ffn = c.ffn_size
-        self.gate_up = nn.Linear(c.hidden_size, 2 * c.ffn_size, bias=False)
-        self.down = nn.Linear(c.ffn_size, c.hidden_size, bias=False)
+        self.gate_up = Linear(c.hidden_size, 2 * c.ffn_size, bias=False)
+        self.down = Linear(c.ffn_size, c.hidden_size, bias=False)
         self.act = activation_fn(c.activation)
 
     def forward(self, x):
@@ -99,7 +100,7 @@ class MoE(nn.Module):
         super().__init__()
         E, H, Fz = c.num_experts, c.hidden_size, c.ffn_size
         self.k, self.ffn, self.jitter = c.experts_per_token, Fz, c.router_jitter
-        self.router = nn.Linear(H, E, bias=False)
+        self.router = Linear(H, E, bias=False)
         self.gate_up = nn.Parameter(torch.empty(E, 2 * Fz, H))  # per expert: [gate; up] (out × in)
         self.down = nn.Parameter(torch.empty(E, H, Fz))
         self.act = activation_fn(c.activation)
@@ -123,8 +124,8 @@ class MoE(nn.Module):
             if n == 0:
                 continue
             idx = tokens[start:start + n]
-            gate, up = F.linear(x[idx], self.gate_up[e]).split(self.ffn, dim=-1)
-            y = F.linear(self.act(gate) * up, self.down[e]) * slot_w[start:start + n, None]
+            gate, up = linear(x[idx], self.gate_up[e]).split(self.ffn, dim=-1)
+            y = linear(self.act(gate) * up, self.down[e]) * slot_w[start:start + n, None]
             out.index_add_(0, idx, y)
             start += n
         # load balancing (Switch eq. 4, as Mixtral): E · Σ_e (slots routed to e / tokens) · mean prob of e
@@ -159,7 +160,7 @@ class Llama(nn.Module):
         self.embed = nn.Embedding(c.vocab_size, c.hidden_size)
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.num_layers))
         self.norm = RMSNorm(c.hidden_size, c.norm_eps)
-        self.lm_head = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        self.lm_head = Linear(c.hidden_size, c.vocab_size, bias=False)
         if c.tie_embeddings:
             self.lm_head.weight = self.embed.weight
         self.reset_parameters()

@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from nlpt.models.cpu_matmul import addmm_, linear, mm
+
 IGNORE = -100
 CHUNK_ELEMENTS = 1 << 21  # logits per chunk (8 MiB in fp32): stays in cache, amortises the per-chunk calls
 MIN_ROWS = 128  # large vocabularies: keep the matrix products from getting too thin
@@ -42,7 +44,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         rows = _rows_per_chunk(weight.shape[0])
         for start in range(0, hidden.shape[0], rows):
             h, y = hidden[start:start + rows], labels[start:start + rows]
-            logits = h @ weight.t()
+            logits = mm(h, weight.t())
             top = logits.amax(1)
             picked = torch.arange(len(y), device=y.device)
             target = y.clamp(min=0)
@@ -58,9 +60,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
             probs[picked, target] -= 1.0
             scale = (keep / count)[:, None]
             if grad_hidden is not None:
-                torch.mm(probs, weight, out=grad_hidden[start:start + rows]).mul_(scale)
+                mm(probs, weight, out=grad_hidden[start:start + rows]).mul_(scale)
             if grad_weight is not None:
-                grad_weight.addmm_(probs.t(), h * scale)
+                addmm_(grad_weight, probs.t(), h * scale)
         ctx.save_for_backward(grad_hidden, grad_weight)
         return total / count
 
@@ -77,7 +79,7 @@ def _chunked_loss(hidden, weight, labels) -> torch.Tensor:
     total = hidden.new_zeros((), dtype=torch.float32)
     rows = _rows_per_chunk(weight.shape[0])
     for start in range(0, hidden.shape[0], rows):
-        logits = hidden[start:start + rows] @ weight.t()
+        logits = mm(hidden[start:start + rows], weight.t())
         total += F.cross_entropy(logits.float(), labels[start:start + rows], ignore_index=IGNORE, reduction="sum")
     return total / count
 
@@ -90,7 +92,7 @@ def lm_loss(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor) ->
     plain = (hidden.device.type != "cpu" or torch.is_autocast_enabled("cpu") or hidden.dtype != weight.dtype
              or torch.compiler.is_compiling())  # --compile: leave the whole graph to the compiler
     if plain:
-        logits = F.linear(hidden, weight)
+        logits = linear(hidden, weight)
         return F.cross_entropy(logits.float(), labels, ignore_index=IGNORE)
     if torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad):
         return _LinearCrossEntropy.apply(hidden, weight, labels)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from nlpt.models.cpu_matmul import Linear
 from nlpt.models.ops import Unpadded, attention
 
 
@@ -31,10 +32,10 @@ class FusedQKV(nn.Module):
         self.heads, self.head_dim, self.inner = heads, head_dim, heads * head_dim
         self.dropout, self.cross, self.scale = dropout, cross, scale
         if cross:
-            self.q = nn.Linear(d_model, self.inner, bias=bias)
-            self.kv = nn.Linear(d_model, 2 * self.inner, bias=bias)
+            self.q = Linear(d_model, self.inner, bias=bias)
+            self.kv = Linear(d_model, 2 * self.inner, bias=bias)
         else:
-            self.qkv = nn.Linear(d_model, 3 * self.inner, bias=bias)
+            self.qkv = Linear(d_model, 3 * self.inner, bias=bias)
 
     def projection(self, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(weight, bias) of the Q, K or V projection alone: views into the fused one (bias None without biases)."""

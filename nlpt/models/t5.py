@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.models.ops import Dropout, Unpadded, residual
 from nlpt.models.seq2seq import EncoderDecoder, FusedQKV
 from nlpt.transformer.config import T5Config
@@ -85,7 +86,7 @@ class Attention(FusedQKV):
     def __init__(self, config: T5Config, cross: bool = False):
         super().__init__(config.d_model, config.num_heads, config.d_kv, config.dropout, bias=False, cross=cross,
                          scale=1.0)
-        self.o = nn.Linear(self.inner, config.d_model, bias=False)
+        self.o = Linear(self.inner, config.d_model, bias=False)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor, kv: torch.Tensor | None = None,
                 rows: Unpadded | None = None) -> torch.Tensor:
@@ -101,9 +102,9 @@ class FeedForward(nn.Module):
         super().__init__()
         d, f = config.d_model, config.ffn_size
         self.gated = config.gated_ffn
-        self.wi = nn.Linear(d, f, bias=False)
-        self.wi_gate = nn.Linear(d, f, bias=False) if self.gated else None
-        self.wo = nn.Linear(f, d, bias=False)
+        self.wi = Linear(d, f, bias=False)
+        self.wi_gate = Linear(d, f, bias=False) if self.gated else None
+        self.wo = Linear(f, d, bias=False)
         self.drop = Dropout(config.dropout)
         act = getattr(config, "activation", "relu")
         # gated GELU is T5 v1.1's "gated-gelu", which transformers runs as the tanh approximation
@@ -177,7 +178,7 @@ class T5(EncoderDecoder):
         self.encoder = Stack(config, decoder=False)
         self.decoder = Stack(config, decoder=True)
         # the untied LM head of T5 v1.1 (tied: the shared embedding, decoder output scaled by d^-0.5)
-        self.head = None if config.tie_embeddings else nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.head = None if config.tie_embeddings else Linear(config.d_model, config.vocab_size, bias=False)
         self._init()
 
     def _init(self) -> None:
@@ -201,7 +202,7 @@ class T5(EncoderDecoder):
 
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         if self.head is None:
-            return F.linear(hidden * self.config.d_model ** -0.5, self.shared.weight)
+            return linear(hidden * self.config.d_model ** -0.5, self.shared.weight)
         return self.head(hidden)
 
 
