@@ -11,6 +11,7 @@ lazily, so importing this package costs nothing. One file per family:
     lm_loss.py  decoders' LM head + cross-entropy in one chunked pass
     ops.py    T5/BART training pieces: cheaper dropout masks, attention, padding-free token-wise layers
     seq2seq.py  what T5 and BART share: attention's fused Q, K, V projections, the encoder/decoder calls
+    cpu_matmul.py  `Linear`/`linear`/`mm`: CPU products through numpy's BLAS where it is faster (--cpu-matmul)
 
 Contract every family module keeps (others rely on it):
 * `build(config) -> nn.Module` where `module.config` is the registry dataclass
