@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """`nlpt pretrain` against its peers, each row side by side in one run.
 
-Rows (`--rows a,b,c,d,e,f`; e and f, BERT and T5/BART, are described above row_e):
+Rows (`--rows a,b,c,d,e,f,g`; e and f, BERT and T5/BART, are described above row_e):
 
 a  CPU training tokens/s: nlpt's engine (`nlpt.engine.run.pretrain`, fused AdamW, the real loop and data)
    against transformers' GPT2LMHeadModel and LlamaForCausalLM in a plain torch loop (AdamW, clipping), same
@@ -23,6 +23,8 @@ c  token-file preparation of ../shared/data/enwiki-2015-100m with a 32k byte-lev
    peak RSS of `nlpt.engine.tokens.prepare_tokens` beside the `tokenizers` library's own `encode_batch` over
    the same lines with the same threads (each in its own process).
 d  GPU: tokens/s and MFU of the 124M GPT-2 config in bf16 on one CUDA device (skipped without one).
+g  one matrix product at gpt-mini's training shapes through torch and through numpy, GFLOP/s: the two BLAS
+   libraries `--cpu-matmul auto` chooses between.
 
     .venv/bin/python benchmarks/bench_pretrain.py [--rows a,b,c] [--threads 2] [--steps 8] [--data DIR] [--nanogpt DIR]
 """
@@ -613,12 +615,54 @@ def row_f(args) -> str:
     return _rows_ef(args, ["t5-mini", "bart-mini"], "(f) T5 span corruption, BART denoising:")
 
 
-ROWS = {"a": row_a, "b": row_b, "c": row_c, "d": row_d, "e": row_e, "f": row_f}
+# --------------------------------------------------------------------------------------------- row g
+
+
+def row_g(args) -> str:
+    """GFLOP/s of one matrix product through torch (MKL in its CPU wheels) and through numpy (OpenBLAS in its
+    wheels), alternating, at gpt-mini's training shapes (8 × 256 rows): what `--cpu-matmul auto` chooses between."""
+    import numpy as np
+    import torch
+
+    from nlpt.models import cpu_matmul
+
+    torch.set_num_threads(args.threads)
+    choice = cpu_matmul.configure("numpy", args.threads)  # numpy's BLAS on the same threads
+    shapes = [("Q/K/V", 2048, 384, 1152), ("attention out", 2048, 384, 384), ("MLP in", 2048, 384, 1536),
+              ("MLP out", 2048, 1536, 384), ("LM head, one chunk", 256, 384, 8192),
+              ("LM head weight gradient", 8192, 256, 384)]
+    lines = []
+    try:
+        for name, m, k, n in shapes:
+            g = torch.Generator().manual_seed(0)
+            a, w = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g)  # weights stored out × in
+            out = torch.empty(m, n)
+            best = {"torch": float("inf"), "numpy": float("inf")}
+            for i in range(12):  # the first two of each untimed
+                for side in ("torch", "numpy"):
+                    t = time.perf_counter()
+                    if side == "torch":
+                        torch.mm(a, w.t(), out=out)
+                    else:
+                        np.matmul(np.from_dlpack(a), np.from_dlpack(w).T, out=np.from_dlpack(out))
+                    if i >= 2:
+                        best[side] = min(best[side], time.perf_counter() - t)
+            flop = 2 * m * k * n
+            lines.append([f"{name} [{m} × {k}] · [{k} × {n}]", f"{flop / best['torch'] / 1e9:.1f}",
+                          f"{flop / best['numpy'] / 1e9:.1f}", f"{best['torch'] / best['numpy']:.2f}×"])
+    finally:
+        choice.restore()
+    return (f"(g) one matrix product, fp32, {args.threads} threads, best of 10 alternating calls, torch "
+            f"{torch.__version__} (MKL) and numpy {np.__version__}\n\n"
+            + table(["product", "torch GFLOP/s", "numpy GFLOP/s", "numpy ÷ torch"], lines))
+
+
+ROWS = {"a": row_a, "b": row_b, "c": row_c, "d": row_d, "e": row_e, "f": row_f, "g": row_g}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", default="a,b,c,d,e,f", help="comma-separated rows among " + ",".join(ROWS))
+    ap.add_argument("--rows", default="a,b,c,d,e,f,g", help="comma-separated rows among " + ",".join(ROWS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=3, help="row a: timed steps per side per round")
     ap.add_argument("--rounds", type=int, default=4, help="row a: alternating rounds per side")

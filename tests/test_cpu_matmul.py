@@ -141,3 +141,35 @@ def test_pretrain_cpu_matmul_flag_end_to_end(tmp_path_factory, tmp_path, capsys)
                              capsys=capsys)
     assert code == 2 and "--cpu-matmul must be one of auto, torch, numpy" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not os.path.exists(tmp_path / "bad")
+
+
+def test_finetune_cpu_matmul_flag_end_to_end(tmp_path_factory, tmp_path):
+    """`nlpt finetune --model` (a Hugging Face folder, read into nlpt's own BERT) multiplies through the chosen
+    BLAS and says so; static vectors never configure it; a bad value is a usage error."""
+    transformers = pytest.importorskip("transformers")
+    from _corpus_helpers import nlpt
+    from _finetune_task import FILLER, NEG, POS, write_task
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    task = tmp_path_factory.mktemp("task")
+    write_task(task, 7, {"train": 60, "dev": 20, "test": 20})
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + POS + NEG + FILLER)}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    torch.manual_seed(0)
+    bert = task / "hf-bert"
+    transformers.BertModel(transformers.BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=32)).save_pretrained(str(bert))
+    tokenizer.save(str(bert / "tokenizer.json"))
+    base = ["finetune", "--train", task / "train.tsv", "--dev", task / "dev.tsv", "--epochs", 1, "--threads", 1]
+    r = nlpt(*base, "--model", bert, "-o", tmp_path / "bert", "--cpu-matmul", "numpy")
+    assert r.returncode == 0, r.stderr
+    assert "matrix products on CPU through numpy's BLAS" in r.stderr
+    r = nlpt(*base, "--vectors", task / "vec.txt", "-o", tmp_path / "static", "--cpu-matmul", "numpy")
+    assert r.returncode == 0, r.stderr
+    assert "matrix products on CPU" not in r.stderr  # its layers are torch's own
+    r = nlpt(*base, "--model", bert, "-o", tmp_path / "bad", "--cpu-matmul", "blas")
+    assert r.returncode == 2 and r.stderr.strip() == ("nlpt: error: --cpu-matmul must be one of auto, torch, numpy "
+                                                      "(got 'blas')"), r.stderr
+    assert not (tmp_path / "bad").exists()

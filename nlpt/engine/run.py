@@ -21,11 +21,11 @@ from nlpt.common.errors import NlptError, UsageError
 from nlpt.engine.objective import (
     CONFIG_FILE, DEFAULT_OBJECTIVE, RUN_FORMAT, TOKENIZER_FILE, check_objective, make_objective, unwrap,
 )
+from nlpt.models import CPU_MATMUL_BACKENDS
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 SCHEDULES = ("cosine", "linear", "constant")
 STRATEGIES = ("auto", "ddp", "fsdp")
-CPU_MATMUL = ("auto", "torch", "numpy")  # nlpt.models.cpu_matmul.BACKENDS (not imported here: no torch yet)
 
 
 @dataclass
@@ -93,8 +93,8 @@ def validate_options(o: TrainOptions) -> None:
         raise UsageError(f"--lr must be a positive number below 10 (got {o.lr})")
     if o.precision not in PRECISIONS:
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)} (got {o.precision!r})")
-    if o.cpu_matmul not in CPU_MATMUL:
-        raise UsageError(f"--cpu-matmul must be one of {', '.join(CPU_MATMUL)} (got {o.cpu_matmul!r})")
+    if o.cpu_matmul not in CPU_MATMUL_BACKENDS:
+        raise UsageError(f"--cpu-matmul must be one of {', '.join(CPU_MATMUL_BACKENDS)} (got {o.cpu_matmul!r})")
     if o.schedule not in SCHEDULES:
         raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)} (got {o.schedule!r})")
     if o.strategy not in STRATEGIES:

@@ -110,8 +110,10 @@ class Settings:
             raise UsageError(f"--dev-split must be in [0, 1), not {self.dev_split}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise UsageError(f"--precision must be fp32, bf16 or fp16, not {self.precision!r}")
-        if self.cpu_matmul not in ("auto", "torch", "numpy"):
-            raise UsageError(f"--cpu-matmul must be one of auto, torch, numpy (got {self.cpu_matmul!r})")
+        from nlpt.models import CPU_MATMUL_BACKENDS
+
+        if self.cpu_matmul not in CPU_MATMUL_BACKENDS:
+            raise UsageError(f"--cpu-matmul must be one of {', '.join(CPU_MATMUL_BACKENDS)} (got {self.cpu_matmul!r})")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise UsageError(f"--device must be auto, cpu, cuda[:N] or mps, not {self.device!r}")
         for path in (self.train, self.dev, self.test):

@@ -30,6 +30,9 @@ from __future__ import annotations
 
 import importlib
 
+# `--cpu-matmul` values (nlpt.models.cpu_matmul), here so that option checks need no torch
+CPU_MATMUL_BACKENDS = ("auto", "torch", "numpy")
+
 # family -> module under nlpt.models
 FAMILY_MODULES = {"gpt": "gpt", "llama": "llama", "encoder": "bert", "t5": "t5", "bart": "bart"}
 

@@ -2,9 +2,9 @@
 
 torch's CPU wheels multiply fp32 matrices with Intel's MKL, numpy's wheels with
 OpenBLAS. The two are not equally fast everywhere: on the AMD EPYC (AVX2) this
-project is developed on, one thread, a Transformer's shapes ([2048 × 384] ·
-[384 × 1152] and the like) run at 66–69 GFLOP/s in torch and 87–91 GFLOP/s in
-numpy. The products, the fp32 inputs and outputs are the same; only the order
+project is developed on, one thread, a small Transformer's shapes ([2048 × 384]
+· [384 × 1152] and the like) run at 74–79 GFLOP/s in torch and 91–98 GFLOP/s
+in numpy (`benchmarks/bench_pretrain.py --rows g`). The products, the fp32 inputs and outputs are the same; only the order
 of the additions inside a dot product differs, so results agree to rounding.
 
 `configure(backend, threads)` picks the backend: "torch", "numpy", or "auto",
@@ -30,7 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-BACKENDS = ("auto", "torch", "numpy")
+from nlpt.models import CPU_MATMUL_BACKENDS as BACKENDS
+
 AUTO_MARGIN = 1.1  # numpy must be this much faster for "auto" to take it
 _PROBE_SHAPE = (1024, 384, 1024)  # m, k, n: a Transformer layer's size of product
 
