@@ -626,7 +626,6 @@ def row_g(args) -> str:
 
     from nlpt.models import cpu_matmul
 
-    torch.set_num_threads(args.threads)
     choice = cpu_matmul.configure("numpy", args.threads)  # numpy's BLAS on the same threads
     shapes = [("Q/K/V", 2048, 384, 1152), ("attention out", 2048, 384, 384), ("MLP in", 2048, 384, 1536),
               ("MLP out", 2048, 1536, 384), ("LM head, one chunk", 256, 384, 8192),
@@ -634,22 +633,10 @@ def row_g(args) -> str:
     lines = []
     try:
         for name, m, k, n in shapes:
-            g = torch.Generator().manual_seed(0)
-            a, w = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g)  # weights stored out × in
-            out = torch.empty(m, n)
-            best = {"torch": float("inf"), "numpy": float("inf")}
-            for i in range(12):  # the first two of each untimed
-                for side in ("torch", "numpy"):
-                    t = time.perf_counter()
-                    if side == "torch":
-                        torch.mm(a, w.t(), out=out)
-                    else:
-                        np.matmul(np.from_dlpack(a), np.from_dlpack(w).T, out=np.from_dlpack(out))
-                    if i >= 2:
-                        best[side] = min(best[side], time.perf_counter() - t)
+            torch_s, numpy_s = cpu_matmul.time_product(m, k, n, args.threads, calls=10)  # what auto times, per shape
             flop = 2 * m * k * n
-            lines.append([f"{name} [{m} × {k}] · [{k} × {n}]", f"{flop / best['torch'] / 1e9:.1f}",
-                          f"{flop / best['numpy'] / 1e9:.1f}", f"{best['torch'] / best['numpy']:.2f}×"])
+            lines.append([f"{name} [{m} × {k}] · [{k} × {n}]", f"{flop / torch_s / 1e9:.1f}",
+                          f"{flop / numpy_s / 1e9:.1f}", f"{torch_s / numpy_s:.2f}×"])
     finally:
         choice.restore()
     return (f"(g) one matrix product, fp32, {args.threads} threads, best of 10 alternating calls, torch "

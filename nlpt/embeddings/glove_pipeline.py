@@ -178,11 +178,10 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
         elif save_state is not None:
             gl.save_state(save_state, state, config)
         result.train_seconds = time.perf_counter() - t1
-        peaks["training"] = peak_rss_mib()
     finally:
         sink.close()  # removes the temporary training records, if they went to disk
 
-    peaks["training"] = max(peaks["training"], peak_rss_mib(reset=True))  # and the records' reader, closed now
+    peaks["training"] = peak_rss_mib(reset=True)
     Vectors(vocab.words, gl.output_matrix(state, which)).save(output, fmt)
     _write_sidecar(output, "train-glove", ropts, V, args)
     peaks["output"] = peak_rss_mib()

@@ -3,12 +3,12 @@
 torch's CPU wheels multiply fp32 matrices with Intel's MKL, numpy's wheels with
 OpenBLAS. The two are not equally fast everywhere: on the AMD EPYC (AVX2) this
 project is developed on, one thread, a small Transformer's shapes ([2048 × 384]
-· [384 × 1152] and the like) run at 74–79 GFLOP/s in torch and 91–98 GFLOP/s
+· [384 × 1152] and the like) run at 65–79 GFLOP/s in torch and 85–99 GFLOP/s
 in numpy (`benchmarks/bench_pretrain.py --rows g`). The products, the fp32 inputs and outputs are the same; only the order
 of the additions inside a dot product differs, so results agree to rounding.
 
 `configure(backend, threads)` picks the backend: "torch", "numpy", or "auto",
-which times one mid-sized product both ways (~0.1 s) and takes numpy's only
+which times one mid-sized product both ways (~0.2 s) and takes numpy's only
 when it is at least `AUTO_MARGIN` faster; it also sets numpy's BLAS to
 `threads` threads (threadpoolctl), as torch is, and returns a `Choice` whose
 `restore()` undoes it. Until it is called the backend is torch, so building
@@ -69,35 +69,28 @@ def _limit_blas_threads(threads: int):
     return threadpool_limits(limits=threads, user_api="blas")
 
 
-def _probe(threads: int) -> float:
-    """Best time of torch's product over numpy's for one mid-sized product, both on `threads` threads
-    (> 1: numpy is faster)."""
+def time_product(m: int, k: int, n: int, threads: int, calls: int = 7) -> tuple[float, float]:
+    """Best seconds of x [m × k] · wᵀ (w stored n × k, as a layer's weight) through torch and through numpy,
+    both on `threads` threads, in alternating calls after two untimed ones (which start each library's threads)."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _time_both()
+        g = torch.Generator().manual_seed(0)
+        x, w, out = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g), torch.empty(m, n)
+        xn, wn, outn = _np(x), _np(w).T, _np(out)
+        best = [float("inf"), float("inf")]
+        for i in range(calls + 2):  # alternating, so a change of load hits both
+            for side in (0, 1):
+                t = time.perf_counter()
+                if side == 0:
+                    torch.mm(x, w.t(), out=out)
+                else:
+                    np.matmul(xn, wn, out=outn)
+                if i >= 2:
+                    best[side] = min(best[side], time.perf_counter() - t)
+        return best[0], best[1]
     finally:
         torch.set_num_threads(before)
-
-
-def _time_both() -> float:
-    m, k, n = _PROBE_SHAPE
-    g = torch.Generator().manual_seed(0)
-    a, b = torch.randn(m, k, generator=g), torch.randn(k, n, generator=g)
-    c = torch.empty(m, n)
-    an, bn, cn = _np(a), _np(b), _np(c)
-    for _ in range(2):  # untimed: the first calls start each library's threads
-        torch.mm(a, b, out=c)
-        np.matmul(an, bn, out=cn)
-    best_t = best_n = float("inf")
-    for _ in range(7):  # alternating, so a change of load hits both
-        t = time.perf_counter()
-        torch.mm(a, b, out=c)
-        best_t = min(best_t, time.perf_counter() - t)
-        t = time.perf_counter()
-        np.matmul(an, bn, out=cn)
-        best_n = min(best_n, time.perf_counter() - t)
-    return best_t / best_n
 
 
 def configure(backend: str, threads: int) -> Choice:
@@ -119,7 +112,8 @@ def configure(backend: str, threads: int) -> Choice:
         return Choice("torch", None, "threadpoolctl is not installed", previous)
     speedup = None
     if backend == "auto":
-        speedup = _probe(threads)
+        torch_s, numpy_s = time_product(*_PROBE_SHAPE, threads)
+        speedup = torch_s / numpy_s
         if speedup < AUTO_MARGIN:
             limits.restore_original_limits()
             return Choice("torch", speedup, f"numpy's BLAS was {speedup:.2f}× torch's here", previous)
