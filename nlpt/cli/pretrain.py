@@ -122,6 +122,11 @@ def train(
     token_dir: Optional[str] = typer.Option(None, "--token-dir", show_default=False, help="Where the token files live [default: RUN_DIR/tokens]; share it between runs."),
     export_hf: Optional[str] = typer.Option(None, "--export-hf", show_default=False, help="After training, write a transformers folder here."),
     config: Optional[str] = typer.Option(None, "--config", show_default=False, help="A TOML recipe of these options (flags given on the command line win)."),
+    tensorboard: Optional[str] = typer.Option(None, "--tensorboard", show_default=False, help="Also write metrics.jsonl's scalars as TensorBoard events in this folder (needs nlpt[tensorboard])."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Resolve and check everything, print the plan (tokens, steps, FLOPs, memory per rank, time at --mfu on --gpu) and exit without writing."),
+    gpu: Optional[str] = typer.Option(None, "--gpu", show_default=False, help="--dry-run: the GPU to price the run on (h100, a100, ... as in `nlpt params --gpu`) [default: h100]."),
+    mfu: float = typer.Option(0.4, "--mfu", help="--dry-run: the assumed model FLOPs utilisation."),
+    ranks: Optional[int] = typer.Option(None, "--ranks", min=1, show_default=False, help="--dry-run: processes the run will have [default: the launcher's, else 1]."),
     lower: bool = o.LOWER,
     nfkc: bool = o.NFKC,
     threads: Optional[int] = o.THREADS,
@@ -193,7 +198,16 @@ def train(
         device=v["device"], precision=v["precision"], compile=v["compile"], strategy=v["strategy"],
         val_fraction=v["val_fraction"], token_dir=v["token_dir"], threads=v["threads"],
         cpu_matmul=v["cpu_matmul"],
-        reader=ReaderOptions(tokenizer=TokenizerOptions(lower=v["lower"], nfkc=v["nfkc"])), quiet=v["quiet"])
+        reader=ReaderOptions(tokenizer=TokenizerOptions(lower=v["lower"], nfkc=v["nfkc"])), quiet=v["quiet"],
+        tensorboard=v["tensorboard"])
+    if v["dry_run"]:
+        from nlpt.engine.dry_run import plan, render
+
+        doc = plan(opts, gpu=v["gpu"], mfu=v["mfu"], ranks=v["ranks"])
+        print(json_mod.dumps(doc, indent=2) if v["json"] else "\n".join(render(doc)))
+        return
+    if v["gpu"] is not None or v["ranks"] is not None:
+        raise UsageError(f"{'--gpu' if v['gpu'] is not None else '--ranks'} applies to --dry-run only")
     summary = pretrain(opts)
     if summary is None:  # a non-zero rank: rank 0 reports
         return

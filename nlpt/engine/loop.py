@@ -61,6 +61,7 @@ class LoopSettings:
     peak_flops: Optional[float] = None  # device peak FLOP/s, for MFU
     steps_per_epoch: Optional[int] = None  # finite data read in epochs: records get "epoch" = step / steps_per_epoch
     progress_name: str = "pretrain"
+    tensorboard: Optional[str] = None  # also write every metrics line as TensorBoard scalars here
 
 
 @dataclass
@@ -108,8 +109,13 @@ def autocast_for(device: torch.device, precision: str):
 class MetricsLog:
     """metrics.jsonl (rank 0): one JSON object per line; non-finite values are refused, never written."""
 
-    def __init__(self, run_dir: Optional[str]):
+    def __init__(self, run_dir: Optional[str], tensorboard: Optional[str] = None):
         self.path = os.path.join(run_dir, METRICS_FILE) if run_dir else None
+        self.events = None
+        if tensorboard and run_dir:
+            from nlpt.engine.tensorboard import EventLog
+
+            self.events = EventLog(tensorboard)
 
     def truncate_after(self, step: int) -> None:
         """On resume, drop lines a crashed run wrote after its last checkpoint."""
@@ -127,6 +133,12 @@ class MetricsLog:
             return
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
+        if self.events is not None:
+            self.events.write(record)
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
 
 
 def _aggregate(sums: dict, d: Dist) -> dict:
@@ -178,7 +190,7 @@ def train_loop(model, bare_model, optimizer, objective, generator: torch.Generat
     "callbacks" (the caller restores it on resume)."""
     from nlpt.common.progress import Progress
 
-    log = MetricsLog(run_dir if d.main else None)
+    log = MetricsLog(run_dir if d.main else None, s.tensorboard)
     tokens_per_step = s.micro_batch * s.accum * d.world * s.context
     total_tokens = s.total_steps * tokens_per_step
     ddp = hasattr(model, "no_sync")
@@ -280,6 +292,8 @@ def train_loop(model, bare_model, optimizer, objective, generator: torch.Generat
                     record["grad_norm"] = grad_norm
                 if s.flops_per_token and s.peak_flops:
                     record["mfu"] = round(tps * s.flops_per_token / s.peak_flops, 4)
+                if d.device.type == "cuda":
+                    record["max_memory_bytes"] = torch.cuda.max_memory_allocated(d.device)
                 _check_finite(train, state.step, "training")
                 if d.main:
                     log.write(record)
@@ -309,6 +323,7 @@ def train_loop(model, bare_model, optimizer, objective, generator: torch.Generat
                 save()
             if finishing:
                 break
+    log.close()
     state.elapsed_s = elapsed()
     return state
 

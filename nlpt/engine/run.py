@@ -70,10 +70,12 @@ class TrainOptions:
     cpu_matmul: str = "auto"  # auto | torch | numpy: whose BLAS multiplies on CPU (nlpt.models.cpu_matmul)
     reader: Any = None  # ReaderOptions
     quiet: bool = False
+    tensorboard: Optional[str] = None  # also write the metrics as TensorBoard events here (nlpt.engine.tensorboard)
 
     def resolved(self) -> dict:
         """The `train` part of config.json."""
-        skip = {"run_dir", "corpus", "tokenizer", "model", "objective", "objective_options", "reader", "quiet"}
+        skip = {"run_dir", "corpus", "tokenizer", "model", "objective", "objective_options", "reader", "quiet",
+                "tensorboard"}
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
 
@@ -101,6 +103,10 @@ def validate_options(o: TrainOptions) -> None:
         raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)} (got {o.strategy!r})")
     if not 0.0 < o.val_fraction < 1.0:
         raise UsageError(f"--val-fraction must be between 0 and 1 (got {o.val_fraction})")
+    if o.tensorboard is not None:
+        from nlpt.engine.tensorboard import check_available
+
+        check_available()
     context = o.context or o.model.max_positions
     if context < 1 or context > o.model.max_positions and o.model.family in ("gpt", "encoder", "bart"):
         raise UsageError(f"--context {context} exceeds the model's position table ({o.model.max_positions}); "
@@ -158,6 +164,32 @@ def out_of_memory_message(batch: int, context: int, strategy: str, world: int) -
             f"the optimizer batch through accumulation) or --context, or use --precision bf16{hint}")
 
 
+def check_inputs(o: TrainOptions):
+    """(options with the objective's special-token ids in the model config, objective name, context, tokenizer):
+    every check of the options, tokenizer and corpus paths a run makes before any work (`--dry-run` too)."""
+    from nlpt.engine.tokens import load_tokenizer
+
+    validate_options(o)
+    objective_name = o.objective or DEFAULT_OBJECTIVE.get(o.model.family)
+    if objective_name is None:
+        raise UsageError(f"the {o.model.family} family cannot be pretrained")
+    context = o.context or o.model.max_positions
+    tokenizer = load_tokenizer(o.tokenizer)
+    if tokenizer.get_vocab_size() > o.model.vocab_size:
+        raise UsageError(f"{o.tokenizer}: the tokenizer has {tokenizer.get_vocab_size():,} entries but the model's "
+                         f"vocabulary is {o.model.vocab_size:,} (give --vocab {tokenizer.get_vocab_size()} or more)")
+    for path in o.corpus:
+        if path != "-" and not os.path.exists(path) and not any(c in path for c in "*?["):
+            raise NlptError(f"{path}: no such file or directory")
+    try:  # special tokens the objective needs, before any work (their ids go into the model config)
+        o = dataclasses.replace(o, model=check_objective(objective_name, tokenizer, o.model, context, o.objective_options))
+    except UsageError:
+        raise
+    except NlptError as exc:
+        raise NlptError(f"{o.tokenizer}: {exc}") from None
+    return o, objective_name, context, tokenizer
+
+
 def _resume_point(o: TrainOptions) -> Optional[str]:
     from nlpt.engine import checkpoint as ckpt
 
@@ -178,29 +210,12 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
     from nlpt.engine import distributed as dist_
     from nlpt.engine.loop import LoopSettings, LoopState, train_loop
     from nlpt.engine.optim import make_optimizer
-    from nlpt.engine.tokens import load_tokenizer, prepare_tokens
+    from nlpt.engine.tokens import prepare_tokens
     from nlpt.models import build
     from nlpt.transformer.config import config_fields
 
-    validate_options(o)
-    objective_name = o.objective or DEFAULT_OBJECTIVE.get(o.model.family)
-    if objective_name is None:
-        raise UsageError(f"the {o.model.family} family cannot be pretrained")
-    context = o.context or o.model.max_positions
+    o, objective_name, context, tokenizer = check_inputs(o)
     reader = o.reader or ReaderOptions()
-    tokenizer = load_tokenizer(o.tokenizer)
-    if tokenizer.get_vocab_size() > o.model.vocab_size:
-        raise UsageError(f"{o.tokenizer}: the tokenizer has {tokenizer.get_vocab_size():,} entries but the model's "
-                         f"vocabulary is {o.model.vocab_size:,} (give --vocab {tokenizer.get_vocab_size()} or more)")
-    for path in o.corpus:
-        if path != "-" and not os.path.exists(path) and not any(c in path for c in "*?["):
-            raise NlptError(f"{path}: no such file or directory")
-    try:  # special tokens the objective needs, before any work (their ids go into the model config)
-        o = dataclasses.replace(o, model=check_objective(objective_name, tokenizer, o.model, context, o.objective_options))
-    except UsageError:
-        raise
-    except NlptError as exc:
-        raise NlptError(f"{o.tokenizer}: {exc}") from None
     launch = dist_.resolve_launch(os.environ)
     global_batch, accum = split_global_batch(o.batch, o.global_batch, launch.world)  # before joining the group
     resume_from = _resume_point(o)
@@ -301,7 +316,7 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
             schedule=o.schedule, min_lr_ratio=o.min_lr_ratio, grad_clip=o.grad_clip, max_tokens=o.max_tokens,
             max_time=o.max_time, eval_every=o.eval_every, eval_batches=o.eval_batches or None, log_every=o.log_every,
             checkpoint_every=o.checkpoint_every, keep_last=o.keep_last, precision=o.precision, quiet=o.quiet,
-            sharded=sharded, flops_per_token=flops_per_token, peak_flops=peak)
+            sharded=sharded, flops_per_token=flops_per_token, peak_flops=peak, tensorboard=o.tensorboard)
 
         run_config = {"format": RUN_FORMAT, "model": model_dict, "objective": objective_name,
                       "objective_options": dict(o.objective_options), "tokenizer": TOKENIZER_FILE,

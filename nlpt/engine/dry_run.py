@@ -1,0 +1,222 @@
+"""`nlpt pretrain … --dry-run`: everything a run would resolve, and what it would cost, without doing it.
+
+A planned run fails late and expensively when the tokenizer lacks a special
+token, the global batch does not divide, or the model does not fit; the dry run
+resolves the same options the real run does (model config, objective and its
+special tokens, tokenizer against the vocabulary, global batch and gradient
+accumulation, steps from --max-steps/--max-tokens), counts the tokens (exactly
+from the token files when they exist and match the corpus and tokenizer, else
+estimated from the corpus bytes and the tokenizer's tokens per byte on a
+sample), and prices the run: FLOPs per optimizer step (`nlpt params`' exact
+count with attention), memory per rank, and the time at an assumed MFU on a
+named GPU (`nlpt.transformer.hardware`). It reads only; it writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Optional
+
+from nlpt.common.errors import NlptError, UsageError
+
+SAMPLE_BYTES = 1 << 20  # text read to measure the tokenizer's tokens per byte when there are no token files
+DEFAULT_GPU = "h100"
+DEFAULT_MFU = 0.4
+
+
+def _token_counts(o, paths: list, token_dir: str, reader) -> Optional[dict]:
+    """Exact counts from existing token files that a real run would reuse (same inputs, tokenizer, options)."""
+    from nlpt.engine.tokens import _fingerprint
+
+    meta_path = os.path.join(token_dir, "meta.json")
+    if not os.path.isfile(meta_path):
+        return None
+    try:
+        with open(meta_path, encoding="utf-8") as fh:
+            meta = json.load(fh)
+        if meta.get("key") != _fingerprint(paths, o.tokenizer, reader, o.val_fraction):
+            return None
+        return {"source": "token files", "token_dir": token_dir, "total": int(meta["n_tokens"]),
+                "train": int(meta["split_token"]), "val": int(meta["n_tokens"]) - int(meta["split_token"]),
+                "bytes": int(meta.get("bytes", 0))}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _estimate_tokens(o, paths: list, tokenizer, reader) -> dict:
+    """Tokens estimated from the corpus size and the tokenizer's tokens per byte on its first `SAMPLE_BYTES`."""
+    from nlpt.corpus.reader import ReadStats, as_sources, iter_text
+    from nlpt.engine.tokens import _encode_lines
+
+    size = sum(os.path.getsize(p) for p in paths)
+    sample, read = [], 0
+    for text in iter_text(as_sources(paths), reader, ReadStats()):
+        sample.append(text)
+        read += len(text.encode("utf-8"))
+        if read >= SAMPLE_BYTES:
+            break
+    lines = "".join(sample).splitlines(keepends=True)
+    tokens = sum(len(ids) for ids in _encode_lines(tokenizer, [line for line in lines if line.strip()])) if lines else 0
+    if not tokens:
+        raise NlptError(f"{paths[0]}: no tokens found")
+    per_byte = tokens / max(1, read)
+    total = int(round(size * per_byte))
+    val = int(round(total * o.val_fraction))
+    compressed = any(p.endswith((".gz", ".bz2", ".xz")) for p in paths)
+    return {"source": "estimate", "total": total, "train": total - val, "val": val, "bytes": size,
+            "tokens_per_byte": round(per_byte, 4), "sample_bytes": read,
+            "note": "estimated from the corpus bytes and the tokens per byte of a sample"
+                    + ("; compressed inputs count their compressed size, so this is low" if compressed else "")}
+
+
+def model_state_bytes(parameters: int, precision: str, world: int, strategy: str) -> dict:
+    """Weights, gradients and AdamW moments per rank: fp32 master weights and gradients (autocast keeps both in
+    fp32 under bf16/fp16), two fp32 moments; FSDP shards all three over the ranks, DDP replicates them."""
+    shards = world if strategy == "fsdp" else 1
+    per = {"weights": 4 * parameters, "gradients": 4 * parameters, "optimizer": 8 * parameters}
+    return {k: math.ceil(v / shards) for k, v in per.items()}
+
+
+def _memory(config, o, context: int, world: int, strategy: str, parameters: int) -> dict:
+    states = model_state_bytes(parameters, o.precision, world, strategy)
+    out = {**{f"{k}_bytes": v for k, v in states.items()}, "activations_bytes": None,
+           "total_bytes": sum(states.values()),
+           "note": "weights, gradients and AdamW state only; activations are not counted"}
+    return out
+
+
+def plan(o, *, gpu: Optional[str] = None, mfu: float = DEFAULT_MFU, ranks: Optional[int] = None) -> dict:
+    """The plan of `pretrain(o)`: every resolved setting, token counts, steps, FLOPs, memory and time.
+
+    `ranks` is the number of processes the run will have (default: the launcher's, else 1). Raises the same
+    one-line errors the real run would raise before training; reads the tokenizer and at most a sample of the
+    corpus; writes nothing."""
+    from nlpt.corpus.reader import ReaderOptions, expand_inputs
+    from nlpt.engine import distributed as dist_
+    from nlpt.engine.run import check_inputs, split_global_batch
+    from nlpt.transformer.config import config_fields
+    from nlpt.transformer.hardware import GPUS
+    from nlpt.transformer.params import count, flops
+
+    gpu = gpu or DEFAULT_GPU
+    if gpu not in GPUS:
+        raise UsageError(f"--gpu must be one of {', '.join(GPUS)} (got {gpu!r})")
+    if not 0 < mfu <= 1:
+        raise UsageError(f"--mfu must be in (0, 1] (got {mfu})")
+    if ranks is not None and ranks < 1:
+        raise UsageError(f"--ranks must be at least 1 (got {ranks})")
+    o, objective, context, tokenizer = check_inputs(o)
+    model = o.model
+    reader = o.reader or ReaderOptions()
+    world = ranks or dist_.resolve_launch(os.environ).world
+    global_batch, accum = split_global_batch(o.batch, o.global_batch, world)
+    strategy = (o.strategy if o.strategy != "auto" else "ddp") if world > 1 else "single"
+    paths = expand_inputs(o.corpus)
+    token_dir = o.token_dir or os.path.join(o.run_dir, "tokens")
+    tokens = _token_counts(o, paths, token_dir, reader) or _estimate_tokens(o, paths, tokenizer, reader)
+
+    tokens_per_step = global_batch * context
+    steps = o.max_steps or -(-o.max_tokens // tokens_per_step)
+    if o.max_steps and o.max_tokens:
+        steps = min(steps, -(-o.max_tokens // tokens_per_step))
+    run_tokens = steps * tokens_per_step
+    cnt = count(model)
+    per_token = flops(cnt, context)["training_per_token"]
+    step_flops = per_token * tokens_per_step
+    acc = GPUS[gpu]
+    seconds_per_step = step_flops / (world * acc.peak_tflops * 1e12 * mfu)
+    resume = _resume_state(o)
+    return {
+        "dry_run": True,
+        "run_dir": o.run_dir,
+        "resume": resume,
+        "model": {"family": model.family, "variant": getattr(model, "variant", None), "parameters": cnt.total,
+                  "config": config_fields(model)},
+        "objective": objective,
+        "tokenizer": {"path": o.tokenizer, "entries": tokenizer.get_vocab_size(), "model_vocab": model.vocab_size},
+        "corpus": {"files": len(paths), "bytes": sum(os.path.getsize(p) for p in paths)},
+        "tokens": tokens,
+        "batch": {"micro_batch": o.batch, "ranks": world, "accumulation": accum, "global_batch": global_batch,
+                  "context": context, "tokens_per_step": tokens_per_step, "strategy": strategy,
+                  "precision": o.precision},
+        "steps": {"total": steps, "tokens": run_tokens,
+                  "epochs": round(run_tokens / tokens["train"], 3) if tokens["train"] else None,
+                  "warmup": o.warmup, "schedule": o.schedule},
+        "flops": {"per_token": per_token, "per_step": step_flops, "run": step_flops * steps},
+        "memory_per_rank": _memory(model, o, context, world, strategy, cnt.total),
+        "time": {"gpu": gpu, "gpu_note": acc.note, "peak_tflops": acc.peak_tflops, "mfu": mfu, "gpus": world,
+                 "seconds_per_step": seconds_per_step, "seconds": seconds_per_step * steps,
+                 "gpu_hours": seconds_per_step * steps * world / 3600.0},
+    }
+
+
+def _resume_state(o) -> dict:
+    """What the run folder holds now: a new run, or the checkpoint a real run would continue from."""
+    if not os.path.exists(o.run_dir):
+        return {"state": "new"}
+    if not os.path.isdir(o.run_dir):
+        raise NlptError(f"{o.run_dir}: exists and is not a folder")
+    if o.resume == "none":
+        return {"state": "restart"}
+    from nlpt.engine import checkpoint as ckpt
+
+    where = ckpt.latest(o.run_dir) if o.resume == "auto" else ckpt.resolve(o.resume)
+    if where is None:
+        return {"state": "new"}
+    return {"state": "continue", "checkpoint": where}
+
+
+def _bytes(n: Optional[float]) -> str:
+    if n is None:
+        return "not counted"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.2f} TiB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def render(p: dict) -> list:
+    """The plan as lines of text (the CLI prints them)."""
+    m, t, b, s, f, mem, tm = (p["model"], p["tokens"], p["batch"], p["steps"], p["flops"], p["memory_per_rank"],
+                              p["time"])
+    resume = p["resume"]
+    state = {"new": "a new run", "restart": "a new run (--resume none)"}.get(resume["state"],
+                                                                           f"continues from {resume.get('checkpoint')}")
+    counted = (f"{t['total']:,} tokens ({t['train']:,} train, {t['val']:,} validation) from the token files"
+               if t["source"] == "token files" else
+               f"about {t['total']:,} tokens ({t['tokens_per_byte']} per byte on a {_bytes(t['sample_bytes'])} sample "
+               f"of {_bytes(p['corpus']['bytes'])})")
+    lines = [
+        f"dry run: nothing is written; {p['run_dir']} would be {state}",
+        f"model      {m['variant'] or m['family']} ({m['family']}), {m['parameters']:,} parameters; objective {p['objective']}",
+        f"tokenizer  {p['tokenizer']['path']}: {p['tokenizer']['entries']:,} entries (model vocabulary "
+        f"{p['tokenizer']['model_vocab']:,})",
+        f"corpus     {p['corpus']['files']} file{'s' if p['corpus']['files'] != 1 else ''}, {counted}",
+        f"batch      {b['micro_batch']} sequences × {b['ranks']} rank{'s' if b['ranks'] != 1 else ''} × "
+        f"{b['accumulation']} accumulation = {b['global_batch']} sequences of {b['context']} = "
+        f"{b['tokens_per_step']:,} tokens per step ({b['strategy']}, {b['precision']})",
+        f"steps      {s['total']:,} ({s['tokens']:,} tokens"
+        + (f", {s['epochs']} epochs of the training split" if s["epochs"] is not None else "") + ")",
+        f"FLOPs      {f['per_step']:.3e} per step, {f['run']:.3e} in all",
+        f"memory     per rank: weights {_bytes(mem['weights_bytes'])} + gradients {_bytes(mem['gradients_bytes'])} + "
+        f"optimizer {_bytes(mem['optimizer_bytes'])} + activations {_bytes(mem['activations_bytes'])} = "
+        f"{_bytes(mem['total_bytes'])}" + (f" ({mem['note']})" if mem.get("note") else ""),
+        f"time       {_duration(tm['seconds'])} on {tm['gpus']} × {tm['gpu']} ({tm['peak_tflops']:g} TFLOP/s peak) at "
+        f"MFU {tm['mfu']:g}: {tm['seconds_per_step']:.3g} s per step, {tm['gpu_hours']:.3g} GPU-hours",
+    ]
+    if t.get("note") and t["source"] != "token files" and "compressed" in t["note"]:
+        lines.append(f"note       {t['note']}")
+    return lines
