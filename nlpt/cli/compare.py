@@ -29,6 +29,8 @@ COMMAND = {
         "(static: cosine exactly 1.0) or model folders (an `nlpt pretrain` run or a Hugging Face folder): cosine "
         "between the word's last-layer vectors in the contexts, and the nearest vocabulary words of each.\n\n"
         "Runs: every ITEM an `nlpt pretrain`/`finetune` run folder (config.json + metrics.jsonl).\n\n"
+        "Evaluation: --eval-data FILE with model folders (runs or Hugging Face folders): loss, perplexity and bits "
+        "per byte of each on the same text, as `nlpt pretrain eval`.\n\n"
         "--plot FILE.png|svg draws loss curves (runs), a PCA of --words (vectors) or total vs active parameters "
         "(architectures); it needs the extra nlpt[plot]."
     ),
@@ -55,6 +57,9 @@ def compare(
     candidates: int = typer.Option(5000, "--candidates", min=1, help="--word with a model folder: neighbours are searched among this many vocabulary words (lowest ids)."),
     plot: Optional[str] = typer.Option(None, "--plot", help="Also draw FILE.png or FILE.svg (needs nlpt[plot]).", show_default=False),
     plot_words: Optional[List[str]] = typer.Option(None, "--words", help="--plot for vector files: words to place (repeat or comma-separated); a:b draws an arrow from a to b [default: the --neighbours words].", show_default=False),
+    eval_data: Optional[List[str]] = typer.Option(None, "--eval-data", help="Score every ITEM (run or Hugging Face folders) on this text, as `nlpt pretrain eval` (repeat for several files).", show_default=False),
+    eval_context: Optional[int] = typer.Option(None, "--eval-context", min=8, show_default=False, help="--eval-data: tokens per window [default: each model's positions]."),
+    stride: Optional[int] = typer.Option(None, "--stride", min=1, show_default=False, help="--eval-data: tokens between window starts [default: the window]."),
     as_json: bool = o.JSON,
     markdown: bool = typer.Option(False, "--markdown", help="Print the table as Markdown."),
     as_csv: bool = typer.Option(False, "--csv", help="Print the table as CSV (one line per item, raw numbers)."),
@@ -68,6 +73,13 @@ def compare(
     vector_opts = [name for name, value in zip(_VECTOR_OPTIONS, (analogies, similarity, neighbours, fmt)) if value]
     nb_words = _split(neighbours)
 
+    if eval_data:
+        from nlpt.compare import evals
+
+        _print(evals.compare(vectors, list(eval_data), context=eval_context, stride=stride), out)
+        return
+    if eval_context is not None or stride is not None:
+        raise UsageError(f"{'--eval-context' if eval_context is not None else '--stride'}: only with --eval-data")
     if word is not None or context or contexts_file:
         table = _context(vectors, word, context, contexts_file, k, candidates, fmt, plot,
                          [n for n in vector_opts if n != "--format"])

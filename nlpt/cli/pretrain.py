@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import List, Optional
 
 import typer
@@ -439,3 +440,34 @@ def export(
     model, _, cfg = load_run(run_dir, checkpoint=checkpoint)
     config = write(model, export_hf, os.path.join(run_dir, cfg.get("tokenizer", "tokenizer.json")))
     log(f"{config['architectures'][0]} written to {export_hf}")
+
+
+@app.command("eval")
+def eval_(
+    source: str = typer.Argument(..., help="An `nlpt pretrain` run folder or a Hugging Face folder (any family).", show_default=False),
+    data: List[str] = typer.Option(..., "--data", help="A text file to score (repeat for several; .gz/.bz2/.xz read).", show_default=False),
+    context: Optional[int] = typer.Option(None, "--context", min=8, show_default=False, help="Tokens per window [default: the model's positions]."),
+    stride: Optional[int] = typer.Option(None, "--stride", min=1, show_default=False, help="Tokens between window starts; each window scores only tokens no earlier one did [default: the window, no overlap]."),
+    batch: int = typer.Option(8, "--batch", min=1, help="Rows per forward pass."),
+    device: str = typer.Option("cpu", "--device", help="auto, cpu, cuda, mps."),
+    json: bool = o.JSON,
+) -> None:
+    """Loss, perplexity and bits per byte (nats / ln 2 / UTF-8 bytes: independent of the tokenizer) of a model on
+    whole texts, windows sliding by --stride. Decoders: causal LM; encoders, T5 and BART: masked-token
+    pseudo-likelihood, every token masked once (see docs/pretrain-planning.md).
+
+    Example: nlpt pretrain eval runs/shakespeare --data input.txt --stride 128
+    """
+    _need_torch()
+    import json as json_mod
+
+    from nlpt.compare.evals import evaluate_source
+
+    doc = evaluate_source(source, list(data), context=context, stride=stride, batch_size=batch, device=device)
+    if json:
+        print(json_mod.dumps(doc, indent=2))
+        return
+    for f in doc["files"] + ([] if len(doc["files"]) == 1 else [dict(doc, path="all files")]):
+        print(f"{f['path']}: {f['bytes']:,} bytes, {f['tokens']:,} tokens; loss {f['loss']:.4f}, "
+              f"perplexity {math.exp(f['loss']):.3f}, {f['bits_per_byte']:.4f} bits per byte")
+    print(f"({doc['family']}: {doc['definition']}; context {doc['context']}, stride {doc['stride']})")

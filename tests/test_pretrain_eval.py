@@ -1,0 +1,214 @@
+"""`nlpt pretrain eval` (loss, perplexity, bits per byte over whole texts, sliding windows) for run folders and
+Hugging Face folders of every family, equal to transformers' loss on the same windows; `nlpt compare --eval-data`."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("tokenizers")
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _cli import ROOT, nlpt_main  # noqa: E402
+
+SYNTHETIC = os.path.join(ROOT, "data", "synthetic.txt")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A corpus of documents, a held-out text (with non-ASCII bytes), and char / WordPiece / BPE / T5 tokenizers."""
+    if not os.path.exists(SYNTHETIC):
+        pytest.skip("data/synthetic.txt missing")
+    d = tmp_path_factory.mktemp("evaldata")
+    with open(SYNTHETIC, encoding="utf-8") as fh:
+        lines = [next(fh).strip() for _ in range(700)]
+    corpus = d / "docs.txt"
+    corpus.write_text("".join("\n".join(lines[i:i + 6]) + "\n\n" for i in range(0, 600, 6)), encoding="utf-8")
+    held = d / "held.txt"
+    held.write_text("\n".join(lines[600:640]) + "\ncafé – naïve\n", encoding="utf-8")
+    second = d / "second.txt"
+    second.write_text("\n".join(lines[640:660]) + "\n", encoding="utf-8")
+    from nlpt.cli import main
+
+    for args in (["vocab", "--tokenizer", "wordpiece", "--size", 300, "-o", d / "wp.json", corpus, held, "--quiet"],
+                 ["vocab", "--tokenizer", "bpe", "--size", 300, "-o", d / "bpe.json", corpus, held, "--quiet"],
+                 ["vocab", "--tokenizer", "char", "--size", 100, "-o", d / "char.json", corpus, held, "--quiet"],
+                 ["pretrain", "add-sentinels", d / "bpe.json", "-o", d / "t5.json", "--count", 40]):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            assert not exc.code, args
+    return {"corpus": str(corpus), "held": str(held), "second": str(second), "wp": str(d / "wp.json"),
+            "bpe": str(d / "bpe.json"), "t5": str(d / "t5.json"), "char": str(d / "char.json"), "dir": d}
+
+
+TOKENIZER = {"gpt-mini": "char", "llama-mini": "bpe", "moe-mini": "char", "bert-mini": "wp", "t5-mini": "t5",
+             "bart-mini": "bpe"}
+
+
+def trained(files, arch: str, name: str = None, tokenizer: str = None) -> str:
+    """A run folder trained for a few steps (cached per module)."""
+    run = files["dir"] / (name or arch)
+    if not run.exists():
+        code = nlpt_main("pretrain", files["corpus"], "-o", run, "--tokenizer", files[tokenizer or TOKENIZER[arch]],
+                         "--arch", arch, "--layers", 1, "--hidden", 32, "--heads", 2, "--ffn", 64, "--context", 32,
+                         "--vocab", 360, "--batch", 8, "--max-steps", 6, "--lr", 3e-3, "--warmup", 1,
+                         "--eval-batches", 1, "--threads", 1, "--dropout", 0, "--quiet")[0]
+        assert code == 0
+    return str(run)
+
+
+def exported(files, arch: str) -> str:
+    out = files["dir"] / f"{arch}-hf"
+    if not out.exists():
+        assert nlpt_main("pretrain", "export", trained(files, arch), "-o", out)[0] == 0
+    return str(out)
+
+
+def eval_json(capsys, source, *args) -> dict:
+    code, out, err = nlpt_main("pretrain", "eval", source, *args, "--json", capsys=capsys)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def hf_nats(hf_dir: str, tokenizer_file: str, family: str, text_file: str, context: int, stride: int) -> tuple:
+    """(nats, scored tokens) from the transformers model on the windows `nlpt.engine.evaluate.batches` builds."""
+    import transformers
+    from tokenizers import Tokenizer
+
+    from nlpt.engine.evaluate import batches, encode_text, read_text
+
+    with open(os.path.join(hf_dir, "config.json")) as fh:
+        cls = getattr(transformers, json.load(fh)["architectures"][0])
+    model = cls.from_pretrained(hf_dir).eval()
+    tok = Tokenizer.from_file(tokenizer_file)
+    ids = encode_text(tok, read_text(text_file))
+    nats, scored = 0.0, 0
+    with torch.no_grad():
+        for b in batches(family, tok, ids, context, stride, 4):
+            out = model(**b["inputs"])
+            logits = out.prediction_logits if hasattr(out, "prediction_logits") else out.logits
+            logp = torch.log_softmax(logits.reshape(-1, logits.shape[-1]).float(), -1)[b["positions"]]
+            nats -= float(logp.gather(1, b["targets"][:, None]).sum())
+            scored += len(b["targets"])
+    return nats, scored
+
+
+def check_figures(doc: dict, text_files: list) -> None:
+    n_bytes = sum(len(open(p, encoding="utf-8").read().encode("utf-8")) for p in text_files)
+    assert doc["bytes"] == n_bytes
+    assert doc["loss"] == pytest.approx(doc["nats"] / doc["scored_tokens"])
+    assert doc["ppl"] == pytest.approx(math.exp(doc["loss"]))
+    assert doc["bits_per_byte"] == pytest.approx(doc["nats"] / math.log(2) / n_bytes)
+
+
+def test_decoder_eval_equals_transformers_sliding_window_loss(files, tmp_path, capsys):
+    """GPT: the run, its export, and transformers' own loss (labels, -100 for the unscored) on each window agree."""
+    import transformers
+
+    from nlpt.engine.evaluate import decoder_windows, encode_text, read_text
+    from tokenizers import Tokenizer
+
+    run, hf = trained(files, "gpt-mini"), exported(files, "gpt-mini")
+    doc = eval_json(capsys, run, "--data", files["held"], "--context", 24, "--stride", 10)
+    check_figures(doc, [files["held"]])
+    ids = encode_text(Tokenizer.from_file(files["char"]), read_text(files["held"]))
+    assert doc["tokens"] == len(ids) and doc["scored_tokens"] == len(ids) - 1  # all but the first
+    assert (doc["context"], doc["stride"]) == (24, 10)
+    assert eval_json(capsys, hf, "--data", files["held"], "--context", 24, "--stride", 10)["nats"] == \
+        pytest.approx(doc["nats"], rel=1e-5)
+    # transformers' loss with its own label shift: window ids[b:e+1], targets before `first` ignored
+    model = transformers.GPT2LMHeadModel.from_pretrained(hf).eval()
+    nats = 0.0
+    with torch.no_grad():
+        for begin, end, first in decoder_windows(len(ids), 24, 10):
+            window = torch.tensor(ids[begin:end + 1])[None]
+            labels = window.clone()
+            labels[0, :first - begin] = -100
+            n = int((labels[0, 1:] != -100).sum())
+            nats += float(model(window, labels=labels).loss) * n
+    assert nats == pytest.approx(doc["nats"], rel=1e-5)
+    # without overlap (stride = context) the same tokens are scored, with less history at each window start
+    other = eval_json(capsys, run, "--data", files["held"], "--context", 24)
+    assert other["scored_tokens"] == doc["scored_tokens"] and other["stride"] == 24 and other["nats"] != doc["nats"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["llama-mini", "moe-mini", "bert-mini", "t5-mini", "bart-mini"])
+def test_every_family_equals_transformers_on_the_same_windows(arch, files, capsys):
+    from tokenizers import Tokenizer
+
+    from nlpt.engine.evaluate import encode_text, read_text
+
+    run, hf = trained(files, arch), exported(files, arch)
+    family = json.load(open(os.path.join(run, "config.json")))["model"]["family"]
+    doc = eval_json(capsys, run, "--data", files["held"], "--context", 24, "--stride", 16)
+    check_figures(doc, [files["held"]])
+    ids = encode_text(Tokenizer.from_file(files[TOKENIZER[arch]]), read_text(files["held"]))
+    masked = family not in ("gpt", "llama")
+    assert doc["scored_tokens"] == len(ids) - (0 if masked else 1)  # every token once (decoders: but the first)
+    from_hf = eval_json(capsys, hf, "--data", files["held"], "--context", 24, "--stride", 16)
+    assert from_hf["nats"] == pytest.approx(doc["nats"], rel=1e-5)
+    nats, scored = hf_nats(hf, files[TOKENIZER[arch]], family, files["held"], 24, 16)
+    assert scored == doc["scored_tokens"] and nats == pytest.approx(doc["nats"], rel=1e-5)
+
+
+def test_masked_passes_mask_every_token_once():
+    from nlpt.engine.evaluate import BART_PASSES, ENCODER_PASSES, SPAN, _masked_passes
+
+    for length in (1, 7, 23, 100):
+        for passes, span in ((ENCODER_PASSES, 1), (ENCODER_PASSES, SPAN), (BART_PASSES, SPAN)):
+            chosen = _masked_passes(length, passes, span)
+            flat = sorted(int(j) for m in chosen for j in m)
+            assert flat == list(range(length))
+            if length >= passes * span:
+                assert all(abs(len(m) - length / passes) <= span for m in chosen)
+
+
+def test_several_files_sum_and_text_output(files, capsys):
+    run = trained(files, "gpt-mini")
+    both = eval_json(capsys, run, "--data", files["held"], "--data", files["second"])
+    one = [eval_json(capsys, run, "--data", p) for p in (files["held"], files["second"])]
+    assert both["nats"] == pytest.approx(one[0]["nats"] + one[1]["nats"], rel=1e-6)
+    assert both["scored_tokens"] == one[0]["scored_tokens"] + one[1]["scored_tokens"]
+    assert [f["path"] for f in both["files"]] == [files["held"], files["second"]]
+    check_figures(both, [files["held"], files["second"]])
+    code, out, err = nlpt_main("pretrain", "eval", run, "--data", files["held"], capsys=capsys)
+    assert code == 0, err
+    assert f"{one[0]['bits_per_byte']:.4f} bits per byte" in out and f"loss {one[0]['loss']:.4f}" in out
+
+
+def test_compare_shows_eval_results_side_by_side(files, capsys):
+    """A char model and a BPE model on the same bytes: bits per byte is comparable across tokenizers."""
+    char_run, bpe_run = trained(files, "gpt-mini"), trained(files, "gpt-mini", "gpt-bpe", "bpe")
+    code, out, err = nlpt_main("compare", char_run, bpe_run, "--eval-data", files["held"], "--json", capsys=capsys)
+    assert code == 0, err
+    rows = json.loads(out)["rows"] if isinstance(json.loads(out), dict) else json.loads(out)
+    alone = [eval_json(capsys, r, "--data", files["held"]) for r in (char_run, bpe_run)]
+    assert [r["source"] for r in rows] == [char_run, bpe_run]
+    assert [r["bits_per_byte"] for r in rows] == pytest.approx([a["bits_per_byte"] for a in alone])
+    assert rows[0]["tokenizer_entries"] != rows[1]["tokenizer_entries"] and rows[0]["bytes"] == rows[1]["bytes"]
+    code, out, err = nlpt_main("compare", char_run, bpe_run, "--eval-data", files["held"], capsys=capsys)
+    assert code == 0 and "bits/byte" in out and f"{alone[1]['bits_per_byte']:.4f}" in out, err
+
+
+@pytest.mark.parametrize("args, message, code", [
+    (("--data", "/nonexistent.txt"), "/nonexistent.txt: no such file", 1),
+    (("--data", "HELD", "--stride", 500), "--stride must be between 1 and", 2),
+    (("--data", "HELD", "--context", 4096), "exceeds the model's", 2),
+])
+def test_eval_errors_are_one_line(args, message, code, files, capsys):
+    run = trained(files, "gpt-mini")
+    args = [files["held"] if a == "HELD" else a for a in args]
+    rc, out, err = nlpt_main("pretrain", "eval", run, *args, capsys=capsys)
+    assert rc == code and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_eval_refuses_a_folder_that_is_no_model(files, tmp_path, capsys):
+    rc, _, err = nlpt_main("pretrain", "eval", str(tmp_path), "--data", files["held"], capsys=capsys)
+    assert rc == 1 and "no config.json" in err and len(err.strip().splitlines()) == 1
