@@ -64,3 +64,35 @@ def nlpt_main(*args, capsys=None):
             signal.signal(s, h)
     out, err = capsys.readouterr() if capsys is not None else ("", "")
     return code, out, err
+
+
+def documents_and_tokenizers(tmp_path_factory, name: str, lines: int = 900, held_out: int = 0) -> dict:
+    """Documents of 6 data/synthetic.txt lines (blank lines between them) in docs.txt, the same lines as one
+    document in flat.txt, the next `held_out` lines in held.txt (plus a line of non-ASCII text), and WordPiece
+    (wp), BPE (bpe), char (char) and BPE + 20 T5 sentinels (t5) tokenizers made by the CLI; returns the paths."""
+    if not os.path.exists(SYNTHETIC):
+        pytest.skip("data/synthetic.txt missing")
+    from nlpt.cli import main
+
+    d = tmp_path_factory.mktemp(name)
+    with open(SYNTHETIC, encoding="utf-8") as fh:
+        text = [next(fh).strip() for _ in range(lines + held_out)]
+    body, held = text[:lines], text[lines:]
+    corpus = d / "docs.txt"
+    corpus.write_text("".join("\n".join(body[i:i + 6]) + "\n\n" for i in range(0, len(body), 6)), encoding="utf-8")
+    flat = d / "flat.txt"
+    flat.write_text("\n".join(body) + "\n", encoding="utf-8")
+    sources = [corpus]
+    if held_out:
+        (d / "held.txt").write_text("\n".join(held) + "\ncafé – naïve\n", encoding="utf-8")
+        sources.append(d / "held.txt")
+    for args in (["vocab", "--tokenizer", "wordpiece", "--size", 300, "-o", d / "wp.json", *sources, "--quiet"],
+                 ["vocab", "--tokenizer", "bpe", "--size", 300, "-o", d / "bpe.json", *sources, "--quiet"],
+                 ["vocab", "--tokenizer", "char", "--size", 100, "-o", d / "char.json", *sources, "--quiet"],
+                 ["pretrain", "add-sentinels", d / "bpe.json", "-o", d / "t5.json", "--count", 20]):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            assert not exc.code, args
+    return {"dir": d, "corpus": str(corpus), "flat": str(flat), "held": str(d / "held.txt"),
+            **{k: str(d / f"{k}.json") for k in ("wp", "bpe", "char", "t5")}}

@@ -15,35 +15,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 pytest.importorskip("tokenizers")
 
-from _cli import ROOT, nlpt_main  # noqa: E402
-
-SYNTHETIC = os.path.join(ROOT, "data", "synthetic.txt")
+from _cli import documents_and_tokenizers, nlpt_main  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """A corpus of documents, a WordPiece tokenizer and a BPE tokenizer with T5 sentinels (made by the CLI)."""
-    if not os.path.exists(SYNTHETIC):
-        pytest.skip("data/synthetic.txt missing")
-    d = tmp_path_factory.mktemp("seq2seq")
-    with open(SYNTHETIC, encoding="utf-8") as fh:
-        lines = [next(fh).strip() for _ in range(900)]
-    corpus = d / "docs.txt"
-    corpus.write_text("".join("\n".join(lines[i:i + 6]) + "\n\n" for i in range(0, len(lines), 6)), encoding="utf-8")
-    flat = d / "flat.txt"  # the same text without blank lines: one document
-    flat.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from nlpt.cli import main
-
-    for args in (["vocab", "--tokenizer", "wordpiece", "--size", 300, "-o", d / "wp.json", corpus, "--quiet"],
-                 ["vocab", "--tokenizer", "bpe", "--size", 300, "-o", d / "bpe.json", corpus, "--quiet"],
-                 ["vocab", "--tokenizer", "char", "--size", 100, "-o", d / "char.json", corpus, "--quiet"],
-                 ["pretrain", "add-sentinels", d / "bpe.json", "-o", d / "t5.json", "--count", 20]):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            assert not exc.code, args
-    return {"corpus": str(corpus), "flat": str(flat), "wp": str(d / "wp.json"), "bpe": str(d / "bpe.json"),
-            "t5": str(d / "t5.json"), "char": str(d / "char.json")}
+    return documents_and_tokenizers(tmp_path_factory, "seq2seq")
 
 
 def args_for(files, run, arch, steps=30, extra=()):

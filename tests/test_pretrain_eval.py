@@ -14,37 +14,17 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("tokenizers")
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _cli import ROOT, nlpt_main  # noqa: E402
-
-SYNTHETIC = os.path.join(ROOT, "data", "synthetic.txt")
-
+from _cli import SYNTHETIC, documents_and_tokenizers, nlpt_main  # noqa: E402
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """A corpus of documents, a held-out text (with non-ASCII bytes), and char / WordPiece / BPE / T5 tokenizers."""
-    if not os.path.exists(SYNTHETIC):
-        pytest.skip("data/synthetic.txt missing")
-    d = tmp_path_factory.mktemp("evaldata")
+    """Documents, a held-out text (with non-ASCII bytes), a second text and the tokenizers."""
+    out = documents_and_tokenizers(tmp_path_factory, "evaldata", lines=600, held_out=40)
     with open(SYNTHETIC, encoding="utf-8") as fh:
-        lines = [next(fh).strip() for _ in range(700)]
-    corpus = d / "docs.txt"
-    corpus.write_text("".join("\n".join(lines[i:i + 6]) + "\n\n" for i in range(0, 600, 6)), encoding="utf-8")
-    held = d / "held.txt"
-    held.write_text("\n".join(lines[600:640]) + "\ncafé – naïve\n", encoding="utf-8")
-    second = d / "second.txt"
+        lines = [next(fh).strip() for _ in range(660)]
+    second = out["dir"] / "second.txt"
     second.write_text("\n".join(lines[640:660]) + "\n", encoding="utf-8")
-    from nlpt.cli import main
-
-    for args in (["vocab", "--tokenizer", "wordpiece", "--size", 300, "-o", d / "wp.json", corpus, held, "--quiet"],
-                 ["vocab", "--tokenizer", "bpe", "--size", 300, "-o", d / "bpe.json", corpus, held, "--quiet"],
-                 ["vocab", "--tokenizer", "char", "--size", 100, "-o", d / "char.json", corpus, held, "--quiet"],
-                 ["pretrain", "add-sentinels", d / "bpe.json", "-o", d / "t5.json", "--count", 40]):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            assert not exc.code, args
-    return {"corpus": str(corpus), "held": str(held), "second": str(second), "wp": str(d / "wp.json"),
-            "bpe": str(d / "bpe.json"), "t5": str(d / "t5.json"), "char": str(d / "char.json"), "dir": d}
+    return {**out, "second": str(second)}
 
 
 TOKENIZER = {"gpt-mini": "char", "llama-mini": "bpe", "moe-mini": "char", "bert-mini": "wp", "t5-mini": "t5",

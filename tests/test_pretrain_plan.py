@@ -14,35 +14,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("tokenizers")
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _cli import ROOT, nlpt_main  # noqa: E402
+from _cli import ROOT, documents_and_tokenizers, nlpt_main  # noqa: E402
 
 from nlpt.transformer.hardware import GPUS  # noqa: E402
 
-SYNTHETIC = os.path.join(ROOT, "data", "synthetic.txt")
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """Documents of data/synthetic.txt lines, with char, WordPiece, BPE and T5 (BPE + sentinels) tokenizers."""
-    if not os.path.exists(SYNTHETIC):
-        pytest.skip("data/synthetic.txt missing")
-    d = tmp_path_factory.mktemp("plan")
-    with open(SYNTHETIC, encoding="utf-8") as fh:
-        lines = [next(fh).strip() for _ in range(600)]
-    corpus = d / "docs.txt"
-    corpus.write_text("".join("\n".join(lines[i:i + 6]) + "\n\n" for i in range(0, len(lines), 6)), encoding="utf-8")
-    from nlpt.cli import main
-
-    for args in (["vocab", "--tokenizer", "wordpiece", "--size", 300, "-o", d / "wp.json", corpus, "--quiet"],
-                 ["vocab", "--tokenizer", "bpe", "--size", 300, "-o", d / "bpe.json", corpus, "--quiet"],
-                 ["vocab", "--tokenizer", "char", "--size", 100, "-o", d / "char.json", corpus, "--quiet"],
-                 ["pretrain", "add-sentinels", d / "bpe.json", "-o", d / "t5.json", "--count", 20]):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            assert not exc.code, args
-    return {"corpus": str(corpus), "wp": str(d / "wp.json"), "bpe": str(d / "bpe.json"), "t5": str(d / "t5.json"),
-            "char": str(d / "char.json")}
+    return documents_and_tokenizers(tmp_path_factory, "plan", lines=600)
 
 
 TOKENIZER = {"gpt-mini": "char", "llama-mini": "char", "moe-mini": "char", "bert-mini": "wp", "t5-mini": "t5",

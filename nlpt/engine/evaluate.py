@@ -51,6 +51,7 @@ import numpy as np
 import torch
 
 from nlpt.common.errors import NlptError, UsageError
+from nlpt.objectives.classification import pad
 
 ENCODER_PASSES = 7  # encoders and T5: every 7th position (span) is masked in a pass
 BART_PASSES = 3
@@ -241,16 +242,6 @@ def _row(family: str, sp: Specials, w: np.ndarray, masked: np.ndarray):
     return inputs, ([sp.eos] + target[:-1], target), {1 + int(j): int(j) for j in masked}
 
 
-def _pad(rows: list, value: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), value, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
-        mask[i, :len(r)] = 1
-    return ids, mask
-
-
 def batches(family: str, tokenizer, ids: np.ndarray, context: int, stride: int, batch_size: int) -> Iterator[dict]:
     """Batches of {"inputs": the model's keyword tensors (transformers' names), "positions": flat indices into the
     B·S output rows to score, "targets": the token ids expected there}."""
@@ -289,20 +280,20 @@ def batches(family: str, tokenizer, ids: np.ndarray, context: int, stride: int, 
 
 
 def _decoder_batch(rows, positions, targets, sp) -> dict:
-    ids, _ = _pad(rows, sp.pad)  # padding only after a row's tokens: causal attention never sees it
+    ids, _ = pad(rows, sp.pad)  # padding only after a row's tokens: causal attention never sees it
     T = ids.shape[1]
     flat = torch.tensor([r * T + c for r, c in positions], dtype=torch.long)
     return {"inputs": {"input_ids": ids}, "positions": flat, "targets": torch.tensor(targets, dtype=torch.long)}
 
 
 def _masked_batch(family: str, pending: list, sp: Specials) -> dict:
-    ids, mask = _pad([p[0] for p in pending], sp.pad)
+    ids, mask = pad([p[0] for p in pending], sp.pad)
     inputs = {"input_ids": ids, "attention_mask": mask}
     if family == "encoder":
         inputs["token_type_ids"] = torch.zeros_like(ids)
         T = ids.shape[1]
     else:
-        dec, dec_mask = _pad([p[1][0] for p in pending], sp.pad)
+        dec, dec_mask = pad([p[1][0] for p in pending], sp.pad)
         inputs["decoder_input_ids"], inputs["decoder_attention_mask"] = dec, dec_mask
         T = dec.shape[1]
     flat, targets = [], []
