@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nlpt.models import checkpointing
 from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.models.ops import Dropout, Unpadded, residual
 from nlpt.models.seq2seq import EncoderDecoder, FusedQKV
@@ -86,7 +87,7 @@ class Stack(nn.Module):
         if rows is not None:
             x = rows.pack(x)
         for block in self.blocks:
-            x = block(x, mask, memory, memory_mask, causal=self.decoder, rows=rows)
+            x = checkpointing.call(block, x, mask, memory, memory_mask, causal=self.decoder, rows=rows)
         return x if rows is None else rows.unpack(x)
 
 

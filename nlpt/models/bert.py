@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nlpt.models import checkpointing
 from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.transformer.config import EncoderConfig
 
@@ -116,7 +117,7 @@ class Encoder(nn.Module):
             x = self.emb_proj(x)
         mask = padding_mask(attention_mask, x.dtype)
         for i in range(self.config.num_layers):
-            x = self.layers[0 if self.config.shared_layers else i](x, mask)
+            x = checkpointing.call(self.layers[0 if self.config.shared_layers else i], x, mask)
         return x
 
     def pooled(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nlpt.common.errors import NlptError
+from nlpt.models import checkpointing
 from nlpt.models.cpu_matmul import Linear
 from nlpt.models.lm_loss import lm_loss
 from nlpt.models.ops import gelu_tanh
@@ -128,7 +129,7 @@ class GPT(nn.Module):
         pos = torch.arange(T, device=input_ids.device)
         x = self.drop(self.wte(input_ids) + self.wpe(pos))
         for block in self.blocks:
-            x = block(x, attention_mask)
+            x = checkpointing.call(block, x, attention_mask)
         return self.ln_f(x) if self.ln_f is not None else x
 
     def forward(self, input_ids, labels=None, attention_mask=None) -> dict:

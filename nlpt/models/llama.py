@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nlpt.common.errors import NlptError
+from nlpt.models import checkpointing
 from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.models.gpt import activation_fn, attention_mask_for
 from nlpt.models.lm_loss import lm_loss
@@ -179,7 +180,7 @@ class Llama(nn.Module):
         x = self.embed(input_ids)
         auxes = []
         for block in self.blocks:
-            x, aux = block(x, cos, sin, attention_mask)
+            x, aux = checkpointing.call(block, x, cos, sin, attention_mask)
             if aux is not None:
                 auxes.append(aux)
         aux = torch.stack(auxes).mean() if auxes else None

@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nlpt.models import checkpointing
 from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.models.ops import Dropout, Unpadded, residual
 from nlpt.models.seq2seq import EncoderDecoder, FusedQKV
@@ -163,7 +164,7 @@ class Stack(nn.Module):
             bias = bias + mask  # one [B, heads, T, T] mask for every layer
         x = self.drop(x if rows is None else rows.pack(x))
         for block in self.blocks:
-            x = block(x, bias, memory, memory_mask, rows=rows)
+            x = checkpointing.call(block, x, bias, memory, memory_mask, rows=rows)
         x = self.drop(self.ln_final(x))
         return x if rows is None else rows.unpack(x)
 
