@@ -32,7 +32,7 @@ def params(
     context: Optional[int] = typer.Option(None, "--context", min=1, show_default=False,
                                           help="Context length for FLOPs and KV cache [default: the model's]; "
                                                "with --family also the learned position table size."),
-    batch: int = typer.Option(1, "--batch", min=1, help="Batch size for the KV-cache total."),
+    batch: int = typer.Option(1, "--batch", min=1, help="Batch size (per rank) for the KV-cache total and training memory."),
     tokens: Optional[str] = typer.Option(None, "--tokens", show_default=False,
                                          help="Training tokens D, e.g. 300B or 14.8T [default: the reported figure if known]."),
     gpu: Optional[str] = typer.Option(None, "--gpu", show_default=False,
@@ -40,6 +40,12 @@ def params(
                                            "[default: the reported one, else h100]."),
     mfu: float = typer.Option(0.4, "--mfu", help="Model FLOPs utilisation assumed for GPU-hours."),
     kv_dtype: str = typer.Option("bf16", "--kv-dtype", help="KV-cache element type: fp32, bf16, fp16, fp8, int8, int4."),
+    precision: str = typer.Option("bf16", "--precision", help="Training precision for training memory: fp32, or "
+                                  "bf16/fp16 autocast (as nlpt pretrain)."),
+    ranks: int = typer.Option(1, "--ranks", min=1, help="Ranks (GPUs) the training run is spread over."),
+    strategy: str = typer.Option("ddp", "--strategy", help="With several ranks: ddp or fsdp (FSDP2, as nlpt pretrain)."),
+    activation_checkpointing: bool = typer.Option(False, "--activation-checkpointing",
+                                                  help="Training memory with activation checkpointing per block."),
     family: Optional[str] = typer.Option(None, "--family", show_default=False, rich_help_panel=_ARCH,
                                          help="Custom model family: bert, roberta, distilbert, albert, gpt (gpt2), gpt1, "
                                               "llama, mistral, qwen2, mixtral (moe), t5, bart, deepseek."),
@@ -66,6 +72,7 @@ def params(
 
     from nlpt.common.errors import UsageError
     from nlpt.transformer import report
+    from nlpt.transformer.memory import PRECISIONS, STRATEGIES
     from nlpt.transformer.params import DTYPE_BYTES
 
     if list_:
@@ -77,13 +84,18 @@ def params(
         return
     if kv_dtype not in DTYPE_BYTES:
         raise UsageError(f"--kv-dtype '{kv_dtype}' must be one of {', '.join(DTYPE_BYTES)}")
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision '{precision}' must be one of {', '.join(PRECISIONS)}")
+    if strategy not in STRATEGIES:
+        raise UsageError(f"--strategy '{strategy}' must be one of {', '.join(STRATEGIES)}")
     flags = {"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim, "ffn": ffn,
              "vocab": vocab, "context": context, "experts": experts, "top_k": top_k, "shared_experts": shared_experts,
              "moe_ffn": moe_ffn, "dense_layers": dense_layers, "decoder_layers": decoder_layers,
              "embedding_size": embedding_size, "tie": tie}
     resolved = report.resolve_model(model, family, flags)
     doc = report.build(resolved, context=context, batch=batch, tokens=tokens, gpu=gpu.lower() if gpu else None,
-                       mfu=mfu, kv_dtype=kv_dtype)
+                       mfu=mfu, kv_dtype=kv_dtype, precision=precision, ranks=ranks, strategy=strategy,
+                       checkpointing=activation_checkpointing)
     if json_out:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:

@@ -117,6 +117,7 @@ def train(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (autocast; fp16 with a gradient scaler)."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
+    activation_checkpointing: bool = typer.Option(False, "--activation-checkpointing", help="Keep only each block's inputs for backward and recompute the rest there (less memory, about a third more compute; see nlpt params --activation-checkpointing)."),
     cpu_matmul: str = typer.Option("auto", "--cpu-matmul", metavar="auto|torch|numpy", help="On CPU, whose BLAS multiplies matrices: torch's, numpy's, or auto (the faster on this machine, timed at start)."),
     strategy: str = typer.Option("auto", "--strategy", help="With several ranks: ddp (default) or fsdp (FSDP2 fully_shard)."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Last fraction of the corpus held out for validation."),
@@ -198,7 +199,7 @@ def train(
         checkpoint_every=v["checkpoint_every"], keep_last=v["keep_last"], resume=v["resume"], seed=v["seed"],
         device=v["device"], precision=v["precision"], compile=v["compile"], strategy=v["strategy"],
         val_fraction=v["val_fraction"], token_dir=v["token_dir"], threads=v["threads"],
-        cpu_matmul=v["cpu_matmul"],
+        cpu_matmul=v["cpu_matmul"], activation_checkpointing=v["activation_checkpointing"],
         reader=ReaderOptions(tokenizer=TokenizerOptions(lower=v["lower"], nfkc=v["nfkc"])), quiet=v["quiet"],
         tensorboard=v["tensorboard"])
     if v["dry_run"]:

@@ -115,3 +115,28 @@ def measure(config, batch: int, context: int, checkpointing_on: bool = False, de
             "gradients": sum(p.grad.untyped_storage().nbytes() for p in params if p.grad is not None),
             "optimizer": sum(t.untyped_storage().nbytes() for t in state),
             "saved_for_backward": sum(saved.values()), "loss": float(loss.detach())}
+
+
+def family_configs(hidden: int, layers: int, vocab: int, context: int, dropout: float = 0.0) -> dict:
+    """One config per family and variant nlpt trains, all of width `hidden` (heads of 16), for measuring."""
+    from nlpt.transformer import config as C
+
+    heads, ffn = max(1, hidden // 16), 4 * hidden
+    common = {"vocab_size": vocab, "num_layers": layers, "dropout": dropout}
+    enc = {**common, "hidden_size": hidden, "num_heads": heads, "ffn_size": ffn, "max_positions": context + 2}
+    llama = {**common, "hidden_size": hidden, "num_heads": heads, "num_kv_heads": max(1, heads // 2),
+             "ffn_size": 8 * hidden // 3, "max_positions": context}
+    seq = {**common, "num_decoder_layers": layers, "num_heads": heads, "ffn_size": ffn}
+    return {
+        "gpt2": C.GPTConfig(**enc),
+        "gpt1": C.GPTConfig(**enc, norm="post", variant="openai-gpt", tie_embeddings=False, activation="gelu"),
+        "llama": C.LlamaConfig(**llama),
+        "mixtral": C.LlamaConfig(**llama, num_experts=4, experts_per_token=2, variant="mixtral"),
+        "bert": C.EncoderConfig(**enc),
+        "roberta": C.EncoderConfig(**enc, sentence_head=None, variant="roberta"),
+        "albert": C.EncoderConfig(**enc, embedding_size=max(8, hidden // 4), shared_layers=True, sentence_head="sop",
+                                  variant="albert"),
+        "t5": C.T5Config(**seq, d_model=hidden, d_kv=16),
+        "t5-v1.1": C.T5Config(**seq, d_model=hidden, d_kv=16, gated_ffn=True, activation="gelu", tie_embeddings=False),
+        "bart": C.BartConfig(**seq, d_model=hidden, max_positions=context),
+    }

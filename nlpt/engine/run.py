@@ -63,6 +63,7 @@ class TrainOptions:
     device: str = "auto"
     precision: str = "fp32"
     compile: bool = False
+    activation_checkpointing: bool = False  # recompute each block in backward (nlpt.models.checkpointing)
     strategy: str = "auto"
     val_fraction: float = 0.1
     token_dir: Optional[str] = None  # default RUN_DIR/tokens
@@ -267,6 +268,10 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
 
         torch.manual_seed(o.seed)
         model = build(o.model).to(d.device)
+        if o.activation_checkpointing:
+            from nlpt.models import checkpointing
+
+            checkpointing.enable(model)
         if matmul is not None and d.main:  # once the input is known to be good: errors stay one line
             from nlpt.common.progress import log
 

@@ -14,6 +14,7 @@ from nlpt.common.errors import NlptError, UsageError
 from nlpt.transformer import config as C
 from nlpt.transformer import params as P
 from nlpt.transformer.hardware import GPUS
+from nlpt.transformer.memory import training_memory
 from nlpt.transformer.reported import REPORTED, REPORTED_ONLY, REPORTED_ONLY_ALIASES
 
 
@@ -91,7 +92,8 @@ def resolve_model(model: Optional[str], family: Optional[str], flags: dict) -> R
 
 
 def build(res: Resolved, *, context: Optional[int] = None, batch: int = 1, tokens: Optional[str] = None,
-          gpu: Optional[str] = None, mfu: float = 0.4, kv_dtype: str = "bf16") -> dict:
+          gpu: Optional[str] = None, mfu: float = 0.4, kv_dtype: str = "bf16", precision: str = "bf16",
+          ranks: int = 1, strategy: str = "ddp", checkpointing: bool = False) -> dict:
     """Every figure for one model, as the JSON document `nlpt params --json` prints (stable keys)."""
     cnt = P.count(res.config)
     ctx = context or res.context
@@ -150,6 +152,7 @@ def build(res: Resolved, *, context: Optional[int] = None, batch: int = 1, token
         "lecture_formula": P.lecture_formula(cnt),
         "flops": P.flops(cnt, ctx),
         "memory": P.memory(cnt),
+        "training_memory": training_memory(res.config, batch, ctx, precision, ranks, strategy, checkpointing),
         "kv_cache": P.kv_cache(cnt, ctx, batch, kv_dtype),
         "training": training,
         "reported": rep,
@@ -279,8 +282,6 @@ def render(doc: dict) -> None:
     a.add_row("training FLOPs/token (3 × forward)", human(fl["training_per_token"]))
     w = mem["weights_bytes"]
     a.add_row("weights fp32 / bf16 / int8 / int4", " / ".join(human_bytes(w[k]) for k in P.WEIGHT_DTYPES))
-    a.add_row("training memory, AdamW mixed precision (16 B/param)",
-              f"{human_bytes(mem['training_adamw_mixed_bytes'])}  (+ activations)")
     if kv:
         a.add_row(f"KV cache per token ({kv['dtype']})", f"{human_bytes(kv['bytes_per_token'])}  ({kv['bytes_per_token']:,} B)")
         a.add_row(f"KV cache, context {kv['context']:,} × batch {kv['batch']}", human_bytes(kv["total_bytes"]))
@@ -300,10 +301,50 @@ def render(doc: dict) -> None:
             imp = f"  (implied MFU {tr['implied_mfu']:.2f})" if "implied_mfu" in tr else ""
             a.add_row(f"GPU-hours on {tr['gpu']} (reported)", f"{tr['reported_gpu_hours']:,}{imp}")
     con.print(a)
+    render_training_memory(con, doc["training_memory"])
     if rep:
         con.print(f"[dim]reported figures: {rep['source']}[/dim]", highlight=False)
     for n in doc["notes"]:
         con.print(f"[dim]note: {n}[/dim]", highlight=False)
+
+
+_STATE_ROWS = (("weights", "weights (fp32 master copy)"), ("half_weight_copies", "autocast half copies of the matrices"),
+               ("gradients", "gradients (fp32)"), ("optimizer", "AdamW moments m, v (fp32) and step counters"),
+               ("ddp_buckets", "DDP gradient buckets"), ("fsdp_gathered", "FSDP2 gathered weights and gradients"))
+
+
+def render_training_memory(con, tm: dict) -> None:
+    """The per-rank training memory table of `nlpt params` (the document's `training_memory`)."""
+    from rich.table import Table
+
+    b = tm["bytes"]
+    title = (f"Training memory per rank: batch {tm['batch']} × context {tm['context']:,}"
+             + (f" (decoder {tm['decoder_context']:,})" if tm["decoder_context"] else "")
+             + f", {tm['precision']}, {tm['ranks']} rank{'s' if tm['ranks'] > 1 else ''}"
+             + (f" ({tm['strategy']})" if tm["ranks"] > 1 else "")
+             + (", activation checkpointing" if tm["checkpointing"] else ""))
+    t = Table(title=title, title_justify="left", show_header=False)
+    t.add_column("what")
+    t.add_column("bytes", justify="right")
+    for key, label in _STATE_ROWS:
+        if b[key]:
+            t.add_row(label, human_bytes(b[key]))
+    ckpt = "" if not tm["checkpointing"] else f" (without checkpointing {human_bytes(tm['activations_without_checkpointing'])})"
+    t.add_row(f"activations saved for backward{ckpt}", human_bytes(b["activations"]))
+    for part, info in tm["activations_per_layer"].items():
+        how = "recomputed in backward, per layer" if tm["checkpointing"] else "per layer"
+        t.add_row(f"  {part}: {how} × {info['layers']}", human_bytes(info["bytes"]))
+    parts: dict = {}
+    for item in tm["activation_items"]:
+        if "layers" not in item["part"] or tm["checkpointing"]:
+            parts[item["part"]] = parts.get(item["part"], 0) + item["bytes"]
+    for part, n in parts.items():
+        t.add_row(f"  {part}" + (" (kept)" if "layers" in part else ""), human_bytes(n))
+    t.add_row(f"temporary peak: {tm['temporary_item']}", human_bytes(b["temporary"]))
+    t.add_row("[bold]total per rank[/bold]", f"[bold]{human_bytes(b['total'])}[/bold]")
+    for n in tm["notes"]:
+        t.add_row(f"[dim]{n}[/dim]", "")
+    con.print(t)
 
 
 # ----------------------------------------------------------------------------------------------------------------
