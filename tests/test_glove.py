@@ -187,7 +187,7 @@ def test_state_file_is_a_driver_checkpoint_and_other_files_are_refused(tmp_path)
     assert np.array_equal(arrays["W"], state.W)
     other = str(tmp_path / "w2v.npz")
     save_checkpoint(other, {"syn0": np.zeros((4, 3), np.float32)}, {"kind": "nlpt-w2v-checkpoint"})
-    with pytest.raises(NlptError, match="not an nlpt GloVe state file"):
+    with pytest.raises(NlptError, match="not an nlpt GloVe checkpoint"):
         gl.load_state(other, 4, 3, "h")
     for name, data in (("empty.npz", b""), ("zip.npz", b"PK\x03\x04broken"), ("text.npz", b"hello")):
         (tmp_path / name).write_bytes(data)

@@ -140,7 +140,37 @@ def _split_debug(args: list[str]) -> tuple[list[str], bool]:
     return out, debug
 
 
-def _name_stdout() -> None:
+def _reopen_closed_streams() -> bool:
+    """A job started with closed descriptors (cron, daemons: `nlpt ... <&- >&- 2>&-`) still runs.
+
+    Each closed descriptor 0-2 is taken by /dev/null, so that no file the command opens later lands on it:
+    stdin reads as empty, stderr discards (with -q nothing is lost), and stdout is /dev/null opened
+    read-only, so a command whose result goes there fails with exit 1 ("standard output (closed): cannot
+    write ...") instead of pretending it wrote. Returns True when stdout was closed.
+    """
+    closed_stdout = False
+    for fd, flags in ((0, os.O_RDONLY), (1, os.O_RDONLY), (2, os.O_WRONLY)):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        null = os.open(os.devnull, flags)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        if fd == 0:
+            sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "rb", closefd=False)), encoding="utf-8")
+        elif fd == 1:
+            closed_stdout = True
+            sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "wb", closefd=False)), encoding="utf-8")
+        else:
+            sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "wb", closefd=False)), encoding="utf-8",
+                                          errors="backslashreplace", line_buffering=True)
+    return closed_stdout
+
+
+def _name_stdout(closed: bool = False) -> None:
     """Make write errors on standard output name it ("standard output: cannot write (no space left on device)")."""
     from nlpt.common.output import NamedFile
 
@@ -149,7 +179,8 @@ def _name_stdout() -> None:
         sys.stdout.flush()
     except (AttributeError, OSError, ValueError):
         return
-    buffered = io.BufferedWriter(NamedFile(fd, "wb", "standard output", closefd=False))
+    label = "standard output (closed)" if closed else "standard output"
+    buffered = io.BufferedWriter(NamedFile(fd, "wb", label, closefd=False))
     sys.stdout = io.TextIOWrapper(buffered, encoding=sys.stdout.encoding, errors=sys.stdout.errors,
                                   line_buffering=sys.stdout.line_buffering)
 
@@ -207,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     _COMMAND = next((a for a in args if not a.startswith("-")), None)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    _name_stdout()
+    _name_stdout(_reopen_closed_streams())
     command = typer.main.get_command(app)
     try:
         _check_int_range(args)

@@ -102,9 +102,12 @@ def compare(
 
         if kind == "vectors" and not (plot_words or nb_words):
             raise UsageError("--plot with vector files needs --words (or --neighbours): the words to place")
-        from nlpt.common.output import refuse_output_onto_input
+        from nlpt.common.plan import OutputPlan
 
-        refuse_output_onto_input({"--plot": plot}, list(vectors) + [analogies, similarity])
+        plan = OutputPlan().read("--analogies", analogies).read("--similarity", similarity)
+        for item in vectors:
+            plan.read_folder("ITEM", item)  # a vector file, a config.json, or a run or model folder
+        plan.write("--plot", plot).check()
         P.check(plot)
 
     if kind == "arch":

@@ -79,13 +79,13 @@ def tokenize(
 
     Example: nlpt corpus tokenize --lower --split-punct raw/ | gzip > clean.txt.gz
     """
-    from nlpt.common.output import atomic_output, check_writable, refuse_output_onto_input
+    from nlpt.common.output import atomic_output
+    from nlpt.common.plan import OutputPlan
     from nlpt.common.progress import Progress
     from nlpt.corpus.reader import ReadStats, as_sources, expand_inputs, iter_sentences
 
-    check_writable(output)
     paths = expand_inputs(inputs)
-    refuse_output_onto_input({"--output": output}, paths)
+    OutputPlan().read("INPUTS", *inputs, *paths).write("--output", output).check()
     opts = reader_options(lower, nfkc, split_punct, cjk, max_sentence_length, force_binary)
     st = ReadStats()
     n = 0
@@ -123,11 +123,19 @@ def shard(
     nlpt corpus shard wiki/ -n 8 -o shards/wiki-
     """
     import json as _json
+    import os
 
+    from nlpt.common.plan import OutputPlan
     from nlpt.corpus.reader import expand_inputs
-    from nlpt.corpus.shard import shard_files
+    from nlpt.corpus.shard import shard_files, shard_names
 
     paths = expand_inputs(inputs)
+    names = shard_names(prefix, n, gzip_out)
+    plan = OutputPlan().read("INPUTS", *inputs, *paths)
+    plan.write_folder("--output-prefix", os.path.dirname(prefix), tuple(os.path.basename(p) for p in names))
+    for name in names:
+        plan.write("--output-prefix", name)
+    plan.check()
     written = shard_files(paths, n, prefix, gzip_out, force_binary, quiet)
     if json:
         print(_json.dumps([{"path": p, "bytes": b, "lines": l} for p, b, l in written], indent=2))

@@ -132,6 +132,10 @@ def train(
         precision=precision, cpu_matmul=cpu_matmul, threads=threads, quiet=quiet,
     )
     _check_choices(encoder, pooling, head, fmt)
+    from nlpt.common.plan import OutputPlan
+
+    (OutputPlan().read("--train", train_file).read("--dev", dev).read("--test", test).read("--vectors", vectors)
+     .read_folder("--model", model).write_folder("--output", output, RUN_FOLDER_WRITES).check())
     results = run_finetune(settings)
     if results is None:  # a non-zero rank under torchrun: rank 0 reports
         return
@@ -149,6 +153,10 @@ def train(
         print(json_module.dumps(results, indent=2))
     else:
         _print_results(results)
+
+
+RUN_FOLDER_WRITES = ("config.json", "model.safetensors", "metrics.jsonl", "results.json", "tokenizer.json", "words.txt",
+                     "checkpoints/")  # what a finetune run writes in -o
 
 
 def _check_choices(encoder: str | None, pooling: str | None, head: str | None, fmt: str | None) -> None:
@@ -224,5 +232,8 @@ def predict(
     from nlpt.common.threads import resolve_threads
     from nlpt.finetune.predict import run_predict
 
+    from nlpt.common.plan import OutputPlan
+
+    OutputPlan().read_folder("RUN_DIR", run_dir).read("FILE", input_path).write("--output", output).check()
     torch.set_num_threads(resolve_threads(threads))
     run_predict(run_dir, input_path, output, fmt, text_column, pair_column, batch_size, device, strict, quiet)

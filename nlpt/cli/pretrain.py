@@ -184,6 +184,7 @@ def train(
         raise UsageError(f"{flag} applies to encoders (BERT-style), not the {model_config.family} family")
     if v["export_hf"] and os.path.exists(v["export_hf"]) and (not os.path.isdir(v["export_hf"]) or os.listdir(v["export_hf"])):
         raise NlptError(f"{v['export_hf']}: already exists and is not an empty folder")
+    _train_plan(v).check()
 
     from nlpt.corpus.reader import ReaderOptions
     from nlpt.corpus.tokenize import TokenizerOptions
@@ -238,6 +239,22 @@ def train(
         figures = f"; validation loss {val['loss']:.4f} (perplexity {val['ppl']:.2f})" if "loss" in val else ""
         log(f"{summary['steps']} steps, {summary['tokens']:,} tokens in {summary['seconds']:.1f} s{figures}; "
             f"run folder {summary['run_dir']}", v["quiet"])
+
+
+RUN_FOLDER_WRITES = ("config.json", "metrics.jsonl", "checkpoints/", "tokens/")  # what a run writes in -o
+
+
+def _train_plan(v: dict):
+    """The output plan of `pretrain train`: the corpus, tokenizer, recipe and resumed run in; run folder, tokens out."""
+    from nlpt.common.plan import OutputPlan, inside
+    from nlpt.corpus.reader import expand_inputs
+
+    plan = OutputPlan().read("INPUTS", *v["inputs"], *expand_inputs(v["inputs"])).read("--tokenizer", v["tokenizer"])
+    plan.read("--config", v.get("config")).read("--arch", v["arch"])
+    if v["resume"] not in ("auto", "none") and inside(v["resume"], v["output"]) is None:  # not the run itself
+        plan.read_folder("--resume", v["resume"])
+    return (plan.write_folder("--output", v["output"], RUN_FOLDER_WRITES).write_folder("--token-dir", v["token_dir"])
+            .write_folder("--export-hf", v["export_hf"], replaced=True))
 
 
 def _need_torch() -> None:
@@ -403,18 +420,13 @@ def add_sentinels(
 
     Example: nlpt pretrain add-sentinels bpe.json -o t5-tokenizer.json
     """
-    from nlpt.common.errors import UsageError
-    from nlpt.common.output import check_writable
+    from nlpt.common.plan import OutputPlan
     from nlpt.common.progress import log
     from nlpt.engine.tokens import load_tokenizer
     from nlpt.objectives.denoising import add_sentinels as add
     from nlpt.vocab.subword import save_tokenizer
 
-    import os
-
-    if os.path.abspath(output) == os.path.abspath(tokenizer):
-        raise UsageError(f"--output {output} is the input tokenizer; write to another file")
-    check_writable(output)
+    OutputPlan().read("TOKENIZER", tokenizer).write("--output", output).check()
     tok = add(load_tokenizer(tokenizer), count)
     save_tokenizer(tok, output)
     log(f"{output}: {tok.get_vocab_size():,} entries with sentinels <extra_id_0> … <extra_id_{count - 1}>")
@@ -434,10 +446,13 @@ def export(
     _need_torch()
     import os
 
+    from nlpt.common.plan import OutputPlan
     from nlpt.common.progress import log
     from nlpt.engine.run import load_run
     from nlpt.models.hf import export_hf as write
 
+    (OutputPlan().read_folder("RUN_DIR", run_dir).read_folder("--checkpoint", checkpoint)
+     .write_folder("--export-hf", export_hf, replaced=True).check())
     model, _, cfg = load_run(run_dir, checkpoint=checkpoint)
     config = write(model, export_hf, os.path.join(run_dir, cfg.get("tokenizer", "tokenizer.json")))
     log(f"{config['architectures'][0]} written to {export_hf}")

@@ -36,8 +36,10 @@ def _words(words: Optional[List[str]]):
 
 
 def _load(model: str):
+    from nlpt.common.plan import OutputPlan
     from nlpt.embeddings.vectors import Vectors
 
+    OutputPlan().read("MODEL", model).write("the output", "-").check()
     return Vectors.load(model)
 
 

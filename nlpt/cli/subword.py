@@ -45,7 +45,7 @@ def train_subword(
     quiet: bool = o.QUIET,
 ) -> None:
     from nlpt.common.errors import UsageError
-    from nlpt.common.output import check_writable
+    from nlpt.common.plan import OutputPlan
     from nlpt.common.progress import log
     from nlpt.common.threads import resolve_threads
     from nlpt.corpus.reader import expand_inputs
@@ -59,10 +59,10 @@ def train_subword(
     from nlpt.embeddings.subword import validate_subwords
 
     validate_subwords(minn, maxn, bucket)
-    for path in (output, vec, save_vocab, checkpoint):
-        if path:
-            check_writable(path)
     paths = expand_inputs(inputs)
+    (OutputPlan().read("INPUTS", *inputs, *paths).read("--read-vocab", read_vocab).read("--init", init)
+     .write("--output", output).write("--vec", vec).write("--save-vocab", save_vocab)
+     .write("--checkpoint", checkpoint).check())
     from nlpt.common.process import load_numba_without_scipy_linalg, release_freed_memory_eagerly
 
     release_freed_memory_eagerly()

@@ -34,12 +34,11 @@ def _check_json_output(as_json: bool, output: str) -> None:
         raise UsageError("--json prints the summary on stdout, so the vocabulary needs -o FILE")
 
 def _check_paths(inputs: List[str], output: str) -> None:
-    """Before any work: the output can be written and is not one of the inputs."""
-    from nlpt.common.output import check_writable, refuse_output_onto_input
+    """Before any work: the output plan (the output can be written and is none of the inputs)."""
+    from nlpt.common.plan import OutputPlan
     from nlpt.corpus.reader import expand_inputs
 
-    check_writable(output)
-    refuse_output_onto_input({"--output": output}, expand_inputs(inputs))
+    OutputPlan().read("INPUTS", *inputs, *expand_inputs(inputs)).write("--output", output).check()
 
 
 COUNT_HELP = """Count words and write `word count` lines sorted by count.
@@ -260,13 +259,11 @@ def _train_tokenizer(inputs, output, kind, size, min_count, opts, quiet, as_json
     import json
     import time
 
-    from nlpt.common.output import check_writable
     from nlpt.common.progress import log, warn
     from nlpt.corpus.reader import expand_inputs
     from nlpt.vocab.subword import check_size, describe_size, save_tokenizer, train_tokenizer
 
     kind = check_size(kind, size)
-    check_writable(output)
     paths = expand_inputs(inputs)
     start = time.perf_counter()
     log(f"training a {kind} tokenizer of size {size} on {len(paths)} file{'s' if len(paths) != 1 else ''}", quiet)

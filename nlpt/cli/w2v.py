@@ -43,7 +43,7 @@ def train_w2v(
     quiet: bool = o.QUIET,
 ) -> None:
     from nlpt.common.errors import UsageError
-    from nlpt.common.output import check_writable, refuse_output_onto_input
+    from nlpt.common.plan import OutputPlan
     from nlpt.common.progress import log
     from nlpt.common.threads import resolve_threads
     from nlpt.corpus.reader import expand_inputs
@@ -60,12 +60,11 @@ def train_w2v(
         raise UsageError("--save-context needs negative sampling (--negative > 0): hierarchical softmax has no per-word context vectors")
     if output == "-" and save_context == "-":
         raise UsageError("--output and --save-context cannot both be standard output")
-    for path in (output, save_context, save_vocab, checkpoint):
-        if path:
-            check_writable(path)
     paths = expand_inputs(inputs)
-    refuse_output_onto_input({"--output": output, "--save-context": save_context, "--save-vocab": save_vocab,
-                              "--checkpoint": checkpoint}, [*paths, read_vocab])
+    # --checkpoint is read (when resuming) before it is replaced: an output only
+    (OutputPlan().read("INPUTS", *inputs, *paths).read("--read-vocab", read_vocab)
+     .write("--output", output, sidecar=True).write("--save-context", save_context, sidecar=True)
+     .write("--save-vocab", save_vocab).write("--checkpoint", checkpoint).check())
     if "-" in paths and read_vocab == "-":
         raise UsageError("standard input (-) can be read only once: give the corpus or --read-vocab another file")
     opts = o.reader_options(lower, nfkc, split_punct, cjk, max_sentence_length, force_binary)

@@ -12,11 +12,10 @@ Rules (as coreutils follow them):
 - Write errors (ENOSPC on /dev/full or a full disk, EIO, quota) raise `NlptError("PATH: cannot
   write (reason)")`, exit 1. A reader that went away (EPIPE) stays `BrokenPipeError`, which
   `nlpt.cli.main` turns into the closed-pipe exit (status 141, nothing printed).
-- An output that is the same file as an input (same st_dev and st_ino, so links and `./` spellings
-  are caught), or as another output, is refused with a one-line `UsageError`:
-  call `refuse_output_onto_input({"-o": out, ...}, inputs)` before any work starts.
+- An output that is the same file as an input or as another output is refused before any work
+  starts by the command's output plan (`nlpt.common.plan.OutputPlan`), the one place that checks.
 
-API: `check_writable(path)` (early, before the work), `refuse_output_onto_input(...)`,
+API: `check_writable(path)` (early, before the work; the output plan calls it),
 `atomic_output(path, mode)` (a context manager yielding a file object; "w" text or "wb" binary),
 `atomic_write_with(path, write)` (for libraries that write to a path themselves, e.g. safetensors'
 `save_file` or `torch.save`: `write` is called with the temporary path), `atomic_directory(path)`
@@ -32,7 +31,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from typing import IO, Callable, Iterable, Iterator, Mapping
+from typing import IO, Callable, Iterator
 
 from nlpt.common.errors import NlptError, UsageError
 
@@ -122,46 +121,6 @@ def check_writable(path: str) -> None:
         raise NlptError(f"{path}: directory {parent} is not writable")
     if os.path.exists(target) and not os.access(target, os.W_OK):
         raise NlptError(f"{path}: file is not writable")
-
-
-def _identity(path: str):
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        return None  # devices, FIFOs: writing /dev/null while reading /dev/null harms nothing
-    return st.st_dev, st.st_ino
-
-
-def refuse_output_onto_input(outputs: Mapping[str, str | None], inputs: Iterable[str | None]) -> None:
-    """UsageError if an output (option name -> path) is the same file as an input or as another output.
-
-    Files are compared by (st_dev, st_ino) after following links, so `./a.txt`, `a.txt` and a hard or
-    symbolic link to it are one file. Outputs that do not exist yet cannot clash with anything.
-    """
-    seen: dict = {}
-    for path in inputs:
-        if path and path != "-":
-            ident = _identity(path)
-            if ident is not None:
-                seen.setdefault(ident, ("input", path))
-    for option, path in outputs.items():
-        if not path or path == "-":
-            continue
-        ident = _identity(path)
-        if ident is None:
-            continue
-        if ident in seen:
-            kind, other = seen[ident]
-            what = f"the input {other}" if kind == "input" else f"the output of {other}"
-            raise UsageError(f"{path}: {option} is the same file as {what}; write to another file")
-        seen[ident] = ("output", option)
-    names = [(o, os.path.abspath(_final_target(p))) for o, p in outputs.items() if p and p != "-" and not is_direct(p)]
-    for i, (o1, p1) in enumerate(names):
-        for o2, p2 in names[:i]:
-            if p1 == p2:
-                raise UsageError(f"{outputs[o1]}: {o1} and {o2} name the same file; give each output its own file")
 
 
 def _make_temp(path: str) -> tuple[int, str]:

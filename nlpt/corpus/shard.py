@@ -12,7 +12,7 @@ import gzip
 import os
 
 from nlpt.common.errors import NlptError, UsageError
-from nlpt.common.output import atomic_output, check_writable, os_reason, refuse_output_onto_input
+from nlpt.common.output import atomic_output, os_reason
 from nlpt.corpus.reader import Source, compression_of, iter_blocks
 
 _WS = (b" ", b"\t", b"\r", b"\x0b", b"\x0c")
@@ -55,7 +55,9 @@ def shard_files(paths: list[str], n: int, prefix: str, gz: bool = False, force_b
     from nlpt.common.progress import Progress
 
     names = shard_names(prefix, n, gz)
-    refuse_output_onto_input({name: name for name in names}, paths)
+    total = _total_bytes(paths, force_binary)
+    if total == 0:
+        raise NlptError(f"{paths[0] if len(paths) == 1 else 'input'}: empty input, nothing to shard")
     folder = os.path.dirname(prefix)
     if folder and not os.path.isdir(folder):
         if os.path.exists(folder):
@@ -64,11 +66,6 @@ def shard_files(paths: list[str], n: int, prefix: str, gz: bool = False, force_b
             os.makedirs(folder, exist_ok=True)  # `-o shards/part-` creates shards/, as the README shows
         except OSError as exc:
             raise NlptError(f"{folder}: cannot create the directory ({os_reason(exc)})") from None
-    for name in names:
-        check_writable(name)
-    total = _total_bytes(paths, force_binary)
-    if total == 0:
-        raise NlptError(f"{paths[0] if len(paths) == 1 else 'input'}: empty input, nothing to shard")
     targets = [round(total * (i + 1) / n) for i in range(n)]
     sizes = [0] * n
     lines = [0] * n

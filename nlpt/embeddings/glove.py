@@ -462,7 +462,7 @@ def save_state(path: str, state: GloveState, config: GloveConfig) -> None:
 def load_state(path: str, vocab_size: int, dim: int, words_hash: str) -> GloveState:
     arrays, meta = load_checkpoint(path)
     if meta.get("kind") != STATE_KIND or "W" not in arrays or "G" not in arrays:
-        raise NlptError(f"{path}: not an nlpt GloVe state file (saved with --save-state)")
+        raise NlptError(f"{path}: not an nlpt GloVe checkpoint (saved with --checkpoint)")
     W, G = arrays["W"], arrays["G"]
     if W.shape != G.shape or W.ndim != 2 or W.shape[0] != 2 * vocab_size:
         raise NlptError(f"{path}: state is for {W.shape[0] // 2} words, this run has {vocab_size}")

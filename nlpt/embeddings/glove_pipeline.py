@@ -45,7 +45,6 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
 
     `args`: the command's options, recorded in the vectors' sidecar.
     """
-    from nlpt.common.output import check_writable
     from nlpt.common.process import peak_rss_mib
     from nlpt.common.progress import Progress, log
     from nlpt.common.threads import resolve_threads
@@ -68,19 +67,17 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
             raise UsageError(f"{name} must be a positive number, got {value}")
     if not (alpha >= 0 and math.isfinite(alpha)):
         raise UsageError(f"--alpha must be >= 0, got {alpha}")
-    for path in (output, save_vocab, save_cooccur, save_state):
-        if path is not None:
-            check_writable(path)
     spill_dir = spill_directory(tmp_dir)
     threads = resolve_threads(threads)
     paths = expand_inputs(inputs) if inputs else []
     if "-" in paths and read_vocab is None:
         raise UsageError("stdin can be read only once, but GloVe reads the corpus twice: give --read-vocab (from `nlpt vocab`)")
-    from nlpt.common.output import refuse_output_onto_input
+    from nlpt.common.plan import OutputPlan
 
-    # --resume may be the --save-state file (it is read before it is replaced); nothing else may be an input
-    refuse_output_onto_input({"--output": output, "--save-vocab": save_vocab, "--save-cooccur": save_cooccur,
-                              "--save-state": save_state}, [*paths, read_vocab, *cooccur])
+    # the checkpoint is read (when resuming) before it is replaced; nothing else may be an input
+    (OutputPlan().read("INPUTS", *(inputs or []), *paths).read("--read-vocab", read_vocab).read("--cooccur", *cooccur)
+     .write("--output", output, sidecar=True).write("--save-vocab", save_vocab)
+     .write("--save-cooccur", save_cooccur).write("--checkpoint", save_state).check())
     if "-" in paths and read_vocab == "-":
         raise UsageError("standard input (-) can be read only once: give the corpus or --read-vocab another file")
     if resume is not None:
@@ -89,7 +86,7 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
         done = int(checkpoint_meta(resume).get("epoch", 0))
         if done > iterations:
             raise UsageError(f"{resume}: the saved state is already at iteration {done}, past --iter {iterations}; "
-                             f"give --iter {done} or more, or start without --resume")
+                             f"give --iter {done} or more, or another --checkpoint file to start afresh")
 
     from nlpt.embeddings import cooccur as co
     from nlpt.embeddings import glove as gl

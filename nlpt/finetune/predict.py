@@ -90,8 +90,6 @@ def run_predict(run_dir: str, input_path: str, output: str, fmt: str | None = No
 
     config = read_run_config(run_dir)
     check_writable(output)
-    if output != "-" and input_path != "-" and os.path.abspath(output) == os.path.abspath(input_path):
-        raise NlptError(f"{output}: the output is the input file")
     columns = config["task"]["columns"]
     pair = columns["pair"] is not None
     ext = os.path.splitext(input_path)[1].lower()
