@@ -11,14 +11,12 @@ import pytest
 
 from _corpus_helpers import REPO
 
-TEXT = "the cat sat on the mat\nthe dog sat on the log\n" * 20
-
 
 @pytest.fixture
 def corpus(tmp_path):
-    path = tmp_path / "c.txt"
-    path.write_text(TEXT)
-    return path
+    """Twenty copies of two lines: 7 word types with </s>, "the" 80 times."""
+    (tmp_path / "c.txt").write_text("the cat sat on the mat\nthe dog sat on the log\n" * 20)
+    return tmp_path / "c.txt"
 
 
 def run_closed(args, close: tuple, cwd):

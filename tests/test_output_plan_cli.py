@@ -69,6 +69,7 @@ CASES = [  # (arguments, what the one line says); {d} is the test's folder
     (["pretrain", "corpus", "-o", "corpus/run", "--tokenizer", "tok.json", "--max-steps", "1"], "inside the input folder"),
     (["pretrain", "corpus", "-o", "run2", "--tokenizer", "tok.json", "--max-steps", "1", "--export-hf", "run2"], "name the same folder"),
     (["pretrain", "c.txt", "-o", "run3", "--tokenizer", "tok.json", "--max-steps", "1", "--token-dir", "run3/checkpoints"], "which --output writes"),
+    (["pretrain", "c.txt", "-o", "run4", "--tokenizer", "tok.json", "--max-steps", "1", "--tensorboard", "run4"], "name the same folder"),
     (["finetune", "--train", "train.tsv", "--model", "run", "-o", "run"], "--output is the input folder"),
     (["finetune", "--train", "run/metrics.jsonl", "--vectors", "vec.txt", "-o", "run"], "which --output writes"),
     (["finetune", "predict", "run", "train.tsv", "-o", "run/config.json"], "--output is the same file as the input"),

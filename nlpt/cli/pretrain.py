@@ -254,7 +254,7 @@ def _train_plan(v: dict):
     if v["resume"] not in ("auto", "none") and inside(v["resume"], v["output"]) is None:  # not the run itself
         plan.read_folder("--resume", v["resume"])
     return (plan.write_folder("--output", v["output"], RUN_FOLDER_WRITES).write_folder("--token-dir", v["token_dir"])
-            .write_folder("--export-hf", v["export_hf"], replaced=True))
+            .write_folder("--export-hf", v["export_hf"], replaced=True).write_folder("--tensorboard", v.get("tensorboard")))
 
 
 def _need_torch() -> None:
