@@ -57,22 +57,13 @@ def model_config(smoke: bool):
     return resolve("gpt2")
 
 
-def estimate(config, batch: int, context: int, precision: str) -> dict:
-    """`nlpt params`' training memory for this model (activations when the arithmetic has them)."""
-    from nlpt.transformer import params as P
+def estimate(config, batch: int, context: int, precision: str, device: str) -> dict:
+    """`nlpt params`' training memory per rank for this step (`nlpt.transformer.memory`)."""
+    from nlpt.transformer.memory import training_memory
 
-    c = P.count(config)
-    out = {"model_states_bytes": P.memory(c)["training_adamw_mixed_bytes"], "activations_bytes": None}
-    training_memory = getattr(P, "training_memory", None)  # per-rank arithmetic with activations, where present
-    if training_memory is not None:
-        try:
-            doc = training_memory(c, batch=batch, context=context, precision=precision)
-            out["activations_bytes"] = doc.get("activations_bytes")
-            out["total_bytes"] = doc.get("total_bytes")
-        except TypeError:
-            pass
-    out.setdefault("total_bytes", out["model_states_bytes"] + (out["activations_bytes"] or 0))
-    return out
+    b = training_memory(config, batch, context, precision, device=device)["bytes"]
+    return {"model_states_bytes": b["weights"] + b["gradients"] + b["optimizer"] + b["half_weight_copies"],
+            "activations_bytes": b["activations"], "temporary_bytes": b["temporary"], "total_bytes": b["total"]}
 
 
 def flops_per_token(config, context: int) -> float:
@@ -184,7 +175,7 @@ def main(argv=None) -> int:
     precision = "fp32" if smoke else "bf16"
     per_token = flops_per_token(config, args.context)
     peak = peak_flops(device_name, smoke)
-    est = estimate(config, args.batch, args.context, precision)
+    est = estimate(config, args.batch, args.context, precision, "cpu" if smoke else "cuda")
     work = tempfile.mkdtemp(prefix="nlpt-gpu-check-")
     corpus = CORPUS
     if smoke:  # a few thousand lines are plenty for a tiny model
@@ -210,9 +201,9 @@ def main(argv=None) -> int:
     gib = 2 ** 30
     print(f"{device_name}: {result['model']}, {result['parameters']:,} parameters, {precision}, {args.steps} steps "
           f"of {args.batch} × {args.context} tokens")
-    print(f"estimate (`nlpt params`): model states {est['model_states_bytes'] / gib:.2f} GiB"
-          + (f" + activations {est['activations_bytes'] / gib:.2f} GiB" if est["activations_bytes"] else
-             " (activations not estimated)"))
+    print(f"estimate (`nlpt params --batch {args.batch} --context {args.context} --precision {precision}`): model "
+          f"states {est['model_states_bytes'] / gib:.2f} GiB + activations {est['activations_bytes'] / gib:.2f} GiB "
+          f"+ temporaries {est['temporary_bytes'] / gib:.2f} GiB = {est['total_bytes'] / gib:.2f} GiB")
     print("| system | tokens/s | MFU | max_memory_allocated | vs estimate |")
     print("|---|---:|---:|---:|---:|")
     for r in rows:

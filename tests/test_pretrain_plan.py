@@ -62,9 +62,13 @@ def test_dry_run_plans_every_family_and_writes_nothing(arch, files, tmp_path, ca
     seconds = per_token * 16 * 32 / (2 * GPUS["a100"].peak_tflops * 1e12 * 0.5)
     assert plan["time"]["seconds_per_step"] == pytest.approx(seconds)
     assert plan["time"]["seconds"] == pytest.approx(seconds * plan["steps"]["total"])
+    from nlpt.transformer.memory import training_memory
+
     mem = plan["memory_per_rank"]
-    assert mem["weights_bytes"] + mem["gradients_bytes"] + mem["optimizer_bytes"] <= mem["total_bytes"]
-    assert mem["weights_bytes"] == 4 * plan["model"]["parameters"]
+    expected = training_memory(model, 4, 32, "fp32", 2, "ddp", False, device="cuda")["bytes"]
+    assert mem["total_bytes"] == expected["total"] and mem["activations_bytes"] == expected["activations"] > 0
+    assert mem["weights_bytes"] + mem["gradients_bytes"] + mem["optimizer_bytes"] + mem["activations_bytes"] + \
+        mem["other_bytes"] == mem["total_bytes"]
     assert plan["tokens"]["source"] == "estimate" and plan["tokens"]["total"] > 0
     # the text form names the same figures
     code, out, err = nlpt_main("pretrain", *tiny(files, str(run), arch, ("--max-steps", 10, "--dry-run")),
@@ -160,3 +164,18 @@ def test_tensorboard_absent_is_one_line_before_any_work(files, tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert proc.stderr.strip().endswith("--tensorboard needs the tensorboard package: pip install 'nlpt[tensorboard]'")
     assert not run.exists() and not (tmp_path / "tb").exists()
+
+
+def test_dry_run_memory_follows_checkpointing_and_sharding(files, tmp_path, capsys):
+    run = str(tmp_path / "run")
+
+    def memory(*flags):
+        code, out, err = nlpt_main("pretrain", *tiny(files, run, "llama-mini", ("--max-steps", 5, "--ranks", 4,
+                                                                              *flags)),
+                                   "--dry-run", "--json", capsys=capsys)
+        assert code == 0, err
+        return json.loads(out)["memory_per_rank"]
+
+    plain, checkpointed, sharded = memory(), memory("--activation-checkpointing"), memory("--strategy", "fsdp")
+    assert checkpointed["checkpointing"] and checkpointed["activations_bytes"] < plain["activations_bytes"]
+    assert sharded["optimizer_bytes"] < plain["optimizer_bytes"] and sharded["weights_bytes"] < plain["weights_bytes"]

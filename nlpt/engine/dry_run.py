@@ -15,7 +15,6 @@ named GPU (`nlpt.transformer.hardware`). It reads only; it writes nothing.
 from __future__ import annotations
 
 import json
-import math
 import os
 from typing import Optional
 
@@ -71,20 +70,19 @@ def _estimate_tokens(o, paths: list, tokenizer, reader) -> dict:
                     + ("; compressed inputs count their compressed size, so this is low" if compressed else "")}
 
 
-def model_state_bytes(parameters: int, precision: str, world: int, strategy: str) -> dict:
-    """Weights, gradients and AdamW moments per rank: fp32 master weights and gradients (autocast keeps both in
-    fp32 under bf16/fp16), two fp32 moments; FSDP shards all three over the ranks, DDP replicates them."""
-    shards = world if strategy == "fsdp" else 1
-    per = {"weights": 4 * parameters, "gradients": 4 * parameters, "optimizer": 8 * parameters}
-    return {k: math.ceil(v / shards) for k, v in per.items()}
+def _memory(model, o, context: int, world: int, strategy: str) -> dict:
+    """Bytes per rank of one training step (`nlpt params`' arithmetic: `nlpt.transformer.memory`), on the device
+    the run asks for (CPU and GPU take different attention and loss paths)."""
+    from nlpt.transformer.memory import training_memory
 
-
-def _memory(config, o, context: int, world: int, strategy: str, parameters: int) -> dict:
-    states = model_state_bytes(parameters, o.precision, world, strategy)
-    out = {**{f"{k}_bytes": v for k, v in states.items()}, "activations_bytes": None,
-           "total_bytes": sum(states.values()),
-           "note": "weights, gradients and AdamW state only; activations are not counted"}
-    return out
+    doc = training_memory(model, o.batch, context, o.precision, world, "fsdp" if strategy == "fsdp" else "ddp",
+                          bool(getattr(o, "activation_checkpointing", False)),
+                          device="cpu" if o.device == "cpu" else "cuda")
+    b = doc["bytes"]
+    return {"weights_bytes": b["weights"] + b["half_weight_copies"], "gradients_bytes": b["gradients"],
+            "optimizer_bytes": b["optimizer"], "activations_bytes": b["activations"],
+            "other_bytes": b["ddp_buckets"] + b["fsdp_gathered"] + b["temporary"], "total_bytes": b["total"],
+            "device": doc["device"], "checkpointing": doc["checkpointing"], "breakdown": b, "notes": doc["notes"]}
 
 
 def plan(o, *, gpu: Optional[str] = None, mfu: float = DEFAULT_MFU, ranks: Optional[int] = None) -> dict:
@@ -145,7 +143,7 @@ def plan(o, *, gpu: Optional[str] = None, mfu: float = DEFAULT_MFU, ranks: Optio
                   "epochs": round(run_tokens / tokens["train"], 3) if tokens["train"] else None,
                   "warmup": o.warmup, "schedule": o.schedule},
         "flops": {"per_token": per_token, "per_step": step_flops, "run": step_flops * steps},
-        "memory_per_rank": _memory(model, o, context, world, strategy, cnt.total),
+        "memory_per_rank": _memory(model, o, context, world, strategy),
         "time": {"gpu": gpu, "gpu_note": acc.note, "peak_tflops": acc.peak_tflops, "mfu": mfu, "gpus": world,
                  "seconds_per_step": seconds_per_step, "seconds": seconds_per_step * steps,
                  "gpu_hours": seconds_per_step * steps * world / 3600.0},
@@ -168,9 +166,7 @@ def _resume_state(o) -> dict:
     return {"state": "continue", "checkpoint": where}
 
 
-def _bytes(n: Optional[float]) -> str:
-    if n is None:
-        return "not counted"
+def _bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
@@ -211,9 +207,10 @@ def render(p: dict) -> list:
         f"steps      {s['total']:,} ({s['tokens']:,} tokens"
         + (f", {s['epochs']} epochs of the training split" if s["epochs"] is not None else "") + ")",
         f"FLOPs      {f['per_step']:.3e} per step, {f['run']:.3e} in all",
-        f"memory     per rank: weights {_bytes(mem['weights_bytes'])} + gradients {_bytes(mem['gradients_bytes'])} + "
-        f"optimizer {_bytes(mem['optimizer_bytes'])} + activations {_bytes(mem['activations_bytes'])} = "
-        f"{_bytes(mem['total_bytes'])}" + (f" ({mem['note']})" if mem.get("note") else ""),
+        f"memory     per rank ({mem['device']}{', activation checkpointing' if mem['checkpointing'] else ''}): "
+        f"weights {_bytes(mem['weights_bytes'])} + gradients {_bytes(mem['gradients_bytes'])} + optimizer "
+        f"{_bytes(mem['optimizer_bytes'])} + activations {_bytes(mem['activations_bytes'])} + buffers and "
+        f"temporaries {_bytes(mem['other_bytes'])} = {_bytes(mem['total_bytes'])}",
         f"time       {_duration(tm['seconds'])} on {tm['gpus']} × {tm['gpu']} ({tm['peak_tflops']:g} TFLOP/s peak) at "
         f"MFU {tm['mfu']:g}: {tm['seconds_per_step']:.3g} s per step, {tm['gpu_hours']:.3g} GPU-hours",
     ]
