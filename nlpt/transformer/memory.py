@@ -225,9 +225,10 @@ def _seq2seq(c, B: int, T: int, S: int, s: _Sizes, device: str, p: float) -> _Ta
             t.add(part, f"feed-forward {getattr(c, 'activation', 'relu')} output", n * F * s.act, layers)
         else:
             t.add(part, "GELU input and output", 2 * n * F * s.act, layers)
-        if p:
-            t.add(part, "feed-forward dropout mask" + (" and dropped activations" if t5 else ""),
-                  n * ((2 * F * s.keep) if t5 else d * s.keep), layers)
+        if p:  # T5 drops the hidden activation too: its mask and the dropped copy (gated: in place of the product)
+            hidden_drop = (F if c.gated_ffn else 2 * F) if t5 else 0
+            t.add(part, "feed-forward dropout masks" + (" and dropped activations" if t5 else ""),
+                  n * (hidden_drop + d) * s.keep, layers)
         if t5:
             _layer_norm(t, f"{side} output", "final RMSNorm", 1, n, d, s, rms=True)
             if p:
@@ -418,6 +419,8 @@ def training_memory(config: ModelConfig, batch: int, context: int, precision: st
     weights = math.ceil(4 * P / share)
     gradients = math.ceil(4 * P / share)
     optimizer = math.ceil(8 * P / share) + 4 * math.ceil((tensors or 0) / (1 if not sharded else 1))
+    if checkpointing:  # copies made inside a checkpointed block are not kept: only the recomputed block's
+        Q -= sum(r.count for r in cnt.rows if r.layers and r.kind not in ("norm", "bias")) - _block_parameters(cnt)
     half_copies = 2 * Q if precision != "fp32" else 0
     buckets = 4 * P if (ranks > 1 and strategy == "ddp") else 0
     gathered = 0
