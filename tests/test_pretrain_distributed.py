@@ -144,7 +144,8 @@ def test_sharded_checkpoints_resume_on_another_number_of_ranks(corpus, char_tok,
     assert nlpt_main("pretrain", *args(corpus, char_tok, mixed, 4, tokens), capsys=capsys)[0] == 0
     # ... then 4 more on two FSDP ranks, from that whole checkpoint, with sharded checkpoints at 6 and 8
     results = _srun_like(["pretrain", *args(corpus, char_tok, mixed, 8, tokens, ["--strategy", "fsdp",
-                                                                                 "--checkpoint-every", 2])])
+                                                                                 "--checkpoint-every", 2,
+                                                                                 "--resume-with-changes"])])
     for code, _, err in results:
         assert code == 0 and "Traceback" not in err, err[-3000:]
     with open(os.path.join(mixed, "config.json")) as fh:
@@ -229,8 +230,9 @@ def test_two_process_gloo_run_matches_one_process(strategy, corpus, char_tok, tm
     single = str(tmp_path / "single")
     assert nlpt_main("pretrain", *args(corpus, char_tok, single, 12, tokens), capsys=capsys)[0] == 0
     double = str(tmp_path / "double")
-    for steps in ([6, 12] if strategy == "fsdp" else [12]):
-        r = _torchrun("pretrain", *args(corpus, char_tok, double, steps, tokens, ["--strategy", strategy]))
+    for steps in ([6, 12] if strategy == "fsdp" else [12]):  # 6 more steps: a change of --max-steps, said so
+        r = _torchrun("pretrain", *args(corpus, char_tok, double, steps, tokens,
+                                        ["--strategy", strategy] + (["--resume-with-changes"] if steps == 12 else [])))
         assert r.returncode == 0, r.stderr[:3000] + "\n...\n" + r.stderr[-3000:]
     a, b = train_losses(single), train_losses(double)
     assert [s for s, _ in a] == [s for s, _ in b] == list(range(1, 13))

@@ -50,7 +50,8 @@ model.safetensors (best on dev), metrics.jsonl, results.json, and the tokenizer 
 
 Training runs on `nlpt pretrain`'s engine: --global-batch accumulates micro-batches of
 --batch-size; SIGINT, SIGTERM or SIGUSR1 saves a checkpoint and exits (130, 143, 138), and the same
-command continues the run; under `torchrun --nproc_per_node N` each rank trains on its share.
+command continues the run (or does nothing once it has finished; other settings are refused unless
+--resume-with-changes); under `torchrun --nproc_per_node N` each rank trains on its share.
 
 Examples:
 
@@ -116,6 +117,8 @@ def train(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda[:N] or mps."),
     precision: str = typer.Option("fp32", "--precision", metavar="fp32|bf16|fp16", help="Autocast precision on GPU."),
     cpu_matmul: str = typer.Option("auto", "--cpu-matmul", metavar="auto|torch|numpy", help="On CPU, whose BLAS multiplies matrices: torch's, numpy's, or auto (the faster on this machine, timed at start)."),
+    resume_with_changes: bool = typer.Option(False, "--resume-with-changes", help="Continue a stopped run in RUN_DIR with settings that differ from its own (recorded in RUN_DIR/changes.jsonl); without it such a rerun is refused."),
+    resume_from_older: bool = typer.Option(False, "--resume-from-older", help="When the newest checkpoint cannot be read, continue from the newest one that can (without it: stop)."),
     threads: Optional[int] = THREADS,
     quiet: bool = QUIET,
     json: bool = JSON,
@@ -130,6 +133,7 @@ def train(
         freeze=freeze, max_length=max_length, epochs=epochs, batch_size=batch_size, global_batch=global_batch, lr=lr, body_lr=body_lr,
         weight_decay=weight_decay, dropout=dropout, warmup=warmup, patience=patience, seed=seed, device=device,
         precision=precision, cpu_matmul=cpu_matmul, threads=threads, quiet=quiet,
+        resume_with_changes=resume_with_changes, resume_from_older=resume_from_older,
     )
     _check_choices(encoder, pooling, head, fmt)
     from nlpt.common.plan import OutputPlan

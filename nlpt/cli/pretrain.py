@@ -30,7 +30,8 @@ TRAIN_HELP = """Pretrain a model on CORPUS into the run folder RUN_DIR (-o).
 
 The text becomes token files once (RUN_DIR/tokens, reused while corpus and tokenizer are unchanged);
 training saves checkpoints in RUN_DIR/checkpoints and appends to RUN_DIR/metrics.jsonl. Rerunning the same
-command continues from the newest checkpoint (--resume auto). SIGINT, SIGTERM and SIGUSR1 save a checkpoint
+command continues from the newest checkpoint (--resume auto), or does nothing once the run has finished; a
+rerun with other settings is refused unless --resume-with-changes. SIGINT, SIGTERM and SIGUSR1 save a checkpoint
 and exit (130, 143, 138). Under `torchrun --nproc_per_node N` or Slurm `srun` each rank trains on its part of
 every global batch (--strategy ddp or fsdp).
 
@@ -74,6 +75,38 @@ def _recipe(path: str) -> dict:
     return {k.replace("-", "_"): v for k, v in flat.items()}
 
 
+def _recipe_value(ctx, config: str, key: str, value):
+    """A recipe value checked as the option's type and range would check it on the command line; a usage error
+    naming the recipe and the key for a value of the wrong type or out of range (`lr = "fast"`, `batch = 0`)."""
+    import json
+    import typing
+
+    from nlpt.common.errors import UsageError
+
+    shown = json.dumps(value, ensure_ascii=False, default=str)  # as TOML writes it: "fast", true, 2.5
+    hint = typing.get_type_hints(train).get(key)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    base = args[0] if typing.get_origin(hint) is typing.Union and len(args) == 1 else hint
+    if typing.get_origin(base) in (list, typing.List):  # the corpus: a path or a list of paths
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(isinstance(x, str) for x in items):
+            raise UsageError(f"{config}: {key} = {shown}: expected a path or a list of paths")
+        return items
+    accepted = {int: (int,), float: (int, float), bool: (bool,)}.get(base, (str, int, float))
+    if isinstance(value, bool) != (base is bool) or not isinstance(value, accepted):
+        what = {int: "an integer", float: "a number", bool: "true or false"}.get(base, "a string")
+        raise UsageError(f"{config}: {key} = {shown}: expected {what}")
+    if base is str:
+        return str(value)
+    param = next(p for p in ctx.command.params if p.name == key)
+    low = getattr(param, "min", getattr(getattr(param, "type", None), "min", None))
+    high = getattr(param, "max", getattr(getattr(param, "type", None), "max", None))
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"at most {high}" if low is None else f"between {low} and {high}"
+        raise UsageError(f"{config}: {key} = {shown}: must be {bounds}")
+    return float(value) if base is float else value
+
+
 @app.command("train", help=TRAIN_HELP)
 def train(
     ctx: typer.Context,
@@ -113,6 +146,8 @@ def train(
     checkpoint_every: int = typer.Option(1000, "--checkpoint-every", min=0, help="Checkpoint every N steps (and at the end)."),
     keep_last: int = typer.Option(3, "--keep-last", min=0, help="Keep the newest K checkpoints (0 = all)."),
     resume: str = typer.Option("auto", "--resume", help="auto (continue from RUN_DIR's newest checkpoint), none, or a checkpoint/run folder."),
+    resume_with_changes: bool = typer.Option(False, "--resume-with-changes", help="Continue RUN_DIR's run with settings that differ from its own (recorded in RUN_DIR/changes.jsonl); without it such a rerun is refused."),
+    resume_from_older: bool = typer.Option(False, "--resume-from-older", help="When the newest checkpoint cannot be read, continue from the newest one that can (without it: stop)."),
     seed: int = typer.Option(1337, "--seed", min=0, help="Random seed (initialisation, batches, dropout)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (autocast; fp16 with a gradient scaler)."),
@@ -139,7 +174,7 @@ def train(
     import json as json_mod
     import os
 
-    from nlpt.common.errors import NlptError, UsageError
+    from nlpt.common.errors import UsageError
     from nlpt.common.progress import log
 
     _need_torch()
@@ -151,7 +186,7 @@ def train(
                 raise UsageError(f"{config}: unknown option '{key}' (see 'nlpt pretrain --help')")
             source = ctx.get_parameter_source(key)
             if source is None or getattr(source, "name", "") in ("DEFAULT", "DEFAULT_MAP"):
-                values[key] = value
+                values[key] = _recipe_value(ctx, config, key, value)
     v = values
     if not v["inputs"]:
         raise UsageError("give the corpus to pretrain on (see 'nlpt pretrain --help')")
@@ -182,8 +217,10 @@ def train(
     elif v["no_nsp"] or v.get("sentence_head") is not None:
         flag = "--no-nsp" if v["no_nsp"] else "--sentence-head"
         raise UsageError(f"{flag} applies to encoders (BERT-style), not the {model_config.family} family")
-    if v["export_hf"] and os.path.exists(v["export_hf"]) and (not os.path.isdir(v["export_hf"]) or os.listdir(v["export_hf"])):
-        raise NlptError(f"{v['export_hf']}: already exists and is not an empty folder")
+    if v["export_hf"]:
+        from nlpt.common.runfolder import require_new_folder
+
+        require_new_folder(v["export_hf"], "--export-hf")
     _train_plan(v).check()
 
     from nlpt.corpus.reader import ReaderOptions
@@ -198,6 +235,7 @@ def train(
         beta1=v["beta1"], beta2=v["beta2"], grad_clip=v["grad_clip"], max_steps=v["max_steps"], max_tokens=tokens_limit,
         max_time=time_limit, eval_every=v["eval_every"], eval_batches=v["eval_batches"], log_every=v["log_every"],
         checkpoint_every=v["checkpoint_every"], keep_last=v["keep_last"], resume=v["resume"], seed=v["seed"],
+        resume_with_changes=v["resume_with_changes"], resume_from_older=v["resume_from_older"],
         device=v["device"], precision=v["precision"], compile=v["compile"], strategy=v["strategy"],
         val_fraction=v["val_fraction"], token_dir=v["token_dir"], threads=v["threads"],
         cpu_matmul=v["cpu_matmul"], activation_checkpointing=v["activation_checkpointing"],
@@ -215,6 +253,14 @@ def train(
     if summary is None:  # a non-zero rank: rank 0 reports
         return
     is_main = summary.get("rank", 0) == 0
+    if summary.get("already_finished"):
+        if is_main:
+            from nlpt.engine.resume import finished_note
+
+            log(finished_note(v["output"], summary["steps"], summary["checkpoint"], summary["already_finished"]), v["quiet"])
+            if v["json"]:
+                print(json_mod.dumps(summary, indent=2))
+        return
     if summary["stopped_by"]:
         import signal
 

@@ -34,3 +34,9 @@ def describe_os_error(exc: OSError) -> str:
     if exc.filename is not None:
         return f"{exc.filename}: {reason[:1].lower() + reason[1:]}"
     return reason
+
+
+def exception_reason(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message for a one-line error, its type name when the message is empty."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__

@@ -212,6 +212,18 @@ def atomic_write_with(path: str, write: Callable[[str], None]) -> None:
         raise
 
 
+def default_modes(folder: str) -> None:
+    """Give a folder just written, and everything in it, a new file's permissions under the user's umask:
+    mkdtemp makes 0700 folders and some writers (safetensors) 0600 files."""
+    umask = _umask()
+    for root, dirs, files in os.walk(folder):
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~umask)
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o777 & ~umask)
+    os.chmod(folder, 0o777 & ~umask)
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str) -> Iterator[str]:
     """Yield a hidden temporary folder beside `path`; when the block ends it replaces the folder `path`.
@@ -228,7 +240,7 @@ def atomic_directory(path: str) -> Iterator[str]:
         raise NlptError(f"{path}: cannot create a folder in {parent} ({os_reason(exc)})") from None
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
+        default_modes(tmp)
         if os.path.isdir(path):
             shutil.rmtree(path)
         try:

@@ -36,7 +36,7 @@ from typing import Optional
 
 import torch
 
-from nlpt.common.errors import NlptError
+from nlpt.common.errors import NlptError, exception_reason
 from nlpt.engine.objective import CHECKPOINTS_DIR, STATE_FILE, WEIGHTS_FILE
 
 STATE_FORMAT = "nlpt-checkpoint/1"
@@ -277,6 +277,9 @@ def _save_sharded(run_dir: str, model, optimizer, state: dict, keep_last: int, d
                 fh.write(f'{head}, "tensors": {{\n{body}\n}}}}\n')
             torch.save({"format": STATE_FORMAT, **state, "optimizer": {"state": small, "param_groups": groups}},
                        os.path.join(tmp, STATE_FILE))
+            from nlpt.common.output import default_modes
+
+            default_modes(tmp)
             if os.path.isdir(final):
                 shutil.rmtree(final)
             os.replace(tmp, final)
@@ -312,7 +315,8 @@ def read_state(ckpt: str) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling errors come as many types
-        raise NlptError(f"{path}: not a loadable checkpoint state ({str(exc).splitlines()[0][:200]})") from None
+        reason = "not plain tensors and values" if "weights_only" in str(exc) else exception_reason(exc)
+        raise NlptError(f"{path}: not a loadable checkpoint state ({reason})") from None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise NlptError(f"{path}: not an nlpt checkpoint state")
     return state
@@ -366,7 +370,7 @@ class Reader:
                 entries[key] = {"shape": shape, "shards": shards}
             return entries
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            raise NlptError(f"{path}: not a readable checkpoint index ({str(exc).splitlines()[0][:200]})") from None
+            raise NlptError(f"{path}: not a readable checkpoint index ({exception_reason(exc)})") from None
 
     def _file(self, name: str):
         if name not in self._open:
@@ -376,7 +380,7 @@ class Reader:
             try:
                 self._open[name] = safe_open(path, framework="pt")
             except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
-                raise NlptError(f"{path}: not a loadable safetensors file ({str(exc).splitlines()[0][:200]})") from None
+                raise NlptError(f"{path}: not a loadable safetensors file ({exception_reason(exc)})") from None
         return self._open[name]
 
     def names(self, kind: str) -> list:
@@ -411,7 +415,7 @@ class Reader:
                     raise
                 except Exception as exc:  # noqa: BLE001
                     raise NlptError(f"{os.path.join(self.ckpt, s['file'])}: cannot read {s['key']} "
-                                    f"({str(exc).splitlines()[0][:200]})") from None
+                                    f"({exception_reason(exc)})") from None
                 at = hi
         if at < end:
             raise NlptError(f"{self.ckpt}: the shards of {key} do not hold rows {at}..{end}")
@@ -506,4 +510,4 @@ def load_optimizer(model, optimizer, reader: "Reader") -> None:
     try:
         optimizer.load_state_dict({"state": state, "param_groups": param_groups})
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise NlptError(f"{where}: the optimizer state does not fit ({str(exc).splitlines()[0][:200]})") from None
+        raise NlptError(f"{where}: the optimizer state does not fit ({exception_reason(exc)})") from None

@@ -127,6 +127,11 @@ def make_objective(name: str, tokenizer, train: TokenSplit, val: TokenSplit, con
     return module.make(name, tokenizer, train, val, context, options)
 
 
+# the families each objective trains (the seq2seq objectives suit either encoder-decoder)
+OBJECTIVE_FAMILIES = {"causal_lm": ("gpt", "llama"), "mlm": ("encoder",), "span_corruption": ("t5", "bart"),
+                      "bart_denoising": ("t5", "bart")}
+
+
 def check_objective(name: str, tokenizer, model_config, context: int, options: dict):
     """Before any work: the objective's module checks the tokenizer (one-line NlptError naming the missing
     special tokens) and returns the model config with the special-token ids it uses filled in (pad, bos, eos:
@@ -136,6 +141,10 @@ def check_objective(name: str, tokenizer, model_config, context: int, options: d
 
     if name not in OBJECTIVES:
         raise UsageError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {name!r}")
+    family = model_config.family
+    if family not in OBJECTIVE_FAMILIES.get(name, (family,)):
+        fits = [n for n, families in OBJECTIVE_FAMILIES.items() if family in families]
+        raise UsageError(f"--objective {name} does not fit the {family} family (it takes {' or '.join(fits)})")
     check = getattr(importlib.import_module(OBJECTIVES[name]), "check", None)
     return model_config if check is None else check(name, tokenizer, model_config, context, options)
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from nlpt.common.errors import NlptError, UsageError
+from nlpt.engine import resume
 from nlpt.engine.objective import (
-    CONFIG_FILE, DEFAULT_OBJECTIVE, RUN_FORMAT, TOKENIZER_FILE, check_objective, make_objective, unwrap,
+    CHECKPOINTS_DIR, CONFIG_FILE, DEFAULT_OBJECTIVE, RUN_FORMAT, TOKENIZER_FILE, check_objective, make_objective, unwrap,
 )
 from nlpt.models import CPU_MATMUL_BACKENDS
 
@@ -59,6 +60,8 @@ class TrainOptions:
     checkpoint_every: int = 1000
     keep_last: int = 3
     resume: str = "auto"  # auto | none | PATH
+    resume_with_changes: bool = False  # continue a run whose settings differ (recorded in RUN_DIR/changes.jsonl)
+    resume_from_older: bool = False  # the newest checkpoint unreadable: continue from the newest readable one
     seed: int = 1337
     device: str = "auto"
     precision: str = "fp32"
@@ -76,7 +79,7 @@ class TrainOptions:
     def resolved(self) -> dict:
         """The `train` part of config.json."""
         skip = {"run_dir", "corpus", "tokenizer", "model", "objective", "objective_options", "reader", "quiet",
-                "tensorboard"}
+                "tensorboard", "resume_with_changes", "resume_from_older"}
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
 
@@ -191,16 +194,6 @@ def check_inputs(o: TrainOptions):
     return o, objective_name, context, tokenizer
 
 
-def _resume_point(o: TrainOptions) -> Optional[str]:
-    from nlpt.engine import checkpoint as ckpt
-
-    if o.resume == "none":
-        return None
-    if o.resume == "auto":
-        return ckpt.latest(o.run_dir)
-    return ckpt.resolve(o.resume)
-
-
 def pretrain(o: TrainOptions, on_progress=None) -> dict:
     """Train (or continue training) the run in `o.run_dir`; returns a summary dict (rank 0's view)."""
     import torch
@@ -219,13 +212,18 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
     reader = o.reader or ReaderOptions()
     launch = dist_.resolve_launch(os.environ)
     global_batch, accum = split_global_batch(o.batch, o.global_batch, launch.world)  # before joining the group
-    resume_from = _resume_point(o)
     model_dict = config_fields(o.model)
-    saved = None
-    if resume_from:  # before anything is written: a checkpoint of another model is refused
-        source = ckpt.Reader(resume_from)
-        saved = source.state
-        ckpt.check_same_model(saved.get("model", {}), model_dict, resume_from)
+    # before anything is written: a foreign -o folder, an unreadable checkpoint, another model or other settings
+    plan = resume.plan_pretrain(o, model_dict, objective_name, context, global_batch)
+    if plan.finished:
+        return {"run_dir": o.run_dir, "rank": launch.rank, "already_finished": plan.finished, "steps": plan.found.step,
+                "checkpoint": plan.found.path, "stopped_by": None}
+    resume_from, source = (plan.found.path, plan.found.reader) if plan.found else (None, None)
+    saved = source.state if source else None
+    if saved is not None and launch.rank == 0:
+        from nlpt.common.progress import log
+
+        log(resume.resuming(plan.found.step, resume_from), o.quiet)
     d = dist_.setup(o.device)
     matmul = None
     try:
@@ -336,6 +334,11 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
             if os.path.abspath(o.tokenizer) != os.path.abspath(os.path.join(o.run_dir, TOKENIZER_FILE)):
                 shutil.copyfile(o.tokenizer, os.path.join(o.run_dir, TOKENIZER_FILE))
             _write_json(os.path.join(o.run_dir, CONFIG_FILE), run_config)
+            if plan.changes:
+                from nlpt.common.progress import log as note
+
+                note(resume.changes_note(plan.changes, resume.record_changes(o.run_dir, state.step, resume_from,
+                                                                             plan.changes)), o.quiet)
             from nlpt.engine.loop import MetricsLog
 
             log = MetricsLog(o.run_dir)
@@ -444,6 +447,11 @@ def load_run(run_dir: str, checkpoint: Optional[str] = None, device: str = "cpu"
 
     cfg = read_run_config(run_dir)
     config = config_from_dict(cfg.get("model"), os.path.join(run_dir, CONFIG_FILE))
+    if checkpoint and not os.path.exists(checkpoint) and os.path.isdir(os.path.join(run_dir, CHECKPOINTS_DIR, checkpoint)):
+        checkpoint = os.path.join(run_dir, CHECKPOINTS_DIR, checkpoint)  # `--checkpoint step-100`: the run's own
+    elif checkpoint and not os.path.exists(checkpoint):
+        have = ", ".join(os.path.basename(p) for _, p in ckpt.list_checkpoints(run_dir)) or "none"
+        raise NlptError(f"{checkpoint}: no such checkpoint, neither a folder nor one of {run_dir}'s (it has: {have})")
     where = ckpt.resolve(checkpoint or run_dir)
     model = build(config)
     ckpt.load_weights(model, ckpt.Reader(where))  # whole or sharded (FSDP) alike

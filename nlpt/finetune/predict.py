@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 
-from nlpt.common.errors import NlptError
+from nlpt.common.errors import NlptError, exception_reason
 from nlpt.common.progress import log
 
 
@@ -69,7 +69,7 @@ def load_classifier(run_dir: str):
     try:
         missing, unexpected = load_model(classifier, os.path.join(run_dir, "model.safetensors"), strict=False)
     except Exception as exc:  # noqa: BLE001 - corrupt or foreign file
-        raise NlptError(f"{run_dir}/model.safetensors: cannot load ({str(exc).splitlines()[0][:200]})") from None
+        raise NlptError(f"{run_dir}/model.safetensors: cannot load ({exception_reason(exc)})") from None
     if missing or unexpected:
         name = (missing or unexpected)[0]
         raise NlptError(f"{run_dir}/model.safetensors: does not match config.json ({'missing' if missing else 'unexpected'} {name})")

@@ -17,7 +17,7 @@ import os
 import torch
 from torch import nn
 
-from nlpt.common.errors import NlptError
+from nlpt.common.errors import NlptError, exception_reason
 from nlpt.finetune.sources import read_json as _read_json, source_kind
 from nlpt.objectives.classification import DEFAULT_POOLING, POOLINGS, pool
 
@@ -142,7 +142,7 @@ def _read_hf_weights(path: str) -> dict:
     except NlptError:
         raise
     except Exception as exc:  # noqa: BLE001 - safetensors/torch raise various types for corrupt files
-        raise NlptError(f"{path}: cannot read the weights ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+        raise NlptError(f"{path}: cannot read the weights ({type(exc).__name__}: {exception_reason(exc)})") from None
 
 
 def _normalise_names(found: dict, expected: dict) -> dict:
@@ -166,7 +166,7 @@ def _load_hf_tokenizer(path: str):
         try:
             return Tokenizer.from_file(tokenizer_json)
         except Exception as exc:  # noqa: BLE001
-            raise NlptError(f"{tokenizer_json}: not a tokenizers file ({str(exc).splitlines()[0][:200]})") from None
+            raise NlptError(f"{tokenizer_json}: not a tokenizers file ({exception_reason(exc)})") from None
     vocab_txt = os.path.join(path, "vocab.txt")
     if os.path.exists(vocab_txt):
         from tokenizers.implementations import BertWordPieceTokenizer

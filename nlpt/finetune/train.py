@@ -84,6 +84,8 @@ class Settings:
     threads: int | None = None
     cpu_matmul: str = "auto"  # auto | torch | numpy (nlpt.models.cpu_matmul)
     quiet: bool = False
+    resume_with_changes: bool = False  # continue a stopped run whose settings differ (recorded in changes.jsonl)
+    resume_from_older: bool = False  # its newest checkpoint unreadable: continue from the newest readable one
 
     def check(self) -> None:
         """Option errors, before any work starts; fills in the defaults that depend on other options."""
@@ -143,33 +145,37 @@ class Settings:
 
 
 # settings that may differ when a stopped run is continued
-_RESUME_FREE = ("output", "quiet", "threads", "device", "cpu_matmul")
+_RESUME_FREE = ("output", "quiet", "threads", "device", "cpu_matmul", "resume_with_changes", "resume_from_older")
+FINISHED = "finished"  # resume_point's answer for a run that has its results.json
 
 
-def resume_point(s: Settings, world: int = 1) -> str | None:
-    """The checkpoint to continue from when RUN_DIR holds an unfinished run of the same settings (the same
-    command rerun after a stop signal), None for a new run; an error for any other non-empty folder."""
-    from nlpt.engine import checkpoint as ckpt
+def resume_point(s: Settings, world: int = 1):
+    """What RUN_DIR (-o) holds, decided before any work (the rule of `nlpt.engine.resume`): None for a new run,
+    a `nlpt.engine.resume.Found` checkpoint to continue an unfinished run from, `FINISHED` for a finished run
+    of the same settings (nothing to do); an error for a folder that is not a finetune run or holds one
+    with other settings (unless --resume-with-changes continues an unfinished one)."""
+    from nlpt.common.runfolder import check_run_folder
+    from nlpt.engine import resume
 
     out = os.path.abspath(s.output)
-    if not os.path.exists(out) or (os.path.isdir(out) and not os.listdir(out)):
+    if not check_run_folder(s.output, FORMAT, "-o"):
         return None
-    found = ckpt.latest(out) if os.path.isdir(out) else None
-    config = None
-    if found and not os.path.exists(os.path.join(out, "results.json")):
-        try:
-            with open(os.path.join(out, "config.json"), encoding="utf-8") as fh:
-                config = json.load(fh)
-        except (OSError, ValueError):
-            config = None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise NlptError(f"{s.output}: already exists and is not an empty folder; choose another -o")
-    saved, now = config.get("train") or {}, s.resolved(world)
-    differ = [k for k in now if k not in _RESUME_FREE and saved.get(k) != now[k]]
-    if differ:
-        shown = ", ".join(f"{k}: {saved.get(k)!r} then, {now[k]!r} now" for k in differ[:3])
-        raise NlptError(f"{s.output}: holds an unfinished run with other settings ({shown}); rerun it with the same "
-                        f"options to continue it, or choose another -o")
+    try:
+        with open(os.path.join(out, "config.json"), encoding="utf-8") as fh:
+            saved = json.load(fh).get("train") or {}
+    except (OSError, ValueError, AttributeError):
+        saved = {}
+    changes = resume.differences(saved, s.resolved(world), _RESUME_FREE)
+    if os.path.exists(os.path.join(out, "results.json")):
+        if changes:  # its checkpoints are gone: a finished run cannot be continued, with changes or without
+            raise NlptError(f"{s.output}: holds a finished run with other settings ({resume.describe(changes)}); "
+                            f"choose another -o")
+        return FINISHED
+    found = resume.newest_readable(out, s.resume_from_older)
+    if found is None:
+        return None  # stopped before its first checkpoint: nothing to continue, start again
+    resume.refuse_changes(s.output, changes, s.resume_with_changes)
+    found.changes = changes
     return found
 
 
@@ -435,6 +441,18 @@ class EpochRecords:
         self.history = list(state.get("history") or [])
 
 
+def finished_results(s: Settings) -> dict:
+    """The results.json of a finished run rerun with the same settings (nothing is trained); says so."""
+    from nlpt.engine.run import read_json
+
+    path = os.path.join(s.output, "results.json")
+    results = read_json(path)
+    if not isinstance(results, dict):
+        raise NlptError(f"{path}: not a finetune results file")
+    log(f"{s.output}: the run has already finished ({path}); nothing to do (its results follow)", s.quiet)
+    return {**results, "already_finished": True}
+
+
 def run_finetune(s: Settings) -> dict | None:
     """Train, select on dev, evaluate on test, write RUN_DIR; returns the results (also results.json) on rank 0,
     None on the other ranks. `results["stopped_by"]` names a stop signal (the run can be continued)."""
@@ -455,7 +473,14 @@ def run_finetune(s: Settings) -> dict | None:
     from nlpt.engine.run import split_global_batch
 
     global_batch, accum = split_global_batch(s.batch_size, s.global_batch, launch.world)
-    resume_from = resume_point(s, launch.world) if main else None
+    found = resume_point(s, launch.world)  # every rank: a finished run ends here on all of them
+    if found == FINISHED:
+        return finished_results(s) if main else None
+    resume_from, changes = (found.path, found.changes) if found else (None, [])
+    if found and main:
+        from nlpt.engine.resume import resuming
+
+        log(resuming(found.step, found.path), s.quiet)
     task = read_task(s)
     import torch  # after the checks: bad input fails without paying for the import
 
@@ -556,6 +581,11 @@ def run_finetune(s: Settings) -> dict | None:
         if d.main:
             os.makedirs(run_dir, exist_ok=True)
             _write_json(os.path.join(run_dir, "config.json"), config)
+            if changes:
+                from nlpt.engine import resume
+
+                log(resume.changes_note(changes, resume.record_changes(run_dir, state.step, resume_from, changes)),
+                    s.quiet)
             built.save_vocab(run_dir)
             log_file = MetricsLog(run_dir)
             if resume_from:
@@ -565,8 +595,7 @@ def run_finetune(s: Settings) -> dict | None:
             log(f"{kind}: {len(task.train)} train, {len(task.dev) if task.dev else 0} dev, "
                 f"{len(task.test) if task.test else 0} test rows; {n_trainable:,} of {n_total:,} parameters train; "
                 f"global batch {global_batch} ({s.batch_size} × {accum} accumulated × {d.world} rank"
-                f"{'s' if d.world > 1 else ''}), {steps_per_epoch} steps per epoch; device {device}"
-                + (f"; continuing from {resume_from}" if resume_from else ""), s.quiet)
+                f"{'s' if d.world > 1 else ''}), {steps_per_epoch} steps per epoch; device {device}", s.quiet)
         dist_.barrier(d)
 
         settings = LoopSettings(

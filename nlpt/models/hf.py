@@ -13,6 +13,7 @@ import shutil
 
 from nlpt.common.errors import NlptError
 from nlpt.common.output import atomic_directory
+from nlpt.common.runfolder import require_new_folder
 
 
 def export_hf(model, out_dir: str, tokenizer_file: str | None = None) -> dict:
@@ -27,8 +28,7 @@ def export_hf(model, out_dir: str, tokenizer_file: str | None = None) -> dict:
     config = module.hf_config(model.config)
     tensors = module.to_hf_state_dict(model)
     out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
-        raise NlptError(f"{out_dir}: already exists and is not an empty folder")
+    require_new_folder(out_dir, "--export-hf")
     parent = os.path.dirname(out_dir)
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
         raise NlptError(f"{out_dir}: parent folder {parent} does not exist or is not writable")

@@ -1,0 +1,275 @@
+"""Rerunning `nlpt pretrain` / `nlpt finetune` on a run folder: foreign folders refused, finished runs left alone,
+other settings refused unless --resume-with-changes (recorded), unreadable checkpoints, validation before any work,
+file modes under the user's umask. Through the CLI, in this process, with tiny models and a few steps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+from _cli import char_tokenizer_file, nlpt_main, synthetic_head  # noqa: E402
+
+from _finetune_task import write_task  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return synthetic_head(tmp_path_factory, 400)
+
+
+@pytest.fixture(scope="module")
+def tok(corpus, tmp_path_factory):
+    return char_tokenizer_file(tmp_path_factory, corpus)
+
+
+def gpt(corpus, tok, run, steps=3, *extra):
+    return ["pretrain", corpus, "-o", run, "--tokenizer", tok, "--arch", "gpt-mini", "--layers", 1, "--hidden", 16,
+            "--heads", 2, "--ffn", 32, "--context", 16, "--vocab", 64, "--batch", 2, "--max-steps", steps,
+            "--eval-batches", 1, "--threads", 1, "--cpu-matmul", "torch", *extra]
+
+
+def snapshot(folder) -> dict:
+    """Every file under `folder` -> (sha256, mtime): what a refused or idle rerun must leave alone."""
+    out = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as fh:
+                out[os.path.relpath(path, folder)] = (hashlib.sha256(fh.read()).hexdigest(), os.stat(path).st_mtime_ns)
+    return out
+
+
+def fails(args, code, *needles, capsys):
+    got, _, err = nlpt_main(*args, capsys=capsys)
+    assert got == code, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+# --------------------------------------------------------------------------- -o onto folders that are not runs
+
+
+def test_pretrain_and_export_refuse_folders_that_are_not_theirs(corpus, tok, tmp_path, capsys):
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text('{"model_type": "gpt2"}')
+    (hf / "tokenizer.json").write_text("{}")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    for folder in (hf, mine):
+        before = snapshot(folder)
+        fails(gpt(corpus, tok, folder), 1, f"{folder}: -o already exists and is not an empty folder or an nlpt run",
+              capsys=capsys)
+        assert snapshot(folder) == before and sorted(os.listdir(folder)) == sorted(before)
+    # a finetune run folder is not a pretrain run either
+    ft = tmp_path / "ft"
+    ft.mkdir()
+    (ft / "config.json").write_text('{"format": "nlpt-finetune/1"}')
+    fails(gpt(corpus, tok, ft), 1, "holds an `nlpt finetune` run", capsys=capsys)
+    # an empty folder, and a folder a first run left with only its token files, are fine
+    run = tmp_path / "run"
+    run.mkdir()
+    assert nlpt_main(*gpt(corpus, tok, run, 2), "-q", capsys=capsys)[0] == 0
+    # export and --export-hf: never into a folder with files
+    fails(["pretrain", "export", run, "--export-hf", mine], 1, "--export-hf already exists and is not an empty folder",
+          capsys=capsys)
+    assert snapshot(mine) == before
+
+
+# --------------------------------------------------------------------------- finished runs, changed settings
+
+
+def test_a_finished_run_rerun_does_nothing(corpus, tok, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = gpt(corpus, tok, run, 3, "--keep-last", 1)
+    assert nlpt_main(*args, "-q", capsys=capsys)[0] == 0
+    before = snapshot(run)
+    code, _, err = nlpt_main(*args, capsys=capsys)
+    assert code == 0, err
+    assert "the run has already finished at step 3 (all 3 steps" in err and "nothing to do" in err, err
+    assert snapshot(run) == before
+    # stopped by --max-time: the rerun trains no further step and keeps its checkpoints
+    timed = tmp_path / "timed"
+    args = gpt(corpus, tok, timed, 50, "--max-time", "0.001s", "--keep-last", 1, "-q")
+    assert nlpt_main(*args, capsys=capsys)[0] == 0
+    assert os.listdir(timed / "checkpoints") == ["latest", "step-1"] or sorted(os.listdir(timed / "checkpoints")) == ["latest", "step-1"]
+    before = snapshot(timed)
+    code, out, err = nlpt_main(*args, "--json", capsys=capsys)
+    assert code == 0, err
+    assert json.loads(out)["already_finished"].startswith("--max-time")
+    assert snapshot(timed) == before
+
+
+def test_other_settings_are_refused_unless_resume_with_changes(corpus, tok, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert nlpt_main(*gpt(corpus, tok, run, 2), "-q", capsys=capsys)[0] == 0
+    before = snapshot(run)
+    err = fails(gpt(corpus, tok, run, 4, "--lr", "1e-3", "--seed", 5), 1,
+                "holds a finished run with other settings", "lr: 0.0003 then, 0.001 now", "max_steps: 2 then, 4 now",
+                "seed: 1337 then, 5 now", "--resume-with-changes", capsys=capsys)
+    assert "threads" not in err
+    assert snapshot(run) == before
+    other = tmp_path / "other.txt"
+    other.write_text(open(corpus).read())
+    fails(gpt(str(other), tok, run, 2), 1, "corpus: ", capsys=capsys)
+    # threads, logging and the matrix backend may change freely: a finished run stays finished
+    code, _, err = nlpt_main(*gpt(corpus, tok, run, 2, "--log-every", 7)[:-4], "--threads", 2, capsys=capsys)
+    assert code == 0 and "already finished" in err, err
+    # with the flag: continued, said, and recorded in the run folder
+    code, _, err = nlpt_main(*gpt(corpus, tok, run, 4, "--lr", "1e-3"), "--resume-with-changes", capsys=capsys)
+    assert code == 0, err
+    assert f"resuming from step 2 (checkpoint {run}/checkpoints/step-2)" in err
+    assert "continuing with changed settings (lr: 0.0003 then, 0.001 now, max_steps: 2 then, 4 now)" in err
+    with open(run / "changes.jsonl") as fh:
+        entries = [json.loads(line) for line in fh]
+    assert len(entries) == 1 and entries[0]["step"] == 2
+    assert entries[0]["changes"] == {"lr": {"then": 0.0003, "now": 0.001}, "max_steps": {"then": 2, "now": 4}}
+    with open(run / "config.json") as fh:
+        assert json.load(fh)["train"]["lr"] == 0.001
+    assert os.path.isdir(run / "checkpoints" / "step-4")
+
+
+def test_a_changed_corpus_file_is_a_changed_setting(corpus, tok, tmp_path, capsys):
+    text = tmp_path / "c.txt"
+    text.write_text(open(corpus).read())
+    run = tmp_path / "run"
+    assert nlpt_main(*gpt(str(text), tok, run, 2), "-q", capsys=capsys)[0] == 0
+    text.write_text(open(corpus).read() + "more text\n")
+    fails(gpt(str(text), tok, run, 2), 1, "corpus contents:", "modified since", capsys=capsys)
+
+
+# --------------------------------------------------------------------------- unreadable checkpoints
+
+
+def test_an_unreadable_newest_checkpoint_stops_unless_resume_from_older(corpus, tok, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = gpt(corpus, tok, run, 4, "--checkpoint-every", 2, "--max-time", "1h")
+    code, _, err = nlpt_main(*args, "-q", capsys=capsys)
+    assert code == 0, err
+    state = run / "checkpoints" / "step-4" / "state.pt"
+    state.write_bytes(b"")  # an empty state.pt (a disk that filled up)
+    before = snapshot(run)
+    fails(args, 1, f"{state}: not a loadable checkpoint state", "newest checkpoint is unreadable",
+          "--resume-from-older", capsys=capsys)
+    assert snapshot(run) == before
+    state.write_bytes(b"not a torch file")
+    fails(args, 1, f"{state}: not a loadable checkpoint state", capsys=capsys)
+    code, _, err = nlpt_main(*args, "--resume-from-older", capsys=capsys)
+    assert code == 0, err
+    assert f"resuming from step 2 (checkpoint {run}/checkpoints/step-2)" in err
+    from nlpt.engine.checkpoint import read_state
+
+    assert read_state(str(run / "checkpoints" / "step-4"))["step"] == 4  # rewritten whole
+    # the query commands read an explicit damaged checkpoint with one line too
+    (run / "checkpoints" / "step-2" / "state.pt").write_bytes(b"")
+    fails(["pretrain", "sample", run, "--checkpoint", "step-2", "-p", "a"], 1, "step-2/state.pt: not a loadable",
+          capsys=capsys)
+
+
+# --------------------------------------------------------------------------- validation before any work
+
+
+def test_objective_and_recipe_values_are_checked_before_any_work(corpus, tok, tmp_path, capsys):
+    run = tmp_path / "run"
+    fails(gpt(corpus, tok, run, 2, "--objective", "mlm"), 2, "--objective mlm does not fit the gpt family",
+          "causal_lm", capsys=capsys)
+    for line, message in (('lr = "fast"', 'lr = "fast": expected a number'), ("warmup = 2.5", "expected an integer"),
+                          ("seed = true", "seed = true: expected an integer"), ("[train]\ndropout = 2", "between"),
+                          ("compile = 1", "expected true or false"), ("eval_every = -1", "must be at least 0")):
+        recipe = tmp_path / "r.toml"
+        recipe.write_text(line + "\n")
+        fails(gpt(corpus, tok, run, 2, "--config", recipe), 2, f"{recipe}: ", message, capsys=capsys)
+    assert not run.exists()
+
+
+# --------------------------------------------------------------------------- queries and file modes
+
+
+def test_checkpoint_names_resolve_inside_the_run_and_files_follow_the_umask(corpus, tok, tmp_path, capsys):
+    run = tmp_path / "run"
+    old = os.umask(0o022)
+    try:
+        assert nlpt_main(*gpt(corpus, tok, run, 2, "--checkpoint-every", 1, "-q"), capsys=capsys)[0] == 0
+        code, out, err = nlpt_main("pretrain", "sample", run, "--checkpoint", "step-1", "-p", "a", "--max-new-tokens", 2,
+                                   capsys=capsys)
+        assert code == 0 and out.startswith("a"), err
+        fails(["pretrain", "sample", run, "--checkpoint", "step-9", "-p", "a"], 1, "step-9: no such checkpoint",
+              "step-1, step-2", capsys=capsys)
+        assert nlpt_main("pretrain", "export", run, "-o", tmp_path / "hf", capsys=capsys)[0] == 0
+        os.umask(0o077)
+        assert nlpt_main("pretrain", "export", run, "-o", tmp_path / "private", capsys=capsys)[0] == 0
+    finally:
+        os.umask(old)
+    for folder in (run / "checkpoints" / "step-2", tmp_path / "hf"):
+        assert os.stat(folder).st_mode & 0o777 == 0o755
+        for name in os.listdir(folder):
+            assert os.stat(folder / name).st_mode & 0o777 == 0o644, name
+    assert os.stat(tmp_path / "private" / "model.safetensors").st_mode & 0o777 == 0o600
+
+
+# --------------------------------------------------------------------------- finetune follows the same rule
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory):
+    d = tmp_path_factory.mktemp("task")
+    write_task(d, 5, {"train": 80, "dev": 30})
+    return d
+
+
+def finetune(task, out, *extra):
+    return ["finetune", "--train", task / "train.tsv", "--dev", task / "dev.tsv", "--vectors", task / "vec.txt",
+            "--epochs", "2", "--batch-size", "16", "--threads", "1", "--seed", "3", "-o", out, *extra]
+
+
+def test_finetune_reruns_follow_the_same_rule(task, tmp_path, capsys, monkeypatch):
+    done = tmp_path / "done"
+    code, out, _ = nlpt_main(*finetune(task, done, "--json"), capsys=capsys)
+    assert code == 0
+    first = json.loads(out)
+    before = snapshot(done)
+    code, out, err = nlpt_main(*finetune(task, done, "--json"), capsys=capsys)
+    assert code == 0 and "the run has already finished" in err and "nothing to do" in err, err
+    again = json.loads(out)
+    assert again["already_finished"] and again["history"] == first["history"]
+    assert snapshot(done) == before
+    fails(finetune(task, done, "--lr", "0.5"), 1, "holds a finished run with other settings (lr: 0.001 then, 0.5 now",
+          capsys=capsys)
+    assert snapshot(done) == before
+
+    # a run stopped by a signal: other settings refused, then continued with --resume-with-changes
+    from nlpt.objectives.classification import ClassificationObjective
+
+    real = ClassificationObjective.step_batch
+
+    def step_batch(self, step, *a, **kw):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, step, *a, **kw)
+
+    monkeypatch.setattr(ClassificationObjective, "step_batch", step_batch)
+    stopped = tmp_path / "stopped"
+    assert nlpt_main(*finetune(task, stopped), capsys=capsys)[0] == 143
+    monkeypatch.setattr(ClassificationObjective, "step_batch", real)
+    fails(finetune(task, stopped, "--epochs", "3"), 1, "holds an unfinished run with other settings (epochs: 2 then, "
+          "3 now)", capsys=capsys)
+    code, _, err = nlpt_main(*finetune(task, stopped, "--epochs", "3", "--resume-with-changes"), capsys=capsys)
+    assert code == 0, err
+    assert f"resuming from step 3 (checkpoint {stopped}/checkpoints/step-3)" in err
+    with open(stopped / "changes.jsonl") as fh:
+        assert json.loads(fh.readline())["changes"] == {"epochs": {"then": 2, "now": 3}}
+    # a folder of other files is refused as before
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("x")
+    fails(finetune(task, mine), 1, "already exists and is not an empty folder", capsys=capsys)
