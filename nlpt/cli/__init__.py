@@ -101,9 +101,9 @@ def _failure(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, NlptError):
         return str(exc), exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
-        signum = _SIGNAL or signal.SIGINT
-        name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
-        return f"interrupted by {name}; no partial output was written", 128 + signum
+        signum = getattr(exc, "signum", None) or _SIGNAL or signal.SIGINT
+        note = getattr(exc, "note", None) or "no partial output was written"
+        return f"interrupted by {signal.Signals(signum).name}; {note}", 128 + signum
     if isinstance(exc, OSError):
         return describe_os_error(exc), 1
     if isinstance(exc, MemoryError):

@@ -21,11 +21,13 @@ class UsageError(NlptError):
 
 
 class Interrupted(KeyboardInterrupt):
-    """Raised in the main thread on SIGTERM/SIGINT so cleanup code runs."""
+    """Raised in the main thread on SIGTERM/SIGINT (SIGUSR1 where a stage asks for it) so cleanup code runs;
+    `note` says what was left behind, for the exit message."""
 
-    def __init__(self, signum: int = 2):
+    def __init__(self, signum: int = 2, note: str | None = None):
         super().__init__(signum)
         self.signum = signum
+        self.note = note
 
 
 def describe_os_error(exc: OSError) -> str:

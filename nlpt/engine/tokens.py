@@ -189,7 +189,6 @@ def prepare_tokens(inputs: list[str], tokenizer_path: str, out_dir: str, val_fra
 
     The validation split is the last `val_fraction` of the tokens, moved forward to the next line start.
     """
-    from nlpt.common.progress import Progress
 
     if not 0.0 < val_fraction < 1.0:
         raise UsageError(f"--val-fraction must be between 0 and 1 (got {val_fraction})")
@@ -208,33 +207,116 @@ def prepare_tokens(inputs: list[str], tokenizer_path: str, out_dir: str, val_fra
             pass
     vocab_size = tokenizer.get_vocab_size()
     dtype = np.uint16 if vocab_size <= 1 << 16 else np.uint32
+    with _RaiseOnStopSignals() as stop:  # before the temporary folder exists: it is never left behind
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            remove_stale_temporaries(out_dir)
+            tmp = tempfile.mkdtemp(prefix=_temporary_prefix(), dir=out_dir)
+        except OSError as exc:
+            raise NlptError(f"{out_dir}: cannot create the token folder ({(exc.strerror or str(exc)).lower()})") from None
+        try:
+            stop.note = (f"the token files were not finished and their temporary folder {tmp} was removed "
+                         f"(rerun the command to build them)")
+            return _build(paths, source, tokenizer, key, dtype, vocab_size, out_dir, tmp, meta_path, val_fraction,
+                          opts, quiet)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+_TEMP = ".tokens."
+
+
+def _temporary_prefix() -> str:
+    """`.tokens.HOST.PID.`: a later run can tell a dead builder's leftovers from a live one's (shared --token-dir)."""
+    import socket
+
+    return f"{_TEMP}{socket.gethostname().replace('.', '-')}.{os.getpid()}."
+
+
+def remove_stale_temporaries(out_dir: str) -> list[str]:
+    """Remove temporary token folders whose builder on this host is gone (killed, or its machine rebooted before a
+    folder without a process id); folders of live builders and of other hosts stay. Returns what was removed."""
+    import socket
+
+    host = socket.gethostname().replace(".", "-")
+    removed = []
+    for name in os.listdir(out_dir):
+        if not name.startswith(_TEMP) or not os.path.isdir(os.path.join(out_dir, name)):
+            continue
+        parts = name[len(_TEMP):].split(".")
+        if len(parts) >= 3 and parts[1].isdigit():
+            if parts[0] != host or _alive(int(parts[1])):
+                continue
+        elif time.time() - os.path.getmtime(os.path.join(out_dir, name)) < 3600:
+            continue  # an older layout's name without a process id: only once it is clearly abandoned
+        shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
+        removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
     try:
-        os.makedirs(out_dir, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".tokens.", dir=out_dir)
-    except OSError as exc:
-        raise NlptError(f"{out_dir}: cannot create the token folder ({(exc.strerror or str(exc)).lower()})") from None
-    try:
-        stats = ReadStats()
-        total = sum(os.path.getsize(p) for p in paths)
-        start = time.perf_counter()
-        with Progress("tokenizing", total=total, unit="B", quiet=quiet) as progress:
-            counts = _write_stream(paths, tokenizer, dtype, tmp, opts, stats, progress)
-            progress.update(stats.bytes, tokens=counts["n_tokens"])
-        n = counts["n_tokens"]
-        if n == 0:
-            raise NlptError(f"{source}: no tokens found")
-        lines = np.fromfile(os.path.join(tmp, "lines.bin"), dtype=np.int64)
-        split_line = int(np.searchsorted(lines[:-1], int(n * (1.0 - val_fraction)), side="left"))
-        split_token = int(lines[split_line]) if split_line < len(lines) - 1 else n
-        meta = {"key": key, "dtype": np.dtype(dtype).name, "vocab_size": vocab_size, "newline_id": newline_id(tokenizer),
-                **counts, "split_token": split_token, "split_line": split_line, "bytes": stats.bytes,
-                "seconds": round(time.perf_counter() - start, 3), "invalid_utf8": stats.total_invalid}
-        for name in ("tokens.bin", "lines.bin", "docs.bin"):
-            os.replace(os.path.join(tmp, name), os.path.join(out_dir, name))
-        with open(os.path.join(tmp, "meta.json"), "w", encoding="utf-8") as fh:
-            json.dump(meta, fh, indent=1)
-        os.replace(os.path.join(tmp, "meta.json"), meta_path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+class _RaiseOnStopSignals:
+    """While building: SIGINT, SIGTERM and SIGUSR1 raise `Interrupted` (exit 130/143/138 with `note`), so the
+    temporary folder is removed before the process ends (in the main thread; elsewhere nothing changes)."""
+
+    def __init__(self):
+        self.note, self._old = None, {}
+
+    def _raise(self, signum, frame):
+        from nlpt.common.errors import Interrupted
+
+        raise Interrupted(signum, self.note)
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in ("SIGINT", "SIGTERM", "SIGUSR1"):
+                if hasattr(signal, name):
+                    self._old[getattr(signal, name)] = signal.signal(getattr(signal, name), self._raise)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+
+
+def _build(paths, source, tokenizer, key, dtype, vocab_size, out_dir, tmp, meta_path, val_fraction, opts,
+           quiet) -> TokenData:
+    """Encode the corpus into `tmp`, then move the finished files into `out_dir` (meta.json last)."""
+    from nlpt.common.progress import Progress
+
+    stats = ReadStats()
+    total = sum(os.path.getsize(p) for p in paths)
+    start = time.perf_counter()
+    with Progress("tokenizing", total=total, unit="B", quiet=quiet) as progress:
+        counts = _write_stream(paths, tokenizer, dtype, tmp, opts, stats, progress)
+        progress.update(stats.bytes, tokens=counts["n_tokens"])
+    n = counts["n_tokens"]
+    if n == 0:
+        raise NlptError(f"{source}: no tokens found")
+    lines = np.fromfile(os.path.join(tmp, "lines.bin"), dtype=np.int64)
+    split_line = int(np.searchsorted(lines[:-1], int(n * (1.0 - val_fraction)), side="left"))
+    split_token = int(lines[split_line]) if split_line < len(lines) - 1 else n
+    meta = {"key": key, "dtype": np.dtype(dtype).name, "vocab_size": vocab_size, "newline_id": newline_id(tokenizer),
+            **counts, "split_token": split_token, "split_line": split_line, "bytes": stats.bytes,
+            "seconds": round(time.perf_counter() - start, 3), "invalid_utf8": stats.total_invalid}
+    for name in ("tokens.bin", "lines.bin", "docs.bin"):
+        os.replace(os.path.join(tmp, name), os.path.join(out_dir, name))
+    with open(os.path.join(tmp, "meta.json"), "w", encoding="utf-8") as fh:
+        json.dump(meta, fh, indent=1)
+    os.replace(os.path.join(tmp, "meta.json"), meta_path)
     stats.report(quiet)
     return _open(out_dir, meta, source, reused=False)
