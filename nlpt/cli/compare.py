@@ -86,6 +86,7 @@ def compare(
         _print(table, out)
         return
 
+    _refuse_missing_paths(vectors)
     kinds = [_classify(item) for item in vectors]
     if len(set(kinds)) > 1:
         raise UsageError("give one kind of item: architectures (registry names or config.json files), vector files, "
@@ -141,6 +142,28 @@ def compare(
         _print(table, out)
         if plot is not None:
             P.word_map(vectors, placed, pairs, plot, fmt)
+
+
+def _refuse_missing_paths(items: List[str]) -> None:
+    """"ITEM: no such file or folder" for an item that names no file beside run folders, or that is spelt as a
+    folder (`runs/gpt`, `runs/gpt/`), unless it is a registry name; a missing vectors file keeps the loader's message."""
+    from nlpt.common.errors import NlptError
+    from nlpt.compare.runs import is_run_dir
+    from nlpt.transformer import config as C
+
+    missing = [i for i in items if i != "-" and not os.path.exists(i)]
+    if not missing:
+        return
+    with_runs = any(is_run_dir(i) for i in items)
+    for item in missing:
+        folder_like = item.endswith(("/", os.sep)) or (("/" in item or os.sep in item) and not _EXTENSION.search(item))
+        if not (with_runs or folder_like):
+            continue
+        try:
+            C.resolve(item)
+            continue  # a registry name
+        except NlptError:
+            raise NlptError(f"{item}: no such file or folder") from None
 
 
 def _split(values: Optional[List[str]]) -> list:
