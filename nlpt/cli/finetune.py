@@ -160,7 +160,7 @@ def train(
 
 
 RUN_FOLDER_WRITES = ("config.json", "model.safetensors", "metrics.jsonl", "results.json", "tokenizer.json", "words.txt",
-                     "checkpoints/")  # what a finetune run writes in -o
+                     "checkpoints/", "changes.jsonl")  # what a finetune run writes in -o
 
 
 def _check_choices(encoder: str | None, pooling: str | None, head: str | None, fmt: str | None) -> None:
