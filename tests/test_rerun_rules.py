@@ -1,6 +1,6 @@
 """Rerunning `nlpt pretrain` / `nlpt finetune` on a run folder: foreign folders refused, finished runs left alone,
 other settings refused unless --resume-with-changes (recorded), unreadable checkpoints, validation before any work,
-file modes under the user's umask. Through the CLI, in this process, with tiny models and a few steps."""
+file modes under the user's umask, signals while the token files are built. Through the CLI, in this process, with tiny models and a few steps."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ import hashlib
 import json
 import os
 import signal
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from _cli import char_tokenizer_file, nlpt_main, synthetic_head  # noqa: E402
+from _cli import ROOT, char_tokenizer_file, nlpt_main, synthetic_head  # noqa: E402
 
 from _finetune_task import write_task  # noqa: E402
 
@@ -273,3 +277,50 @@ def test_finetune_reruns_follow_the_same_rule(task, tmp_path, capsys, monkeypatc
     mine.mkdir()
     (mine / "keep.txt").write_text("x")
     fails(finetune(task, mine), 1, "already exists and is not an empty folder", capsys=capsys)
+
+
+# --------------------------------------------------------------------------- signals while building token files
+
+
+@pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_building_token_files_removes_the_temporary_folder(signum, tok, tmp_path):
+    # the corpus is a FIFO nobody writes to: the builder waits in it, its temporary folder made, until the signal
+    fifo = tmp_path / "corpus.fifo"
+    os.mkfifo(fifo)
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "nlpt", *map(str, gpt(str(fifo), tok, run, 1, "-q"))], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tokens = run / "tokens"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if tokens.is_dir() and any(n.startswith(".tokens.") for n in os.listdir(tokens)):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    temporary = [n for n in os.listdir(tokens) if n.startswith(".tokens.")]
+    assert len(temporary) == 1
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, err
+    assert f"interrupted by {signal.Signals(signum).name}; the token files were not finished" in err
+    assert temporary[0] in err and "Traceback" not in err and err.count("\n") == 1, err
+    assert os.listdir(tokens) == []
+
+
+def test_a_later_run_removes_what_dead_builders_left(corpus, tok, tmp_path, capsys):
+    run = tmp_path / "run"
+    tokens = run / "tokens"
+    tokens.mkdir(parents=True)
+    host = socket.gethostname().replace(".", "-")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])  # a process id that is gone once it is waited for
+    dead.wait()
+    left = [f".tokens.{host}.{dead.pid}.abc", f".tokens.{host}.{os.getpid()}.live", f".tokens.otherhost.{dead.pid}.x"]
+    for name in left:
+        (tokens / name).mkdir()
+        (tokens / name / "tokens.bin").write_bytes(b"\0" * 10)
+    code, _, err = nlpt_main(*gpt(corpus, tok, run, 1, "-q"), capsys=capsys)
+    assert code == 0, err
+    names = os.listdir(tokens)
+    assert left[0] not in names  # its builder is gone
+    assert left[1] in names and left[2] in names  # a live builder's, another machine's: not ours to judge
+    assert "meta.json" in names
