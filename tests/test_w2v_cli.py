@@ -90,9 +90,9 @@ def test_bad_input_gives_one_line_errors(tmp_path, setup, args, message):
 
 
 @pytest.mark.parametrize("args, message", [(["--size", "0"], "Invalid value for '--size'"),
-                                           (["--alpha", "nan"], "Invalid value for '--alpha'"),
+                                           (["--alpha", "nan"], "Invalid value for '--alpha': 'nan' is not a finite number"),
                                            (["--window", "x"], "Invalid value for '--window': Input should be a valid integer"),
-                                           (["--min-alpha-ratio", "2"], "Invalid value for '--min-alpha-ratio': Input should be less than or equal to 1")])
+                                           (["--min-alpha-ratio", "2"], "Invalid value for '--min-alpha-ratio': 2 is out of range (it must be >= 0 and <= 1)")])
 def test_bad_option_values_are_usage_errors(tmp_path, args, message):
     corpus = tmp_path / "c.txt"
     corpus.write_text("a b c\n")

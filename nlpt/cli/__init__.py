@@ -240,6 +240,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, _on_signal)
     _name_stdout(_reopen_closed_streams())
     command = typer.main.get_command(app)
+    from nlpt.cli.options import plain_parameters
+
+    plain_parameters(command)
     try:
         _check_int_range(args)
         # make_context + invoke rather than command.main(): click's main turns a closed pipe into a

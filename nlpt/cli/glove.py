@@ -45,7 +45,7 @@ def train_glove(
     save_vocab: Optional[str] = typer.Option(None, "--save-vocab", help="Write the vocabulary used ('word count' lines; word ids = line numbers).", show_default=False),
     save_cooccur: Optional[str] = typer.Option(None, "--save-cooccur", help="Write the co-occurrence records (Stanford GloVe binary layout).", show_default=False),
     cooccur: Optional[List[str]] = typer.Option(None, "--cooccur", help="Train on co-occurrence files (ours or Stanford's) instead of counting: `--cooccur a.bin b.bin ...` trains on their union (counts summed); needs --read-vocab.", show_default=False),
-    memory: float = typer.Option(4.0, "--memory", min=0.0, help="Memory budget for the whole job, in GB: co-occurrence runs beyond it are spilled to disk, and training records that do not fit are trained from a file on disk; the parameters must fit in it."),
+    memory: float = typer.Option(4.0, "--memory", help="Memory budget for the whole job, in GB (more than 0): co-occurrence runs beyond it are spilled to disk, and training records that do not fit are trained from a file on disk; the parameters must fit in it."),
     tmp_dir: Optional[str] = typer.Option(None, "--tmp-dir", help="Where to spill runs and training records [default: $TMPDIR].", show_default=False),
     vector_size: int = typer.Option(100, "--vector-size", "--size", min=1, help="Dimension of the vectors."),
     iterations: int = typer.Option(15, "--iter", min=0, help="Training iterations (passes over the records)."),

@@ -50,6 +50,81 @@ def reader_options(
     )
 
 
+# String options that name files or folders: their metavar is PATH (other strings are TEXT).
+_PATH_OPTIONS = {
+    "output", "vec", "save_vocab", "read_vocab", "save_context", "save_cooccur", "cooccur", "checkpoint", "init",
+    "tmp_dir", "token_dir", "export_hf", "plot", "train_file", "dev", "test", "model", "vectors", "config",
+    "analogies", "similarity", "contexts_file", "vocab", "dest", "prefix", "save_state", "resume",
+}
+
+
+def plain_parameters(command) -> None:
+    """Give every parameter of the command tree a plain metavar (FILE..., INT, FLOAT, PATH, TEXT) and make
+    every float option refuse nan and inf ("not a finite number") and values out of its range, in one place.
+
+    The CLI calls it once on the whole command tree, so a new option gets the same treatment.
+    """
+    for param in getattr(command, "params", ()):
+        _plain_parameter(param)
+    for sub in (getattr(command, "commands", None) or {}).values():
+        plain_parameters(sub)
+
+
+def _plain_parameter(param) -> None:
+    desc = getattr(param, "type_descriptor", None)
+    annotation = getattr(desc, "annotation", None)
+    if getattr(param, "param_type_name", "") == "argument":
+        many = param.nargs != 1
+        name = param.metavar or ("FILE" if param.name == "inputs" else param.name.upper())
+        shown = f"{name}..." if many else name
+        if not param.required:
+            shown = f"[{name}]..." if many else f"[{name}]"
+        param.metavar = name
+        param.display_type_rich = lambda ctx: None  # the name says it; no `<list[str]>` beside it
+        param._usage_display_name = param._rich_display_name = lambda shown=shown: shown
+        return
+    if getattr(param, "is_flag", False) or param.metavar is not None:
+        return
+    if getattr(desc, "is_choice", False):
+        param.metavar = "|".join(str(getattr(c, "value", c)) for c in desc.choices or ())
+        return
+    base = getattr(annotation, "__args__", (annotation,))[0] if getattr(desc, "is_list", False) else annotation
+    if base is float:
+        param.metavar = "FLOAT"
+        param.process_value = _finite(param, param.process_value)
+    elif base is int:
+        param.metavar = "INT"
+    elif base is str:
+        param.metavar = "PATH" if param.name in _PATH_OPTIONS else "TEXT"
+
+
+def _finite(param, process_value):
+    """`process_value` preceded by the check that a float option's value is a finite number within its range."""
+    import math
+
+    def check(ctx, value):
+        from nlpt.common.errors import UsageError
+
+        option = next((o for o in param.opts if o.startswith("--")), param.name)
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if not isinstance(item, str):
+                continue
+            try:
+                number = float(item)
+            except ValueError:
+                continue  # not a number at all: the parser says so
+            if not math.isfinite(number):
+                raise UsageError(f"Invalid value for '{option}': {item!r} is not a finite number")
+            low, high = getattr(param, "min", None), getattr(param, "max", None)
+            if (low is not None and number < low) or (high is not None and number > high):
+                bounds = " and ".join(b for b in (f">= {low:g}" if low is not None else "",
+                                                  f"<= {high:g}" if high is not None else "") if b)
+                raise UsageError(f"Invalid value for '{option}': {item} is out of range (it must be {bounds})")
+        return process_value(ctx, value)
+
+    return check
+
+
 __all__ = [
     "INPUTS", "LOWER", "NFKC", "SPLIT_PUNCT", "CJK", "MAX_SENTENCE", "FORCE_BINARY",
     "THREADS", "QUIET", "JSON", "reader_options", "List", "Optional",

@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 MODEL = typer.Argument(..., metavar="MODEL", help="A fastText .bin model, or word2vec text/binary or GloVe vectors.", show_default=False)
-WORDS = typer.Argument(None, metavar="[WORD]...", help="Words to query [default: read from stdin].", show_default=False)
+WORDS = typer.Argument(None, metavar="WORD", help="Words to query [default: read from stdin].", show_default=False)
 
 
 def _words(words: Optional[List[str]]):
@@ -35,27 +35,43 @@ def _words(words: Optional[List[str]]):
             yield tokens
 
 
-def _load(model: str):
+def _load(model: str, quiet: bool):
+    """The vectors, without rows holding NaN or inf (said on stderr: their words have no vector)."""
     from nlpt.common.plan import OutputPlan
+    from nlpt.common.progress import log
     from nlpt.embeddings.vectors import Vectors
 
     OutputPlan().read("MODEL", model).write("the output", "-").check()
-    return Vectors.load(model)
+    v, bad = Vectors.load(model).without_non_finite()
+    if bad:
+        log(f"{model}: {bad:,} vector{'s hold' if bad != 1 else ' holds'} NaN or inf values: skipped (as words "
+            "without a vector)", quiet)
+    return v
+
+
+def _no_vector(missing: list, what: str, quiet: bool) -> None:
+    """Name the words that had no vector (the first ten, and how many in all)."""
+    from nlpt.common.progress import log
+
+    if missing:
+        shown = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
+        log(f"{len(missing)} word{'s' if len(missing) != 1 else ''} had no vector (not in the vocabulary and no "
+            f"known n-gram): {shown}; {what}", quiet)
 
 
 def _vectors_of(v, words: list[str]):
-    """(matrix, number of words without a vector): subword models answer any word, others give zeros."""
+    """(matrix, the words without a vector): subword models answer any word, others give zeros."""
     import numpy as np
 
     if hasattr(v, "vectors_for"):
         m = v.vectors_for(words)
-        return m, int((~m.any(axis=1)).sum())
+        return m, [w for w, row in zip(words, m) if not row.any()]
     m = np.zeros((len(words), v.dim), np.float32)
-    missing = 0
+    missing = []
     for i, w in enumerate(words):
         j = v.index.get(w)
         if j is None:
-            missing += 1
+            missing.append(w)
         else:
             m[i] = v.matrix[j]
     return m, missing
@@ -66,18 +82,16 @@ def vectors(model: str = MODEL, words: Optional[List[str]] = WORDS, quiet: bool 
     """Print `word v1 ... vd` for each word (fastText's print-word-vectors; zeros for a word with no vector)."""
     import sys
 
-    from nlpt.common.progress import log
 
-    v = _load(model)
-    missing = 0
+    v = _load(model, quiet)
+    missing: list = []
     for batch in _words(words):
         m, miss = _vectors_of(v, batch)
         missing += miss
         sys.stdout.write("".join(w + " " + " ".join(f"{x:.9g}" for x in row.tolist()) + "\n"
                                  for w, row in zip(batch, m)))
         sys.stdout.flush()
-    if missing:
-        log(f"{missing} words had no vector (not in the vocabulary and no known n-gram): printed as zeros", quiet)
+    _no_vector(missing, "printed as zeros", quiet)
 
 
 @app.command("nn")
@@ -90,12 +104,11 @@ def nn(model: str = MODEL, words: Optional[List[str]] = WORDS,
     import sys
 
     from nlpt.common.errors import NlptError
-    from nlpt.common.progress import log
     from nlpt.embeddings import evaluate as ev
 
-    v = _load(model)
+    v = _load(model, quiet)
     unit = v.normalized()
-    unknown = 0
+    unknown: list = []
     for batch in _words(words):
         out = []
         for w in batch:
@@ -103,7 +116,7 @@ def nn(model: str = MODEL, words: Optional[List[str]] = WORDS,
                 nb = ev.neighbours(v, w, k, unit=unit)
             except NlptError:
                 nb = None
-                unknown += 1
+                unknown.append(w)
             if as_json:
                 out.append(json.dumps({"word": w, "neighbours": None if nb is None else [[n, round(s, 6)] for n, s in nb]},
                                       ensure_ascii=False) + "\n")
@@ -111,5 +124,4 @@ def nn(model: str = MODEL, words: Optional[List[str]] = WORDS,
                 out.extend(f"{w}\t{n}\t{s:.6f}\n" for n, s in nb)
         sys.stdout.write("".join(out))
         sys.stdout.flush()
-    if unknown:
-        log(f"{unknown} words have no vector (not in the vocabulary and no known n-gram): no neighbours", quiet)
+    _no_vector(unknown, "no neighbours", quiet)

@@ -23,7 +23,7 @@ def train_w2v(
     min_count: int = o.MIN_COUNT,
     max_vocab: Optional[int] = o.MAX_VOCAB,
     epochs: int = typer.Option(5, "--epochs", "--iter", min=1, help="Passes over the corpus."),
-    alpha: Optional[float] = typer.Option(None, "--alpha", min=0.0, max=1.0, help="Start learning rate [default: 0.025 skip-gram, 0.05 CBOW].", show_default=False),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="Start learning rate, more than 0 and at most 1 [default: 0.025 skip-gram, 0.05 CBOW].", show_default=False),
     min_alpha_ratio: float = typer.Option(1e-4, "--min-alpha-ratio", min=0.0, max=1.0, help="The learning rate decays linearly to alpha times this."),
     cbow_mean: bool = typer.Option(True, "--cbow-mean/--cbow-sum", help="CBOW: average the context vectors (or sum them)."),
     ns_exponent: float = typer.Option(0.75, "--ns-exponent", help="Negative sampling from unigram counts raised to this power."),

@@ -41,11 +41,10 @@ def row(path: str, fmt: Optional[str], analogies: Optional[str], similarity: Opt
     from nlpt.embeddings.vectors import Vectors
 
     normalise, trained = trained_text(path)
-    v = Vectors.load(path, fmt)
-    bad = int((~np.isfinite(v.matrix).all(axis=1)).sum())
+    v, bad = Vectors.load(path, fmt).without_non_finite()
     # a subword model (fastText .bin) scores words outside its vocabulary through their n-grams
     oov = "ngrams" if hasattr(v, "vectors_for") else "skip"
-    r: dict = {"path": path, "words": len(v), "dim": v.dim, "non_finite_vectors": bad, "oov_mode": oov,
+    r: dict = {"path": path, "words": len(v) + bad, "dim": v.dim, "non_finite_vectors": bad, "oov_mode": oov,
                "trained_tokenization": trained}
     if analogies:
         a = ev.analogy(v, analogies, restrict, oov=oov)
@@ -117,7 +116,9 @@ def compare(paths: list, *, fmt: Optional[str] = None, analogies: Optional[str] 
             notes.append(f"{r['path']}: query words normalised as the vectors were trained "
                          f"({os.path.basename(r['path'])}.json: {r['trained_tokenization']})")
         if r["non_finite_vectors"]:
-            notes.append(f"{r['path']}: {r['non_finite_vectors']:,} vectors hold NaN or inf values")
+            bad = r["non_finite_vectors"]
+            notes.append(f"{r['path']}: {bad:,} vector{'s hold' if bad != 1 else ' holds'} NaN or inf values: "
+                         "skipped (as words without a vector)")
     meta = {"analogies": analogies, "similarity": similarity, "restrict": restrict}
     return Table("vectors", rows, columns, notes=notes, meta=meta)
 

@@ -60,6 +60,21 @@ class Vectors:
         """Unit-length rows (zero rows stay zero)."""
         return unit_rows(self.matrix)
 
+    def without_non_finite(self) -> tuple["Vectors", int]:
+        """These vectors without the rows holding NaN or inf, and how many were left out: evaluation and
+        neighbours treat those words as having no vector, rather than letting one NaN row poison every score."""
+        import copy
+
+        keep = np.isfinite(self.matrix).all(axis=1)
+        dropped = int(len(keep) - int(keep.sum()))
+        if not dropped:
+            return self, 0
+        out = copy.copy(self)
+        out.words = [w for w, k in zip(self.words, keep.tolist()) if k]
+        out.matrix = np.ascontiguousarray(self.matrix[keep])
+        out._index = None
+        return out, dropped
+
     # -- writing ---------------------------------------------------------------
     def save(self, path: str, fmt: str = "text") -> None:
         if fmt not in FORMATS:

@@ -1,0 +1,103 @@
+"""Every float option of every command refuses nan and inf ("not a finite number") and values out of its
+range; --help shows plain metavars; vector files with NaN rows are evaluated without them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from _cli import nlpt_main
+
+
+def _commands():
+    """(command path, the float options, every option) for each command of the CLI."""
+    import typer
+
+    from nlpt.cli import app
+
+    found = []
+
+    def walk(command, path):
+        subs = getattr(command, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                walk(sub, [*path, name])
+            return
+        floats = [next(o for o in p.opts if o.startswith("--")) for p in command.params
+                  if getattr(getattr(p, "type_descriptor", None), "annotation", None) is float and p.opts]
+        found.append((path, floats))
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+COMMANDS = _commands()
+FLOATS = [(path, option) for path, options in COMMANDS for option in options]
+
+
+def test_the_cli_has_float_options_to_check():
+    assert len(FLOATS) >= 25 and (["train-w2v"], "--ns-exponent") in FLOATS and (["pretrain", "train"], "--lr") in FLOATS
+
+
+@pytest.mark.parametrize("path,option", FLOATS, ids=[" ".join(p) + " " + o for p, o in FLOATS])
+def test_every_float_option_refuses_non_finite_values(path, option, capsys):
+    for value in ("nan", "inf", "-Infinity"):
+        code, _, err = nlpt_main(*path, f"{option}={value}", capsys=capsys)
+        assert code == 2, err
+        assert err.strip() == f"nlpt: error: Invalid value for '{option}': '{value}' is not a finite number", err
+
+
+def test_out_of_range_values_name_the_range(capsys):
+    code, _, err = nlpt_main("train-w2v", "x.txt", "-o", "v.txt", "--sample", "-1", capsys=capsys)
+    assert code == 2 and "'--sample': -1 is out of range (it must be >= 0)" in err
+    code, _, err = nlpt_main("pretrain", "train", "--beta2", "1.5", capsys=capsys)
+    assert code == 2 and "'--beta2': 1.5 is out of range (it must be >= 0 and <= 1)" in err
+
+
+@pytest.mark.parametrize("path", [p for p, _ in COMMANDS], ids=[" ".join(p) for p, _ in COMMANDS])
+def test_help_shows_plain_metavars(path, capsys):
+    code, out, _ = nlpt_main(*path, "--help", capsys=capsys)
+    assert code == 0 and out.startswith("Usage: nlpt")
+    assert not re.search(r"<(str|int|float|list|bool|path)[^>]*>", out), out
+    assert "{" not in out.splitlines()[0], out.splitlines()[0]
+
+
+def test_help_ranges_match_what_is_accepted(capsys):
+    _, out, _ = nlpt_main("vocab", "count", "--help", capsys=capsys)
+    assert "bpe 261 or more" in out
+    _, out, _ = nlpt_main("train-glove", "--help", capsys=capsys)
+    memory = " ".join(out.split()).split("--memory FLOAT ")[1].split(" --")[0]
+    assert "in GB (more than 0)" in memory and "x>=" not in memory, memory
+    _, out, _ = nlpt_main("train-w2v", "--help", capsys=capsys)
+    assert "Usage: nlpt train-w2v [OPTIONS] FILE..." in out and "-o, --output PATH" in out and "--window INT" in out
+
+
+@pytest.fixture
+def nan_vectors(tmp_path):
+    """Four words; 'bad' holds a NaN, so every cosine against it would be NaN."""
+    path = tmp_path / "v.txt"
+    path.write_text("4 3\nthe 1 0 0\ncat 0.9 0.1 0\ndog 0.8 0.2 0.1\nbad nan 1 0\n")
+    return path
+
+
+def test_query_skips_non_finite_rows_and_names_missing_words(nan_vectors, capsys):
+    code, out, err = nlpt_main("query", "nn", nan_vectors, "the", "bad", "zebra", "-k", "3", capsys=capsys)
+    assert code == 0, err
+    assert [line.split("\t")[1] for line in out.splitlines()] == ["cat", "dog"]  # no "bad", no nan or -inf
+    assert "nan" not in out and "inf" not in out
+    assert "1 vector holds NaN or inf values: skipped" in err
+    assert "2 words had no vector" in err and "bad, zebra" in err
+
+
+def test_compare_skips_non_finite_rows(nan_vectors, capsys, tmp_path):
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("the cat 9\nthe dog 8\ncat dog 7\nthe bad 1\n")
+    code, out, err = nlpt_main("compare", nan_vectors, "--similarity", pairs, "--neighbours", "the", "--json", capsys=capsys)
+    assert code == 0, err
+    import json
+
+    row = json.loads(out)["rows"][0]
+    assert row["similarity_pairs"] == 3 and row["non_finite_vectors"] == 1 and row["words"] == 4
+    assert [n for n, _ in row["neighbours"]["the"]] == ["cat", "dog"]
+    assert any("1 vector holds NaN or inf values: skipped" in n for n in json.loads(out)["notes"])
