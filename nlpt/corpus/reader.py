@@ -27,8 +27,10 @@ from typing import BinaryIO, Iterable, Iterator
 
 from nlpt.common import inputs as _inputs
 from nlpt.common.errors import NlptError
+from nlpt.common.output import os_reason
 from nlpt.corpus.tokenize import TokenizerOptions, make_normaliser, make_splitter
 
+UTF8_BOM = b"\xef\xbb\xbf"
 WHITESPACE = b" \t\n\r\x0b\x0c"
 _WS_SET = frozenset(WHITESPACE)
 DEFAULT_CHUNK_BYTES = 1 << 20
@@ -95,6 +97,11 @@ class ReadStats:
 # -- locating inputs --------------------------------------------------------------
 
 
+def _unreadable_folder(exc: OSError) -> None:
+    """A folder inside an input folder that cannot be listed is an error, never silently half a corpus."""
+    raise NlptError(f"{exc.filename}: cannot read the folder ({os_reason(exc)})")
+
+
 def expand_inputs(specs: Iterable[str]) -> list[str]:
     """Turn files, globs, directories and `-` into an ordered list of readable paths."""
     paths: list[str] = []
@@ -103,7 +110,7 @@ def expand_inputs(specs: Iterable[str]) -> list[str]:
             paths.append("-")
         elif os.path.isdir(spec):
             found = []
-            for root, dirs, files in os.walk(spec):
+            for root, dirs, files in os.walk(spec, onerror=_unreadable_folder):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 found.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
             if not found:
@@ -250,8 +257,26 @@ def _rest_of_token(fh: BinaryIO) -> bytes:
     return b"".join(parts)
 
 
-def iter_blocks(source: Source, chunk_bytes: int = DEFAULT_CHUNK_BYTES, force_binary: bool = False) -> Iterator[bytes]:
-    """Yield the bytes of `source` in blocks that each end at a token boundary."""
+def unterminated_line(source: Source, last_block: bytes) -> int:
+    """1 when `last_block`, the last one read from `source`, ends the file's final line without a newline
+    (it is a line all the same), else 0: what the readers add to their `lines` count after each source."""
+    if not last_block or last_block.endswith(b"\n"):
+        return 0
+    if source.end is not None and source.path != "-":
+        try:
+            return int(source.end >= os.path.getsize(source.path))
+        except OSError:
+            return 0
+    return 1
+
+
+def iter_blocks(source: Source, chunk_bytes: int = DEFAULT_CHUNK_BYTES, force_binary: bool = False,
+                exact: bool = False) -> Iterator[bytes]:
+    """Yield the bytes of `source` in blocks that each end at a token boundary.
+
+    A UTF-8 byte-order mark at the start of a file becomes three spaces (it is not part of the first word,
+    and byte offsets stay those of the file), unless `exact` (copies such as `corpus shard`).
+    """
     path = source.path
     fh = open_binary(path)
     try:
@@ -266,9 +291,14 @@ def iter_blocks(source: Source, chunk_bytes: int = DEFAULT_CHUNK_BYTES, force_bi
             if source.end is not None:
                 remaining = max(0, source.end - pos)
         carry = b""
+        at_start = not source.start and not exact
         while True:
             want = chunk_bytes if remaining is None else min(chunk_bytes, remaining)
             data = _read_some(fh, want, path) if want > 0 else b""
+            if at_start and data:
+                at_start = False
+                if data.startswith(UTF8_BOM):
+                    data = b"   " + data[3:]
             at_end = not data
             if remaining is not None:
                 remaining -= len(data)
@@ -315,11 +345,14 @@ def iter_text(sources: Iterable[Source], opts: ReaderOptions = ReaderOptions(), 
     for source in sources:
         if stats is not None:
             stats.files += 1
+        block = b""
         for block in iter_blocks(source, opts.chunk_bytes, opts.force_binary):
             if stats is not None:
                 stats.bytes += len(block)
                 stats.lines += block.count(b"\n")
             yield normalise(decode(block, source.path, stats))
+        if stats is not None:
+            stats.lines += unterminated_line(source, block)
 
 
 def iter_token_chunks(

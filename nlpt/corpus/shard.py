@@ -27,7 +27,7 @@ def _total_bytes(paths: list[str], force_binary: bool) -> int:
         if compression_of(p) is None:
             total += os.path.getsize(p)
         else:  # a first pass to learn the decompressed size
-            total += sum(len(b) for b in iter_blocks(Source(p), force_binary=force_binary))
+            total += sum(len(b) for b in iter_blocks(Source(p), force_binary=force_binary, exact=True))
     return total
 
 
@@ -80,7 +80,7 @@ def shard_files(paths: list[str], n: int, prefix: str, gz: bool = False, force_b
             outs.append(fh)
         last = [b"\n"] * n  # last byte written to each shard
         for p in paths:
-            for block in iter_blocks(Source(p), force_binary=force_binary):
+            for block in iter_blocks(Source(p), force_binary=force_binary, exact=True):
                 pos = 0
                 while pos < len(block):
                     room = targets[k] - written

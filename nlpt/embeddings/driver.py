@@ -46,7 +46,8 @@ import numpy as np
 from nlpt.common.errors import NlptError
 from nlpt.common.output import atomic_output
 from nlpt.common.progress import Progress
-from nlpt.corpus.reader import ReaderOptions, ReadStats, Source, decode, iter_blocks, iter_encoded, plan_shards
+from nlpt.corpus.reader import (ReaderOptions, ReadStats, Source, decode, iter_blocks, iter_encoded, plan_shards,
+                                unterminated_line)
 from nlpt.corpus.tokenize import make_normaliser
 from nlpt.corpus.bytes import is_utf8
 
@@ -280,9 +281,11 @@ class CorpusStream:
             src = sources[k]
             stats.files += 1
             pos = src.start
-            for block in iter_blocks(src, chunk_bytes, self.opts.force_binary):
+            raw = b""
+            for raw in iter_blocks(src, chunk_bytes, self.opts.force_binary):
                 if stop is not None and stop[0]:
                     return
+                block = raw
                 size = len(block)
                 stats.bytes += size
                 stats.lines += block.count(b"\n")
@@ -292,6 +295,7 @@ class CorpusStream:
                     block = decode(block, src.path, stats).encode("utf-8")
                 pos += size
                 yield block, (k, pos)
+            stats.lines += unterminated_line(src, raw)
 
 
 # -- checkpoints ------------------------------------------------------------------------------

@@ -102,6 +102,8 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
         vocab.save(save_vocab)
     V = len(vocab)
     check_memory_for_parameters(memory, V, vector_size)
+    if resume is not None:  # a checkpoint of other words or sizes fails now, not after counting co-occurrences
+        gl.load_state(resume, V, vector_size, gl.vocab_hash(vocab.words))
 
     # -- co-occurrence records, merged straight into training records -----------------------
     from nlpt.common.output import atomic_output
@@ -179,13 +181,30 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
         sink.close()  # removes the temporary training records, if they went to disk
 
     peaks["training"] = peak_rss_mib(reset=True)
-    Vectors(vocab.words, gl.output_matrix(state, which)).save(output, fmt)
-    _write_sidecar(output, "train-glove", ropts, V, args)
+    words, matrix = vocab.words, gl.output_matrix(state, which)
+    if read_vocab is not None:
+        words, matrix = _trained_only(state, words, matrix, read_vocab)
+    Vectors(words, matrix).save(output, fmt)
+    _write_sidecar(output, "train-glove", ropts, len(words), args)
     peaks["output"] = peak_rss_mib()
     log(f"wrote {V} vectors of size {vector_size} to {output} "
         f"(counting {result.count_seconds:.1f}s, training {result.train_seconds:.1f}s, {n_records} records)", quiet)
     log("peak memory (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()), quiet)
     return result
+
+
+def _trained_only(state, words: list, matrix, read_vocab: str):
+    """The words (and rows) that training updated: a word of a vocabulary file without any co-occurrence in
+    the corpus keeps its random start and AdaGrad sums of 1 in both W and W~, and is left out (with a warning)."""
+    from nlpt.vocab.training import warn_untrained
+
+    V = len(words)
+    untrained = (state.G[:V] == 1).all(axis=1) & (state.G[V:] == 1).all(axis=1)
+    if not untrained.any():
+        return words, matrix
+    warn_untrained(read_vocab, [w for w, u in zip(words, untrained.tolist()) if u], V,
+                   "have no co-occurrence in the corpus")
+    return [w for w, u in zip(words, untrained.tolist()) if not u], matrix[~untrained]
 
 
 def parameter_bytes(vocab_size: int, vector_size: int) -> int:

@@ -313,8 +313,12 @@ def _train(stream, t_start, opts, config, read_vocab, save_vocab, checkpoint, qu
         model.vocab = vocab
     syn1neg = model.syn1neg if model.syn1neg is not None else np.zeros((1, config.size), np.float32)
     syn1 = model.syn1 if model.syn1 is not None else np.zeros((1, config.size), np.float32)
+    # a vocabulary file may list words the corpus never has: their vectors would stay random (see _drop_unseen)
+    seen = np.zeros(n_words, bool) if read_vocab and resume is None and start is None else None
 
     def step(chunk, tid: int) -> int:
+        if seen is not None:
+            seen[chunk.ids] = True
         return run_kernel(chunk.ids, chunk.starts, model.syn0, syn1neg, syn1, tid)
 
     def fields() -> dict:
@@ -344,6 +348,8 @@ def _train(stream, t_start, opts, config, read_vocab, save_vocab, checkpoint, qu
     trim_heap()
     if model.vocab is None:
         model.vocab = Vocab(stream.word_list(), counts.tolist())
+    if seen is not None and not shared.stop[0]:
+        _drop_unseen(model, seen, read_vocab, n_words)
     stats = ReadStats()
     for s in stream.stats:
         stats.merge(s)
@@ -353,7 +359,7 @@ def _train(stream, t_start, opts, config, read_vocab, save_vocab, checkpoint, qu
         stats.report(quiet)
     done = shared.done() - done_offset
     model.stats = {
-        "vocab_size": n_words,
+        "vocab_size": len(model.vocab),
         "train_words": train_words,
         "words_processed": done,
         "vocab_seconds": vocab_seconds,
@@ -365,6 +371,23 @@ def _train(stream, t_start, opts, config, read_vocab, save_vocab, checkpoint, qu
     if saver:
         saver.remove()  # finished: the state is no longer needed
     return model
+
+
+def _drop_unseen(model: W2VModel, seen: np.ndarray, read_vocab: str, n_words: int) -> None:
+    """Leave out the words of a vocabulary file that the corpus never had (said in a warning): their rows
+    were never trained, and random vectors must not pass for learnt ones. Rows past the words (subword
+    n-gram buckets) stay, after the kept words' rows."""
+    from nlpt.vocab.training import warn_untrained
+
+    if seen.all():
+        return
+    words, counts = model.vocab.words, model.vocab.counts
+    warn_untrained(read_vocab, [words[i] for i in np.flatnonzero(~seen)], n_words, "never occur in the corpus")
+    keep = np.flatnonzero(seen)
+    model.vocab = Vocab([words[i] for i in keep], [counts[i] for i in keep])
+    model.syn0 = np.concatenate([model.syn0[keep], model.syn0[n_words:]])
+    if model.syn1neg is not None:
+        model.syn1neg = np.ascontiguousarray(model.syn1neg[keep])
 
 
 def _check_resumed(path: str, model: W2VModel, inputs: InputRows) -> None:

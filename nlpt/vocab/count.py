@@ -37,7 +37,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from nlpt.common.errors import NlptError
-from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, decode, iter_blocks, iter_token_chunks, plan_shards
+from nlpt.corpus.reader import (ReaderOptions, ReadStats, as_sources, decode, iter_blocks, iter_token_chunks, plan_shards,
+                                unterminated_line)
 from nlpt.corpus.tokenize import make_splitter
 from nlpt.vocab.vocab import DEFAULT_PRUNE_LIMIT, PruneReport
 
@@ -179,6 +180,7 @@ def _count_shard(sources, opts: ReaderOptions, limits: "_Limits", runs, stats: R
     table = ByteCounter(reserve=reserve)
     threshold = 1
     for source in sources:
+        block = b""
         for block in iter_blocks(source, opts.chunk_bytes, opts.force_binary):
             if stop.is_set():
                 return table
@@ -195,6 +197,7 @@ def _count_shard(sources, opts: ReaderOptions, limits: "_Limits", runs, stats: R
                 runs.spill(table)
                 table = ByteCounter(reserve=reserve)
             done[slot] += n
+        stats.lines += unterminated_line(source, block)
     return table
 
 

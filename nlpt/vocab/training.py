@@ -69,3 +69,15 @@ def trainer_vocab(paths: list[str], opts: ReaderOptions, threads: int, min_count
     log(f"vocabulary: {len(vocab)} words with count >= {min_count} of {counted.types} types, "
         f"{counted.tokens} tokens ({seconds:.1f}s)", quiet)
     return TrainerVocab(vocab, counted.tokens, counted.types, counted.stats, seconds)
+
+
+def warn_untrained(read_vocab: str, unseen: list[str], total: int, why: str) -> None:
+    """Say that words of a vocabulary file are left out of the vectors because the corpus never trained them
+    (`why`: "never occur in the corpus"); an error when that is every word."""
+    from nlpt.common.progress import warn
+
+    if len(unseen) == total:
+        raise NlptError(f"{read_vocab}: no word of the vocabulary file is trained: all {why}")
+    first = ", ".join(unseen[:5]) + (", ..." if len(unseen) > 5 else "")
+    warn(f"{read_vocab}: {len(unseen):,} of {total:,} words {why} ({first}): left out of the vectors, "
+         "which would be untrained")

@@ -141,7 +141,9 @@ def read_counts(path: str) -> Counter:
                     raise NlptError(f"{path}:{lineno}: count {count[:20]!r} is not an integer") from None
                 if n < 0:
                     raise NlptError(f"{path}:{lineno}: negative count {n}")
-                counts[word] += n
+                if word in counts:  # a vocabulary lists each word once: a repeat is a damaged or concatenated file
+                    raise NlptError(f"{path}:{lineno}: {word[:40]!r} is listed a second time")
+                counts[word] = n
                 if counts[word] > MAX_COUNT:
                     raise NlptError(f"{path}:{lineno}: count of {word[:40]!r} exceeds {MAX_COUNT:,} (2^63 - 1)")
         except UnicodeDecodeError as exc:

@@ -1,0 +1,95 @@
+"""Text edge cases of the one corpus reader: a UTF-8 byte-order mark, a final line without a newline,
+and a sub-folder of an input folder that cannot be read."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+
+import pytest
+
+from _cli import nlpt_main
+from nlpt.common.errors import NlptError
+from nlpt.corpus.reader import expand_inputs
+
+BOM = b"\xef\xbb\xbf"
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_word(tmp_path, capsys):
+    path = tmp_path / "bom.txt"
+    path.write_bytes(BOM + b"hello world\nhello\n")
+    code, out, err = nlpt_main("vocab", path, "-q", capsys=capsys)
+    assert code == 0, err
+    assert out.splitlines() == ["hello 2", "world 1"]
+    code, out, _ = nlpt_main("corpus", "tokenize", path, "-q", capsys=capsys)
+    assert out == "hello world\nhello\n"
+    gz = tmp_path / "bom.txt.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    code, out, _ = nlpt_main("corpus", "stats", gz, "--json", "-q", capsys=capsys)
+    assert json.loads(out)["types"] == 2
+
+
+def test_shards_keep_the_bytes_as_they_are(tmp_path, capsys):
+    path = tmp_path / "bom.txt"
+    path.write_bytes(BOM + b"hello world\nhello\n")
+    code, _, err = nlpt_main("corpus", "shard", path, "-n", "1", "-o", tmp_path / "s-", "-q", capsys=capsys)
+    assert code == 0, err
+    assert (tmp_path / "s-00.txt").read_bytes() == path.read_bytes()
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_a_final_line_without_a_newline_is_a_line(tmp_path, capsys, threads):
+    path = tmp_path / "c.txt"
+    path.write_text("one two three\n" * 3000 + "last line")
+    code, out, err = nlpt_main("corpus", "stats", path, "--json", "-q", "--threads", threads, capsys=capsys)
+    assert code == 0, err
+    assert json.loads(out)["lines"] == 3001
+    path.write_text("one two three\n" * 3000)
+    _, out, _ = nlpt_main("corpus", "stats", path, "--json", "-q", "--threads", threads, capsys=capsys)
+    assert json.loads(out)["lines"] == 3000
+    (tmp_path / "empty.txt").write_text("")
+    _, out, _ = nlpt_main("corpus", "stats", path, tmp_path / "empty.txt", "--json", "-q", capsys=capsys)
+    assert json.loads(out)["lines"] == 3000
+
+
+def test_vocab_counts_the_final_line_of_every_file(tmp_path, capsys):
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text("x y\nz")
+    code, out, err = nlpt_main("vocab", tmp_path / "a.txt", tmp_path / "b.txt", "-o", tmp_path / "v.txt", "--json",
+                               capsys=capsys)
+    assert code == 0, err
+    assert json.loads(out)["lines"] == 4
+
+
+def test_an_unreadable_sub_folder_is_an_error(tmp_path, monkeypatch, capsys):
+    """Root reads any folder, so the refusal is simulated: listing `sub` raises PermissionError."""
+    (tmp_path / "a.txt").write_text("a b\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("c d\n")
+    real = os.scandir
+    blocked = str(tmp_path / "sub")
+
+    def scandir(path="."):
+        if os.fspath(path) == blocked:
+            raise PermissionError(13, "Permission denied", blocked)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(NlptError, match=r"sub: cannot read the folder \(permission denied\)"):
+        expand_inputs([str(tmp_path)])
+    code, _, err = nlpt_main("corpus", "stats", tmp_path, capsys=capsys)
+    assert code == 1 and err.strip() == f"nlpt: error: {blocked}: cannot read the folder (permission denied)"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a folder whatever its mode: the monkeypatched test covers it")
+def test_an_unreadable_sub_folder_is_an_error_for_real(tmp_path):
+    (tmp_path / "a.txt").write_text("a b\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    sub.chmod(0)
+    try:
+        with pytest.raises(NlptError, match="cannot read the folder"):
+            expand_inputs([str(tmp_path)])
+    finally:
+        sub.chmod(0o755)
