@@ -287,7 +287,8 @@ def train(
             f"run folder {summary['run_dir']}", v["quiet"])
 
 
-RUN_FOLDER_WRITES = ("config.json", "metrics.jsonl", "checkpoints/", "tokens/", "changes.jsonl")  # what a run writes in -o
+RUN_FOLDER_WRITES = ("config.json", "metrics.jsonl", "checkpoints/", "tokens/", "changes.jsonl",
+                     "cpu-matmul.json")  # what a run writes in -o
 
 
 def _train_plan(v: dict):

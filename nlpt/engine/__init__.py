@@ -13,6 +13,7 @@ temporary name and renamed into place):
                            dataclass fields>}, "objective": "causal_lm", "tokenizer": "tokenizer.json",
                            "data": {...}, "train": {...}}  (see objective.RUN_CONFIG_KEYS)
       tokenizer.json       the Hugging Face `tokenizers` file the run was trained with (a copy)
+      cpu-matmul.json      on CPU: whose BLAS the latest session multiplied with and why (nlpt.models.cpu_matmul)
       metrics.jsonl        one JSON object per line: {"step", "tokens", "elapsed_s", "split": "train"|"val",
                            "loss", "lr", ...objective metrics}; val lines add "ppl"
       tokens/              token files (see objective.TokenSplit), unless --token-dir puts them elsewhere

@@ -8,12 +8,27 @@ in numpy (`benchmarks/bench_pretrain.py --rows g`). The products, the fp32 input
 of the additions inside a dot product differs, so results agree to rounding.
 
 `configure(backend, threads)` picks the backend: "torch", "numpy", or "auto",
-which times one mid-sized product both ways (~0.2 s) and takes numpy's only
-when it is at least `AUTO_MARGIN` faster; it also sets numpy's BLAS to
-`threads` threads (threadpoolctl), as torch is, and returns a `Choice` whose
-`restore()` undoes it. Until it is called the backend is torch, so building
-or using a model never changes behaviour on its own; `nlpt pretrain` calls it
-for the length of a run (`--cpu-matmul`, default auto).
+which is torch on more than one thread and, on one thread, numpy's only where a
+timed product (~0.2 s) showed it at least `AUTO_MARGIN` faster; it also sets
+numpy's BLAS to `threads` threads (threadpoolctl), as torch is, and returns a
+`Choice` whose `restore()` undoes it. Until it is called the backend is torch,
+so building or using a model never changes behaviour on its own; `nlpt
+pretrain` calls it for the length of a run (`--cpu-matmul`, default auto) and
+writes the choice and its reason into the run folder (`Choice.record`).
+
+Why auto stays with torch on several threads: each library keeps its own pool
+of worker threads, and a worker that has just finished waits spinning for the
+next call before it sleeps. Training alternates numpy's products with torch's
+own parallel operations (softmax, GELU, AdamW...), so the two pools spin on the
+same cores and wait for each other: on 2 threads the gpt-mini Tiny Shakespeare
+shape trained 5.5× slower through numpy than through torch, while on 1 thread
+(no pools: each library runs in the calling thread) numpy's was 1.10× faster.
+A product timed alone cannot see this, so it is not asked on several threads.
+
+On one thread the timing is done once per machine (processor, library versions,
+BLAS kernel) and kept in `cache_file()`: later runs reuse the decision, so the
+same command chooses the same backend every time instead of flipping with the
+load of the moment.
 
 `linear` and `Linear` (an `nn.Linear` whose forward calls it) and `mm` /
 `addmm_` go through numpy only for plain CPU fp32 tensors outside autocast and
@@ -23,6 +38,9 @@ own call, unchanged.
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import time
 
 import numpy as np
@@ -34,6 +52,9 @@ from nlpt.models import CPU_MATMUL_BACKENDS as BACKENDS
 
 AUTO_MARGIN = 1.1  # numpy must be this much faster for "auto" to take it
 _PROBE_SHAPE = (1024, 384, 1024)  # m, k, n: a Transformer layer's size of product
+CACHE_ENV = "NLPT_CACHE_DIR"  # where auto keeps its per-machine decisions (default ~/.cache/nlpt)
+POOLS_REASON = "on {threads} threads numpy's and torch's thread pools would contend for the same cores"
+RECORD_FILE = "cpu-matmul.json"  # in a run folder: `Choice.record()`
 
 _use_numpy = False
 _PLAIN = (torch.Tensor, nn.Parameter)
@@ -42,9 +63,17 @@ _PLAIN = (torch.Tensor, nn.Parameter)
 class Choice:
     """What `configure` chose and why (for the run's log); `restore()` puts the previous choice back."""
 
-    def __init__(self, backend: str, speedup: float | None, reason: str = "", previous: bool = False, limits=None):
+    def __init__(self, backend: str, speedup: float | None, reason: str = "", previous: bool = False, limits=None,
+                 requested: str = "", threads: int = 1, cached: bool = False):
         self.backend, self.speedup, self.reason = backend, speedup, reason
+        self.requested, self.threads, self.cached = requested or backend, threads, cached
         self._previous, self._limits = previous, limits
+
+    def record(self) -> dict:
+        """What a run folder keeps (RECORD_FILE), so that a slow run can be explained afterwards."""
+        return {"requested": self.requested, "backend": self.backend, "threads": self.threads, "reason": self.reason,
+                "numpy_speedup": None if self.speedup is None else round(self.speedup, 3),
+                "from_cache": self.cached}
 
     def describe(self) -> str:
         if self.backend == "numpy":
@@ -93,6 +122,67 @@ def time_product(m: int, k: int, n: int, threads: int, calls: int = 7) -> tuple[
         torch.set_num_threads(before)
 
 
+def cache_file() -> str:
+    """The file of auto's per-machine decisions: $NLPT_CACHE_DIR, else $XDG_CACHE_HOME/nlpt, else ~/.cache/nlpt."""
+    folder = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "nlpt")
+    return os.path.join(folder, "cpu-matmul.json")
+
+
+def _machine_key(threads: int, shape: tuple) -> str:
+    """What the timing depends on: the processor, both libraries and numpy's BLAS kernel, threads and shape."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    from threadpoolctl import threadpool_info
+
+    blas = next((f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}" for i in threadpool_info()
+                 if i.get("user_api") == "blas"), "no blas")
+    return (f"{cpu} | cores {os.cpu_count()} | torch {torch.__version__} | numpy {np.__version__} | {blas} | "
+            f"threads {threads} | {'x'.join(map(str, shape))}")
+
+
+def _read_cache(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):  # none yet, unreadable or damaged: time again
+        return {}
+
+
+def _write_cache(path: str, key: str, speedup: float) -> None:
+    """Keep the decision (best effort: a read-only home only means timing again next time)."""
+    data = _read_cache(path)
+    data[key] = {"numpy_speedup": round(speedup, 3), "measured": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _measured_speedup(threads: int) -> tuple[float, bool]:
+    """numpy's speed over torch's at the probe shape on `threads` threads: (ratio, whether from the cache)."""
+    path, key = cache_file(), _machine_key(threads, _PROBE_SHAPE)
+    known = _read_cache(path).get(key)
+    if isinstance(known, dict) and isinstance(known.get("numpy_speedup"), (int, float)) and known["numpy_speedup"] > 0:
+        return float(known["numpy_speedup"]), True
+    torch_s, numpy_s = time_product(*_PROBE_SHAPE, threads)
+    speedup = torch_s / numpy_s
+    _write_cache(path, key, speedup)
+    return speedup, False
+
+
 def configure(backend: str, threads: int) -> Choice:
     """Choose the CPU matrix-product backend for this process (see the module docstring); the returned
     `Choice` says which and why, and its `restore()` undoes this call."""
@@ -101,7 +191,10 @@ def configure(backend: str, threads: int) -> Choice:
         raise ValueError(f"cpu matmul backend {backend!r} is not one of {', '.join(BACKENDS)}")
     previous, _use_numpy = _use_numpy, False
     if backend == "torch":
-        return Choice("torch", None, "--cpu-matmul torch", previous)
+        return Choice("torch", None, "--cpu-matmul torch", previous, requested=backend, threads=threads)
+    if backend == "auto" and threads > 1:
+        return Choice("torch", None, POOLS_REASON.format(threads=threads), previous, requested=backend,
+                      threads=threads)
     limits = _limit_blas_threads(threads)
     if limits is None:
         if backend == "numpy":
@@ -109,16 +202,17 @@ def configure(backend: str, threads: int) -> Choice:
 
             _use_numpy = previous
             raise UsageError("--cpu-matmul numpy needs threadpoolctl (pip install threadpoolctl)")
-        return Choice("torch", None, "threadpoolctl is not installed", previous)
-    speedup = None
+        return Choice("torch", None, "threadpoolctl is not installed", previous, requested=backend, threads=threads)
+    speedup, cached = None, False
     if backend == "auto":
-        torch_s, numpy_s = time_product(*_PROBE_SHAPE, threads)
-        speedup = torch_s / numpy_s
+        speedup, cached = _measured_speedup(threads)
         if speedup < AUTO_MARGIN:
             limits.restore_original_limits()
-            return Choice("torch", speedup, f"numpy's BLAS was {speedup:.2f}× torch's here", previous)
+            return Choice("torch", speedup, f"numpy's BLAS was {speedup:.2f}× torch's here (it must be "
+                          f"{AUTO_MARGIN}×)", previous, requested=backend, threads=threads, cached=cached)
+    reason = "--cpu-matmul numpy" if backend == "numpy" else f"numpy's BLAS was {speedup:.2f}× torch's here"
     _use_numpy = True
-    return Choice("numpy", speedup, "", previous, limits)
+    return Choice("numpy", speedup, reason, previous, limits, requested=backend, threads=threads, cached=cached)
 
 
 def active() -> bool:
