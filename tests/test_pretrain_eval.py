@@ -192,3 +192,42 @@ def test_eval_errors_are_one_line(args, message, code, files, capsys):
 def test_eval_refuses_a_folder_that_is_no_model(files, tmp_path, capsys):
     rc, _, err = nlpt_main("pretrain", "eval", str(tmp_path), "--data", files["held"], capsys=capsys)
     assert rc == 1 and "no config.json" in err and len(err.strip().splitlines()) == 1
+
+
+def _transformers_model(family: str, vocab: int):
+    import transformers
+
+    small = dict(vocab_size=vocab)
+    if family == "encoder":
+        return transformers.BertForPreTraining(transformers.BertConfig(
+            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+            max_position_embeddings=64, **small))
+    if family == "t5":
+        return transformers.T5ForConditionalGeneration(transformers.T5Config(
+            d_model=32, num_layers=1, num_heads=2, d_ff=64, d_kv=16, decoder_start_token_id=0, **small))
+    if family == "bart":
+        return transformers.BartForConditionalGeneration(transformers.BartConfig(
+            d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+            encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64, **small))
+    if family == "gpt":
+        return transformers.GPT2LMHeadModel(transformers.GPT2Config(n_embd=32, n_layer=1, n_head=2, n_positions=64,
+                                                                    bos_token_id=0, eos_token_id=0, **small))
+    return transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, intermediate_size=64,
+        max_position_embeddings=64, **small))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family, tokenizer", [("gpt", "bpe"), ("llama", "bpe"), ("encoder", "wp"), ("t5", "t5"),
+                                               ("bart", "bpe")])
+def test_folders_saved_by_transformers_equal_transformers(family, tokenizer, files, tmp_path, capsys):
+    """Folders transformers itself writes (tied heads not stored) score as transformers scores them."""
+    import shutil
+
+    torch.manual_seed(0)
+    folder = str(tmp_path / family)
+    _transformers_model(family, 340).save_pretrained(folder)
+    shutil.copyfile(files[tokenizer], os.path.join(folder, "tokenizer.json"))
+    doc = eval_json(capsys, folder, "--data", files["held"], "--context", 24, "--stride", 16)
+    nats, scored = hf_nats(folder, files[tokenizer], family, files["held"], 24, 16)
+    assert scored == doc["scored_tokens"] and nats == pytest.approx(doc["nats"], rel=1e-5)

@@ -114,11 +114,12 @@ def test_dry_run_refuses_what_the_run_would_refuse(flags, message, code, files, 
     assert len(err.strip().splitlines()) == 1 and not run.exists()
 
 
-def test_dry_run_options_need_dry_run(files, tmp_path, capsys):
+@pytest.mark.parametrize("flag, value", [("--gpu", "h100"), ("--mfu", 0.4), ("--ranks", 2)])
+def test_dry_run_options_need_dry_run(flag, value, files, tmp_path, capsys):
     run = tmp_path / "run"
-    rc, _, err = nlpt_main("pretrain", *tiny(files, str(run), "gpt-mini", ("--max-steps", 1, "--gpu", "h100")),
+    rc, _, err = nlpt_main("pretrain", *tiny(files, str(run), "gpt-mini", ("--max-steps", 1, flag, value)),
                            capsys=capsys)
-    assert rc == 2 and "--gpu applies to --dry-run only" in err and not run.exists()
+    assert rc == 2 and f"{flag} applies to --dry-run only" in err and not run.exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -247,8 +247,10 @@ def train(
         doc = plan(opts, gpu=v["gpu"], mfu=v["mfu"], ranks=v["ranks"])
         print(json_mod.dumps(doc, indent=2) if v["json"] else "\n".join(render(doc)))
         return
-    if v["gpu"] is not None or v["ranks"] is not None:
-        raise UsageError(f"{'--gpu' if v['gpu'] is not None else '--ranks'} applies to --dry-run only")
+    mfu_given = getattr(ctx.get_parameter_source("mfu"), "name", "") not in ("DEFAULT", "DEFAULT_MAP", "")
+    for flag, given in (("--gpu", v["gpu"] is not None), ("--mfu", mfu_given), ("--ranks", v["ranks"] is not None)):
+        if given:
+            raise UsageError(f"{flag} applies to --dry-run only")
     summary = pretrain(opts)
     if summary is None:  # a non-zero rank: rank 0 reports
         return
