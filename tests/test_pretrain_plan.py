@@ -88,13 +88,23 @@ def test_dry_run_counts_the_token_files_of_an_earlier_run_and_its_checkpoint(fil
     with open(os.path.join(run, "config.json")) as fh:
         data = json.load(fh)["data"]
     before = listing(run)
-    code, out, err = nlpt_main("pretrain", *args, "--max-steps", 4, "--json", "--dry-run", capsys=capsys)
+    code, out, err = nlpt_main("pretrain", *args, "--max-steps", 4, "--resume-with-changes", "--json", "--dry-run",
+                               capsys=capsys)
     assert code == 0, err
     plan = json.loads(out)
     assert listing(run) == before
     assert plan["tokens"]["source"] == "token files"
     assert (plan["tokens"]["train"], plan["tokens"]["val"]) == (data["train_tokens"], data["val_tokens"])
     assert plan["resume"]["state"] == "continue" and plan["resume"]["checkpoint"].endswith("step-2")
+    assert plan["resume"]["changes"] == [{"name": "max_steps", "then": 2, "now": 4}]
+    # the same command again: the run is finished and would be left alone; other settings are refused as the run
+    # refuses them
+    code, out, err = nlpt_main("pretrain", *args, "--json", "--dry-run", capsys=capsys)
+    assert code == 0 and json.loads(out)["resume"]["state"] == "finished", err
+    code, _, err = nlpt_main("pretrain", *args, "--max-steps", 4, "--lr", 0.01, "--dry-run", capsys=capsys)
+    real_code, _, real_err = nlpt_main("pretrain", *args, "--max-steps", 4, "--lr", 0.01, capsys=capsys)
+    assert code == real_code == 1 and err == real_err and "lr: " in err, (err, real_err)
+    assert listing(run) == before
     # the char tokenizer gives one token per character: the estimate is within a few per cent of the count
     total = data["train_tokens"] + data["val_tokens"]
     assert abs(estimate["total"] - total) <= 0.05 * total, (estimate, total)

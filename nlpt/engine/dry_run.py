@@ -93,7 +93,8 @@ def plan(o, *, gpu: Optional[str] = None, mfu: float = DEFAULT_MFU, ranks: Optio
     corpus; writes nothing."""
     from nlpt.corpus.reader import ReaderOptions, expand_inputs
     from nlpt.engine import distributed as dist_
-    from nlpt.engine.run import check_inputs, split_global_batch
+    from nlpt.engine.resume import plan_pretrain
+    from nlpt.engine.run import check_inputs, split_global_batch, steps_of
     from nlpt.transformer.config import config_fields
     from nlpt.transformer.hardware import GPUS
     from nlpt.transformer.params import count, flops
@@ -116,16 +117,21 @@ def plan(o, *, gpu: Optional[str] = None, mfu: float = DEFAULT_MFU, ranks: Optio
     tokens = _token_counts(o, paths, token_dir, reader) or _estimate_tokens(o, paths, tokenizer, reader)
 
     tokens_per_step = global_batch * context
-    steps = o.max_steps or -(-o.max_tokens // tokens_per_step)
-    if o.max_steps and o.max_tokens:
-        steps = min(steps, -(-o.max_tokens // tokens_per_step))
+    steps = steps_of(o, tokens_per_step)
     run_tokens = steps * tokens_per_step
     cnt = count(model)
     per_token = flops(cnt, context)["training_per_token"]
     step_flops = per_token * tokens_per_step
     acc = GPUS[gpu]
     seconds_per_step = step_flops / (world * acc.peak_tflops * 1e12 * mfu)
-    resume = _resume_state(o)
+    found = plan_pretrain(o, config_fields(model), objective, context, global_batch)  # the run's own checks
+    if found.finished:
+        resume = {"state": "finished", "checkpoint": found.found.path, "how": found.finished}
+    elif found.found:
+        resume = {"state": "continue", "checkpoint": found.found.path, "step": found.found.step,
+                  "changes": [{"name": c.name, "then": c.then, "now": c.now} for c in found.changes]}
+    else:
+        resume = {"state": "new"}
     return {
         "dry_run": True,
         "run_dir": o.run_dir,
@@ -148,22 +154,6 @@ def plan(o, *, gpu: Optional[str] = None, mfu: float = DEFAULT_MFU, ranks: Optio
                  "seconds_per_step": seconds_per_step, "seconds": seconds_per_step * steps,
                  "gpu_hours": seconds_per_step * steps * world / 3600.0},
     }
-
-
-def _resume_state(o) -> dict:
-    """What the run folder holds now: a new run, or the checkpoint a real run would continue from."""
-    if not os.path.exists(o.run_dir):
-        return {"state": "new"}
-    if not os.path.isdir(o.run_dir):
-        raise NlptError(f"{o.run_dir}: exists and is not a folder")
-    if o.resume == "none":
-        return {"state": "restart"}
-    from nlpt.engine import checkpoint as ckpt
-
-    where = ckpt.latest(o.run_dir) if o.resume == "auto" else ckpt.resolve(o.resume)
-    if where is None:
-        return {"state": "new"}
-    return {"state": "continue", "checkpoint": where}
 
 
 def _bytes(n: float) -> str:
@@ -189,8 +179,8 @@ def render(p: dict) -> list:
     m, t, b, s, f, mem, tm = (p["model"], p["tokens"], p["batch"], p["steps"], p["flops"], p["memory_per_rank"],
                               p["time"])
     resume = p["resume"]
-    state = {"new": "a new run", "restart": "a new run (--resume none)"}.get(resume["state"],
-                                                                           f"continues from {resume.get('checkpoint')}")
+    state = {"new": "a new run", "finished": f"left alone: finished ({resume.get('how')})"}.get(
+        resume["state"], f"continued from {resume.get('checkpoint')}")
     counted = (f"{t['total']:,} tokens ({t['train']:,} train, {t['val']:,} validation) from the token files"
                if t["source"] == "token files" else
                f"about {t['total']:,} tokens ({t['tokens_per_byte']} per byte on a {_bytes(t['sample_bytes'])} sample "

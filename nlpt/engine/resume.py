@@ -162,6 +162,7 @@ def plan_pretrain(o, model_dict: dict, objective: str, context: int, global_batc
     from nlpt.common.runfolder import check_run_folder
     from nlpt.engine import checkpoint as ckpt
     from nlpt.engine.objective import RUN_FORMAT
+    from nlpt.engine.run import steps_of
 
     existing = check_run_folder(o.run_dir, RUN_FORMAT, "-o", own=("tokens",))
     if o.resume == "none":
@@ -183,9 +184,7 @@ def plan_pretrain(o, model_dict: dict, objective: str, context: int, global_batc
         changes += _corpus_changes(saved, o)
     state = found.reader.state
     tokens_per_step = global_batch * context
-    total_steps = o.max_steps or -(-o.max_tokens // tokens_per_step)
-    if o.max_steps and o.max_tokens:
-        total_steps = min(total_steps, -(-o.max_tokens // tokens_per_step))
+    total_steps = steps_of(o, tokens_per_step)
     step, tokens, elapsed = int(state.get("step", 0)), int(state.get("tokens", 0)), float(state.get("elapsed_s", 0.0))
     finished = None
     if step >= total_steps:

@@ -161,6 +161,12 @@ def split_global_batch(batch: int, global_batch: Optional[int], world: int) -> t
     return global_batch, global_batch // per_step
 
 
+def steps_of(o: TrainOptions, tokens_per_step: int) -> int:
+    """Optimizer steps of the run: --max-steps, or the steps --max-tokens takes, whichever comes first."""
+    by_tokens = -(-o.max_tokens // tokens_per_step) if o.max_tokens else None
+    return min(o.max_steps, by_tokens) if o.max_steps and by_tokens else (o.max_steps or by_tokens)
+
+
 def out_of_memory_message(batch: int, context: int, strategy: str, world: int) -> str:
     """What to lower when CUDA runs out of memory (the one-line error of `nlpt pretrain`)."""
     hint = "" if strategy == "fsdp" and world > 1 else "; or shard the model over several GPUs with --strategy fsdp"
@@ -305,9 +311,7 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
             model = torch.compile(model)
 
         tokens_per_step = global_batch * context
-        total_steps = o.max_steps or -(-o.max_tokens // tokens_per_step)
-        if o.max_steps and o.max_tokens:
-            total_steps = min(total_steps, -(-o.max_tokens // tokens_per_step))
+        total_steps = steps_of(o, tokens_per_step)
         flops_per_token = None
         peak = _peak_flops(d.device)
         if peak:
