@@ -319,8 +319,9 @@ def default_decoder_context(config: ModelConfig, context: int) -> int:
     return context
 
 
-def _lm_loss_temporary(cnt, rows: int, V: int, s: _Sizes, device: str, precision: str) -> tuple[int, str]:
-    if device == "cpu" and precision == "fp32":
+def _lm_loss_temporary(rows: int, V: int, s: _Sizes, chunked: bool) -> tuple[int, str]:
+    """(bytes, what) of the loss's short-lived logits: one chunk of nlpt's chunked LM loss, or all of them."""
+    if chunked:
         chunk = min(rows, max(LM_LOSS_MIN_ROWS, LM_LOSS_CHUNK_ELEMENTS // V))
         return 2 * chunk * V * s.f32, f"one chunk of logits and probabilities ({chunk:,} rows × {V:,}, fp32)"
     extra = s.f32 if s.act != s.f32 else 0
@@ -374,7 +375,7 @@ def training_memory(config: ModelConfig, batch: int, context: int, precision: st
     decoder_only = isinstance(config, (GPTConfig, LlamaConfig, DeepSeekConfig))
     if decoder_only:
         rows = B * T
-        if device == "cpu" and precision == "fp32":
+        if device == "cpu" and precision == "fp32":  # the chunked loss
             t.add("LM head and loss", "chunked loss: gradients of the hidden states and of the head (fp32)",
                   (rows * H + V * H) * s.f32)
         else:
@@ -382,7 +383,8 @@ def training_memory(config: ModelConfig, batch: int, context: int, precision: st
                   rows * (H * s.act + V * s.f32))
     else:
         rows = B * (S if S else max(1, round(MLM_FRACTION * T)))
-    loss_tmp, loss_what = _lm_loss_temporary(cnt, rows, V, s, device, precision)
+    chunked = decoder_only and device == "cpu" and precision == "fp32"  # nlpt.models.lm_loss's CPU path
+    loss_tmp, loss_what = _lm_loss_temporary(rows, V, s, chunked)
 
     layer_parts = [part for part in dict.fromkeys(i[0] for i in t.items) if "layers" in part]
     per_layer = {}
@@ -418,7 +420,7 @@ def training_memory(config: ModelConfig, batch: int, context: int, precision: st
     share = ranks if sharded else 1
     weights = math.ceil(4 * P / share)
     gradients = math.ceil(4 * P / share)
-    optimizer = math.ceil(8 * P / share) + 4 * math.ceil((tensors or 0) / (1 if not sharded else 1))
+    optimizer = math.ceil(8 * P / share) + 4 * (tensors or 0)  # every rank has a step counter per tensor
     if checkpointing:  # copies made inside a checkpointed block are not kept: only the recomputed block's
         Q -= sum(r.count for r in cnt.rows if r.layers and r.kind not in ("norm", "bias")) - _block_parameters(cnt)
     half_copies = 2 * Q if precision != "fp32" else 0
