@@ -57,7 +57,7 @@ def compare(
     candidates: int = typer.Option(5000, "--candidates", min=1, help="--word with a model folder: neighbours are searched among this many vocabulary words (lowest ids)."),
     plot: Optional[str] = typer.Option(None, "--plot", help="Also draw FILE.png or FILE.svg (needs nlpt[plot]).", show_default=False),
     plot_words: Optional[List[str]] = typer.Option(None, "--words", help="--plot for vector files: words to place (repeat or comma-separated); a:b draws an arrow from a to b [default: the --neighbours words].", show_default=False),
-    eval_data: Optional[List[str]] = typer.Option(None, "--eval-data", help="Score every ITEM (run or Hugging Face folders) on this text, as `nlpt pretrain eval` (repeat for several files).", show_default=False),
+    eval_data: Optional[List[str]] = typer.Option(None, "--eval-data", metavar="FILE", help="Score every ITEM (run or Hugging Face folders) on this text, as `nlpt pretrain eval` (repeat for several files).", show_default=False),
     eval_context: Optional[int] = typer.Option(None, "--eval-context", min=8, show_default=False, help="--eval-data: tokens per window [default: each model's positions]."),
     stride: Optional[int] = typer.Option(None, "--stride", min=1, show_default=False, help="--eval-data: tokens between window starts [default: the window]."),
     as_json: bool = o.JSON,

@@ -21,7 +21,7 @@ app = typer.Typer(
         "Transformer pretraining with torch (GPT, Llama, Mixtral-style MoE; BERT, T5, BART). "
         "`nlpt pretrain CORPUS... -o RUN_DIR` runs `train` (the default subcommand); "
         "`sample` generates text from a decoder, `fill-mask` and `infill` query encoders and T5/BART; "
-        "`export` writes a folder transformers loads."
+        "`export` writes a folder transformers loads; `eval` scores a model on a text (loss, perplexity, bits per byte)."
     ),
     no_args_is_help=True,
 )
@@ -510,7 +510,7 @@ def export(
 @app.command("eval")
 def eval_(
     source: str = typer.Argument(..., help="An `nlpt pretrain` run folder or a Hugging Face folder (any family).", show_default=False),
-    data: List[str] = typer.Option(..., "--data", help="A text file to score (repeat for several; .gz/.bz2/.xz read).", show_default=False),
+    data: List[str] = typer.Option(..., "--data", metavar="FILE", help="A text file to score (repeat for several; .gz/.bz2/.xz read).", show_default=False),
     context: Optional[int] = typer.Option(None, "--context", min=8, show_default=False, help="Tokens per window [default: the model's positions]."),
     stride: Optional[int] = typer.Option(None, "--stride", min=1, show_default=False, help="Tokens between window starts; each window scores only tokens no earlier one did [default: the window, no overlap]."),
     batch: int = typer.Option(8, "--batch", min=1, help="Rows per forward pass."),
