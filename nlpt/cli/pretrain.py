@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import List, Optional
 
 import typer
@@ -533,6 +532,7 @@ def eval_(
         print(json_mod.dumps(doc, indent=2))
         return
     for f in doc["files"] + ([] if len(doc["files"]) == 1 else [dict(doc, path="all files")]):
+        ppl = f"{f['ppl']:.3f}" if f["ppl"] is not None else "above e^700"
         print(f"{f['path']}: {f['bytes']:,} bytes, {f['tokens']:,} tokens; loss {f['loss']:.4f}, "
-              f"perplexity {math.exp(f['loss']):.3f}, {f['bits_per_byte']:.4f} bits per byte")
+              f"perplexity {ppl}, {f['bits_per_byte']:.4f} bits per byte")
     print(f"({doc['family']}: {doc['definition']}; context {doc['context']}, stride {doc['stride']})")

@@ -90,17 +90,18 @@ class Evaluation:
     files: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        nats = sum(f.nats for f in self.files)
-        scored = sum(f.scored for f in self.files)
-        n_bytes = sum(f.bytes for f in self.files)
-        loss = nats / scored if scored else None
         return {"family": self.family, "definition": self.definition, "context": self.context, "stride": self.stride,
-                "bytes": n_bytes, "tokens": sum(f.tokens for f in self.files), "scored_tokens": scored, "nats": nats,
-                "loss": loss, "ppl": math.exp(loss) if loss is not None and loss < 700 else None,
-                "bits_per_byte": nats / math.log(2) / n_bytes if n_bytes else None,
-                "files": [{"path": f.path, "bytes": f.bytes, "tokens": f.tokens, "scored_tokens": f.scored,
-                           "nats": f.nats, "loss": f.nats / f.scored if f.scored else None,
-                           "bits_per_byte": f.nats / math.log(2) / f.bytes if f.bytes else None} for f in self.files]}
+                **_figures(sum(f.bytes for f in self.files), sum(f.tokens for f in self.files),
+                           sum(f.scored for f in self.files), sum(f.nats for f in self.files)),
+                "files": [{"path": f.path, **_figures(f.bytes, f.tokens, f.scored, f.nats)} for f in self.files]}
+
+
+def _figures(n_bytes: int, tokens: int, scored: int, nats: float) -> dict:
+    """Loss, perplexity (None past e^700, where a float overflows) and bits per byte of summed nats."""
+    loss = nats / scored if scored else None
+    return {"bytes": n_bytes, "tokens": tokens, "scored_tokens": scored, "nats": nats, "loss": loss,
+            "ppl": math.exp(loss) if loss is not None and loss < 700 else None,
+            "bits_per_byte": nats / math.log(2) / n_bytes if n_bytes else None}
 
 
 # ---------------------------------------------------------------------------------------------
