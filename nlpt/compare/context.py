@@ -182,17 +182,10 @@ def _nlpt_can_load(path: str) -> str:
             cfg = C.from_hf_config(json.load(fh), where=os.path.join(path, "config.json"))
     except (ValueError, NlptError) as exc:
         return str(exc)
-    import importlib.util
-
     from nlpt.models import FAMILY_MODULES
-    module = FAMILY_MODULES.get(cfg.family)
-    if module is None or importlib.util.find_spec(f"nlpt.models.{module}") is None:
+
+    if cfg.family not in FAMILY_MODULES:
         return f"nlpt builds no {cfg.family} model in this version"
-    mod = importlib.import_module(f"nlpt.models.{module}")
-    if not all(hasattr(mod, f) for f in ("hf_state_dict", "load_hf_state_dict")):
-        return f"nlpt.models.{module} has no Hugging Face weight mapping in this version"
-    if importlib.util.find_spec("nlpt.finetune.pretrained") is None:
-        return "nlpt's model-folder loader is not in this version"
     return ""
 
 
@@ -205,11 +198,16 @@ def load_encoder(path: str, prefer: str = "nlpt") -> Encoder:
         raise NlptError(f"{path}: neither an nlpt run folder nor a Hugging Face model folder (no config.json)")
     reason = _nlpt_can_load(path) if prefer == "nlpt" else "asked for transformers"
     if not reason:
-        from nlpt.finetune.pretrained import load_pretrained
+        if is_run_dir(path):
+            from nlpt.engine import load_run
 
-        model, tokenizer, source = load_pretrained(path)
-        loader = "nlpt run (nlpt.engine.load_run)" if source.get("kind") == "run" else \
-            f"nlpt.models ({type(model).__name__}, Hugging Face weights)"
+            model, tokenizer, _ = load_run(path)
+            loader = "nlpt run (nlpt.engine.load_run)"
+        else:
+            from nlpt.models.hf import load_hf
+
+            model, tokenizer, _ = load_hf(path)
+            loader = f"nlpt.models ({type(model).__name__}, Hugging Face weights)"
         return Encoder(tokenizer, _nlpt_hidden(model), loader)
     if is_run_dir(path):
         raise NlptError(f"{path}: {reason}")

@@ -183,5 +183,3 @@ def load_hf_state_dict(model: Bart, sd: dict) -> None:
         if bias is not None and bool(bias.any()):
             raise ValueError("final_logits_bias is not zero: nlpt's BART has no output bias")
 
-
-to_hf_state_dict = hf_state_dict  # the name nlpt.models.hf.export_hf calls

@@ -302,5 +302,3 @@ def load_hf_state_dict(model: BertForPretraining, sd: dict) -> None:
             blk.attn.qkv.weight.copy_(torch.cat([sd[f"{p}{n}.weight"] for n in _QKV]))
             blk.attn.qkv.bias.copy_(torch.cat([sd[f"{p}{n}.bias"] for n in _QKV]))
 
-
-to_hf_state_dict = hf_state_dict  # the name nlpt.models.hf.export_hf calls

@@ -166,19 +166,30 @@ def hf_config(c: GPTConfig) -> dict:
             "torch_dtype": "float32"}
 
 
-def to_hf_state_dict(model: GPT) -> dict:
-    """Tensors named as GPT2LMHeadModel's (Conv1D weights are in × out, hence the transposes)."""
-    out = {"transformer.wte.weight": model.wte.weight, "transformer.wpe.weight": model.wpe.weight,
-           "transformer.ln_f.weight": model.ln_f.weight, "transformer.ln_f.bias": model.ln_f.bias}
+def _hf_pairs(model: GPT):
+    """(GPT2LMHeadModel's name, nlpt tensor, transposed): Conv1D weights are in × out, hence the transposes."""
+    yield from (("transformer.wte.weight", model.wte.weight, False), ("transformer.wpe.weight", model.wpe.weight, False),
+                ("transformer.ln_f.weight", model.ln_f.weight, False), ("transformer.ln_f.bias", model.ln_f.bias, False))
     for i, b in enumerate(model.blocks):
         p = f"transformer.h.{i}."
         for mine, theirs in ((b.attn.qkv, "attn.c_attn"), (b.attn.proj, "attn.c_proj"), (b.mlp.fc, "mlp.c_fc"),
                              (b.mlp.proj, "mlp.c_proj")):
-            out[p + theirs + ".weight"] = mine.weight.t()
-            out[p + theirs + ".bias"] = mine.bias
+            yield p + theirs + ".weight", mine.weight, True
+            yield p + theirs + ".bias", mine.bias, False
         for ln in ("ln_1", "ln_2"):
-            out[p + ln + ".weight"] = getattr(b, ln).weight
-            out[p + ln + ".bias"] = getattr(b, ln).bias
+            yield p + ln + ".weight", getattr(b, ln).weight, False
+            yield p + ln + ".bias", getattr(b, ln).bias, False
     if not model.config.tie_embeddings:
-        out["lm_head.weight"] = model.lm_head.weight
-    return {k: v.detach().contiguous().clone() for k, v in out.items()}
+        yield "lm_head.weight", model.lm_head.weight, False
+
+
+def hf_state_dict(model: GPT) -> dict:
+    """Tensors named as GPT2LMHeadModel's."""
+    return {k: (v.t() if t else v).detach().contiguous().clone() for k, v, t in _hf_pairs(model)}
+
+
+def load_hf_state_dict(model: GPT, sd: dict) -> None:
+    """Copy GPT2LMHeadModel-named weights into `model` (KeyError naming a missing tensor)."""
+    with torch.no_grad():
+        for name, param, transposed in _hf_pairs(model):
+            param.copy_(sd[name].t() if transposed else sd[name])

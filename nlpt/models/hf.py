@@ -1,7 +1,13 @@
-"""Export to a folder that Hugging Face `transformers` loads (`AutoModelForCausalLM.from_pretrained(DIR)`).
+"""Hugging Face folders both ways: `export_hf` writes one (model, config, tokenizer), `load_hf` reads one
+into nlpt's model for the family. Export, `pretrain --init`, `finetune --model` and `compare` all go through here.
 
-The family module supplies `hf_config(config) -> dict` and `to_hf_state_dict(model) -> dict`;
-this file writes them (config.json, model.safetensors) and the tokenizer files, atomically:
+Every family module keeps one weight mapping and offers it through the same three functions:
+
+    hf_config(config) -> dict                  the transformers config.json
+    hf_state_dict(model) -> {name: tensor}     nlpt weights under the transformers class's names
+    load_hf_state_dict(model, {name: tensor})  the same mapping read backwards (KeyError naming a missing tensor)
+
+The tokenizer files come from `hf_tokenizer` (the family's template and special tokens). Writes are atomic:
 the folder appears complete under its name or not at all.
 """
 
@@ -9,37 +15,188 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
-from nlpt.common.errors import NlptError
+from nlpt.common.errors import NlptError, exception_reason
 from nlpt.common.output import atomic_directory
 from nlpt.common.runfolder import require_new_folder
 
 
-def export_hf(model, out_dir: str, tokenizer_file: str | None = None) -> dict:
-    """Write `model` (an nlpt model, unwrapped) as a transformers folder; returns its config dict."""
-    from safetensors.torch import save_file
-
+def mapping(family: str):
+    """The family module (hf_config, hf_state_dict, load_hf_state_dict); NlptError for families without a model."""
     from nlpt.models import family_module
 
-    module = family_module(model.config.family)
-    if not hasattr(module, "hf_config"):
-        raise NlptError(f"the {model.config.family} family has no export to transformers yet")
+    return family_module(family)
+
+
+def _layout(config) -> str | None:
+    """The transformers layout an encoder exports to (bert, albert, roberta); None for other families."""
+    return mapping("encoder").hf_config(config)["model_type"] if config.family == "encoder" else None
+
+
+def _max_length(config) -> int:
+    if config.family == "encoder":
+        from nlpt.models.bert import max_tokens
+
+        return max_tokens(config)
+    return int(config.max_positions)
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+
+def export_hf(model, out_dir: str, tokenizer_file: str | None = None) -> dict:
+    """Write `model` (an nlpt model, unwrapped) and its tokenizer as a transformers folder; returns the config dict."""
+    from safetensors.torch import save_file
+
+    module = mapping(model.config.family)
     config = module.hf_config(model.config)
-    tensors = module.to_hf_state_dict(model)
+    tensors = module.hf_state_dict(model)
+    tokenizer = None
+    if tokenizer_file:
+        from nlpt.engine.tokens import load_tokenizer
+
+        tokenizer = load_tokenizer(tokenizer_file)
     out_dir = os.path.abspath(out_dir)
     require_new_folder(out_dir, "--export-hf")
     parent = os.path.dirname(out_dir)
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
         raise NlptError(f"{out_dir}: parent folder {parent} does not exist or is not writable")
     with atomic_directory(out_dir) as tmp:
+        if tokenizer is not None:
+            from nlpt.models.hf_tokenizer import write_tokenizer_folder
+
+            roles = write_tokenizer_folder(tokenizer, tmp, model.config.family, _layout(model.config),
+                                           _max_length(model.config))
+            if model.config.family in ("gpt", "llama"):  # generation stops at, and pads with, the tokenizer's tokens
+                for role in ("bos", "eos", "pad"):
+                    config[f"{role}_token_id"] = roles[f"{role}_token"][1] if f"{role}_token" in roles else None
         with open(os.path.join(tmp, "config.json"), "w", encoding="utf-8") as fh:
             json.dump(config, fh, indent=2)
         save_file({k: v.float() for k, v in tensors.items()}, os.path.join(tmp, "model.safetensors"),
                   metadata={"format": "pt"})
-        if tokenizer_file:
-            shutil.copyfile(tokenizer_file, os.path.join(tmp, "tokenizer.json"))
-            tok_config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": model.config.max_positions}
-            with open(os.path.join(tmp, "tokenizer_config.json"), "w", encoding="utf-8") as fh:
-                json.dump(tok_config, fh, indent=2)
     return config
+
+
+# ---------------------------------------------------------------------------------------------
+# import
+
+# Tensors of pretraining heads that a bare HF model (BertModel, GPT2Model...) does not have;
+# they keep their fresh initialisation when absent (finetune does not use them; --init reports them).
+HEAD_PREFIXES = ("cls.", "lm_head.", "final_logits_bias", "model.shared.", "shared.", "predictions.",
+                 "sop_classifier.")
+
+
+def is_head(name: str) -> bool:
+    return name.startswith(HEAD_PREFIXES)
+
+
+def read_hf_config(path: str):
+    """The registry config of a Hugging Face folder's config.json."""
+    from nlpt.finetune.sources import read_json
+    from nlpt.transformer.config import from_hf_config
+
+    where = os.path.join(path, "config.json")
+    return from_hf_config(read_json(where), where=where)
+
+
+def load_hf(path: str, config=None):
+    """(nlpt model, `tokenizers.Tokenizer`, {"kind": "hf", "path", "fresh": [names left at their initialisation]}).
+
+    The weights go through the family's mapping; tensors of pretraining heads may be absent (a bare
+    `BertModel`), every other tensor must be there with the config's shape."""
+    import torch
+
+    from nlpt.models import build
+
+    config = config or read_hf_config(path)
+    module = mapping(config.family)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # heads the folder lacks get the same initialisation every time
+        model = build(config)
+    try:
+        expected = module.hf_state_dict(model)
+    except NlptError as exc:
+        raise NlptError(f"{path}: cannot import this {config.family} model: {exc}") from None
+    found = _normalise_names(read_hf_weights(path), expected)
+    missing = [k for k in expected if k not in found and not is_head(k)]
+    if missing:
+        raise NlptError(f"{path}: weights do not match the config's {config.family} architecture "
+                        f"(missing {missing[0]}{f' and {len(missing) - 1} more' if len(missing) > 1 else ''})")
+    for key, value in found.items():
+        if key in expected and tuple(value.shape) != tuple(expected[key].shape):
+            raise NlptError(f"{path}: tensor {key} has shape {tuple(value.shape)}, the config says {tuple(expected[key].shape)}")
+    fresh = sorted(k for k in expected if k not in found)
+    merged = {**expected, **{k: v for k, v in found.items() if k in expected}}
+    try:
+        module.load_hf_state_dict(model, {k: v.float() for k, v in merged.items()})
+    except (KeyError, ValueError) as exc:
+        raise NlptError(f"{path}: cannot import this {config.family} model ({exc})") from None
+    return model, load_hf_tokenizer(path), {"kind": "hf", "path": os.path.abspath(path), "fresh": fresh}
+
+
+def read_hf_weights(path: str) -> dict:
+    import torch
+    from safetensors.torch import load_file
+
+    from nlpt.finetune.sources import read_json
+
+    single = os.path.join(path, "model.safetensors")
+    index = os.path.join(path, "model.safetensors.index.json")
+    try:
+        if os.path.exists(single):
+            return load_file(single)
+        if os.path.exists(index):
+            shards = sorted(set(read_json(index).get("weight_map", {}).values()))
+            weights: dict = {}
+            for shard in shards:
+                weights.update(load_file(os.path.join(path, shard)))
+            return weights
+        # Never unpickle arbitrary objects: weights_only refuses anything but tensors and containers.
+        return torch.load(os.path.join(path, "pytorch_model.bin"), map_location="cpu", weights_only=True)
+    except NlptError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - safetensors/torch raise various types for corrupt files
+        raise NlptError(f"{path}: cannot read the weights ({type(exc).__name__}: {exception_reason(exc)})") from None
+
+
+def _normalise_names(found: dict, expected: dict) -> dict:
+    """Rename the file's tensors to the `…For…` class names `expected` uses: a bare model
+    (BertModel saves `embeddings.…`, BertForPreTraining `bert.embeddings.…`) gets the prefix, and
+    old TF-era LayerNorm names (gamma/beta) become weight/bias."""
+    renamed = {}
+    for key, value in found.items():
+        key = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
+        renamed[key] = value
+    prefixes = {""} | {k.split(".", 1)[0] + "." for k in expected if "." in k}
+    best = max(sorted(prefixes), key=lambda p: sum((p + k) in expected for k in renamed))
+    out = {best + k: v for k, v in renamed.items()}
+    if best:  # heads sit outside the body's prefix (cls.…, lm_head.…): keep them under their own names
+        out.update({k: v for k, v in renamed.items() if k in expected and best + k not in expected})
+    return out
+
+
+def load_hf_tokenizer(path: str):
+    """The folder's tokenizer: tokenizer.json, or BERT's vocab.txt, or GPT-2's vocab.json + merges.txt."""
+    from tokenizers import Tokenizer
+
+    from nlpt.finetune.sources import read_json
+
+    tokenizer_json = os.path.join(path, "tokenizer.json")
+    if os.path.exists(tokenizer_json):
+        try:
+            return Tokenizer.from_file(tokenizer_json)
+        except Exception as exc:  # noqa: BLE001
+            raise NlptError(f"{tokenizer_json}: not a tokenizers file ({exception_reason(exc)})") from None
+    vocab_txt = os.path.join(path, "vocab.txt")
+    if os.path.exists(vocab_txt):
+        from tokenizers.implementations import BertWordPieceTokenizer
+
+        settings = os.path.join(path, "tokenizer_config.json")
+        lower = read_json(settings).get("do_lower_case", True) if os.path.exists(settings) else True
+        return BertWordPieceTokenizer(vocab_txt, lowercase=lower)._tokenizer
+    vocab_json, merges = os.path.join(path, "vocab.json"), os.path.join(path, "merges.txt")
+    if os.path.exists(vocab_json) and os.path.exists(merges):
+        from tokenizers.implementations import ByteLevelBPETokenizer
+
+        return ByteLevelBPETokenizer(vocab_json, merges)._tokenizer
+    raise NlptError(f"{path}: no tokenizer (tokenizer.json, vocab.txt, or vocab.json + merges.txt)")

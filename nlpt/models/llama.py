@@ -213,11 +213,31 @@ def build(config: LlamaConfig) -> Llama:
 # ---------------------------------------------------------------------------------------------
 # Hugging Face LlamaForCausalLM / MixtralForCausalLM
 
-def hf_config(c: LlamaConfig) -> dict:
-    moe = bool(c.num_experts)
+def _hf_type(c: LlamaConfig) -> str:
+    """The transformers model type that holds this layout: mixtral (experts), qwen2 (Q/K/V biases only),
+    mistral (a sliding window), else llama (Q/K/V and output biases both on or both off)."""
+    if c.num_experts:
+        if c.qkv_bias or c.o_bias:
+            raise NlptError("transformers' Mixtral has no attention biases; export needs qkv_bias off")
+        return "mixtral"
+    if c.qkv_bias and not c.o_bias:
+        if c.sliding_window:
+            raise NlptError("export: Q/K/V biases (Qwen2) with a sliding window has no transformers class here")
+        return "qwen2"
+    if c.sliding_window:
+        if c.qkv_bias or c.o_bias:
+            raise NlptError("transformers' Mistral has no attention biases; export needs them off with a sliding window")
+        return "mistral"
     if c.qkv_bias != c.o_bias:
         raise NlptError("export to transformers' Llama needs Q/K/V and output biases both on or both off")
-    out = {"architectures": ["MixtralForCausalLM" if moe else "LlamaForCausalLM"], "model_type": "mixtral" if moe else "llama",
+    return "llama"
+
+
+def hf_config(c: LlamaConfig) -> dict:
+    mt = _hf_type(c)
+    arch = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
+            "mixtral": "MixtralForCausalLM"}[mt]
+    out = {"architectures": [arch], "model_type": mt,
            "vocab_size": c.vocab_size, "hidden_size": c.hidden_size, "intermediate_size": c.ffn_size,
            "num_hidden_layers": c.num_layers, "num_attention_heads": c.num_heads, "num_key_value_heads": c.num_kv_heads,
            "head_dim": c.attn_head_dim, "max_position_embeddings": c.max_positions, "rms_norm_eps": c.norm_eps,
@@ -226,46 +246,58 @@ def hf_config(c: LlamaConfig) -> dict:
            "eos_token_id": c.eos_token_id, "pad_token_id": c.pad_token_id, "torch_dtype": "float32"}
     if c.rope_scaling:
         out["rope_scaling"] = {"rope_type": "linear", "factor": c.rope_scaling}
-    if moe:
+    if mt == "mixtral":
         out.update(num_local_experts=c.num_experts, num_experts_per_tok=c.experts_per_token,
                    router_aux_loss_coef=c.router_aux_loss_coef, router_jitter_noise=c.router_jitter,
                    sliding_window=c.sliding_window, output_router_logits=False)
-        if c.qkv_bias:
-            raise NlptError("transformers' Mixtral has no attention biases; export needs qkv_bias off")
+    elif mt == "mistral":
+        out.update(sliding_window=c.sliding_window)
+    elif mt == "qwen2":
+        out.update(use_sliding_window=False, sliding_window=None)
     else:
         out.update(attention_bias=c.qkv_bias, mlp_bias=False)
-        if c.sliding_window:
-            raise NlptError("transformers' Llama has no sliding window; export needs sliding_window unset")
     return out
 
 
-def to_hf_state_dict(model: Llama) -> dict:
-    """Tensors named as transformers' Llama/Mixtral checkpoints (Mixtral: the published w1/w2/w3 layout)."""
+def _hf_pairs(model: Llama):
+    """(transformers' name, nlpt tensor or a view of one): the fused Q/K/V and gate/up are split into views."""
     c = model.config
     hd, nh, kv = c.attn_head_dim, c.num_heads, c.num_kv_heads
-    out = {"model.embed_tokens.weight": model.embed.weight, "model.norm.weight": model.norm.weight}
+    yield "model.embed_tokens.weight", model.embed.weight
+    yield "model.norm.weight", model.norm.weight
     for i, b in enumerate(model.blocks):
         p = f"model.layers.{i}."
-        out[p + "input_layernorm.weight"] = b.attn_norm.weight
-        out[p + "post_attention_layernorm.weight"] = b.mlp_norm.weight
-        for name, part in zip(("q_proj", "k_proj", "v_proj"), b.attn.qkv.weight.split((nh * hd, kv * hd, kv * hd))):
-            out[p + f"self_attn.{name}.weight"] = part
-        if b.attn.qkv.bias is not None:
-            for name, part in zip(("q_proj", "k_proj", "v_proj"), b.attn.qkv.bias.split((nh * hd, kv * hd, kv * hd))):
-                out[p + f"self_attn.{name}.bias"] = part
-        out[p + "self_attn.o_proj.weight"] = b.attn.o.weight
+        yield p + "input_layernorm.weight", b.attn_norm.weight
+        yield p + "post_attention_layernorm.weight", b.mlp_norm.weight
+        for kind in ("weight", "bias"):
+            fused = getattr(b.attn.qkv, kind)
+            if fused is not None:
+                for name, part in zip(("q_proj", "k_proj", "v_proj"), fused.split((nh * hd, kv * hd, kv * hd))):
+                    yield p + f"self_attn.{name}.{kind}", part
+        yield p + "self_attn.o_proj.weight", b.attn.o.weight
         if b.attn.o.bias is not None:
-            out[p + "self_attn.o_proj.bias"] = b.attn.o.bias
-        if isinstance(b.mlp, MoE):
-            out[p + "block_sparse_moe.gate.weight"] = b.mlp.router.weight
+            yield p + "self_attn.o_proj.bias", b.attn.o.bias
+        if isinstance(b.mlp, MoE):  # the published Mixtral layout: w1 = gate, w3 = up, w2 = down
+            yield p + "block_sparse_moe.gate.weight", b.mlp.router.weight
             for e in range(c.num_experts):
                 gate, up = b.mlp.gate_up[e].split(c.ffn_size)
                 q = p + f"block_sparse_moe.experts.{e}."
-                out[q + "w1.weight"], out[q + "w3.weight"], out[q + "w2.weight"] = gate, up, b.mlp.down[e]
+                yield from ((q + "w1.weight", gate), (q + "w3.weight", up), (q + "w2.weight", b.mlp.down[e]))
         else:
             gate, up = b.mlp.gate_up.weight.split(c.ffn_size)
-            out[p + "mlp.gate_proj.weight"], out[p + "mlp.up_proj.weight"] = gate, up
-            out[p + "mlp.down_proj.weight"] = b.mlp.down.weight
+            yield from ((p + "mlp.gate_proj.weight", gate), (p + "mlp.up_proj.weight", up),
+                        (p + "mlp.down_proj.weight", b.mlp.down.weight))
     if not c.tie_embeddings:
-        out["lm_head.weight"] = model.lm_head.weight
-    return {k: v.detach().contiguous().clone() for k, v in out.items()}
+        yield "lm_head.weight", model.lm_head.weight
+
+
+def hf_state_dict(model: Llama) -> dict:
+    """Tensors named as transformers' Llama/Mistral/Qwen2/Mixtral checkpoints."""
+    return {k: v.detach().contiguous().clone() for k, v in _hf_pairs(model)}
+
+
+def load_hf_state_dict(model: Llama, sd: dict) -> None:
+    """Copy transformers-named weights into `model` (KeyError naming a missing tensor)."""
+    with torch.no_grad():
+        for name, part in _hf_pairs(model):
+            part.copy_(sd[name])

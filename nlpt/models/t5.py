@@ -273,5 +273,3 @@ def load_hf_state_dict(model: T5, sd: dict) -> None:
         for name, param in _hf_pairs(model):
             param.copy_(sd[name])
 
-
-to_hf_state_dict = hf_state_dict  # the name nlpt.models.hf.export_hf calls

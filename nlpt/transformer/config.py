@@ -417,6 +417,21 @@ class _Reader:
         return value
 
 
+def _hf_rope(r: "_Reader", cfg: dict) -> dict:
+    """rope_theta and a linear rope_scaling factor, from the top level (transformers 4) or `rope_parameters`
+    (transformers 5 writes the base there); scalings other than linear position interpolation are refused."""
+    params = cfg.get("rope_parameters") if isinstance(cfg.get("rope_parameters"), dict) else {}
+    scaling = cfg.get("rope_scaling") if isinstance(cfg.get("rope_scaling"), dict) else params
+    theta = cfg.get("rope_theta", params.get("rope_theta", 10000.0))
+    if isinstance(theta, bool) or not isinstance(theta, (int, float)) or theta <= 0:
+        raise r.fail("rope_theta", f"= {theta!r} is not a positive number")
+    kind = scaling.get("rope_type", scaling.get("type", "default")) if scaling else "default"
+    if kind not in ("default", "linear"):
+        raise r.fail("rope_scaling", f"type {kind!r} is not supported (default or linear position interpolation)")
+    factor = scaling.get("factor") if kind == "linear" else None
+    return {"rope_theta": float(theta), "rope_scaling": float(factor) if factor else None}
+
+
 def from_hf_config(cfg: dict, where: str = "config.json") -> ModelConfig:
     """A family config from a Hugging Face `config.json` dict; `NlptError` naming the field on problems."""
     if not isinstance(cfg, dict):
@@ -490,7 +505,7 @@ def from_hf_config(cfg: dict, where: str = "config.json") -> ModelConfig:
         kw = dict(vocab_size=r.int("vocab_size"), hidden_size=h, num_layers=r.int("num_hidden_layers"), num_heads=heads,
                   num_kv_heads=r.int("num_key_value_heads", heads), ffn_size=r.int("intermediate_size"),
                   max_positions=r.int("max_position_embeddings"), head_dim=head_dim,
-                  tie_embeddings=r.bool("tie_word_embeddings", False), rope_theta=r.float("rope_theta", 10000.0),
+                  tie_embeddings=r.bool("tie_word_embeddings", False), **_hf_rope(r, cfg),
                   norm_eps=r.float("rms_norm_eps", 1e-6 if mt == "qwen2" else 1e-5), variant=mt)
         if kw["num_heads"] % kw["num_kv_heads"]:
             raise r.fail("num_key_value_heads", f"= {kw['num_kv_heads']} does not divide num_attention_heads {heads}")
