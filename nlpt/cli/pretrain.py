@@ -111,7 +111,8 @@ def train(
     ctx: typer.Context,
     inputs: List[str] = typer.Argument(None, help="Corpus files, globs or directories (.gz/.bz2/.xz read transparently).", show_default=False),
     output: str = typer.Option(..., "--output", "-o", help="The run folder (created; an existing run is continued).", show_default=False),
-    tokenizer: str = typer.Option(..., "--tokenizer", help="A tokenizer.json (`nlpt vocab --tokenizer bpe|char`).", show_default=False),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="A tokenizer.json (`nlpt vocab --tokenizer bpe|char`); with --init only the source's own vocabulary.", show_default=False),
+    init: Optional[str] = typer.Option(None, "--init", show_default=False, help="Continue pretraining SOURCE: a Hugging Face folder (GPT-2, Llama/Mistral/Qwen2, Mixtral, BERT/RoBERTa/ALBERT, T5, BART) or an nlpt run/checkpoint; architecture, weights and tokenizer come from it, training starts at step 0."),
     arch: str = typer.Option("gpt-mini", "--arch", help="Registry name (gpt2, llama2-7b, mixtral-8x7b, bert-base, t5-small, bart-base; CPU presets gpt-mini, llama-mini, moe-mini, bert-mini, t5-mini, bart-mini...) or a config.json."),
     layers: Optional[int] = typer.Option(None, "--layers", min=1, show_default=False, help="Override: layers."),
     hidden: Optional[int] = typer.Option(None, "--hidden", min=1, show_default=False, help="Override: hidden size."),
@@ -178,6 +179,7 @@ def train(
 
     _need_torch()
     values = dict(ctx.params)
+    recipe: dict = {}
     if config:
         recipe = _recipe(config)
         for key, value in recipe.items():
@@ -199,7 +201,19 @@ def train(
     except ValueError as exc:
         raise UsageError(f"--max-tokens: {exc}") from None
     time_limit = _parse_duration(v["max_time"]) if v["max_time"] is not None else None
-    model_config = _model_config(v)
+    init_source = None
+    if v["init"]:
+        from nlpt.engine.init_source import resolve_init
+
+        source = ctx.get_parameter_source("arch")
+        arch_given = getattr(source, "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP") or "arch" in recipe
+        head = "none" if v["no_nsp"] else v.get("sentence_head")
+        init_source, model_config, v["context"] = resolve_init(
+            v["init"], _arch_flags(v), v["tokenizer"], v["context"], v["dropout"], arch_given, head)
+    elif not v["tokenizer"]:
+        raise UsageError("give --tokenizer (a tokenizer.json), or --init SOURCE to continue from a model")
+    else:
+        model_config = _model_config(v)
     objective_options = {}
     if model_config.family == "encoder":  # the MLM objective builds the pairs the sentence head is trained on
         head = v.get("sentence_head")
@@ -226,8 +240,19 @@ def train(
     from nlpt.corpus.tokenize import TokenizerOptions
     from nlpt.engine.run import TrainOptions, pretrain
 
+    tokenizer_file = v["tokenizer"]
+    if init_source is not None and not tokenizer_file:
+        import shutil
+        import tempfile
+
+        from nlpt.engine.init_source import write_source_tokenizer
+
+        scratch = tempfile.mkdtemp(prefix="nlpt-init-")  # removed when the command ends, however it ends
+        ctx.call_on_close(lambda: shutil.rmtree(scratch, ignore_errors=True))
+        tokenizer_file = write_source_tokenizer(init_source, scratch)
     opts = TrainOptions(
-        run_dir=v["output"], corpus=list(v["inputs"]), tokenizer=v["tokenizer"], model=model_config,
+        run_dir=v["output"], corpus=list(v["inputs"]), tokenizer=tokenizer_file, model=model_config,
+        init=init_source.record() if init_source is not None else None,
         objective_options=objective_options,
         objective=v["objective"], context=v["context"], batch=v["batch"], global_batch=v["global_batch"], lr=v["lr"],
         min_lr_ratio=v["min_lr_ratio"], warmup=v["warmup"], schedule=v["schedule"], weight_decay=v["weight_decay"],
@@ -301,6 +326,7 @@ def _train_plan(v: dict):
     plan.read("--config", v.get("config")).read("--arch", v["arch"])
     if v["resume"] not in ("auto", "none") and inside(v["resume"], v["output"]) is None:  # not the run itself
         plan.read_folder("--resume", v["resume"])
+    plan.read_folder("--init", v.get("init"))
     return (plan.write_folder("--output", v["output"], RUN_FOLDER_WRITES).write_folder("--token-dir", v["token_dir"])
             .write_folder("--export-hf", v["export_hf"], replaced=True).write_folder("--tensorboard", v.get("tensorboard")))
 
@@ -332,13 +358,16 @@ def _parse_duration(text: str) -> float:
         raise UsageError(f"--max-time: cannot read {text!r} (use 90s, 30m, 4h or HH:MM:SS)") from None
 
 
+def _arch_flags(v: dict) -> dict:
+    return {"layers": v["layers"], "hidden": v["hidden"], "heads": v["heads"], "kv_heads": v["kv_heads"], "ffn": v["ffn"],
+            "experts": v["experts"], "top_k": v["top_k"], "vocab": v["vocab"]}
+
+
 def _model_config(v: dict):
     """The registry config from --arch and the override flags."""
     from nlpt.engine.run import model_config
 
-    flags = {"layers": v["layers"], "hidden": v["hidden"], "heads": v["heads"], "kv_heads": v["kv_heads"], "ffn": v["ffn"],
-             "experts": v["experts"], "top_k": v["top_k"], "vocab": v["vocab"]}
-    return model_config(v["arch"], flags, context=v["context"], dropout=v["dropout"])
+    return model_config(v["arch"], _arch_flags(v), context=v["context"], dropout=v["dropout"])
 
 
 @app.command("sample")

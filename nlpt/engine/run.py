@@ -75,6 +75,7 @@ class TrainOptions:
     reader: Any = None  # ReaderOptions
     quiet: bool = False
     tensorboard: Optional[str] = None  # also write the metrics as TensorBoard events here (nlpt.engine.tensorboard)
+    init: Optional[dict] = None  # --init: {"source": path, "kind": "hf"|"run"|"checkpoint"} (nlpt.engine.init_source)
 
     def resolved(self) -> dict:
         """The `train` part of config.json."""
@@ -271,7 +272,16 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
         state = LoopState()
 
         torch.manual_seed(o.seed)
-        model = build(o.model).to(d.device)
+        model = build(o.model)
+        if o.init and not resume_from:  # --init: the source's weights (a rerun continues from its checkpoint)
+            from nlpt.engine.init_source import describe, load_init_weights
+
+            fresh = load_init_weights(model, o.init)
+            if d.main:
+                from nlpt.common.progress import log
+
+                log(describe(o.init, fresh), o.quiet)
+        model = model.to(d.device)
         if o.activation_checkpointing:
             from nlpt.models import checkpointing
 

@@ -138,7 +138,7 @@ def hf_config(config: BartConfig) -> dict:
         "dropout": config.dropout, "attention_dropout": 0.0, "activation_dropout": 0.0, "scale_embedding": False,
         "add_final_layer_norm": False, "normalize_before": False, "is_encoder_decoder": True,
         "tie_word_embeddings": True, "pad_token_id": _or(config.pad_token_id, 1), "bos_token_id": _or(config.bos_token_id, 0),
-        "eos_token_id": eos, "decoder_start_token_id": eos, "forced_eos_token_id": eos,
+        "eos_token_id": eos, "decoder_start_token_id": eos, "forced_eos_token_id": None,  # generate = nlpt's greedy infill
     }
 
 

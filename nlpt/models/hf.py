@@ -100,24 +100,34 @@ def read_hf_config(path: str):
 
 
 def load_hf(path: str, config=None):
-    """(nlpt model, `tokenizers.Tokenizer`, {"kind": "hf", "path", "fresh": [names left at their initialisation]}).
-
-    The weights go through the family's mapping; tensors of pretraining heads may be absent (a bare
-    `BertModel`), every other tensor must be there with the config's shape."""
+    """(nlpt model, `tokenizers.Tokenizer`, {"kind": "hf", "path", "fresh": [names left at their initialisation]})."""
     import torch
 
     from nlpt.models import build
 
     config = config or read_hf_config(path)
-    module = mapping(config.family)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # heads the folder lacks get the same initialisation every time
         model = build(config)
+    fresh = load_hf_weights(model, path)
+    return model, load_hf_tokenizer(path), {"kind": "hf", "path": os.path.abspath(path), "fresh": fresh}
+
+
+def load_hf_weights(model, path: str) -> list:
+    """Copy a Hugging Face folder's weights into `model` through the family's mapping; returns the names of
+    tensors the folder lacks (only pretraining heads may be absent, as in a bare `BertModel`: they keep their
+    initialisation). Every other tensor must be there with the config's shape."""
+    import torch
+
+    config = model.config
+    module = mapping(config.family)
     try:
         expected = module.hf_state_dict(model)
     except NlptError as exc:
         raise NlptError(f"{path}: cannot import this {config.family} model: {exc}") from None
     found = _normalise_names(read_hf_weights(path), expected)
+    if config.family == "t5" and "lm_head.weight" in expected and "lm_head.weight" not in found and "shared.weight" in found:
+        found["lm_head.weight"] = found["shared.weight"]  # transformers 5 saves an unscaled (v1.1) head tied, once
     missing = [k for k in expected if k not in found and not is_head(k)]
     if missing:
         raise NlptError(f"{path}: weights do not match the config's {config.family} architecture "
@@ -125,13 +135,14 @@ def load_hf(path: str, config=None):
     for key, value in found.items():
         if key in expected and tuple(value.shape) != tuple(expected[key].shape):
             raise NlptError(f"{path}: tensor {key} has shape {tuple(value.shape)}, the config says {tuple(expected[key].shape)}")
-    fresh = sorted(k for k in expected if k not in found)
     merged = {**expected, **{k: v for k, v in found.items() if k in expected}}
     try:
         module.load_hf_state_dict(model, {k: v.float() for k, v in merged.items()})
     except (KeyError, ValueError) as exc:
         raise NlptError(f"{path}: cannot import this {config.family} model ({exc})") from None
-    return model, load_hf_tokenizer(path), {"kind": "hf", "path": os.path.abspath(path), "fresh": fresh}
+    loaded = [v for k, v in expected.items() if k in found]
+    return sorted(k for k, v in expected.items() if k not in found  # a tied copy (decoder = embedding) is not absent
+                  and not any(w.shape == v.shape and torch.equal(w, v) for w in loaded))
 
 
 def read_hf_weights(path: str) -> dict:
