@@ -23,7 +23,8 @@ Contract every family module keeps (others rely on it):
 * `module(...)` is the training forward the family's objectives call (decoders:
   `model(input_ids) -> dict(logits=...)`, `model(input_ids, labels) -> dict(loss=..., aux_loss=...)`:
   with labels the loss is computed without materialising the logits, see lm_loss.py);
-* `export_hf(model, out_dir)` / `from_hf(hf_model)` helpers for its Hugging Face class.
+* `hf_config(config)`, `hf_state_dict(model)`, `load_hf_state_dict(model, tensors)`: its one Hugging Face
+  mapping, both ways (`nlpt.models.hf` writes and reads the folders).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ LN(x + mlp(x)), no final LayerNorm. Attention goes through
 `scaled_dot_product_attention` with one fused Q/K/V projection.
 
 Weights are stored as `nn.Linear` (out × in); Hugging Face's GPT-2 uses
-`Conv1D` (in × out), so `to_hf_state_dict` transposes.
+`Conv1D` (in × out), so `hf_state_dict` transposes.
 """
 
 from __future__ import annotations
