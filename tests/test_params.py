@@ -106,11 +106,13 @@ def test_cli_training_memory_kv_and_gpu_hours():
     assert kv["total_bytes"] == kv["bytes_per_token"] * 4096 * 8
     tr = d["training"]
     assert tr["tokens"] == 2 * 10**12 and tr["tokens_source"] == "flag"
-    assert tr["flops_6nd"] == 6 * total * 2 * 10**12
     fl = d["flops"]
+    assert tr["flops_6nd"] == 6 * fl["matmul_parameters"] * 2 * 10**12  # the forward's N: one N for both figures
+    assert tr["parameters_used"] == fl["matmul_parameters"] == total - 32000 * 8192
     assert fl["attention_term"] == 80 * 4096 * 2 * 8192  # causal: n_layer · n_ctx · (d_qk + d_v)
     assert fl["forward_per_token"] == 2 * (total - 32000 * 8192) + fl["attention_term"]
     assert tr["flops_with_attention"] == 3 * fl["forward_per_token"] * tr["tokens"]
+    assert tr["flops_with_attention"] == tr["flops_6nd"] + 3 * fl["attention_term"] * tr["tokens"]
     hours = tr["flops_with_attention"] / (GPUS["a100"].peak_tflops * 1e12 * 0.5) / 3600
     assert tr["gpu_hours"] == pytest.approx(hours)
     assert tr["reported_gpu_hours"] == 1_720_320  # Llama 2 paper, shown beside
@@ -123,7 +125,8 @@ def test_cli_deepseek_r1_uses_active_parameters_and_reported_figures():
     assert p["active_per_token"] < p["total"] // 10
     tr = d["training"]
     assert tr["tokens_source"] == "reported" and tr["tokens"] == 14_800_000_000_000 and tr["gpu"] == "h800"
-    assert tr["flops_6nd"] == 6 * p["active_per_token"] * tr["tokens"]
+    assert tr["flops_6nd"] == 6 * d["flops"]["matmul_parameters"] * tr["tokens"]
+    assert d["flops"]["matmul_parameters"] < p["active_per_token"]  # active, outside the lookup tables
     assert tr["reported_gpu_hours"] == 2_788_000 and 0 < tr["implied_mfu"] < 1
     # MLA caches the latent (512) plus the rotary key (64) per layer
     assert d["kv_cache"]["elements_per_token"] == 61 * (512 + 64)

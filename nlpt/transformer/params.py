@@ -15,8 +15,9 @@ Conventions (documented in `nlpt params --help` and the README):
   `c · n_ctx · (d_qk + d_v)`, c = 1 for causal self-attention (the average over a sequence of
   length n_ctx, Kaplan et al. 2020's 2·n_layer·n_ctx·d_attn) and c = 2 for bidirectional and
   cross-attention. For encoder–decoders a "token" is one source plus one target token.
-* **training FLOPs** = 6·N·D (N = active parameters, D = tokens) and, more exactly,
-  3 × forward FLOPs × D (backward ≈ 2 × forward), which GPU-hours use.
+* **training FLOPs** = 6·N·D (D = tokens; N = the parameters the forward's 2·N counts: active, outside
+  lookup tables) and, more exactly, 3 × forward FLOPs × D = 6·N·D + 3·attention·D (backward ≈ 2 ×
+  forward), which GPU-hours use.
 
 Pure Python integers: no numpy, no torch.
 """
@@ -449,10 +450,11 @@ def kv_cache(c: Count, context: int, batch: int, dtype: str) -> Optional[dict]:
 
 def training(c: Count, tokens: int, context: int, gpu: str, mfu: float) -> dict:
     f = flops(c, context)
-    six_nd = 6 * c.active * tokens
+    # one N for both figures: the parameters the forward's 2·N counts, so "with attention" = 6·N·D + 3·attention·D
+    six_nd = 6 * c.matmul_params * tokens
     exact = f["training_per_token"] * tokens
     acc = GPUS[gpu]
     seconds = exact / (acc.peak_tflops * 1e12 * mfu)
-    return {"tokens": tokens, "parameters_used": c.active, "flops_6nd": six_nd, "flops_with_attention": exact,
+    return {"tokens": tokens, "parameters_used": c.matmul_params, "flops_6nd": six_nd, "flops_with_attention": exact,
             "gpu": gpu, "gpu_peak_tflops": acc.peak_tflops, "gpu_note": acc.note, "mfu": mfu,
             "gpu_hours": seconds / 3600.0}

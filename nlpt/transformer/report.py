@@ -296,7 +296,7 @@ def render(doc: dict) -> None:
         if "reported_flops" in tr:
             a.add_row("training compute (reported)", f"{tr['reported_flops']:.3e} FLOPs")
         a.add_row(f"GPU-hours on {tr['gpu']} ({tr['gpu_peak_tflops']:g} TFLOP/s bf16 dense) at MFU {tr['mfu']:g}",
-                  f"{tr['gpu_hours']:,.0f}")
+                  gpu_hours_text(tr["gpu_hours"]))
         if "reported_gpu_hours" in tr:
             imp = f"  (implied MFU {tr['implied_mfu']:.2f})" if "implied_mfu" in tr else ""
             a.add_row(f"GPU-hours on {tr['gpu']} (reported)", f"{tr['reported_gpu_hours']:,}{imp}")
@@ -401,3 +401,8 @@ def summary(res: Resolved, kv_dtype: str = "bf16") -> dict:
         "kv_cache_dtype": kv_dtype,
         "kv_cache_bytes_per_token": kv["bytes_per_token"] if kv else None,
     }
+
+
+def gpu_hours_text(hours: float) -> str:
+    """Whole hours when there are many, three significant digits below 100 (a small run is a fraction, not 0)."""
+    return f"{hours:,.0f}" if hours >= 100 else f"{hours:.3g}"
