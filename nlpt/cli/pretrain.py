@@ -404,8 +404,9 @@ def sample(
         sys.stdout.flush()
 
 
-def _queries(texts: Optional[List[str]]) -> list:
-    """The texts given as arguments, else one per line of stdin."""
+def _queries(texts: Optional[List[str]]):
+    """The texts given as arguments, else the non-blank lines of stdin, read one at a time (each is answered
+    before the next is read, so a pipe gets its answers as it goes)."""
     import sys
 
     from nlpt.common.errors import UsageError
@@ -414,7 +415,7 @@ def _queries(texts: Optional[List[str]]) -> list:
         return list(texts)
     if sys.stdin.isatty():
         raise UsageError("give the texts as arguments or one per line on stdin")
-    return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    return (line.rstrip("\n") for line in iter(sys.stdin.readline, "") if line.strip())
 
 
 def _query_run(run_dir: str, texts, checkpoint, command: str, families: tuple, needs: str, hint: str):
@@ -430,17 +431,25 @@ def _query_run(run_dir: str, texts, checkpoint, command: str, families: tuple, n
     return queries, model, tokenizer
 
 
-def _print_answers(queries: list, results: list, as_json: bool, record, lines) -> None:
-    """Each query with its answer: `record(result)` fields in a JSON list, or the query and `lines(result)` indented."""
-    if as_json:
-        import json as json_mod
+def _print_answers(queries, answer, as_json: bool, record, lines) -> None:
+    """Answer the queries one at a time (`answer(query)`) and print each with its answer: the query and
+    `lines(result)` indented, flushed as it comes, or, with --json, `record(result)` fields in one JSON list."""
+    import sys
 
-        print(json_mod.dumps([{"text": q, **record(r)} for q, r in zip(queries, results)], indent=2))
-        return
-    for query, result in zip(queries, results):
+    collected = []
+    for query in queries:
+        result = answer(query)
+        if as_json:
+            collected.append({"text": query, **record(result)})
+            continue
         print(query)
         for line in lines(result):
             print(f"  {line}")
+        sys.stdout.flush()
+    if as_json:
+        import json as json_mod
+
+        print(json_mod.dumps(collected, indent=2))
 
 
 @app.command("fill-mask")
@@ -457,12 +466,16 @@ def fill_mask(
     """
     queries, model, tokenizer = _query_run(run_dir, texts, checkpoint, "fill-mask", ("encoder",), "an encoder",
                                            "use `infill` for T5/BART, `sample` for decoders")
+    from nlpt.models.bert import max_tokens
     from nlpt.objectives.mlm import fill_mask as predict
 
-    _print_answers(queries, predict(model, tokenizer, queries, top_k), json,
-                   lambda r: {"masks": [{"position": p, "predictions": [{"token": t, "p": round(pr, 5)} for t, pr in preds]}
+    context = f"past the model's context of {max_tokens(model.config)} tokens: not predicted (shorten the text)"
+    _print_answers(queries, lambda q: predict(model, tokenizer, [q], top_k)[0], json,
+                   lambda r: {"masks": [{"position": p, "predictions": None, "note": context} if preds is None else
+                                        {"position": p, "predictions": [{"token": t, "p": round(pr, 5)} for t, pr in preds]}
                                         for p, preds in r]},
-                   lambda r: [f"[MASK] at {position}: " + ", ".join(f"{t} ({p:.3f})" for t, p in preds)
+                   lambda r: [f"[MASK] at {position}: " + (context if preds is None else
+                                                           ", ".join(f"{t} ({p:.3f})" for t, p in preds))
                               for position, preds in r])
 
 
@@ -482,7 +495,7 @@ def infill(
                                            "use `fill-mask` for encoders, `sample` for decoders")
     from nlpt.objectives.denoising import infill as fill
 
-    _print_answers(queries, fill(model, tokenizer, model.config.family, queries, max_new_tokens), json,
+    _print_answers(queries, lambda q: fill(model, tokenizer, model.config.family, [q], max_new_tokens)[0], json,
                    lambda r: {"output": r},
                    lambda r: [f"{sentinel}: {span}" for sentinel, span in r.items()] if isinstance(r, dict) else [r])
 
