@@ -324,3 +324,31 @@ def test_a_later_run_removes_what_dead_builders_left(corpus, tok, tmp_path, caps
     assert left[0] not in names  # its builder is gone
     assert left[1] in names and left[2] in names  # a live builder's, another machine's: not ours to judge
     assert "meta.json" in names
+
+
+# --------------------------------------------------------------------------- finetune notes
+
+
+def test_finetune_notes_labels_of_one_split_extra_cells_and_a_capped_max_length(task, corpus, tok, tmp_path, capsys):
+    dev = tmp_path / "dev.tsv"
+    rows = open(task / "dev.tsv").read().splitlines()
+    dev.write_text("\n".join([rows[0]] + [r for r in rows[1:] if r.endswith("\tpos")]) + "\n")  # no "neg" here
+    train = tmp_path / "train.tsv"
+    lines = open(task / "train.tsv").read().splitlines()
+    train.write_text("\n".join(lines[:3] + [lines[3] + "\textra cell"] + lines[4:]) + "\n")
+    base = ["finetune", "--train", train, "--dev", dev, "--vectors", task / "vec.txt", "--epochs", "1", "--threads", "1"]
+    code, _, err = nlpt_main(*base, "-o", tmp_path / "run", capsys=capsys)
+    assert code == 0, err
+    assert f"{dev}: 1 of the 2 training labels never occur in the dev split ('neg')" in err
+    assert f"{train}: 1 row with cells beyond the header (ignored)" in err
+    fails(base + ["--strict", "-o", tmp_path / "strict"], 1, f"{train}:4: 1 more cell than the header's 2 columns (--strict)",
+          capsys=capsys)
+    assert not (tmp_path / "strict").exists()
+    # a --max-length beyond the pretrained model's context is cut to it, and said
+    run = tmp_path / "gpt"
+    assert nlpt_main(*gpt(corpus, tok, run, 1, "-q"), capsys=capsys)[0] == 0
+    code, _, err = nlpt_main("finetune", "--train", task / "train.tsv", "--dev", task / "dev.tsv", "--model", run,
+                             "--freeze", "--max-length", "64", "--epochs", "1", "--threads", "1", "-o", tmp_path / "ft",
+                             capsys=capsys)
+    assert code == 0, err
+    assert f"--max-length 64 is more than {run}'s context: examples are cut at 16 tokens" in err

@@ -62,10 +62,14 @@ def _cell(value) -> str:
     return str(value)
 
 
+EXTRA_CELLS = object()  # key of a row dict: how many cells a TSV/CSV row has beyond its header's columns
+
+
 def read_rows(path: str, fmt: str) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
     """The header (column names) and an iterator of (line number, {column: value}).
 
-    A TSV/CSV row shorter than the header lacks the last columns (they are absent from the dict).
+    A TSV/CSV row shorter than the header lacks the last columns (they are absent from the dict); one longer
+    than the header has its extra cells counted under `EXTRA_CELLS`.
     """
     fh = _open_text(path)
     try:
@@ -90,7 +94,10 @@ def read_rows(path: str, fmt: str) -> tuple[list[str], Iterator[tuple[int, dict[
                 for row in reader:
                     if not row or (len(row) == 1 and not row[0].strip()):
                         continue
-                    yield reader.line_num, {name: value for name, value in zip(header, row)}
+                    cells = {name: value for name, value in zip(header, row)}
+                    if len(row) > len(header):
+                        cells[EXTRA_CELLS] = len(row) - len(header)
+                    yield reader.line_num, cells
             except UnicodeDecodeError:
                 raise NlptError(f"{path}:{reader.line_num + 1}: not UTF-8 text") from None
             except csv.Error as exc:
@@ -186,6 +193,7 @@ class Split:
     labels: list[str]
     lines: list[int]
     skipped: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)  # rows kept, with something ignored (counted by what)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -220,6 +228,12 @@ def read_split(name: str, path: str, fmt: str | None, columns: Columns | None, t
         split.skipped[reason] += 1
 
     for lineno, row in rows:
+        extra = row.pop(EXTRA_CELLS, 0)
+        if extra and strict:
+            raise NlptError(f"{path}:{lineno}: {extra} more cell{'s' if extra > 1 else ''} than the header's "
+                            f"{len(header)} columns (--strict)")
+        if extra:
+            split.notes["with cells beyond the header (ignored)"] += 1
         if columns.text not in row or (columns.pair is not None and columns.pair not in row) or (need_label and columns.label not in row):
             skip(lineno, "missing column")
             continue
@@ -311,7 +325,7 @@ def split_off_dev(train: Split, fraction: float, seed: int) -> tuple[Split, Spli
     random.Random(seed).shuffle(order)
     dev_rows, train_rows = sorted(order[:n_dev]), sorted(order[n_dev:])
     new_train = train.subset("train", train_rows)
-    new_train.skipped = train.skipped
+    new_train.skipped, new_train.notes = train.skipped, train.notes
     return new_train, train.subset("dev", dev_rows)
 
 
@@ -322,6 +336,25 @@ def describe_skipped(split: Split) -> str | None:
         return None
     reasons = ", ".join(f"{n} {reason}" for reason, n in split.skipped.most_common())
     return f"{split.path}: skipped {total} row{'s' if total != 1 else ''} ({reasons}; --strict makes this an error)"
+
+
+def describe_notes(split: Split) -> str | None:
+    """'train.tsv: 2 rows with cells beyond the header (ignored)' or None."""
+    if not split.notes:
+        return None
+    return f"{split.path}: " + ", ".join(f"{n} row{'s' if n != 1 else ''} {what}" for what, n in split.notes.most_common())
+
+
+def missing_labels(labels: "LabelMap", split: Split) -> str | None:
+    """A note when training labels never occur in a dev or test split (their scores there are undefined)."""
+    if labels.regression:
+        return None
+    absent = [label for label in labels.labels if label not in set(split.labels)]
+    if not absent:
+        return None
+    shown = ", ".join(repr(a) for a in absent[:5]) + (" …" if len(absent) > 5 else "")
+    return (f"{split.path}: {len(absent)} of the {len(labels.labels)} training labels never occur in the {split.name} "
+            f"split ({shown}); macro-F1 there averages over the labels present or predicted")
 
 
 def read_lines(path: str, pair: bool, strict: bool = False) -> Split:

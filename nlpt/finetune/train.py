@@ -218,7 +218,7 @@ class Task:
 
 
 def read_task(s: Settings) -> Task:
-    from nlpt.finetune.data import LabelMap, describe_skipped, read_split, split_off_dev
+    from nlpt.finetune.data import LabelMap, describe_notes, describe_skipped, missing_labels, read_split, split_off_dev
 
     train, columns = read_split("train", s.train, s.format, None, s.text_column, s.pair_column, s.label_column, s.regression, s.strict)
     labels = LabelMap.from_training(train, s.regression)
@@ -236,9 +236,10 @@ def read_task(s: Settings) -> Task:
     for split in (train, dev, test):
         if split is not None:
             labels.encode(split)  # unseen labels are an error now, before any training
-            message = describe_skipped(split)
-            if message:
-                log(message, s.quiet)
+            for message in (describe_skipped(split), describe_notes(split),
+                            missing_labels(labels, split) if split is not train else None):
+                if message:
+                    log(message, s.quiet)
     return Task(train, dev, test, columns, labels, dev_source)
 
 
@@ -326,6 +327,9 @@ def build_pretrained(s: Settings, task: Task, device, autocast) -> Built:
         source = {**source, "from_scratch": True}
     pooling = s.pooling or pt.default_pooling(config.family)
     max_length = min(s.max_length, pt.context_length(config))
+    if max_length < s.max_length:
+        log(f"--max-length {s.max_length} is more than {s.model}'s context: examples are cut at {max_length} tokens",
+            s.quiet)
     builder = pt.InputBuilder(tokenizer, config.family, max_length, pt.uses_segments(config))
     encoder = pt.PretrainedEncoder(model, pooling)
     classifier = SequenceClassifier(encoder, task.labels.num_outputs, s.head, s.dropout)
