@@ -352,3 +352,36 @@ def test_finetune_notes_labels_of_one_split_extra_cells_and_a_capped_max_length(
                              capsys=capsys)
     assert code == 0, err
     assert f"--max-length 64 is more than {run}'s context: examples are cut at 16 tokens" in err
+
+
+# --------------------------------------------------------------------------- a peer rank that dies
+
+
+@pytest.mark.slow
+def test_a_dead_peer_rank_is_named_in_one_line(corpus, tok, tmp_path):
+    from _cli import require_gloo
+
+    require_gloo()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "nlpt", *map(str, gpt(corpus, tok, run, 100000, "--log-every", 1))]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "LOCAL_RANK", "WORLD_SIZE"))}
+    env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", LOCAL_WORLD_SIZE="2", OMP_NUM_THREADS="1")
+    ranks = [subprocess.Popen(argv, cwd=ROOT, env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for r in range(2)]
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not (run / "metrics.jsonl").exists() and ranks[0].poll() is None:
+            time.sleep(0.1)
+        assert (run / "metrics.jsonl").exists(), ranks[0].communicate()
+        ranks[1].kill()  # SIGKILL: no chance to say goodbye
+        _, err = ranks[0].communicate(timeout=120)
+    finally:
+        for p in ranks:
+            p.kill()
+    assert ranks[0].returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("nlpt: error: rank 1 went away (") and "rerun the job" in last, err
+    assert "Traceback" not in err and "gloo" not in err.lower() and "internal error" not in err, err

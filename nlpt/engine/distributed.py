@@ -195,6 +195,24 @@ def gather_objects(obj, d: Dist) -> list:
     return out
 
 
+# what gloo and NCCL say when the rank at the other end of a collective is gone
+_PEER_GONE = ("connection reset by peer", "connection closed by peer", "broken pipe", "connection refused",
+              "communicator was aborted", "remote process exited", "socket closed")
+
+
+def raise_if_peer_gone(exc: BaseException, d: Dist) -> None:
+    """NlptError "rank N went away" in place of the backend's message when a collective failed because a peer
+    rank died (killed, out of memory, its node lost); otherwise nothing (the caller re-raises `exc`)."""
+    text = str(exc).lower()
+    if d.world < 2 or not any(phrase in text for phrase in _PEER_GONE):
+        return
+    peers = [r for r in range(d.world) if r != d.rank]
+    who = f"rank {peers[0]}" if len(peers) == 1 else f"a peer rank (one of {', '.join(map(str, peers))})"
+    reason = next(phrase for phrase in _PEER_GONE if phrase in text)
+    raise NlptError(f"{who} went away ({reason}); rank {d.rank} stops too: rerun the job to continue from the "
+                    f"newest checkpoint") from None
+
+
 def teardown(d: Dist) -> None:
     if d.initialized:
         import torch.distributed as dist

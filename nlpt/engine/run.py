@@ -379,6 +379,9 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
         return summary
     except torch.cuda.OutOfMemoryError:  # moving the model, the optimizer state or a training step
         raise NlptError(out_of_memory_message(o.batch, context, o.strategy, d.world)) from None
+    except RuntimeError as exc:  # a peer rank that died mid-collective: one line, not the backend's
+        dist_.raise_if_peer_gone(exc, d)
+        raise
     finally:
         if matmul is not None:
             matmul.restore()

@@ -617,6 +617,9 @@ def run_finetune(s: Settings) -> dict | None:
             return None
         if state.stopped_by:
             return {"run_dir": run_dir, "stopped_by": state.stopped_by, "steps": state.step, "checkpoint": state.checkpoint}
+    except RuntimeError as exc:  # a peer rank that died mid-collective: one line, not the backend's
+        dist_.raise_if_peer_gone(exc, d)
+        raise
     finally:
         if matmul is not None:
             matmul.restore()
