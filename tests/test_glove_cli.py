@@ -122,6 +122,10 @@ def test_bad_input(tmp_path):
     assert r.returncode == 1 and "no word occurs at least 5 times" in r.stderr
 
     r = nlpt("train-glove", rare, "-o", tmp_path / "v.txt", "--min-count", 1, "--window", 1, "--max-sentence-length", 1)
+    assert r.returncode == 2 and "--max-sentence-length 1: a sentence of one word has no context" in r.stderr
+    lonely = tmp_path / "lonely.txt"
+    lonely.write_text("one\ntwo\n", encoding="utf-8")
+    r = nlpt("train-glove", lonely, "-o", tmp_path / "v.txt", "--min-count", 1)
     assert r.returncode == 1 and "no co-occurrences" in r.stderr
 
     vocab = tmp_path / "vocab.txt"

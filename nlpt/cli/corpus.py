@@ -109,7 +109,7 @@ def tokenize(
 
 @app.command("shard")
 def shard(
-    inputs: List[str] = INPUTS,
+    inputs: List[str] = typer.Argument(..., help="Input files, globs or directories (recursive), not stdin: its size must be known first; .gz/.bz2/.xz read transparently.", show_default=False),
     n: int = typer.Option(..., "--shards", "-n", min=1, help="Number of output files.", show_default=False),
     prefix: str = typer.Option("shard-", "--output-prefix", "-o", help="Output files are PREFIX00.txt, PREFIX01.txt, ..."),
     gzip_out: bool = typer.Option(False, "--gzip", help="Compress the shards (PREFIX00.txt.gz, ...)."),

@@ -12,6 +12,7 @@ from nlpt.cli.options import JSON, QUIET, THREADS
 
 class _FinetuneGroup(DefaultGroup):
     default_command = "train"
+    needs_torch = "finetune"
 
 
 app = typer.Typer(

@@ -48,7 +48,7 @@ def train_glove(
     memory: float = typer.Option(4.0, "--memory", help="Memory budget for the whole job, in GB (more than 0): co-occurrence runs beyond it are spilled to disk, and training records that do not fit are trained from a file on disk; the parameters must fit in it."),
     tmp_dir: Optional[str] = typer.Option(None, "--tmp-dir", help="Where to spill runs and training records [default: $TMPDIR].", show_default=False),
     vector_size: int = typer.Option(100, "--vector-size", "--size", min=1, help="Dimension of the vectors."),
-    iterations: int = typer.Option(15, "--iter", min=0, help="Training iterations (passes over the records)."),
+    iterations: int = typer.Option(15, "--iter", min=0, help="Training iterations (passes over the records; 0 with --save-cooccur: count only, no vectors)."),
     x_max: float = typer.Option(100.0, "--x-max", help="Cutoff of the weighting function f(x) = min(1, (x/x_max)^alpha)."),
     alpha: float = typer.Option(0.75, "--alpha", help="Exponent of the weighting function."),
     eta: float = typer.Option(0.05, "--eta", help="Initial AdaGrad learning rate."),
@@ -68,8 +68,10 @@ def train_glove(
     threads: Optional[int] = THREADS,
     quiet: bool = QUIET,
 ) -> None:
-    from nlpt.cli.options import reader_options
+    from nlpt.cli.options import check_trainable_sentences, reader_options
     from nlpt.embeddings.glove_pipeline import run_glove
+
+    check_trainable_sentences(max_sentence_length)
 
     if checkpoint:  # the trainers' one name: save the state there, and resume from it when it exists
         if save_state or resume:

@@ -31,6 +31,15 @@ SAVE_VOCAB = typer.Option(None, "--save-vocab", help="Write the vocabulary ('wor
 CHECKPOINT = typer.Option(None, "--checkpoint", help="On interruption (and after each epoch) save a resumable state here; if it exists, resume from it.", show_default=False)
 
 
+def check_trainable_sentences(max_sentence_length: int) -> None:
+    """Trainers learn from words beside each other in a sentence: sentences of one word train nothing."""
+    if max_sentence_length < 2:
+        from nlpt.common.errors import UsageError
+
+        raise UsageError(f"--max-sentence-length {max_sentence_length}: a sentence of one word has no context, so "
+                         "nothing would train; give 2 or more")
+
+
 def reader_options(
     lower: bool = False,
     nfkc: bool = False,
@@ -48,6 +57,17 @@ def reader_options(
         max_sentence=max_sentence_length,
         force_binary=force_binary,
     )
+
+
+def need_torch(command: str) -> None:
+    """The install line, as a one-line error, when torch (or safetensors) is missing: `command` names the group."""
+    import importlib.util
+
+    from nlpt.common.errors import NlptError
+
+    for module in ("torch", "safetensors"):
+        if importlib.util.find_spec(module) is None:
+            raise NlptError(f"`nlpt {command}` needs {module}: pip install 'nlpt[transformer]'")
 
 
 # String options that name files or folders: their metavar is PATH (other strings are TEXT).

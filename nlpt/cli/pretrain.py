@@ -12,6 +12,7 @@ from nlpt.cli.defaultgroup import DefaultGroup
 
 class _PretrainGroup(DefaultGroup):
     default_command = "train"
+    needs_torch, torch_free = "pretrain", ("add-sentinels",)
 
 
 app = typer.Typer(
@@ -332,13 +333,7 @@ def _train_plan(v: dict):
 
 
 def _need_torch() -> None:
-    import importlib.util
-
-    from nlpt.common.errors import NlptError
-
-    for module in ("torch", "safetensors"):
-        if importlib.util.find_spec(module) is None:
-            raise NlptError(f"`nlpt pretrain` needs {module}: pip install 'nlpt[transformer]'")
+    o.need_torch("pretrain")
 
 
 def _parse_duration(text: str) -> float:

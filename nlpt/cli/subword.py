@@ -54,6 +54,7 @@ def train_subword(
         raise UsageError(f"--loss must be ns or hs, not {loss!r}")
     if output == "-":
         raise UsageError("--output: a .bin model cannot be written to standard output; give a file name")
+    o.check_trainable_sentences(max_sentence_length)
     if init and read_vocab:
         raise UsageError("--init takes the vocabulary from the model: --read-vocab cannot be used with it")
     from nlpt.embeddings.subword import validate_subwords
@@ -63,10 +64,11 @@ def train_subword(
     (OutputPlan().read("INPUTS", *inputs, *paths).read("--read-vocab", read_vocab).read("--init", init)
      .write("--output", output).write("--vec", vec).write("--save-vocab", save_vocab)
      .write("--checkpoint", checkpoint).check())
-    from nlpt.common.process import load_numba_without_scipy_linalg, release_freed_memory_eagerly
+    from nlpt.common.process import load_numba_without_scipy_linalg, note_compiling, release_freed_memory_eagerly
 
     release_freed_memory_eagerly()
     load_numba_without_scipy_linalg()
+    note_compiling("train-subword", quiet)
     from nlpt.embeddings import subword
     from nlpt.embeddings.vectors import Vectors
     from nlpt.embeddings.w2v import W2VConfig

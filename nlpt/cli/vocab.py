@@ -96,6 +96,7 @@ def count(
     max_size = max_size if max_size is not None else max_size_old
     opts = reader_options(lower, nfkc, split_punct, cjk, force_binary=force_binary)
     if tokenizer is not None:
+        _refuse_word_count_options(tokenizer, min_count, max_size, prune_limit)
         _train_tokenizer(inputs, output, tokenizer, size, min_count, opts, quiet, json)
         return
     _check_memory(memory, tmp_dir)
@@ -128,19 +129,30 @@ def merge(
     _run_merge(inputs, output, min_count, max_size, memory, tmp_dir, quiet, json)
 
 
+def _refuse_word_count_options(tokenizer: str, min_count: int, max_size: Optional[int], prune_limit: Optional[int]) -> None:
+    """Options of word counting that a tokenizer would silently ignore: a usage error naming the one to use."""
+    from nlpt.common.errors import UsageError
+
+    if max_size is not None:
+        raise UsageError("--max-vocab: not with --tokenizer (its size is --size)")
+    if prune_limit is not None:
+        raise UsageError("--prune-limit: not with --tokenizer (it prunes word counts)")
+    if tokenizer.lower() == "char" and min_count != 1:
+        raise UsageError("--min-count: not with --tokenizer char (every character seen is kept, up to --size)")
+
+
 # -- the runners: call the library, print the summary ----------------------------------------
 
 
 def _check_memory(memory: float, tmp_dir: Optional[str]) -> None:
     import math
-    import os
 
-    from nlpt.common.errors import NlptError, UsageError
+    from nlpt.common.errors import UsageError
+    from nlpt.common.output import spill_directory
 
     if not (memory > 0 and math.isfinite(memory)):
         raise UsageError(f"--memory must be a positive number of GB, got {memory}")
-    if tmp_dir is not None and not os.path.isdir(tmp_dir):
-        raise NlptError(f"{tmp_dir}: --tmp-dir is not a directory")
+    spill_directory(tmp_dir)
 
 
 def _summary(result, kept: int, min_count: int, max_size, output: str) -> dict:
@@ -181,10 +193,11 @@ def _run_count(inputs, output, min_count, max_size, prune_limit, memory, tmp_dir
     import json
 
     from nlpt.common.errors import NlptError
-    from nlpt.common.process import load_numba_without_scipy_linalg, release_freed_memory_eagerly
+    from nlpt.common.process import load_numba_without_scipy_linalg, note_compiling, release_freed_memory_eagerly
 
     release_freed_memory_eagerly()
     load_numba_without_scipy_linalg()
+    note_compiling("vocab", quiet)
     from nlpt.common.progress import Progress, log, warn
     from nlpt.common.threads import resolve_threads
     from nlpt.corpus.reader import expand_inputs

@@ -49,13 +49,16 @@ def train_w2v(
     from nlpt.corpus.reader import expand_inputs
     from nlpt.embeddings.vectors import Vectors
     from nlpt.embeddings.w2v import W2VConfig, train
-    from nlpt.common.process import load_numba_without_scipy_linalg, release_freed_memory_eagerly
+    from nlpt.common.process import load_numba_without_scipy_linalg, note_compiling, release_freed_memory_eagerly
 
     release_freed_memory_eagerly()  # process-wide tweaks that lower the peak RSS (see their docstrings)
     load_numba_without_scipy_linalg()
 
     if alpha is not None and not 0 < alpha <= 1:  # also NaN; larger rates diverge (the loss guard stops them)
         raise UsageError(f"--alpha must be in (0, 1], got {alpha} (word2vec uses 0.025 for skip-gram, 0.05 for CBOW)")
+    if not cbow_mean and not cbow:
+        raise UsageError("--cbow-sum applies to CBOW (--cbow): skip-gram has no context vectors to sum")
+    o.check_trainable_sentences(max_sentence_length)
     if save_context and negative == 0:
         raise UsageError("--save-context needs negative sampling (--negative > 0): hierarchical softmax has no per-word context vectors")
     if output == "-" and save_context == "-":
@@ -65,6 +68,7 @@ def train_w2v(
     (OutputPlan().read("INPUTS", *inputs, *paths).read("--read-vocab", read_vocab)
      .write("--output", output, sidecar=True).write("--save-context", save_context, sidecar=True)
      .write("--save-vocab", save_vocab).write("--checkpoint", checkpoint).check())
+    note_compiling("train-w2v", quiet)
     if "-" in paths and read_vocab == "-":
         raise UsageError("standard input (-) can be read only once: give the corpus or --read-vocab another file")
     opts = o.reader_options(lower, nfkc, split_punct, cjk, max_sentence_length, force_binary)

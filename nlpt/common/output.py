@@ -123,6 +123,24 @@ def check_writable(path: str) -> None:
         raise NlptError(f"{path}: file is not writable")
 
 
+def write_array(fh, arr) -> None:
+    """Write a numpy array's bytes through `fh.write`: a full disk then raises OSError(ENOSPC), which names
+    itself, where numpy's `tofile` reports a short write without an errno ("cannot write (None)")."""
+    data = arr if arr.flags.c_contiguous else arr.copy()
+    fh.write(data.reshape(-1).view("u1"))
+
+
+def spill_directory(tmp_dir: str | None) -> str:
+    """Where temporary spill files go: --tmp-dir, else $TMPDIR (node-local on clusters)."""
+    if tmp_dir is None:
+        return tempfile.gettempdir()
+    if not os.path.exists(tmp_dir):
+        raise NlptError(f"{tmp_dir}: --tmp-dir does not exist")
+    if not os.path.isdir(tmp_dir):
+        raise NlptError(f"{tmp_dir}: --tmp-dir is not a directory")
+    return tmp_dir
+
+
 def _make_temp(path: str) -> tuple[int, str]:
     """A temporary file beside `path` (same filesystem, so the final rename is atomic)."""
     parent = os.path.dirname(os.path.abspath(path))

@@ -84,3 +84,44 @@ def trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
+
+
+KERNEL_MODULES = {  # the numba modules (cached kernels) each command compiles on its first run
+    "vocab": ("nlpt.vocab._fastcount",),
+    "train-w2v": ("nlpt.embeddings.w2v_kernels", "nlpt.embeddings.bytescan", "nlpt.embeddings.sampling"),
+    "train-subword": ("nlpt.embeddings.w2v_kernels", "nlpt.embeddings.bytescan", "nlpt.embeddings.subword"),
+    "train-glove": ("nlpt.embeddings.glove", "nlpt.embeddings.cooccur", "nlpt.embeddings.cooccur_runs"),
+}
+COMPILING_NOTE = "compiling kernels (first run only, ~30 s)"
+
+
+def kernels_compiled(command: str) -> bool:
+    """Whether numba's cache holds compiled kernels of every module `command` uses: one directory listing per
+    module (numba's index files, `MODULE.FUNCTION-LINE.pyXY.nbi`, newer than the source), nothing imported."""
+    import glob
+    import importlib.util
+    import os
+
+    cache_dir = os.environ.get("NUMBA_CACHE_DIR")
+    for name in KERNEL_MODULES.get(command, ()):
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            continue
+        base = os.path.splitext(os.path.basename(spec.origin))[0]
+        folder = os.path.dirname(os.path.abspath(spec.origin))
+        # numba's cache: __pycache__ beside the module, or under NUMBA_CACHE_DIR by the module's folder path
+        where = (os.path.join(cache_dir, os.path.splitdrive(folder)[1].lstrip(os.sep)) if cache_dir
+                 else os.path.join(folder, "__pycache__"))
+        indexes = glob.glob(os.path.join(glob.escape(where), f"{base}.*.nbi"))
+        # an index older than the module's source is stale: numba compiles again
+        if not indexes or max(os.path.getmtime(i) for i in indexes) < os.path.getmtime(spec.origin):
+            return False
+    return True
+
+
+def note_compiling(command: str, quiet: bool) -> None:
+    """Say on stderr that numba compiles the kernels (a first run is otherwise silent for half a minute)."""
+    from nlpt.common.progress import log
+
+    if not quiet and not kernels_compiled(command):
+        log(COMPILING_NOTE, quiet)

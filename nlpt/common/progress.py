@@ -83,6 +83,7 @@ class Progress:
             interval = float(os.environ.get("NLPT_LOG_INTERVAL", "10"))
         self.interval = interval
         self.done = 0.0
+        self.initial = 0.0  # done before this process started (a resumed run): not part of its rate
         self.fields: dict[str, Any] = {}
         self._start = time.perf_counter()
         self._last_log = self._start
@@ -132,7 +133,7 @@ class Progress:
     @property
     def rate(self) -> float:
         e = self.elapsed
-        return self.done / e if e > 0 else 0.0
+        return (self.done - self.initial) / e if e > 0 else 0.0
 
     def advance(self, amount: float, **fields: Any) -> None:
         self.update(self.done + amount, **fields)

@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from nlpt.common.output import write_array
 from nlpt.common.errors import NlptError
 
 REC_DTYPE = np.dtype([("w1", "<i4"), ("w2", "<i4"), ("x", "<f8")])
@@ -51,7 +52,7 @@ class TeeSink:
         self.inner.begin(upper_bound)
 
     def add(self, w1, w2, x) -> None:
-        stanford(w1, w2, x).tofile(self.fh)
+        write_array(self.fh, stanford(w1, w2, x))
         self.inner.add(w1, w2, x)
 
 
@@ -61,7 +62,7 @@ def write_records(path: str, chunks: list[np.ndarray]) -> None:
 
     with atomic_output(path, "wb") as fh:
         for c in chunks:
-            stanford(c["w1"], c["w2"], c["x"]).tofile(fh)
+            write_array(fh, stanford(c["w1"], c["w2"], c["x"]))
 
 
 def record_count(path: str) -> int:

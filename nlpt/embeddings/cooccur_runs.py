@@ -37,6 +37,7 @@ import threading
 import numpy as np
 from numba import njit
 
+from nlpt.common.output import write_array
 from nlpt.common.anon import Anon
 from nlpt.common.errors import NlptError
 
@@ -326,7 +327,7 @@ class RunStore:
     def _write(self, fh, keys, vals) -> int:
         rec = np.empty(len(keys), RUN_DTYPE)
         rec["k"], rec["v"] = keys, vals
-        rec.tofile(fh)
+        write_array(fh, rec)
         n = rec.nbytes
         self.spilled_bytes += n
         self.disk += n

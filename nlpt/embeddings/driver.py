@@ -86,7 +86,7 @@ class TrainProgress:
 
     def __enter__(self) -> "TrainProgress":
         self.progress.__enter__()
-        self._base = self.shared.done()
+        self._base = self.progress.initial = self.progress.done = self.shared.done()  # a resumed run's rate: this segment
         return self
 
     def __exit__(self, *exc) -> None:

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from nlpt.common.output import write_array
 from nlpt.common.errors import NlptError
 from nlpt.embeddings.driver import Shared, load_checkpoint, run_threads, save_checkpoint
 
@@ -330,7 +331,7 @@ class DiskSink:
         del w1c, w2c, fx, logx
         try:
             if self.nb == 1:
-                rec.tofile(self.files[0])
+                write_array(self.files[0], rec)
                 self.counts[0] += m
             else:
                 bucket = np.empty(m, dtype=np.int64)
@@ -340,7 +341,7 @@ class DiskSink:
                 bounds = np.searchsorted(bucket[order], np.arange(self.nb + 1))
                 for b in range(self.nb):
                     if bounds[b + 1] > bounds[b]:
-                        rec[bounds[b]: bounds[b + 1]].tofile(self.files[b])
+                        write_array(self.files[b], rec[bounds[b]: bounds[b + 1]])
                         self.counts[b] += bounds[b + 1] - bounds[b]
         except OSError as exc:
             self._fail(exc)
@@ -369,7 +370,7 @@ class DiskSink:
                     rec = np.fromfile(bpath, dtype=TRAIN_DTYPE)
                     os.unlink(bpath)
                     _shuffle_rows(rec.view(np.uint64).reshape(-1, 2), _mix_seed(seed, -1 - b))
-                    rec.tofile(out)
+                    write_array(out, rec)
                     del rec
         except OSError as exc:
             self._fail(exc)

@@ -8,12 +8,12 @@ prints nothing but log lines through `nlpt.common.progress`.
 from __future__ import annotations
 
 import math
-import os
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from nlpt.common.errors import NlptError, UsageError
+from nlpt.common.output import spill_directory
 
 
 @dataclass
@@ -25,17 +25,6 @@ class GloveJobResult:
     peaks: dict = field(default_factory=dict)  # stage -> peak RSS MiB
     temp_peak_bytes: int = 0  # most temporary disk held by co-occurrence runs at once
     temp_ratio: float = 0.0  # temp_peak_bytes over the final records (16 bytes each)
-
-
-def spill_directory(tmp_dir: str | None) -> str:
-    """Where temporary runs and records go: --tmp-dir, else $TMPDIR (node-local on clusters)."""
-    import tempfile
-
-    if tmp_dir is not None:
-        if not os.path.isdir(tmp_dir):
-            raise NlptError(f"{tmp_dir}: --tmp-dir is not a directory")
-        return tmp_dir
-    return tempfile.gettempdir()
 
 
 def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min_count, max_vocab, read_vocab, save_vocab,
@@ -60,6 +49,9 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
         inputs = []
     if cooccur and read_vocab is None:
         raise UsageError("--cooccur needs --read-vocab: the file's word ids are line numbers of that vocabulary")
+    if iterations == 0 and save_cooccur is None:
+        raise UsageError("--iter 0 trains nothing (the vectors would keep their random start): give --iter 1 or more, "
+                         "or --save-cooccur to count only")
     if cooccur and save_cooccur is not None and len(cooccur) == 1:
         raise UsageError("--save-cooccur with one --cooccur file would only copy the file")
     for name, value in (("--x-max", x_max), ("--eta", eta), ("--grad-clip", grad_clip), ("--memory", memory)):
@@ -78,6 +70,9 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
     (OutputPlan().read("INPUTS", *(inputs or []), *paths).read("--read-vocab", read_vocab).read("--cooccur", *cooccur)
      .write("--output", output, sidecar=True).write("--save-vocab", save_vocab)
      .write("--save-cooccur", save_cooccur).write("--checkpoint", save_state).check())
+    from nlpt.common.process import note_compiling
+
+    note_compiling("train-glove", quiet)
     if "-" in paths and read_vocab == "-":
         raise UsageError("standard input (-) can be read only once: give the corpus or --read-vocab another file")
     if resume is not None:
@@ -181,6 +176,9 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
         sink.close()  # removes the temporary training records, if they went to disk
 
     peaks["training"] = peak_rss_mib(reset=True)
+    if iterations == 0:
+        log(f"--iter 0: co-occurrences counted and saved to {save_cooccur}; no vectors written", quiet)
+        return result
     words, matrix = vocab.words, gl.output_matrix(state, which)
     if read_vocab is not None:
         words, matrix = _trained_only(state, words, matrix, read_vocab)

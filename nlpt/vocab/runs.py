@@ -30,6 +30,7 @@ import tempfile
 import threading
 from typing import Iterator
 
+from nlpt.common.output import write_array
 from nlpt.common.errors import NlptError
 
 DEFAULT_FAN_IN = 64
@@ -71,7 +72,7 @@ class _TempFiles:
     def write(self, path: str, arr) -> None:
         try:
             with open(path, "wb") as fh:
-                arr.tofile(fh)
+                write_array(fh, arr)
         except OSError as exc:
             raise _disk_error(self.dir or self.parent, exc) from None
         self.added(len(arr))
@@ -142,7 +143,7 @@ class CountRuns(_TempFiles):
                 with open(path, "wb") as fh:
                     for table in merge_ranges(group, budget_bytes):
                         arr = table.format_array(table.key_order())
-                        arr.tofile(fh)
+                        write_array(fh, arr)
                         self.added(len(arr))
             except OSError as exc:
                 raise _disk_error(self.dir or self.parent, exc) from None
