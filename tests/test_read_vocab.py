@@ -59,7 +59,7 @@ def test_a_word_listed_twice_is_an_error_naming_the_line(files, command, capsys)
     (files / "v.txt").write_text("the 9\nsat 6\nthe 3\n")
     option = "--vocab" if command[0] == "corpus" else "--read-vocab"
     out = [] if command[0] == "corpus" else ["-o", files / "w.txt"]
-    code, _, err = nlpt_main(*command, files / "c.txt", *out, option, files / "v.txt", capsys=capsys)
+    code, _, err = nlpt_main(*command, files / "c.txt", *out, option, files / "v.txt", "-q", capsys=capsys)
     assert code == 1
     assert err.strip() == f"nlpt: error: {files / 'v.txt'}:3: 'the' is listed a second time"
 
