@@ -101,3 +101,12 @@ def test_compare_skips_non_finite_rows(nan_vectors, capsys, tmp_path):
     assert row["similarity_pairs"] == 3 and row["non_finite_vectors"] == 1 and row["words"] == 4
     assert [n for n, _ in row["neighbours"]["the"]] == ["cat", "dog"]
     assert any("1 vector holds NaN or inf values: skipped" in n for n in json.loads(out)["notes"])
+
+
+def test_recipe_floats_must_be_finite(tmp_path, capsys):
+    recipe = tmp_path / "r.toml"
+    for value in ("nan", "inf", "-inf"):
+        recipe.write_text(f"lr = {value}\n")
+        code, _, err = nlpt_main("pretrain", "train", tmp_path / "c.txt", "-o", tmp_path / "run", "--tokenizer",
+                                 tmp_path / "tok.json", "--config", recipe, capsys=capsys)
+        assert code == 2 and f"{recipe}: lr = " in err and "not a finite number" in err, err

@@ -114,3 +114,8 @@ def test_what_does_not_collide_passes_and_outputs_are_checked_writable(tmp_path,
         OutputPlan().read("INPUTS", corpus).write("-o", str(tmp_path / "no" / "v.txt")).check()
     # a folder that does not exist yet, holding that option's files (corpus shard -o shards/part-)
     OutputPlan().write_folder("-o", str(tmp_path / "new")).write("-o", str(tmp_path / "new" / "x.txt")).check()
+
+
+def test_two_outputs_onto_standard_output_are_refused():
+    message = refused(OutputPlan().write("--output", "-").write("--save-context", "-"))
+    assert message == "-: --output and --save-context both name standard output; give each output its own"

@@ -79,6 +79,7 @@ def _recipe_value(ctx, config: str, key: str, value):
     """A recipe value checked as the option's type and range would check it on the command line; a usage error
     naming the recipe and the key for a value of the wrong type or out of range (`lr = "fast"`, `batch = 0`)."""
     import json
+    import math
     import typing
 
     from nlpt.common.errors import UsageError
@@ -98,6 +99,8 @@ def _recipe_value(ctx, config: str, key: str, value):
         raise UsageError(f"{config}: {key} = {shown}: expected {what}")
     if base is str:
         return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{config}: {key} = {shown}: not a finite number")
     param = next(p for p in ctx.command.params if p.name == key)
     low = getattr(param, "min", getattr(getattr(param, "type", None), "min", None))
     high = getattr(param, "max", getattr(getattr(param, "type", None), "max", None))

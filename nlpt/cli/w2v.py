@@ -61,8 +61,6 @@ def train_w2v(
     o.check_trainable_sentences(max_sentence_length)
     if save_context and negative == 0:
         raise UsageError("--save-context needs negative sampling (--negative > 0): hierarchical softmax has no per-word context vectors")
-    if output == "-" and save_context == "-":
-        raise UsageError("--output and --save-context cannot both be standard output")
     paths = expand_inputs(inputs)
     # --checkpoint is read (when resuming) before it is replaced: an output only
     (OutputPlan().read("INPUTS", *inputs, *paths).read("--read-vocab", read_vocab)

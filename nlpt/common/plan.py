@@ -186,6 +186,9 @@ class OutputPlan:
                                      "write to another file")
 
     def _outputs_apart(self) -> None:
+        stdout = [o.option for o in self.outputs if o.path == "-"]
+        if len(stdout) > 1:
+            raise UsageError(f"-: {stdout[0]} and {stdout[1]} both name standard output; give each output its own")
         seen: dict = {}
         real = [(o, _real(o.path)) for o in self.outputs if o.path != "-" and not is_direct(o.path)]
         for i, (out, path) in enumerate(real):

@@ -121,10 +121,7 @@ class Settings:
         for path in (self.train, self.dev, self.test):
             if path is not None and not os.path.isfile(path):
                 raise NlptError(f"{path}: no such file")
-        out = os.path.abspath(self.output)
-        inputs = [p for p in (self.train, self.dev, self.test, self.vectors, self.model) if p is not None]
-        if any(os.path.abspath(p) == out for p in inputs):
-            raise UsageError(f"{self.output}: the output folder is one of the inputs")
+        out = os.path.abspath(self.output)  # (an input inside it: the command's output plan refuses that)
         if self.global_batch is not None and self.global_batch < 1:
             raise UsageError(f"--global-batch must be at least 1 (got {self.global_batch})")
         parent = os.path.dirname(out)
