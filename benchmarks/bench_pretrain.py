@@ -9,16 +9,18 @@ a  CPU training tokens/s: nlpt's engine (`nlpt.engine.run.pretrain`, fused AdamW
    1024), same threads. Measured in alternation (A B A B) and the median of the timed steps reported. nlpt
    runs at its default `--cpu-matmul auto` and, when auto picks numpy's BLAS, also with `--cpu-matmul torch`
    (torch's own matrix products, as transformers uses), so the table shows what each part brings.
-b  character-level Tiny Shakespeare (first 90% train, last 10% validation): 4 layers, 4 heads, width 128,
-   context 64, batch 12, 2000 steps, lr 1e-3 (cosine to 1e-4, warmup 100, beta2 0.99, exact GELU, as nanoGPT's
-   shakespeare_char), no dropout, initial weights N(0, 0.049) (GPT-2's 0.02 is for width 768: the same
-   variance per input, 0.02 · √(768 / 128), for width 128), seed `--shakespeare-seed`; beside nanoGPT
-   (`--nanogpt DIR`, env NLPT_BENCH_NANOGPT, default /work/peers/nanogpt) run with its README's CPU recipe in a
-   scratch copy, its data files written from the same input.txt (nothing downloaded), same threads; both run
-   at the same time when threads × 2 ≤ cores (so both meet the same load), else one after the other. Token
-   files of both are made before, outside the measured processes. Wall time, CPU time, peak RSS; validation
-   loss over the whole split, for both models evaluated the same way on nanoGPT's split, plus nanoGPT's own
-   20-batch estimate.
+b  character-level Tiny Shakespeare (first 90% train, last 10% validation): nlpt runs the `nlpt pretrain --help`
+   example's own flags (gpt-mini narrowed to 4 layers × 128, 4 heads, context 64, batch 12, 2000 steps, lr 1e-3;
+   the FFN, head size, vocabulary and initial std follow from those flags), with no model file, only measurement
+   flags added (shared token files, whole-split evaluation at the end, no checkpoints, seed
+   `--shakespeare-seed`); beside nanoGPT (`--nanogpt DIR`, env NLPT_BENCH_NANOGPT, default /work/peers/nanogpt)
+   run with its README's CPU recipe in a scratch copy, its data files written from the same input.txt (nothing
+   downloaded). Both at their default thread count unless `--shakespeare-threads N`; both run at the same time
+   when threads × runs ≤ cores (so both meet the same load), else one after the other, nanoGPT between nlpt's
+   runs (`--shakespeare-matmul default,torch`: nlpt at its default `--cpu-matmul` and with torch's products).
+   Token files of both are made before, outside the measured processes. Wall time, CPU time, peak RSS;
+   validation loss over the whole split, for both models evaluated the same way on nanoGPT's split (nanoGPT's
+   saved checkpoint, read by the benchmark), plus nanoGPT's own 20-batch estimate.
 c  token-file preparation of ../shared/data/enwiki-2015-100m with a 32k byte-level BPE tokenizer: MB/s and
    peak RSS of `nlpt.engine.tokens.prepare_tokens` beside the `tokenizers` library's own `encode_batch` over
    the same lines with the same threads (each in its own process).
@@ -34,7 +36,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import shutil
 import statistics
@@ -286,40 +287,50 @@ def _nanogpt_whole_split(peer: str, out_dir: str, val_ids) -> tuple[float, int]:
     return _split_loss(lambda x: model(x, x)[0], val_ids), int(ck["iter_num"])
 
 
+def help_example_flags() -> list:
+    """The flags of `nlpt pretrain --help`'s Tiny Shakespeare example after its tokenizer (row b trains that)."""
+    import re
+
+    from nlpt.cli.pretrain import TRAIN_HELP
+
+    found = re.search(r"nlpt pretrain input\.txt -o \S+ --tokenizer \S+ (.*?)\n\n", TRAIN_HELP, re.S)
+    return found.group(1).split()
+
+
 def row_b(args) -> str:
     import re
 
     import torch
 
+    from nlpt.common.threads import default_threads
     from nlpt.engine.run import load_run
 
     work = tempfile.mkdtemp(prefix="bench-pretrain-b-")
     corpus = os.path.join(DATA, "tinyshakespeare", "input.txt")
     tok = _char_tokenizer(corpus, os.path.join(work, "tok.json"))
     vocab = json.load(open(tok))["model"]["vocab"]
-    arch = os.path.join(work, "shakespeare-char.json")  # nanoGPT's baby GPT: exact GELU, no dropout
-    # GPT-2's N(0, 0.02) keeps a weight's output variance right at width 768 (≈ 1 / √(3 · 768)); at width 128 the
-    # same variance per input is 0.02 · √(768 / 128) ≈ 0.049 (0.02 starts the tied embeddings and logits ~2.4×
-    # too small, and 2,000 steps at lr 1e-3 are spent growing them)
-    init_std = round(0.02 * math.sqrt(768 / 128), 3)
-    with open(arch, "w") as fh:
-        json.dump({"family": "gpt", "vocab_size": len(vocab), "hidden_size": 128, "num_layers": 4, "num_heads": 4,
-                   "ffn_size": 512, "max_positions": 64, "activation": "gelu", "dropout": 0.0,
-                   "init_std": init_std}, fh)
-    threads = {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    threads = {"OMP_NUM_THREADS": str(args.shakespeare_threads),
+               "MKL_NUM_THREADS": str(args.shakespeare_threads)} if args.shakespeare_threads else None
     # both sides train from token files made beforehand, outside the measured process (nanoGPT: its .bin files)
     from nlpt.engine.tokens import prepare_tokens
 
     token_dir = os.path.join(work, "tokens")
     prepare_tokens([corpus], tok, token_dir, 0.1)
-    cmd = [sys.executable, "-m", "nlpt", "pretrain", corpus, "-o", os.path.join(work, "run"), "--tokenizer", tok,
-           "--token-dir", token_dir,
-           "--arch", arch, "--batch", 12, "--max-steps", args.shakespeare_steps, "--lr", 1e-3, "--min-lr-ratio", 0.1,
-           "--warmup", 100, "--beta2", 0.99, "--eval-every", 0, "--eval-batches", 0, "--val-fraction", 0.1,
-           "--checkpoint-every", 0, "--threads", args.threads, "--seed", args.shakespeare_seed, "--quiet", "--json"]
+    example = help_example_flags()
+    steps = example.index("--max-steps") + 1
+    example[steps] = str(args.shakespeare_steps)
+    measure = ["--token-dir", token_dir, "--eval-every", 0, "--eval-batches", 0, "--checkpoint-every", 0,
+               "--seed", args.shakespeare_seed, "--quiet", "--json"]
+    if args.shakespeare_threads:
+        measure += ["--threads", args.shakespeare_threads]
+    jobs = {}
+    for matmul in args.shakespeare_matmul.split(","):
+        extra = [] if matmul == "default" else ["--cpu-matmul", matmul]
+        jobs[f"nlpt {matmul}"] = ([sys.executable, "-m", "nlpt", "pretrain", corpus, "-o", os.path.join(work, matmul),
+                                   "--tokenizer", tok, *example, *measure, *extra], None)
+    cmd = jobs[next(iter(jobs))][0]
     peer = os.path.abspath(args.nanogpt)
     have_peer = os.path.isfile(os.path.join(peer, "train.py"))
-    jobs = {"nlpt": (cmd, None)}
     if have_peer:
         ng = os.path.join(work, "nanogpt")
         os.makedirs(ng)
@@ -328,48 +339,54 @@ def row_b(args) -> str:
         val_text, stoi = _nanogpt_data(ng, corpus)
         steps = [f"--max_iters={args.shakespeare_steps}", f"--lr_decay_iters={args.shakespeare_steps}"]
         recipe = [a for a in NANOGPT_RECIPE if not a.startswith(("--max_iters", "--lr_decay_iters"))] + steps
-        jobs["nanogpt"] = ([sys.executable, "train.py", os.path.join(peer, "config", "train_shakespeare_char.py"),
-                            *recipe], ng)
+        names = list(jobs)
+        jobs = {names[0]: jobs[names[0]],  # nanoGPT between nlpt's runs: a drifting load meets both alike
+                "nanogpt": ([sys.executable, "train.py", os.path.join(peer, "config", "train_shakespeare_char.py"),
+                             *recipe], ng),
+                **{name: jobs[name] for name in names[1:]}}
     # at the same time when the cores allow it, so that both meet the same load on a shared machine
-    together = args.threads * len(jobs) <= (os.cpu_count() or 1)
+    per_run = args.shakespeare_threads or default_threads()
+    together = per_run * len(jobs) <= (os.cpu_count() or 1)
     from concurrent.futures import ThreadPoolExecutor
 
+    loads = [os.getloadavg()[0]]
     with ThreadPoolExecutor(len(jobs) if together else 1) as pool:
         futures = {name: pool.submit(measured, job, threads, cwd) for name, (job, cwd) in jobs.items()}
-        runs = {name: f.result() for name, f in futures.items()}
-    summary = json.loads(runs["nlpt"]["stdout"])
-    torch.set_num_threads(args.threads)
+        runs = {}
+        for name, f in futures.items():
+            runs[name] = f.result()
+            loads.append(os.getloadavg()[0])
+    torch.set_num_threads(per_run)
     rows = []
-    if have_peer:  # both models over the same text: nanoGPT's validation split (the last 10% of characters)
-        model, tokenizer, _ = load_run(os.path.join(work, "run"))
-        ours_ids = [vocab[c] for c in val_text]
-        ours_common = _split_loss(lambda x: model(x)["logits"], ours_ids)
+    if have_peer:
         ck_dir = os.path.join(ng, "out-shakespeare-char")
         theirs_common, ck_iter = (_nanogpt_whole_split(peer, ck_dir, [stoi[c] for c in val_text])
                                   if os.path.isfile(os.path.join(ck_dir, "ckpt.pt")) else (float("nan"), 0))
         estimates = re.findall(r"step (\d+): train loss [\d.]+, val loss ([\d.]+)", runs["nanogpt"]["stdout"])
         step, estimate = estimates[-1]
-    else:
-        ours_common = theirs_common = None
-    m = runs["nlpt"]
-    rows.append(["nlpt pretrain (gpt, char)", f"{summary['val']['loss']:.4f}",
-                 f"{ours_common:.4f}" if ours_common is not None else "", "", f"{m['wall_s']:.0f}", f"{m['cpu_s']:.0f}",
-                 f"{m['rss_mib']:.0f} MiB"])
+    for name, m in runs.items():
+        if name == "nanogpt":
+            continue
+        summary = json.loads(m["stdout"])
+        ours_common = ""
+        if have_peer:  # both models over the same text: nanoGPT's validation split (the last 10% of characters)
+            model, _, _ = load_run(os.path.join(work, name.split()[1]))
+            ours_common = f"{_split_loss(lambda x: model(x)['logits'], [vocab[c] for c in val_text]):.4f}"
+        vs = f"{m['wall_s'] / runs['nanogpt']['wall_s']:.2f}×" if have_peer else ""
+        rows.append([f"nlpt pretrain, --help example ({name.split()[1]} --cpu-matmul)", f"{summary['val']['loss']:.4f}",
+                     ours_common, "", f"{m['wall_s']:.0f}", vs, f"{m['cpu_s']:.0f}", f"{m['rss_mib']:.0f} MiB"])
     if have_peer:
         n = runs["nanogpt"]
         rows.append([f"nanoGPT shakespeare_char CPU recipe ({peer})", "", f"{theirs_common:.4f} (ckpt of step {ck_iter})",
-                     f"{float(estimate):.4f} (step {step})", f"{n['wall_s']:.0f}", f"{n['cpu_s']:.0f}",
+                     f"{float(estimate):.4f} (step {step})", f"{n['wall_s']:.0f}", "1.00×", f"{n['cpu_s']:.0f}",
                      f"{n['rss_mib']:.0f} MiB"])
-        ratio = f"; wall time nlpt / nanoGPT = {m['wall_s'] / n['wall_s']:.2f}"
     else:
-        rows.append([f"nanoGPT: not run (no train.py in {peer}; give --nanogpt DIR)", "", "", "1.886 (issue)", "128",
-                     "", "371 MB"])
-        ratio = ""
-    how = "run at the same time" if together else "one after the other"
-    return (f"(b) Tiny Shakespeare, char-level, {args.shakespeare_steps} steps, {args.threads} threads each, {how}"
-            f"{ratio}\n\n"
+        rows.append([f"nanoGPT: not run (no train.py in {peer}; give --nanogpt DIR)", "", "", "", "", "", "", ""])
+    how = "at the same time" if together else "one after the other"
+    return (f"(b) Tiny Shakespeare, char-level, {args.shakespeare_steps} steps, {per_run} threads each, {how}; "
+            f"load average {', '.join(f'{x:.1f}' for x in loads)} (start, after each run)\n\n"
             + table(["system", "val loss (own split, whole)", "val loss (nanoGPT's val split, whole, same evaluation)",
-                     "nanoGPT's 20-batch estimate", "wall s", "CPU s", "peak RSS"], rows)
+                     "nanoGPT's 20-batch estimate", "wall s", "wall vs nanoGPT", "CPU s", "peak RSS"], rows)
             + "\n\n    " + " ".join(map(str, cmd[1:])) + "\n    (cd nanogpt-copy && python train.py "
             + "config/train_shakespeare_char.py " + " ".join(NANOGPT_RECIPE) + ")")
 
@@ -655,6 +672,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4, help="row a: alternating rounds per side")
     ap.add_argument("--shakespeare-steps", type=int, default=2000, help="row b: training steps")
     ap.add_argument("--shakespeare-seed", type=int, default=1337, help="row b: nlpt's seed (nanoGPT's is its own 1337)")
+    ap.add_argument("--shakespeare-threads", type=int, default=None, help="row b: threads per run [default: each's own]")
+    ap.add_argument("--shakespeare-matmul", default="default",
+                    help="row b: nlpt's --cpu-matmul per nlpt run, comma-separated (default = not given)")
     ap.add_argument("--nanogpt", default=os.environ.get("NLPT_BENCH_NANOGPT", "/work/peers/nanogpt"),
                     help="row b: a nanoGPT checkout to run side by side [$NLPT_BENCH_NANOGPT or /work/peers/nanogpt]")
     ap.add_argument("--gpu-steps", type=int, default=300, help="row d: training steps")

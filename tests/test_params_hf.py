@@ -96,7 +96,7 @@ HF_CONFIGS = {
                            rope_theta=1000000.0, sliding_window=None),
     "mixtral-8x22b": _llama("mixtral", 32768, 6144, 56, 48, 8, 16384, 65536, num_local_experts=8, num_experts_per_tok=2,
                             rope_theta=1000000.0, sliding_window=None),
-    "gpt-mini": {**_gpt2(384, 6, 6, 256), "vocab_size": 8192},
+    "gpt-mini": {**_gpt2(384, 6, 6, 256), "vocab_size": 8192, "initializer_range": 0.0282843},
     "bert-mini": {**_bert(256, 4, 4, 1024), "vocab_size": 8192, "max_position_embeddings": 128},
     "t5-mini": _t5(256, 64, 1024, 4, 4, vocab_size=8192, n_positions=128),
     "bart-mini": {**_bart(256, 4, 4, 1024), "vocab_size": 8192, "max_position_embeddings": 256},

@@ -40,7 +40,7 @@ Examples:
   nlpt vocab --tokenizer char -o tok.json input.txt
 
   nlpt pretrain input.txt -o runs/shakespeare --tokenizer tok.json --arch gpt-mini --layers 4 --heads 4
-  --hidden 128 --context 64 --vocab 66 --batch 12 --max-steps 2000 --lr 1e-3
+  --hidden 128 --context 64 --batch 12 --max-steps 2000 --lr 1e-3
 
   nlpt vocab --tokenizer wordpiece --size 8192 --lower -o wp.json corpus/
 
@@ -118,14 +118,14 @@ def train(
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="A tokenizer.json (`nlpt vocab --tokenizer bpe|char`); with --init only the source's own vocabulary.", show_default=False),
     init: Optional[str] = typer.Option(None, "--init", show_default=False, help="Continue pretraining SOURCE: a Hugging Face folder (GPT-2, Llama/Mistral/Qwen2, Mixtral, BERT/RoBERTa/ALBERT, T5, BART) or an nlpt run/checkpoint; architecture, weights and tokenizer come from it, training starts at step 0."),
     arch: str = typer.Option("gpt-mini", "--arch", help="Registry name (gpt2, llama2-7b, mixtral-8x7b, bert-base, t5-small, bart-base; CPU presets gpt-mini, llama-mini, moe-mini, bert-mini, t5-mini, bart-mini...) or a config.json."),
-    layers: Optional[int] = typer.Option(None, "--layers", min=1, show_default=False, help="Override: layers."),
-    hidden: Optional[int] = typer.Option(None, "--hidden", min=1, show_default=False, help="Override: hidden size."),
+    layers: Optional[int] = typer.Option(None, "--layers", min=1, show_default=False, help="Override: layers (T5/BART: of both stacks)."),
+    hidden: Optional[int] = typer.Option(None, "--hidden", min=1, show_default=False, help="Override: hidden size (the FFN keeps the model's ratio, the heads split it, the initial std scales by √(old/new), unless given)."),
     heads: Optional[int] = typer.Option(None, "--heads", min=1, show_default=False, help="Override: attention heads."),
     kv_heads: Optional[int] = typer.Option(None, "--kv-heads", min=1, show_default=False, help="Override: key/value heads (Llama)."),
     ffn: Optional[int] = typer.Option(None, "--ffn", min=1, show_default=False, help="Override: feed-forward width."),
     experts: Optional[int] = typer.Option(None, "--experts", min=0, show_default=False, help="Override: experts per MoE layer (Llama; 0 = dense)."),
     top_k: Optional[int] = typer.Option(None, "--top-k", min=1, show_default=False, help="Override: experts used per token."),
-    vocab: Optional[int] = typer.Option(None, "--vocab", min=1, show_default=False, help="Override: vocabulary size (at least the tokenizer's)."),
+    vocab: Optional[int] = typer.Option(None, "--vocab", min=1, show_default=False, help="Override: vocabulary size (at least the tokenizer's) [default: the tokenizer's]."),
     context: Optional[int] = typer.Option(None, "--context", min=1, show_default=False, help="Training sequence length (also the model's positions) [default: the model's]."),
     dropout: Optional[float] = typer.Option(None, "--dropout", min=0.0, max=1.0, show_default=False, help="Dropout [default: the model's, 0]."),
     no_nsp: bool = typer.Option(False, "--no-nsp", help="Encoders: MLM only on full-sentence windows (RoBERTa), no next-sentence/sentence-order head (= --sentence-head none)."),
@@ -365,7 +365,8 @@ def _model_config(v: dict):
     """The registry config from --arch and the override flags."""
     from nlpt.engine.run import model_config
 
-    return model_config(v["arch"], _arch_flags(v), context=v["context"], dropout=v["dropout"])
+    return model_config(v["arch"], _arch_flags(v), context=v["context"], dropout=v["dropout"],
+                        tokenizer=v["tokenizer"])
 
 
 @app.command("sample")

@@ -335,7 +335,9 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
             checkpoint_every=o.checkpoint_every, keep_last=o.keep_last, precision=o.precision, quiet=o.quiet,
             sharded=sharded, flops_per_token=flops_per_token, peak_flops=peak, tensorboard=o.tensorboard)
 
-        run_config = {"format": RUN_FORMAT, "model": model_dict, "objective": objective_name,
+        from nlpt.transformer.derive import init_record
+
+        run_config = {"format": RUN_FORMAT, "model": model_dict, "init": init_record(o.model), "objective": objective_name,
                       "objective_options": dict(o.objective_options), "tokenizer": TOKENIZER_FILE,
                       "data": {"corpus": [os.path.abspath(p) for p in o.corpus], "token_dir": os.path.abspath(token_dir),
                                "val_fraction": o.val_fraction, "context": context,
@@ -428,23 +430,30 @@ TRAINABLE_FAMILIES = ("gpt", "llama", "encoder", "t5", "bart")
 
 
 def model_config(arch: str, overrides: Optional[dict] = None, context: Optional[int] = None,
-                 dropout: Optional[float] = None):
+                 dropout: Optional[float] = None, tokenizer: Optional[str] = None):
     """The model to train: `--arch` (a registry name or a config.json) with `nlpt params`-style size overrides.
 
     `overrides` uses the flag names of `apply_flags` (layers, hidden, heads, kv_heads, ffn, experts, top_k,
-    vocab); `context` also sets the position table. UsageError for what cannot be trained.
+    vocab); what derives from them follows (`nlpt.transformer.derive`). A registry model's vocabulary is
+    the `tokenizer`'s size unless `vocab` is given (a config.json keeps its own). `context` also sets the
+    position table. UsageError for what cannot be trained.
     """
     import dataclasses
 
     from nlpt.transformer.config import apply_flags, resolve, validate
 
+    overrides = dict(overrides or {})
     if arch.endswith(".json") or os.path.isfile(arch):
         base = config_from_file(arch)
     else:
         base = resolve(arch).config
+        if tokenizer is not None and overrides.get("vocab") is None:
+            from nlpt.engine.tokens import load_tokenizer
+
+            overrides["vocab"] = load_tokenizer(tokenizer).get_vocab_size()
     if base.family not in TRAINABLE_FAMILIES:
         raise UsageError(f"--arch {arch}: the {base.family} family cannot be trained by this version")
-    config = apply_flags(base, dict(overrides or {}), derive=False)
+    config = apply_flags(base, overrides, derive=False)
     if context is not None and hasattr(config, "max_positions"):
         config = dataclasses.replace(config, max_positions=context)
     if dropout is not None:

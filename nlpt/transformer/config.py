@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 from nlpt.common.errors import NlptError, UsageError
+from nlpt.transformer.derive import follow_overrides, width, width_scaled_std
 
 
 @dataclass(frozen=True)
@@ -331,7 +332,9 @@ _ENTRIES = [
     Entry("bart-mini", BartConfig(vocab_size=8192, d_model=256, num_layers=4, num_decoder_layers=4, num_heads=4,
                                   ffn_size=1024, max_positions=256),
           "small BART preset for CPU pretraining (4 + 4 layers, 256 wide; infilling + sentence permutation)"),
-    Entry("gpt-mini", GPTConfig(vocab_size=8192, hidden_size=384, num_layers=6, num_heads=6, ffn_size=1536, max_positions=256),
+    # initial std: GPT-2 small's 0.02 at width 768 scaled to width 384 (nlpt.transformer.derive)
+    Entry("gpt-mini", GPTConfig(vocab_size=8192, hidden_size=384, num_layers=6, num_heads=6, ffn_size=1536, max_positions=256,
+                                init_std=width_scaled_std(0.02, 768, 384)),
           "small GPT-2-style preset for CPU pretraining (6 layers, 384 wide, context 256)"),
     Entry("llama-mini", _llama(8192, 384, 6, 6, 2, 1024, 256), "small Llama-style preset for CPU pretraining (GQA 6/2 heads)"),
     Entry("moe-mini", _llama(8192, 384, 4, 6, 2, 512, 256, num_experts=4, experts_per_token=2, variant="mixtral"),
@@ -470,7 +473,8 @@ def from_hf_config(cfg: dict, where: str = "config.json") -> ModelConfig:
         return GPTConfig(vocab_size=r.int("vocab_size"), hidden_size=h, num_layers=r.int("n_layer"),
                          num_heads=r.int("n_head"), ffn_size=inner or 4 * h, max_positions=r.int("n_positions"),
                          norm="pre" if mt == "gpt2" else "post", tie_embeddings=r.bool("tie_word_embeddings", True),
-                         variant=mt, layer_norm_eps=r.float("layer_norm_epsilon", 1e-5))
+                         variant=mt, layer_norm_eps=r.float("layer_norm_epsilon", 1e-5),
+                         init_std=r.float("initializer_range", 0.02))
     if mt == "t5":
         proj = r.expect("feed_forward_proj", ("relu", "gated-gelu", "gated-relu", "gelu", "gated-silu"), "relu")
         layers = r.int("num_layers")
@@ -506,7 +510,8 @@ def from_hf_config(cfg: dict, where: str = "config.json") -> ModelConfig:
                   num_kv_heads=r.int("num_key_value_heads", heads), ffn_size=r.int("intermediate_size"),
                   max_positions=r.int("max_position_embeddings"), head_dim=head_dim,
                   tie_embeddings=r.bool("tie_word_embeddings", False), **_hf_rope(r, cfg),
-                  norm_eps=r.float("rms_norm_eps", 1e-6 if mt == "qwen2" else 1e-5), variant=mt)
+                  norm_eps=r.float("rms_norm_eps", 1e-6 if mt == "qwen2" else 1e-5), variant=mt,
+                  init_std=r.float("initializer_range", 0.02))
         if kw["num_heads"] % kw["num_kv_heads"]:
             raise r.fail("num_key_value_heads", f"= {kw['num_kv_heads']} does not divide num_attention_heads {heads}")
         if mt == "llama":
@@ -656,6 +661,8 @@ _FLAG_FIELDS = {
 def apply_flags(config: ModelConfig, flags: dict, derive: bool) -> ModelConfig:
     """`config` with the architecture flags given (None = not given) applied.
 
+    Without `derive` (an override of a named model), what derives from the flags given follows them as
+    `nlpt.transformer.derive` says (the entry's FFN ratio, head split, both stacks, width-scaled init).
     With `derive` (a `--family` custom model), widths not given follow the ones
     given the way the family's published models do: F = 4H (SwiGLU families:
     8H/3 rounded up to a multiple of 256), KV heads = heads,
@@ -689,6 +696,10 @@ def apply_flags(config: ModelConfig, flags: dict, derive: bool) -> ModelConfig:
                 changes["num_kv_heads"] = changes.get("num_heads", config.num_heads)
         if config.family in ("t5", "bart") and "layers" in given and "decoder_layers" not in given:
             changes["num_decoder_layers"] = given["layers"]
+        if "hidden" in given and hasattr(config, "init_std"):
+            changes["init_std"] = width_scaled_std(config.init_std, width(config), given["hidden"])
+    else:  # an override of a named model: what derives from the flags given follows them
+        changes.update(follow_overrides(config, given))
     if config.family == "llama":
         if given.get("experts") and "top_k" not in given and not config.experts_per_token:
             changes["experts_per_token"] = min(2, given["experts"])  # adding experts to a dense model
