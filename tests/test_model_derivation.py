@@ -110,3 +110,12 @@ def test_help_example_trains_the_benchmark_model_with_the_tokenizers_vocabulary(
                              "--eval-batches", "1", "--threads", "1", "--quiet", capsys=capsys)
     assert code == 0, err
     assert json.load(open(run2 / "config.json"))["model"]["vocab_size"] == size + 10
+
+
+@pytest.mark.parametrize("family", ["t5", "bart"])
+def test_a_model_file_with_one_depth_gives_both_stacks(family):
+    from nlpt.transformer.config import config_from_dict
+
+    c = config_from_dict({"family": family, "num_layers": 2})
+    assert (c.num_layers, c.num_decoder_layers) == (2, 2)
+    assert config_from_dict({"family": family, "num_layers": 2, "num_decoder_layers": 3}).num_decoder_layers == 3

@@ -578,6 +578,8 @@ def config_from_dict(data: dict, where: str = "config.json") -> ModelConfig:
         if value is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and not isinstance(default, bool))):
             raise NlptError(f"{where}: field '{key}' has the wrong type ({type(value).__name__})")
         kwargs[key] = float(value) if isinstance(default, float) and value is not None else value
+    if "num_decoder_layers" in fields and "num_decoder_layers" not in kwargs and "num_layers" in kwargs:
+        kwargs["num_decoder_layers"] = kwargs["num_layers"]  # T5/BART: one depth given is both stacks'
     return cls(**kwargs)  # build() validates what it builds
 
 

@@ -58,8 +58,7 @@ def follow_overrides(config: Any, given: dict) -> dict:
     if explicit_head is not None and "head_dim" not in given and {"hidden", "heads"} & set(given):
         attention = explicit_head * config.num_heads * new / old  # the entry's attention width, scaled
         if attention % heads:
-            raise UsageError(f"--heads {heads} does not split the attention width {attention:g} of --hidden {new} "
-                             f"(give --head-dim)")
+            raise UsageError(f"--heads {heads} does not split the attention width {attention:g} of --hidden {new}")
         head = int(attention // heads)
         if config.family == "t5":
             changes["d_kv"] = head
