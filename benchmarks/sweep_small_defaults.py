@@ -2,7 +2,7 @@
 """The measurement behind the defaults of small GPT models: a small sweep on character-level Tiny Shakespeare.
 
 The model is the one `nlpt pretrain --help`'s Shakespeare example trains (gpt-mini narrowed to 4 layers × 128,
-4 heads, FFN 512, context 64, the tokenizer's 65 characters; batch 12, 2,000 steps, lr 1e-3, cosine to 1e-4
+4 heads, FFN 512, context 64, the tokenizer's 66 entries; batch 12, 2,000 steps, lr 1e-3, cosine to 1e-4
 after 100 warmup steps, no dropout), written out as a config file per variant so that each variant changes one
 setting only: the initial standard deviation (GPT-2's 0.02, or width-scaled 0.02 · √(768 / H)), AdamW's beta2
 (0.95, the presets' default, or nanoGPT's 0.99) and the GELU (GPT-2's tanh form, or the exact erf form that
