@@ -123,6 +123,9 @@ def test_other_settings_are_refused_unless_resume_with_changes(corpus, tok, tmp_
                 "seed: 1337 then, 5 now", "--resume-with-changes", capsys=capsys)
     assert "threads" not in err
     assert snapshot(run) == before
+    fails(gpt(corpus, tok, run, 2, "--resume", "none"), 1, "--resume none, but the folder holds a run (checkpoints "
+          "up to step 2)", capsys=capsys)
+    assert snapshot(run) == before
     other = tmp_path / "other.txt"
     other.write_text(open(corpus).read())
     fails(gpt(str(other), tok, run, 2), 1, "corpus: ", capsys=capsys)

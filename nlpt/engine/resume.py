@@ -166,6 +166,10 @@ def plan_pretrain(o, model_dict: dict, objective: str, context: int, global_batc
 
     existing = check_run_folder(o.run_dir, RUN_FORMAT, "-o", own=("tokens",))
     if o.resume == "none":
+        held = ckpt.list_checkpoints(o.run_dir) if existing else []
+        if held:  # starting over would replace its checkpoints and metrics: a rerun never destroys a run
+            raise NlptError(f"{o.run_dir}: --resume none, but the folder holds a run (checkpoints up to step "
+                            f"{held[-1][0]}); choose another -o to start a new one")
         found = None
     elif o.resume == "auto":
         found = newest_readable(o.run_dir, o.resume_from_older) if os.path.isdir(o.run_dir) else None
