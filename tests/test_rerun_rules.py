@@ -87,7 +87,8 @@ def test_pretrain_and_export_refuse_folders_that_are_not_theirs(corpus, tok, tmp
     # export and --export-hf: never into a folder with files
     fails(["pretrain", "export", run, "--export-hf", mine], 1, "--export-hf already exists and is not an empty folder",
           capsys=capsys)
-    assert snapshot(mine) == before
+    fails(gpt(corpus, tok, tmp_path / "new", 2, "--export-hf", mine), 1, "--export-hf already exists", capsys=capsys)
+    assert snapshot(mine) == before and not (tmp_path / "new").exists()
 
 
 # --------------------------------------------------------------------------- finished runs, changed settings
@@ -102,6 +103,14 @@ def test_a_finished_run_rerun_does_nothing(corpus, tok, tmp_path, capsys):
     assert code == 0, err
     assert "the run has already finished at step 3 (all 3 steps" in err and "nothing to do" in err, err
     assert snapshot(run) == before
+    # with --export-hf: the export is left as it is, or written when the run ended before it
+    hf = tmp_path / "hf"
+    code, _, err = nlpt_main(*args, "--export-hf", hf, capsys=capsys)
+    assert code == 0 and f"{hf}: exported (it was missing)" in err, err
+    exported = snapshot(hf)
+    code, _, err = nlpt_main(*args, "--export-hf", hf, capsys=capsys)
+    assert code == 0 and "nothing to do" in err and "exported" not in err, err
+    assert snapshot(hf) == exported and snapshot(run) == before
     # stopped by --max-time: the rerun trains no further step and keeps its checkpoints
     timed = tmp_path / "timed"
     args = gpt(corpus, tok, timed, 50, "--max-time", "0.001s", "--keep-last", 1, "-q")

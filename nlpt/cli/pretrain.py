@@ -176,7 +176,6 @@ def train(
 ) -> None:
     import dataclasses
     import json as json_mod
-    import os
 
     from nlpt.common.errors import UsageError
     from nlpt.common.progress import log
@@ -234,10 +233,6 @@ def train(
     elif v["no_nsp"] or v.get("sentence_head") is not None:
         flag = "--no-nsp" if v["no_nsp"] else "--sentence-head"
         raise UsageError(f"{flag} applies to encoders (BERT-style), not the {model_config.family} family")
-    if v["export_hf"]:
-        from nlpt.common.runfolder import require_new_folder
-
-        require_new_folder(v["export_hf"], "--export-hf")
     _train_plan(v).check()
 
     from nlpt.corpus.reader import ReaderOptions
@@ -279,7 +274,13 @@ def train(
     for flag, given in (("--gpu", v["gpu"] is not None), ("--mfu", mfu_given), ("--ranks", v["ranks"] is not None)):
         if given:
             raise UsageError(f"{flag} applies to --dry-run only")
-    summary = pretrain(opts)
+    from nlpt.common.runfolder import is_new_folder, require_new_folder
+
+    def before_work(finished: bool) -> None:  # a finished run's earlier export is left alone
+        if v["export_hf"] and not finished:
+            require_new_folder(v["export_hf"], "--export-hf")
+
+    summary = pretrain(opts, before_work=before_work)
     if summary is None:  # a non-zero rank: rank 0 reports
         return
     is_main = summary.get("rank", 0) == 0
@@ -288,6 +289,9 @@ def train(
             from nlpt.engine.resume import finished_note
 
             log(finished_note(v["output"], summary["steps"], summary["checkpoint"], summary["already_finished"]), v["quiet"])
+            if v["export_hf"] and is_new_folder(v["export_hf"]):  # the run ended before its export: write it now
+                _export_run(v, summary)
+                log(f"{v['export_hf']}: exported (it was missing)", v["quiet"])
             if v["json"]:
                 print(json_mod.dumps(summary, indent=2))
         return
@@ -300,12 +304,7 @@ def train(
                 f"rerun the same command to continue", v["quiet"])
         raise typer.Exit(128 + summary["stopped_by"])
     if v["export_hf"] and is_main:
-        from nlpt.engine.run import load_run
-        from nlpt.models.hf import export_hf as export
-
-        model, _, _ = load_run(v["output"])
-        export(model, v["export_hf"], os.path.join(v["output"], "tokenizer.json"))
-        summary["export_hf"] = v["export_hf"]
+        _export_run(v, summary)
     if not is_main:
         return
     if v["json"]:
@@ -333,6 +332,18 @@ def _train_plan(v: dict):
     plan.read_folder("--init", v.get("init"))
     return (plan.write_folder("--output", v["output"], RUN_FOLDER_WRITES).write_folder("--token-dir", v["token_dir"])
             .write_folder("--export-hf", v["export_hf"], replaced=True).write_folder("--tensorboard", v.get("tensorboard")))
+
+
+def _export_run(v: dict, summary: dict) -> None:
+    """--export-hf: the run's newest weights as a transformers folder."""
+    import os
+
+    from nlpt.engine.run import load_run
+    from nlpt.models.hf import export_hf as export
+
+    model, _, _ = load_run(v["output"])
+    export(model, v["export_hf"], os.path.join(v["output"], "tokenizer.json"))
+    summary["export_hf"] = v["export_hf"]
 
 
 def _need_torch() -> None:

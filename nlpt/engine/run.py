@@ -201,8 +201,11 @@ def check_inputs(o: TrainOptions):
     return o, objective_name, context, tokenizer
 
 
-def pretrain(o: TrainOptions, on_progress=None) -> dict:
-    """Train (or continue training) the run in `o.run_dir`; returns a summary dict (rank 0's view)."""
+def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
+    """Train (or continue training) the run in `o.run_dir`; returns a summary dict (rank 0's view).
+
+    `before_work(finished)`, when given, is called once the run folder's state is known and before anything is
+    read or written (the CLI checks its --export-hf folder there: a finished run's export may exist)."""
     import torch
 
     from nlpt.common.threads import resolve_threads
@@ -222,6 +225,8 @@ def pretrain(o: TrainOptions, on_progress=None) -> dict:
     model_dict = config_fields(o.model)
     # before anything is written: a foreign -o folder, an unreadable checkpoint, another model or other settings
     plan = resume.plan_pretrain(o, model_dict, objective_name, context, global_batch)
+    if before_work is not None:
+        before_work(plan.finished is not None)
     if plan.finished:
         return {"run_dir": o.run_dir, "rank": launch.rank, "already_finished": plan.finished, "steps": plan.found.step,
                 "checkpoint": plan.found.path, "stopped_by": None}
