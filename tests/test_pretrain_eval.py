@@ -194,10 +194,19 @@ def test_eval_refuses_a_folder_that_is_no_model(files, tmp_path, capsys):
     assert rc == 1 and "no config.json" in err and len(err.strip().splitlines()) == 1
 
 
-def _transformers_model(family: str, vocab: int):
+def _transformers_model(name: str, vocab: int):
     import transformers
 
     small = dict(vocab_size=vocab)
+    if name == "roberta":
+        return transformers.RobertaForMaskedLM(transformers.RobertaConfig(
+            hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+            max_position_embeddings=66, pad_token_id=1, type_vocab_size=1, **small))
+    if name == "albert":
+        return transformers.AlbertForMaskedLM(transformers.AlbertConfig(
+            embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+            max_position_embeddings=64, **small))
+    family = name
     if family == "encoder":
         return transformers.BertForPreTraining(transformers.BertConfig(
             hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
@@ -218,16 +227,36 @@ def _transformers_model(family: str, vocab: int):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family, tokenizer", [("gpt", "bpe"), ("llama", "bpe"), ("encoder", "wp"), ("t5", "t5"),
-                                               ("bart", "bpe")])
-def test_folders_saved_by_transformers_equal_transformers(family, tokenizer, files, tmp_path, capsys):
+@pytest.mark.parametrize("name, family, tokenizer", [
+    ("gpt", "gpt", "bpe"), ("llama", "llama", "bpe"), ("encoder", "encoder", "wp"), ("roberta", "encoder", "bpe"),
+    ("albert", "encoder", "wp"), ("t5", "t5", "t5"), ("bart", "bart", "bpe")])
+def test_folders_saved_by_transformers_equal_transformers(name, family, tokenizer, files, tmp_path, capsys):
     """Folders transformers itself writes (tied heads not stored) score as transformers scores them."""
     import shutil
 
     torch.manual_seed(0)
-    folder = str(tmp_path / family)
-    _transformers_model(family, 340).save_pretrained(folder)
+    folder = str(tmp_path / name)
+    _transformers_model(name, 340).save_pretrained(folder)
     shutil.copyfile(files[tokenizer], os.path.join(folder, "tokenizer.json"))
     doc = eval_json(capsys, folder, "--data", files["held"], "--context", 24, "--stride", 16)
     nats, scored = hf_nats(folder, files[tokenizer], family, files["held"], 24, 16)
     assert scored == doc["scored_tokens"] and nats == pytest.approx(doc["nats"], rel=1e-5)
+
+
+def test_a_folder_without_its_head_is_refused(files, tmp_path, capsys):
+    """A bare BertModel folder (no MLM head) would score at random: refused in one line."""
+    import shutil
+
+    import transformers
+
+    folder = str(tmp_path / "bare")
+    transformers.BertModel(transformers.BertConfig(vocab_size=340, hidden_size=32, num_hidden_layers=1,
+                                                   num_attention_heads=2, intermediate_size=64,
+                                                   max_position_embeddings=64)).save_pretrained(folder)
+    shutil.copyfile(files["wp"], os.path.join(folder, "tokenizer.json"))
+    capsys.readouterr()  # transformers' progress bars
+    rc, out, err = nlpt_main("pretrain", "eval", folder, "--data", files["held"], capsys=capsys)
+    assert rc == 1 and "no weights for the language-model head (cls." in err and len(err.strip().splitlines()) == 1
+    rc, _, err = nlpt_main("compare", folder, "--eval-data", files["held"], "--plot", tmp_path / "p.png",
+                           capsys=capsys)
+    assert rc == 2 and "does not combine with --plot" in err

@@ -76,6 +76,10 @@ def compare(
     if eval_data:
         from nlpt.compare import evals
 
+        if plot is not None or vector_opts or word is not None or context or contexts_file:
+            raise UsageError("--eval-data scores model folders; it does not combine with --plot, vector-file "
+                             "options or --word/--context")
+
         _print(evals.compare(vectors, list(eval_data), context=eval_context, stride=stride), out)
         return
     if eval_context is not None or stride is not None:
