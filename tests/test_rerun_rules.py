@@ -192,6 +192,22 @@ def test_an_unreadable_newest_checkpoint_stops_unless_resume_from_older(corpus, 
           capsys=capsys)
 
 
+def test_a_half_written_metrics_line_does_not_stop_a_resume(corpus, tok, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    args = gpt(corpus, tok, run, 4, "--checkpoint-every", 2, "--log-every", 1, "--eval-every", 0, "-q")
+    assert nlpt_main(*args, capsys=capsys)[0] == 0
+    shutil.rmtree(run / "checkpoints" / "step-4")  # killed after writing step 4's lines, before its checkpoint...
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write('{"step": 5, "spl')  # ... and in the middle of a line
+    code, _, err = nlpt_main(*args, capsys=capsys)
+    assert code == 0, err
+    with open(run / "metrics.jsonl") as fh:
+        rows = [json.loads(line) for line in fh]
+    assert [r["step"] for r in rows if r["split"] == "train"] == [1, 2, 3, 4]
+
+
 # --------------------------------------------------------------------------- validation before any work
 
 

@@ -123,8 +123,8 @@ class MetricsLog:
             return
         from nlpt.common.output import atomic_output
 
-        with open(self.path, encoding="utf-8") as fh:
-            keep = [line for line in fh if line.strip() and json.loads(line).get("step", 0) <= step]
+        with open(self.path, encoding="utf-8", errors="replace") as fh:
+            keep = [line for line in fh if _step_of(line) is not None and _step_of(line) <= step]
         with atomic_output(self.path) as fh:
             fh.writelines(keep)
 
@@ -139,6 +139,15 @@ class MetricsLog:
     def close(self) -> None:
         if self.events is not None:
             self.events.close()
+
+
+def _step_of(line: str) -> Optional[int]:
+    """The step of a metrics line; None for a blank or damaged one (a process killed while writing it)."""
+    try:
+        record = json.loads(line)
+        return int(record.get("step", 0))
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def _aggregate(sums: dict, d: Dist) -> dict:
