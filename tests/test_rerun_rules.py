@@ -180,6 +180,8 @@ def test_an_unreadable_newest_checkpoint_stops_unless_resume_from_older(corpus, 
     assert snapshot(run) == before
     state.write_bytes(b"not a torch file")
     fails(args, 1, f"{state}: not a loadable checkpoint state", capsys=capsys)
+    torch.save({"format": "nlpt-checkpoint/1", "step": 4}, state)  # a valid file without a resume's state
+    fails(args, 1, f"{state}: not a complete checkpoint state (tokens is missing)", capsys=capsys)
     code, _, err = nlpt_main(*args, "--resume-from-older", capsys=capsys)
     assert code == 0, err
     assert f"resuming from step 2 (checkpoint {run}/checkpoints/step-2)" in err
@@ -217,7 +219,8 @@ def test_objective_and_recipe_values_are_checked_before_any_work(corpus, tok, tm
           "causal_lm", capsys=capsys)
     for line, message in (('lr = "fast"', 'lr = "fast": expected a number'), ("warmup = 2.5", "expected an integer"),
                           ("seed = true", "seed = true: expected an integer"), ("[train]\ndropout = 2", "between"),
-                          ("compile = 1", "expected true or false"), ("eval_every = -1", "must be at least 0")):
+                          ("compile = 1", "expected true or false"), ("eval_every = -1", "must be at least 0"),
+                          ("dropout = nan", "dropout = NaN: not a finite number"), ("lr = inf", "not a finite number")):
         recipe = tmp_path / "r.toml"
         recipe.write_text(line + "\n")
         fails(gpt(corpus, tok, run, 2, "--config", recipe), 2, f"{recipe}: ", message, capsys=capsys)

@@ -113,7 +113,7 @@ def newest_readable(run_dir: str, fall_back: bool) -> Optional[Found]:
     skipped: list = []
     for _, path in reversed(ckpt.list_checkpoints(run_dir)):
         try:
-            reader = ckpt.Reader(path)
+            reader = _opened(path)
         except NlptError as exc:
             if not fall_back:
                 older = f" (add {OLDER_FLAG} to continue from the newest readable older one)" if len(
@@ -132,8 +132,26 @@ def open_checkpoint(path: str) -> Found:
     from nlpt.engine import checkpoint as ckpt
 
     folder = ckpt.resolve(path)
-    reader = ckpt.Reader(folder)
+    reader = _opened(folder)
     return Found(folder, reader, int(reader.state.get("step", 0)))
+
+
+def _opened(folder: str):
+    """`checkpoint.Reader(folder)` with the state a resume needs checked (a damaged or foreign state.pt can be a
+    valid file without it): NlptError naming what is missing."""
+    import torch
+
+    from nlpt.engine import checkpoint as ckpt
+    from nlpt.engine.objective import STATE_FILE
+
+    reader = ckpt.Reader(folder)
+    state = reader.state
+    for key, kinds in (("step", (int,)), ("tokens", (int,)), ("elapsed_s", (int, float)),
+                       ("rng_torch", (torch.Tensor,)), ("rng_data", (torch.Tensor,))):
+        if not isinstance(state.get(key), kinds) or isinstance(state.get(key), bool):
+            raise NlptError(f"{os.path.join(folder, STATE_FILE)}: not a complete checkpoint state ({key} is "
+                            f"{'missing' if key not in state else type(state[key]).__name__})")
+    return reader
 
 
 # ---------------------------------------------------------------------------------------------
