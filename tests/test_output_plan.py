@@ -119,3 +119,11 @@ def test_what_does_not_collide_passes_and_outputs_are_checked_writable(tmp_path,
 def test_two_outputs_onto_standard_output_are_refused():
     message = refused(OutputPlan().write("--output", "-").write("--save-context", "-"))
     assert message == "-: --output and --save-context both name standard output; give each output its own"
+
+
+def test_an_output_that_an_input_pattern_matches_is_refused(tmp_path, corpus):
+    pattern = str(tmp_path / "*.txt")
+    message = refused(OutputPlan().read("INPUTS", pattern).write("-o", str(tmp_path / "vocab.txt")))
+    assert message.endswith(f"-o matches the input pattern {pattern} (INPUTS), so the next run would read it back; "
+                            "write it elsewhere")
+    OutputPlan().read("INPUTS", pattern).write("-o", str(tmp_path / "vocab.tsv")).check()

@@ -58,6 +58,7 @@ CASES = [  # (arguments, what the one line says); {d} is the test's folder
     (["vocab", "c.txt", "-o", "hard.txt"], "--output is the same file as the input"),
     (["vocab", "corpus", "-o", "corpus/v.txt"], "inside the input folder"),
     (["vocab", "merge", "v.txt", "-o", "v.txt"], "--output is the same file as the input"),
+    (["vocab", "*.txt", "-o", "new.txt"], "--output matches the input pattern *.txt (INPUTS)"),
     (["vocab", "--tokenizer", "bpe", "--size", "300", "c.txt", "-o", "sym.txt"], "--output is the same file"),
     (["corpus", "tokenize", "c.txt", "-o", "hard.txt"], "--output is the same file as the input"),
     (["corpus", "shard", "c.txt", "-n", "1", "-o", "c"], "--output-prefix is the same file"),  # c00.txt links c.txt

@@ -24,6 +24,7 @@ import glob
 import os
 import stat
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from nlpt.common.errors import NlptError, UsageError
 from nlpt.common.output import check_writable, is_direct
@@ -123,12 +124,15 @@ class OutputPlan:
     def __init__(self) -> None:
         self.inputs: list[_Entry] = []
         self.outputs: list[_Entry] = []
+        self.patterns: list[tuple[str, str]] = []  # input globs: a new output they match is read back next time
 
     def read(self, option: str, *paths: str | None) -> OutputPlan:
-        """Files, or folders read whole (a corpus folder); `None`, `-` and missing paths are skipped."""
+        """Files, folders read whole (a corpus folder) or glob patterns; `None`, `-` and missing paths are skipped."""
         for path in paths:
             if path and path != "-" and os.path.exists(path):
                 self.inputs.append(_Entry(option, path, folder=os.path.isdir(path)))
+            elif path and glob.has_magic(path):
+                self.patterns.append((option, path))
         return self
 
     def read_folder(self, option: str, path: str | None, entries: tuple = MODEL_FOLDER_FILES) -> OutputPlan:
@@ -210,6 +214,10 @@ class OutputPlan:
         for out in self.outputs:
             if out.path == "-" or is_direct(out.path) or (folders_only and not out.folder):
                 continue
+            for option, pattern in self.patterns:
+                if not out.folder and PurePath(_real(out.path)).match(os.path.abspath(pattern)):
+                    raise UsageError(f"{out.path}: {out.option} matches the input pattern {pattern} ({option}), "
+                                     "so the next run would read it back; write it elsewhere")
             for inp in self.inputs:
                 if inp.folder:  # an output where the input folder reads it back
                     rel = inside(out.path, inp.path)
