@@ -10,8 +10,9 @@ raises one `UsageError` (exit 2) naming both options and the path when
 - an output is the same file as an input (same st_dev and st_ino: symlinks, hard links and other spellings
   of one file are caught; standard output counts when it is redirected to a regular file),
 - two outputs are the same file, or one output lies inside a folder another output writes,
-- an output lies where an input folder would read it back (inside a corpus folder, or among the entries
-  of a run folder that are read), or an input lies inside an output folder where it would be replaced.
+- an output lies where an input would read it back (inside a corpus folder, among the entries of a run
+  folder that are read, or matching an input glob), or an input lies inside an output folder where it
+  would be replaced.
 
 Paths that do not exist yet cannot be the same file as anything, but can lie inside a folder. After the
 collisions, every file output is checked to be writable (`check_writable`), so a command fails before the work.
