@@ -118,7 +118,7 @@ def test_binary_file_is_an_error_unless_forced(tmp_path):
         tokens_of([str(path)])
     forced = tokens_of([str(path)], ReaderOptions(force_binary=True))
     assert forced == ["abc", "\x01\x02", "def"]
-    r = nlpt("vocab", str(path))
+    r = nlpt("vocab", str(path), "-q")  # (-q: no "compiling kernels" note on a first run)
     assert r.returncode == 1
     assert r.stderr.strip().startswith(f"nlpt: error: {path}: looks like a binary file")
     assert len(r.stderr.strip().splitlines()) == 1

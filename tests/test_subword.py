@@ -251,7 +251,7 @@ def test_bad_bin_files_fail_in_one_line_and_write_nothing(trained, tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("a b c\n")
     out = tmp_path / "out.bin"
-    r = nlpt("train-subword", str(corpus), "-o", str(out), "--init", bad["bucket"], "--size", "40", "--bucket", "50000")
+    r = nlpt("train-subword", str(corpus), "-o", str(out), "--init", bad["bucket"], "--size", "40", "--bucket", "50000", "-q")
     assert r.returncode == 1 and expected["bucket"] in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "Traceback" not in r.stderr and not out.exists()
     r = nlpt("query", "vectors", bad["quantised"], "cat")

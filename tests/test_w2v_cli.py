@@ -81,7 +81,7 @@ def test_bad_input_gives_one_line_errors(tmp_path, setup, args, message):
     (tmp_path / "bad.vocab").write_text("a 5\nb many\n")
     args = [a.format(tmp=tmp_path) for a in args]
     out = [] if "-o" in args else ["-o", str(tmp_path / "v.txt")]
-    r = nlpt("train-w2v", str(corpus), *out, *args)
+    r = nlpt("train-w2v", str(corpus), *out, *args, "-q")  # (-q: no "compiling kernels" note on a first run)
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("nlpt: error:"), r.stderr

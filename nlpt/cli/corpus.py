@@ -53,6 +53,9 @@ def stats(
 
         raise UsageError("standard input (-) can be read only once: give the corpus or --vocab another file")
     opts = reader_options(lower, nfkc, split_punct, cjk, force_binary=force_binary)
+    from nlpt.common.process import note_compiling
+
+    note_compiling("vocab", quiet)  # the counting kernels of `nlpt vocab`
     result = corpus_stats(paths, opts, resolve_threads(threads), top, vocab, quiet)
     if json:
         print(_json.dumps(result, indent=2, ensure_ascii=False))

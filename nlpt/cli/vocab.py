@@ -234,9 +234,10 @@ def _run_merge(inputs, output, min_count, max_size, memory, tmp_dir, quiet, as_j
     import json
 
     from nlpt.common.errors import NlptError
-    from nlpt.common.process import load_numba_without_scipy_linalg
+    from nlpt.common.process import load_numba_without_scipy_linalg, note_compiling
 
     load_numba_without_scipy_linalg()
+    note_compiling("vocab", quiet)
     from nlpt.common.progress import Progress, log
     from nlpt.corpus.reader import expand_inputs
     from nlpt.vocab.count import merge_count_files
