@@ -77,7 +77,7 @@ def test_input_and_output_matrices_are_not_swapped(tmp_path):
     vocab_file.write_text("".join(f"{w} {c}\n" for w, c in counts.items()))
     assert read_counts(str(vocab_file))["zzzunseen"] > 0
     config = W2VConfig(size=16, epochs=1, threads=1, seed=3)
-    model = train([CORPUS], ReaderOptions(), config, read_vocab=str(vocab_file), quiet=True)
+    model = train([CORPUS], ReaderOptions(), config, read_vocab=str(vocab_file), quiet=True, drop_unseen=False)
     i = model.vocab.index["zzzunseen"]
     initial = init_model(model.vocab, W2VConfig(size=16, seed=3)).syn0
     assert np.array_equal(model.syn0[i], initial[i])

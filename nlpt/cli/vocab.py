@@ -81,7 +81,7 @@ def count(
     tokenizer: Optional[str] = typer.Option(
         None, "--tokenizer", metavar="bpe|wordpiece|char", help="Train a subword (or character) tokenizer instead of counting words.", show_default=False
     ),
-    size: int = typer.Option(30_000, "--size", min=2, help="Subword vocabulary size (with --tokenizer): bpe 261 or more (256 bytes + 5 special tokens), wordpiece 6 or more, char 2 or more."),
+    size: int = typer.Option(30_000, "--size", help="Subword vocabulary size (with --tokenizer): bpe 261 or more (256 bytes + 5 special tokens), wordpiece 6 or more, char 2 or more."),
     lower: bool = LOWER,
     nfkc: bool = NFKC,
     split_punct: bool = SPLIT_PUNCT,

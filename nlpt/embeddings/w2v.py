@@ -156,6 +156,7 @@ def train(
     keep_context: bool = True,
     inputs: "InputRows | None" = None,
     start: W2VModel | None = None,
+    drop_unseen: bool = True,
 ) -> W2VModel:
     """Train word2vec on `paths`; raises KeyboardInterrupt (after writing `checkpoint`, if given) when interrupted.
 
@@ -164,6 +165,7 @@ def train(
     `inputs` maps each word to its input rows (default: row w for word w, plain
     word2vec; the subword trainer passes its n-gram table). `start` continues
     training a model (its vocabulary and matrices) instead of starting afresh.
+    `drop_unseen`: words of `read_vocab` that the corpus never has are left out of the model (and named).
     """
     from nlpt.embeddings import driver
 
@@ -175,7 +177,7 @@ def train(
     stream = driver.CorpusStream(paths, [], opts, n_threads, block_bytes=min(opts.chunk_bytes, 1 << 18))
     try:
         return _train(stream, t_start, opts, config, read_vocab, save_vocab, checkpoint, quiet, keep_context,
-                      inputs or InputRows(), start)
+                      inputs or InputRows(), start, drop_unseen)
     finally:
         stream.close()
 
@@ -213,7 +215,7 @@ class InputRows:
 
 
 def _train(stream, t_start, opts, config, read_vocab, save_vocab, checkpoint, quiet, keep_context,
-           inputs: InputRows, start: W2VModel | None) -> W2VModel:
+           inputs: InputRows, start: W2VModel | None, drop_unseen: bool = True) -> W2VModel:
     from nlpt.embeddings import driver
     from nlpt.embeddings.huffman import Huffman
     from nlpt.embeddings.sampling import AliasTable, seed_state, subsample_thresholds
@@ -314,7 +316,7 @@ def _train(stream, t_start, opts, config, read_vocab, save_vocab, checkpoint, qu
     syn1neg = model.syn1neg if model.syn1neg is not None else np.zeros((1, config.size), np.float32)
     syn1 = model.syn1 if model.syn1 is not None else np.zeros((1, config.size), np.float32)
     # a vocabulary file may list words the corpus never has: their vectors would stay random (see _drop_unseen)
-    seen = np.zeros(n_words, bool) if read_vocab and resume is None and start is None else None
+    seen = np.zeros(n_words, bool) if drop_unseen and read_vocab and resume is None and start is None else None
 
     def step(chunk, tid: int) -> int:
         if seen is not None:
