@@ -409,3 +409,20 @@ def test_init_from_an_nlpt_run_and_checkpoint(hf_source, files, tmp_path):
         b = load_file(os.path.join(run, "checkpoints", "step-1", "model.safetensors"))
         for k in a:
             torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0, msg=k)
+
+
+def test_init_from_a_folder_with_only_vocab_txt(hf_source, files, tmp_path):
+    """A BERT folder with BERT's vocab.txt instead of tokenizer.json: the run trains on (and keeps) that vocabulary."""
+    from tokenizers import Tokenizer
+
+    path, _ = hf_source("bert")
+    folder = tmp_path / "bert-vocab-txt"
+    shutil.copytree(path, folder)
+    os.unlink(folder / "tokenizer.json")
+    vocab = Tokenizer.from_file(files["wp"]).get_vocab(with_added_tokens=True)
+    (folder / "vocab.txt").write_text("".join(t + "\n" for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])),
+                                      encoding="utf-8")
+    run = str(tmp_path / "run")
+    code, _, err = _init_run(files, str(folder), run, 1, 1e-9)
+    assert code == 0, err
+    assert Tokenizer.from_file(os.path.join(run, "tokenizer.json")).get_vocab(with_added_tokens=True) == vocab

@@ -41,6 +41,20 @@ def _max_length(config) -> int:
     return int(config.max_positions)
 
 
+def pairs_state_dict(pairs) -> dict:
+    """{transformers name: a copy of the tensor} from a family's (name, nlpt tensor or view) pairs."""
+    return {k: v.detach().contiguous().clone() for k, v in pairs}
+
+
+def load_pairs(pairs, tensors: dict) -> None:
+    """The same pairs read backwards: each nlpt tensor (or view) takes its named tensor (KeyError when absent)."""
+    import torch
+
+    with torch.no_grad():
+        for name, param in pairs:
+            param.copy_(tensors[name])
+
+
 # ---------------------------------------------------------------------------------------------
 # export
 

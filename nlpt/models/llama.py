@@ -293,11 +293,13 @@ def _hf_pairs(model: Llama):
 
 def hf_state_dict(model: Llama) -> dict:
     """Tensors named as transformers' Llama/Mistral/Qwen2/Mixtral checkpoints."""
-    return {k: v.detach().contiguous().clone() for k, v in _hf_pairs(model)}
+    from nlpt.models.hf import pairs_state_dict
+
+    return pairs_state_dict(_hf_pairs(model))
 
 
 def load_hf_state_dict(model: Llama, sd: dict) -> None:
     """Copy transformers-named weights into `model` (KeyError naming a missing tensor)."""
-    with torch.no_grad():
-        for name, part in _hf_pairs(model):
-            part.copy_(sd[name])
+    from nlpt.models.hf import load_pairs
+
+    load_pairs(_hf_pairs(model), sd)

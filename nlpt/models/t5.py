@@ -264,12 +264,13 @@ def _hf_pairs(model: T5):
 
 def hf_state_dict(model: T5) -> dict:
     """nlpt weights under T5ForConditionalGeneration's names (tied copies left to transformers to tie)."""
-    return {k: v.detach().contiguous().clone() for k, v in _hf_pairs(model)}
+    from nlpt.models.hf import pairs_state_dict
+
+    return pairs_state_dict(_hf_pairs(model))
 
 
 def load_hf_state_dict(model: T5, sd: dict) -> None:
     """Copy T5ForConditionalGeneration-named weights into `model` (KeyError naming a missing tensor)."""
-    with torch.no_grad():
-        for name, param in _hf_pairs(model):
-            param.copy_(sd[name])
+    from nlpt.models.hf import load_pairs
 
+    load_pairs(_hf_pairs(model), sd)
