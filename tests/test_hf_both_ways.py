@@ -350,6 +350,8 @@ def test_init_run_records_the_source_and_its_export_round_trips(name, hf_source,
         assert json.loads(fh.readline())["step"] == 1
     with open(os.path.join(run, "tokenizer.json"), "rb") as a, open(os.path.join(path, "tokenizer.json"), "rb") as b:
         assert a.read() == b.read()
+    with open(os.path.join(path, "config.json")) as a, open(os.path.join(out, "config.json")) as b:
+        assert json.load(a)["model_type"] == json.load(b)["model_type"]
     source, back = load_file(os.path.join(path, "model.safetensors")), load_file(os.path.join(out, "model.safetensors"))
     shared = [k for k in back if k in source]
     assert len(shared) >= 0.9 * len(back), (sorted(back)[:5], sorted(source)[:5])
@@ -388,6 +390,13 @@ def test_init_refuses_what_contradicts_the_source(hf_source, files, tmp_path):
     code, _, err = _cli("pretrain", files["corpus"], "--init", str(tmp_path / "nowhere"), "-o", str(tmp_path / "r2"),
                         "--max-steps", 1)
     assert code == 1 and "nowhere" in err and len(err.strip().splitlines()) == 1, err
+    distil = tmp_path / "distilbert"  # a layout nlpt's encoder cannot hold: refused before anything is written
+    transformers.DistilBertForMaskedLM(transformers.DistilBertConfig(
+        vocab_size=320, dim=32, n_layers=1, n_heads=2, hidden_dim=64, max_position_embeddings=64)).save_pretrained(str(distil))
+    shutil.copyfile(files["wp"], distil / "tokenizer.json")
+    code, _, err = _init_run(files, str(distil), str(tmp_path / "r3"), 1, 1e-9)
+    assert code == 1 and "cannot continue this encoder model" in err and len(err.strip().splitlines()) == 1, err
+    assert not os.path.exists(tmp_path / "r3")
 
 
 def test_init_from_an_nlpt_run_and_checkpoint(hf_source, files, tmp_path):

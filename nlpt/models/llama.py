@@ -215,7 +215,7 @@ def build(config: LlamaConfig) -> Llama:
 
 def _hf_type(c: LlamaConfig) -> str:
     """The transformers model type that holds this layout: mixtral (experts), qwen2 (Q/K/V biases only),
-    mistral (a sliding window), else llama (Q/K/V and output biases both on or both off)."""
+    mistral (a sliding window, or read from a Mistral folder), else llama (Q/K/V and output biases alike)."""
     if c.num_experts:
         if c.qkv_bias or c.o_bias:
             raise NlptError("transformers' Mixtral has no attention biases; export needs qkv_bias off")
@@ -224,7 +224,7 @@ def _hf_type(c: LlamaConfig) -> str:
         if c.sliding_window:
             raise NlptError("export: Q/K/V biases (Qwen2) with a sliding window has no transformers class here")
         return "qwen2"
-    if c.sliding_window:
+    if c.sliding_window or c.variant == "mistral":
         if c.qkv_bias or c.o_bias:
             raise NlptError("transformers' Mistral has no attention biases; export needs them off with a sliding window")
         return "mistral"
