@@ -110,3 +110,10 @@ def test_recipe_floats_must_be_finite(tmp_path, capsys):
         code, _, err = nlpt_main("pretrain", "train", tmp_path / "c.txt", "-o", tmp_path / "run", "--tokenizer",
                                  tmp_path / "tok.json", "--config", recipe, capsys=capsys)
         assert code == 2 and f"{recipe}: lr = " in err and "not a finite number" in err, err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "nanm", "-5m", "0"])
+def test_max_time_must_be_a_finite_positive_duration(tmp_path, value, capsys):
+    code, _, err = nlpt_main("pretrain", "train", tmp_path / "c.txt", "-o", tmp_path / "run", "--tokenizer",
+                             tmp_path / "tok.json", "--max-time", value, capsys=capsys)
+    assert code == 2 and f"--max-time {value}: not a finite positive duration" in err, err

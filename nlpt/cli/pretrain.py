@@ -353,6 +353,8 @@ def _need_torch() -> None:
 def _parse_duration(text: str) -> float:
     from nlpt.common.errors import UsageError
 
+    import math
+
     s = text.strip().lower()
     try:
         if ":" in s:
@@ -360,11 +362,14 @@ def _parse_duration(text: str) -> float:
             seconds = 0.0
             for p in parts:
                 seconds = seconds * 60 + p
-            return seconds
-        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(s[-1:])
-        return float(s[:-1]) * unit if unit else float(s)
+        else:
+            unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(s[-1:])
+            seconds = float(s[:-1]) * unit if unit else float(s)
     except ValueError:
         raise UsageError(f"--max-time: cannot read {text!r} (use 90s, 30m, 4h or HH:MM:SS)") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError(f"--max-time {text}: not a finite positive duration (use 90s, 30m, 4h or HH:MM:SS)")
+    return seconds
 
 
 def _arch_flags(v: dict) -> dict:
