@@ -71,4 +71,4 @@ def test_glove_checks_the_checkpoint_before_counting(files, capsys):
     assert code == 0, err
     code, _, err = nlpt_main("train-glove", *args, "--size", "8", "--iter", "2", capsys=capsys)
     assert code == 1 and "state has vector size 4, this run asks for 8" in err
-    assert "co-occurrences" not in err  # refused before the counting started
+    assert "vocabulary:" not in err and "co-occurrences" not in err  # refused before any counting

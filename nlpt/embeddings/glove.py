@@ -456,7 +456,8 @@ def init_state(vocab_size: int, dim: int, seed: int, words_hash: str) -> GloveSt
 def save_state(path: str, state: GloveState, config: GloveConfig) -> None:
     """Parameters and AdaGrad state as a driver checkpoint (`.npz` with a JSON header), written atomically."""
     meta = {"kind": STATE_KIND, "version": STATE_VERSION, "epoch": state.epoch, "vocab_hash": state.vocab_hash,
-            "x_max": config.x_max, "alpha": config.alpha, "eta": config.eta, "seed": config.seed}
+            "x_max": config.x_max, "alpha": config.alpha, "eta": config.eta, "seed": config.seed,
+            "vector_size": state.dim}  # (checked before the vocabulary is counted; older states lack it)
     save_checkpoint(path, {"W": state.W, "G": state.G}, meta)
 
 

@@ -78,7 +78,11 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
     if resume is not None:
         from nlpt.embeddings.driver import checkpoint_meta
 
-        done = int(checkpoint_meta(resume).get("epoch", 0))
+        meta = checkpoint_meta(resume)
+        done = int(meta.get("epoch", 0))
+        if meta.get("vector_size", vector_size) != vector_size:
+            raise NlptError(f"{resume}: state has vector size {meta['vector_size']}, this run asks for {vector_size} "
+                            "(--vector-size)")
         if done > iterations:
             raise UsageError(f"{resume}: the saved state is already at iteration {done}, past --iter {iterations}; "
                              f"give --iter {done} or more, or another --checkpoint file to start afresh")
