@@ -435,3 +435,16 @@ def test_init_from_a_folder_with_only_vocab_txt(hf_source, files, tmp_path):
     code, _, err = _init_run(files, str(folder), run, 1, 1e-9)
     assert code == 0, err
     assert Tokenizer.from_file(os.path.join(run, "tokenizer.json")).get_vocab(with_added_tokens=True) == vocab
+
+
+def test_a_character_tokenizer_exports_without_inventing_special_tokens(files, tmp_path):
+    """A character tokenizer's `<unk>` is a vocabulary entry text never produces: it is not declared, so
+    AutoTokenizer splits a literal "<unk>" into characters as nlpt does."""
+    from nlpt.models.hf_tokenizer import write_tokenizer_folder
+    from nlpt.vocab.chars import char_tokenizer
+
+    tok = char_tokenizer([files["corpus"]], 100)
+    assert write_tokenizer_folder(tok, str(tmp_path), "gpt", None, 64) == {}
+    hf = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    text = "the <unk> city\n"
+    assert hf(text)["input_ids"] == tok.encode(text, add_special_tokens=False).ids

@@ -223,5 +223,7 @@ def load_hf_tokenizer(path: str):
     if os.path.exists(vocab_json) and os.path.exists(merges):
         from tokenizers.implementations import ByteLevelBPETokenizer
 
-        return ByteLevelBPETokenizer(vocab_json, merges)._tokenizer
+        tok = ByteLevelBPETokenizer(vocab_json, merges)._tokenizer
+        tok.add_special_tokens([t for t in ("<|endoftext|>",) if tok.token_to_id(t) is not None])  # as GPT-2's own
+        return tok
     raise NlptError(f"{path}: no tokenizer (tokenizer.json, vocab.txt, or vocab.json + merges.txt)")

@@ -42,10 +42,15 @@ FAMILY_ROLES = {
 
 
 def find_token(tokenizer, names) -> tuple[str, int] | None:
-    """(name, id) of the first of `names` in the tokenizer's vocabulary, else None."""
+    """(name, id) of the first of `names` that the tokenizer holds as one token, else None.
+
+    A vocabulary entry that text never produces (a character tokenizer's `<unk>`: the text "<unk>" is five
+    characters) is not declared: transformers would add it as a special token, and "<unk>" in a text would
+    then become one id where nlpt's tokenizer gives five."""
+    added = {t.content for t in tokenizer.get_added_tokens_decoder().values()}
     for name in names:
         i = tokenizer.token_to_id(name)
-        if i is not None:
+        if i is not None and (name in added or tokenizer.encode(name, add_special_tokens=False).ids == [i]):
             return name, i
     return None
 
