@@ -12,21 +12,12 @@ import io
 import os
 import signal
 import sys
+from typing import Iterable
 
 import typer
 
 from nlpt import __version__
 from nlpt.common.errors import Interrupted, NlptError, describe_os_error
-
-app = typer.Typer(
-    name="nlpt",
-    help="NLP pretraining toolkit: corpora, vocabularies, word2vec, GloVe, subword embeddings, Transformers.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 
 _DEBUG = False
 
@@ -37,7 +28,6 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", "-V", help="Print the version and exit.", callback=_version_callback, is_eager=True
@@ -48,24 +38,57 @@ def _root(
     _DEBUG = _DEBUG or debug
 
 
-def _register() -> None:
-    # Imported here (not at module top) only to keep the registration in one place;
-    # these modules import nothing heavier than typer.
-    from nlpt.cli import compare, corpus, finetune, glove, params, pretrain, query, subword, vocab, w2v
+# Every subcommand: its name, the module under nlpt.cli, and either "app" (a group of its own) or the name of
+# the command function beside the module's COMMAND settings. The order is the order of `nlpt --help`.
+SUBCOMMANDS = {
+    "corpus": ("corpus", "app"),
+    "vocab": ("vocab", "app"),
+    "train-w2v": ("w2v", "train_w2v"),
+    "train-glove": ("glove", "train_glove"),
+    "train-subword": ("subword", "train_subword"),
+    "query": ("query", "app"),
+    "pretrain": ("pretrain", "app"),
+    "finetune": ("finetune", "app"),
+    "params": ("params", "params"),
+    "compare": ("compare", "compare"),
+}
 
-    app.add_typer(corpus.app, name="corpus")
-    app.add_typer(vocab.app, name="vocab")
-    app.command("train-w2v", **w2v.COMMAND)(w2v.train_w2v)
-    app.command("train-glove", **glove.COMMAND)(glove.train_glove)
-    app.command("train-subword", **subword.COMMAND)(subword.train_subword)
-    app.add_typer(query.app, name="query")
-    app.add_typer(pretrain.app, name="pretrain")
-    app.add_typer(finetune.app, name="finetune")
-    app.command("params", **params.COMMAND)(params.params)
-    app.command("compare", **compare.COMMAND)(compare.compare)
+
+def build_app(names: Iterable[str] | None = None) -> typer.Typer:
+    """The `nlpt` app with the named subcommands (all by default).
+
+    `main` builds only the subcommand on the command line: typer turns every option of every registered
+    command into a click parameter before it runs anything, which for all of them costs more than the
+    arithmetic of `nlpt params` itself. `nlpt --help` and unknown names get every subcommand.
+    """
+    import importlib
+
+    built = typer.Typer(
+        name="nlpt",
+        help="NLP pretraining toolkit: corpora, vocabularies, word2vec, GloVe, subword embeddings, Transformers.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    built.callback()(_root)
+    for name in SUBCOMMANDS if names is None else names:
+        module_name, attr = SUBCOMMANDS[name]
+        module = importlib.import_module(f"nlpt.cli.{module_name}")
+        if attr == "app":
+            built.add_typer(module.app, name=name)
+        else:
+            built.command(name, **module.COMMAND)(getattr(module, attr))
+    return built
 
 
-_register()
+def __getattr__(name: str):
+    """`nlpt.cli.app`: the whole app, built on first use (tests and documentation tools walk it)."""
+    if name == "app":
+        globals()["app"] = built = build_app()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _SIGNAL: int | None = None
@@ -239,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     _name_stdout(_reopen_closed_streams())
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(build_app([_COMMAND] if _COMMAND in SUBCOMMANDS else None))
     from nlpt.cli.options import plain_parameters
 
     plain_parameters(command)
