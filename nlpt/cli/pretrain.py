@@ -156,7 +156,7 @@ def train(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (autocast; fp16 with a gradient scaler)."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
-    activation_checkpointing: bool = typer.Option(False, "--activation-checkpointing", help="Keep only each block's inputs for backward and recompute the rest there (less memory, about a third more compute; see nlpt params --activation-checkpointing)."),
+    activation_checkpointing: bool = typer.Option(False, "--activation-checkpointing", help="Keep only each block's inputs for backward and recompute the rest there (less memory, one more forward pass of the blocks, a third more FLOPs; see nlpt params --activation-checkpointing)."),
     cpu_matmul: str = typer.Option("auto", "--cpu-matmul", metavar="auto|torch|numpy", help="On CPU, whose BLAS multiplies matrices: torch's, numpy's, or auto (the faster on this machine, timed at start)."),
     strategy: str = typer.Option("auto", "--strategy", help="With several ranks: ddp (default) or fsdp (FSDP2 fully_shard)."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Last fraction of the corpus held out for validation."),

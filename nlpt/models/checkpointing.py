@@ -3,7 +3,7 @@
 Without it, a layer keeps every tensor its backward needs (projections' inputs, attention outputs, norms'
 statistics, dropout masks) from the forward pass to the backward pass; with it, a block keeps only its inputs
 (the residual stream, plus the masks and position tables every block shares) and recomputes the rest during
-backward, at the cost of one more forward pass of the blocks (about a third more compute).
+backward, at the cost of one more forward pass of the blocks (a step is 3 forward passes' FLOPs: a third more).
 `nlpt params --activation-checkpointing` computes what this saves (nlpt.transformer.memory).
 
 Every family's block loop calls its blocks through `call`; `enable(model)` marks the blocks of a model (the
