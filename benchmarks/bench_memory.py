@@ -13,6 +13,11 @@ storage, plus the block inputs a checkpointed block keeps) and printed beside th
 
 Model state must be equal; activations within 10 % (the exit status is 1 otherwise). Memory, not time: no
 benchmark lock is needed, but the larger sizes take a minute on a busy machine.
+
+    flock /work/coord/bench.lock python benchmarks/bench_memory.py --time --sizes medium
+
+`--time` instead times a training step (forward + backward, one thread) with and without checkpointing,
+alternating, and prints the best of each and their ratio: the price of the recomputation.
 """
 
 from __future__ import annotations
@@ -50,13 +55,48 @@ def rows(sizes, dropout: float):
                        "ratio": b["activations"] / got["saved_for_backward"]}
 
 
+def time_rows(sizes, repeats: int = 5):
+    import time
+
+    import torch
+
+    from nlpt.engine.memory_probe import _objective, synthetic_batch
+    from nlpt.models import build, checkpointing
+
+    torch.set_num_threads(1)
+    for size in sizes:
+        hidden, layers, vocab, context, batch = SIZES[size]
+        for family, config in family_configs(hidden, layers, vocab, context).items():
+            torch.manual_seed(0)
+            model = build(config).train()
+            data = synthetic_batch(config, batch, context, context // 2, torch.Generator().manual_seed(0))
+            best = {False: float("inf"), True: float("inf")}
+            for i in range(repeats + 1):
+                for on in (False, True):
+                    checkpointing.enable(model, on)
+                    t = time.perf_counter()
+                    loss, _ = _objective(config).loss(model, data)
+                    loss.backward()
+                    if i:  # the first round warms up
+                        best[on] = min(best[on], time.perf_counter() - t)
+                    model.zero_grad(set_to_none=True)
+            yield {"family": family, "size": size, "step_s": best[False], "step_checkpointing_s": best[True],
+                   "ratio": best[True] / best[False]}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default=",".join(SIZES), help="comma-separated: " + ", ".join(SIZES))
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--time", action="store_true", help="time a step with and without checkpointing instead")
     a = ap.parse_args()
     sizes = a.sizes.split(",")
+    if a.time:
+        for r in time_rows(sizes):
+            print(json.dumps(r) if a.json else f"{r['family']:9} {r['size']:7} step {r['step_s']:.4f} s, "
+                  f"with checkpointing {r['step_checkpointing_s']:.4f} s, {r['ratio']:.2f}×", flush=True)
+        return 0
     bad = 0
     if not a.json:
         print(f"{'family':9} {'size':7} {'ckpt':5} {'model state (est = measured)':>30} "
