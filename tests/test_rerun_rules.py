@@ -184,7 +184,7 @@ def test_an_unreadable_newest_checkpoint_stops_unless_resume_from_older(corpus, 
     fails(args, 1, f"{state}: not a complete checkpoint state (tokens is missing)", capsys=capsys)
     code, _, err = nlpt_main(*args, "--resume-from-older", capsys=capsys)
     assert code == 0, err
-    assert f"resuming from step 2 (checkpoint {run}/checkpoints/step-2)" in err
+    assert f"resuming from step 2 (checkpoint {run}/checkpoints/step-2; step-4 unreadable, passed over)" in err
     from nlpt.engine.checkpoint import read_state
 
     assert read_state(str(run / "checkpoints" / "step-4"))["step"] == 4  # rewritten whole

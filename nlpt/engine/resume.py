@@ -81,9 +81,10 @@ def changes_note(changes: list[Change], path: str) -> str:
     return f"continuing with changed settings ({describe(changes, limit=8)}); recorded in {path}"
 
 
-def resuming(step: int, checkpoint: str) -> str:
-    """The line every resume prints."""
-    return f"resuming from step {step} (checkpoint {checkpoint})"
+def resuming(found: "Found") -> str:
+    """The line every resume prints (naming the newer checkpoints --resume-from-older passed over)."""
+    passed = "".join(f"; {os.path.basename(path)} unreadable, passed over" for path, _ in found.skipped)
+    return f"resuming from step {found.step} (checkpoint {found.path}{passed})"
 
 
 def finished_note(run_dir: str, step: int, checkpoint: Optional[str], how: str) -> str:
@@ -159,8 +160,8 @@ def _opened(folder: str):
 
 # options that do not change what a run trains: they may differ when it is continued
 PRETRAIN_FREE = ("resume", "resume_with_changes", "resume_from_older", "quiet", "threads", "device", "cpu_matmul",
-                 "compile", "strategy", "token_dir", "eval_every", "eval_batches", "log_every", "checkpoint_every",
-                 "keep_last")
+                 "compile", "activation_checkpointing", "strategy", "token_dir", "eval_every", "eval_batches",
+                 "log_every", "checkpoint_every", "keep_last")
 
 
 @dataclass

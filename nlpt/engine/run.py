@@ -235,7 +235,7 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
     if saved is not None and launch.rank == 0:
         from nlpt.common.progress import log
 
-        log(resume.resuming(plan.found.step, resume_from), o.quiet)
+        log(resume.resuming(plan.found), o.quiet)
     d = dist_.setup(o.device)
     matmul = None
     try:

@@ -481,7 +481,7 @@ def run_finetune(s: Settings) -> dict | None:
     if found and main:
         from nlpt.engine.resume import resuming
 
-        log(resuming(found.step, found.path), s.quiet)
+        log(resuming(found), s.quiet)
     task = read_task(s)
     import torch  # after the checks: bad input fails without paying for the import
 
