@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """`nlpt pretrain` against its peers, each row side by side in one run.
 
-Rows (`--rows a,b,c,d,e,f,g`; e and f, BERT and T5/BART, are described above row_e):
+Rows (`--rows a,b,c,d,e,f,g,h`; e and f, BERT and T5/BART, are described above row_e):
 
 a  CPU training tokens/s: nlpt's engine (`nlpt.engine.run.pretrain`, fused AdamW, the real loop and data)
    against transformers' GPT2LMHeadModel and LlamaForCausalLM in a plain torch loop (AdamW, clipping), same
@@ -27,6 +27,10 @@ c  token-file preparation of ../shared/data/enwiki-2015-100m with a 32k byte-lev
 d  GPU: tokens/s and MFU of the 124M GPT-2 config in bf16 on one CUDA device (skipped without one).
 g  one matrix product at gpt-mini's training shapes through torch and through numpy, GFLOP/s: the two BLAS
    libraries `--cpu-matmul auto` chooses between.
+h  whole `nlpt pretrain` commands at gpt-mini's Tiny Shakespeare shape with `--cpu-matmul` torch, numpy and
+   auto (three runs), at `--threads` and at 1: auto's choice, its stability and the seconds before training starts.
+Rows a, e and f run at `--threads` (the default of `nlpt pretrain` here: all cores) and at 1 thread, each
+printing the backend `--cpu-matmul auto` chose and nlpt at its default against nlpt with `--cpu-matmul torch`.
 
     .venv/bin/python benchmarks/bench_pretrain.py [--rows a,b,c] [--threads 2] [--steps 8] [--data DIR] [--nanogpt DIR]
 """
@@ -140,48 +144,72 @@ def _nlpt_steps(kind: str, steps: int, warmup: int, threads: int, corpus: str, t
     return [tokens_per_step / r["tokens_per_s"] for r in rows[warmup:]], cpu, summary["parameters"]
 
 
+def _thread_counts(args) -> list:
+    """The run's thread count (`--threads`, the default of `nlpt pretrain` on this machine) and 1, each once."""
+    return list(dict.fromkeys([args.threads, 1]))
+
+
+def _auto_choice(threads: int):
+    """What `--cpu-matmul auto` chooses on `threads` threads (the engine's default), undone at once."""
+    from nlpt.models import cpu_matmul
+
+    choice = cpu_matmul.configure("auto", threads)
+    choice.restore()
+    return choice
+
+
 def row_a(args) -> str:
     import torch
 
     work = tempfile.mkdtemp(prefix="bench-pretrain-a-")
     corpus = os.path.join(DATA, "tinyshakespeare", "input.txt")
     tok = _char_tokenizer(corpus, os.path.join(work, "tok.json"))
-    lines = []
-    from nlpt.models import cpu_matmul
+    out = []
+    for threads in _thread_counts(args):
+        out.append(_row_a_at(args, threads, corpus, tok, work))
+    return f"(a) CPU training tokens/s, torch {torch.__version__}, at {' and at '.join(map(str, _thread_counts(args)))} " \
+        f"thread(s)\n\n" + "\n\n".join(out)
 
-    choice = cpu_matmul.configure("auto", args.threads)  # what the engine's default will choose, for the table
-    choice.restore()
+
+def _row_a_at(args, threads: int, corpus: str, tok: str, work: str) -> str:
+    lines = []
+    choice = _auto_choice(threads)
     for kind, peer in (("gpt", "transformers GPT2LMHeadModel"), ("llama", "transformers LlamaForCausalLM")):
         ours, theirs, ours_cpu, theirs_cpu, torch_mm, torch_mm_cpu = [], [], [], [], [], []
         for _ in range(args.rounds):  # A B C A B C ...: load changes on a shared machine hit every side
-            t, c, params = _nlpt_steps(kind, args.steps, 1, args.threads, corpus, tok, work)
+            t, c, params = _nlpt_steps(kind, args.steps, 1, threads, corpus, tok, work)
             ours += t
             ours_cpu += c
-            t, c = _hf_steps(kind, args.steps, 1, args.threads)
+            t, c = _hf_steps(kind, args.steps, 1, threads)
             theirs += t
             theirs_cpu += c
             if choice.backend != "torch":  # nlpt with torch's own products too, to show what each part brings
-                t, c, _ = _nlpt_steps(kind, args.steps, 1, args.threads, corpus, tok, work, cpu_matmul="torch")
+                t, c, _ = _nlpt_steps(kind, args.steps, 1, threads, corpus, tok, work, cpu_matmul="torch")
                 torch_mm += t
                 torch_mm_cpu += c
         tps_theirs = 8 * 256 / statistics.median(theirs)
         cpu_theirs = statistics.median(theirs_cpu)
-        fb_ours, fb_theirs = _interleaved_forward_backward(kind, args.threads)
-        sides = [(f"nlpt {kind} (engine, --cpu-matmul auto: {choice.backend})", ours, ours_cpu, f"{fb_theirs / fb_ours:.2f}×")]
+        fb_ours, fb_theirs = _interleaved_forward_backward(kind, threads)
+        tps_auto = 8 * 256 / statistics.median(ours)
+        vs_torch = (f"{tps_auto / (8 * 256 / statistics.median(torch_mm)):.2f}×" if torch_mm
+                    else "1.00× (auto is torch)")
+        sides = [(f"nlpt {kind} (engine, --cpu-matmul auto: {choice.backend})", ours, ours_cpu,
+                  f"{fb_theirs / fb_ours:.2f}×", vs_torch)]
         if torch_mm:
-            sides.append((f"nlpt {kind} (engine, --cpu-matmul torch)", torch_mm, torch_mm_cpu, ""))
-        for name, wall, cpu, fb in sides:
+            sides.append((f"nlpt {kind} (engine, --cpu-matmul torch)", torch_mm, torch_mm_cpu, "", "1.00×"))
+        for name, wall, cpu, fb, vs in sides:
             tps, cpu_s = 8 * 256 / statistics.median(wall), statistics.median(cpu)
             lines.append([name, f"{params:,}", f"{tps:,.0f}", f"{tps / tps_theirs:.2f}×", f"{cpu_s:.2f}",
-                          f"{cpu_theirs / cpu_s:.2f}×", fb])
-        lines.append([peer + " (plain loop)", "", f"{tps_theirs:,.0f}", "1.00×", f"{cpu_theirs:.2f}", "1.00×", "1.00×"])
-    return (f"(a) CPU training tokens/s, batch 8 × 256, {args.threads} threads, torch {torch.__version__}, "
+                          f"{cpu_theirs / cpu_s:.2f}×", fb, vs])
+        lines.append([peer + " (plain loop)", "", f"{tps_theirs:,.0f}", "1.00×", f"{cpu_theirs:.2f}", "1.00×", "1.00×",
+                      ""])
+    return (f"{threads} thread(s), batch 8 × 256; --cpu-matmul auto chose {choice.backend} ({choice.reason}); "
             f"median of {args.rounds * args.steps} timed steps per side in {args.rounds} alternating rounds (wall "
-            f"time, and CPU time of the process per step, which a loaded machine disturbs less); last column: "
+            f"time, and CPU time of the process per step, which a loaded machine disturbs less); fwd+bwd column: "
             f"forward+backward alone in CPU time, the two models alternating step by step (3 steps each, nlpt with "
-            f"auto's choice); auto's timing here: numpy's BLAS {choice.speedup:.2f}× torch's\n\n"
+            f"auto's choice); last column: nlpt at its default against nlpt with torch's products, same run\n\n"
             + table(["system", "parameters", "tokens/s (wall)", "vs transformers", "CPU s/step", "vs transformers (CPU)",
-                     "fwd+bwd vs transformers (CPU)"], lines))
+                     "fwd+bwd vs transformers (CPU)", "auto vs --cpu-matmul torch"], lines))
 
 
 def _interleaved_forward_backward(kind: str, threads: int, steps: int = 3) -> tuple[float, float]:
@@ -521,17 +549,23 @@ def _full_context(batch: dict, context: int, pad: int) -> dict:
     return out
 
 
-def _time_pair(ours, theirs, batches: list, steps: int, warmup: int) -> tuple[list, list]:
-    """Seconds per step of each side on the same batches, alternating (A B A B)."""
-    t_ours, t_theirs = [], []
+def _time_sides(sides: list, batches: list, steps: int, warmup: int, threads: int) -> list:
+    """Seconds per step of each (step function, --cpu-matmul backend) on the same batches, alternating (A B C A B C)."""
+    from nlpt.models import cpu_matmul
+
+    times = [[] for _ in sides]
     for rnd in range(2):
-        for fn, times in ((ours, t_ours), (theirs, t_theirs)):
-            for i in range(warmup + steps):
-                t = time.perf_counter()
-                fn(batches[(rnd * steps + i) % len(batches)])
-                if i >= warmup:
-                    times.append(time.perf_counter() - t)
-    return t_ours, t_theirs
+        for (fn, backend), out in zip(sides, times):
+            choice = cpu_matmul.configure(backend, threads)
+            try:
+                for i in range(warmup + steps):
+                    t = time.perf_counter()
+                    fn(batches[(rnd * steps + i) % len(batches)])
+                    if i >= warmup:
+                        out.append(time.perf_counter() - t)
+            finally:
+                choice.restore()
+    return times
 
 
 def _trainer(model, loss_fn, nlpt_optimizer: bool):
@@ -554,7 +588,7 @@ def _trainer(model, loss_fn, nlpt_optimizer: bool):
     return step
 
 
-def _seq_row(name: str, args, toks: dict) -> list:
+def _seq_row(name: str, args, toks: dict, threads: int) -> list:
     import torch
     import transformers
 
@@ -606,11 +640,19 @@ def _seq_row(name: str, args, toks: dict) -> list:
                       decoder_input_ids=b["decoder_input_ids"], decoder_attention_mask=b["decoder_attention_mask"],
                       labels=b["labels"]).loss
     hf_step = _trainer(hf, hf_loss, False)
-    t_ours, t_theirs = _time_pair(ours_step, hf_step, batches, args.steps, 2)
-    tps_ours, tps_theirs = B * T / statistics.median(t_ours), B * T / statistics.median(t_theirs)
+    torch.set_num_threads(threads)
+    auto = _auto_choice(threads).backend
+    sides = [(ours_step, "auto"), (hf_step, "torch")] + ([(ours_step, "torch")] if auto != "torch" else [])
+    times = _time_sides(sides, batches, args.steps, 2, threads)
+    tps = [B * T / statistics.median(t) for t in times]
     n_ours, n_theirs = sum(p.numel() for p in ours.parameters()), sum(p.numel() for p in hf.parameters())
-    return [[f"nlpt {name} ({objective_name})", f"{n_ours:,}", f"{tps_ours:,.0f}", f"{tps_ours / tps_theirs:.2f}×"],
-            [peer + " (plain loop)", f"{n_theirs:,}", f"{tps_theirs:,.0f}", "1.00×"]]
+    vs_torch = f"{tps[0] / tps[2]:.2f}×" if auto != "torch" else "1.00× (auto is torch)"
+    lines = [[f"nlpt {name} ({objective_name}, --cpu-matmul auto: {auto})", f"{n_ours:,}", f"{tps[0]:,.0f}",
+              f"{tps[0] / tps[1]:.2f}×", vs_torch]]
+    if auto != "torch":
+        lines.append([f"nlpt {name} ({objective_name}, --cpu-matmul torch)", f"{n_ours:,}", f"{tps[2]:,.0f}",
+                      f"{tps[2] / tps[1]:.2f}×", "1.00×"])
+    return lines + [[peer + " (plain loop)", f"{n_theirs:,}", f"{tps[1]:,.0f}", "1.00×", ""]]
 
 
 def _rows_ef(args, names: list, label: str) -> str:
@@ -618,10 +660,14 @@ def _rows_ef(args, names: list, label: str) -> str:
 
     work = tempfile.mkdtemp(prefix="bench-pretrain-ef-")
     toks = _seq_setup(work, args.threads)
-    lines = [line for name in names for line in _seq_row(name, args, toks)]
-    return (f"{label} CPU training tokens/s, batch 16 × 128 (same batches both sides), {args.threads} threads, "
-            f"torch {torch.__version__}, median of {2 * args.steps} timed steps per side\n\n"
-            + table(["system", "parameters", "tokens/s", "vs transformers"], lines))
+    out = []
+    for threads in _thread_counts(args):
+        lines = [line for name in names for line in _seq_row(name, args, toks, threads)]
+        out.append(f"{threads} thread(s): tokens/s, batch 16 × 128 (same batches on every side), torch "
+                   f"{torch.__version__}, median of {2 * args.steps} timed steps per side, sides alternating\n\n"
+                   + table(["system", "parameters", "tokens/s", "vs transformers", "auto vs --cpu-matmul torch"],
+                           lines))
+    return f"{label} CPU training\n\n" + "\n\n".join(out)
 
 
 def row_e(args) -> str:
@@ -661,12 +707,63 @@ def row_g(args) -> str:
             + table(["product", "torch GFLOP/s", "numpy GFLOP/s", "numpy ÷ torch"], lines))
 
 
-ROWS = {"a": row_a, "b": row_b, "c": row_c, "d": row_d, "e": row_e, "f": row_f, "g": row_g}
+# --------------------------------------------------------------------------------------------- row h
+
+
+def row_h(args) -> str:
+    """`nlpt pretrain` at gpt-mini's Tiny Shakespeare shape (4 layers, 128 wide, FFN 512, context 64, batch 12,
+    `--eval-every 0`, `--eval-batches 1`), `--cpu-matmul` torch, numpy and auto (three runs of the same command)
+    at `--threads` and at 1, each the whole command in its own process, the sides alternating; auto starts from
+    an empty decision cache, so its first run on one thread times the products and the next two reuse that."""
+    work = tempfile.mkdtemp(prefix="bench-pretrain-h-")
+    corpus = os.path.join(DATA, "tinyshakespeare", "input.txt")
+    tok = _char_tokenizer(corpus, os.path.join(work, "tok.json"))
+    vocab = json.load(open(tok))["model"]["vocab"]
+    arch = os.path.join(work, "gpt-mini-shakespeare.json")
+    with open(arch, "w") as fh:
+        json.dump({"family": "gpt", "vocab_size": len(vocab), "hidden_size": 128, "num_layers": 4, "num_heads": 4,
+                   "ffn_size": 512, "max_positions": 64}, fh)
+    from nlpt.engine.tokens import prepare_tokens
+
+    token_dir = os.path.join(work, "tokens")
+    prepare_tokens([corpus], tok, token_dir, 0.1)
+    env = {"NLPT_CACHE_DIR": os.path.join(work, "cache")}
+    lines, n = [], 0
+    for threads in _thread_counts(args):
+        results = {}
+        for backend in ("torch", "numpy", "auto", "auto", "auto"):
+            run = os.path.join(work, f"run-{n}")
+            n += 1
+            m = measured([sys.executable, "-m", "nlpt", "pretrain", corpus, "-o", run, "--tokenizer", tok,
+                          "--token-dir", token_dir, "--arch", arch, "--batch", 12, "--max-steps", args.tiny_steps,
+                          "--eval-every", 0, "--eval-batches", 1, "--checkpoint-every", 0, "--threads", threads,
+                          "--cpu-matmul", backend, "--quiet", "--json"], env=env)
+            with open(os.path.join(run, "cpu-matmul.json")) as fh:
+                chose = json.load(fh)
+            summary = json.loads(m["stdout"])
+            outside = m["wall_s"] - summary["seconds"]  # start-up until the loop, and exit: the run's fixed cost
+            results.setdefault(backend, []).append((summary["seconds"], m["cpu_s"], m["wall_s"], outside, chose))
+        best = min(min(r[0] for r in results[b]) for b in ("torch", "numpy"))
+        for backend, runs in results.items():
+            for i, (train_s, cpu_s, wall_s, outside, chose) in enumerate(runs):
+                label = f"auto, run {i + 1}" if backend == "auto" else backend
+                lines.append([threads, label, chose["backend"], f"{train_s:.1f}", f"{best / train_s:.2f}",
+                              f"{cpu_s:.1f}", f"{wall_s:.1f}", f"{outside:.1f}",
+                              ("cached" if chose["from_cache"] else chose["reason"]) if backend == "auto" else ""])
+    return (f"(h) `nlpt pretrain`, gpt-mini Tiny Shakespeare shape, {args.tiny_steps} steps: training seconds (the "
+            f"loop, with one validation batch at the end), speed as a fraction of the faster of torch and numpy at "
+            f"that thread count, CPU seconds and wall seconds of the whole command, and its seconds outside the "
+            f"training loop (start-up before the first step, and exit)\n\n"
+            + table(["threads", "--cpu-matmul", "ran on", "training s", "speed vs faster", "CPU s (command)",
+                     "wall s (command)", "s outside the loop", "auto's reason"], lines))
+
+
+ROWS = {"a": row_a, "b": row_b, "c": row_c, "d": row_d, "e": row_e, "f": row_f, "g": row_g, "h": row_h}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", default="a,b,c,d,e,f,g", help="comma-separated rows among " + ",".join(ROWS))
+    ap.add_argument("--rows", default="a,b,c,d,e,f,g,h", help="comma-separated rows among " + ",".join(ROWS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=3, help="row a: timed steps per side per round")
     ap.add_argument("--rounds", type=int, default=4, help="row a: alternating rounds per side")
@@ -677,6 +774,7 @@ def main() -> None:
                     help="row b: nlpt's --cpu-matmul per nlpt run, comma-separated (default = not given)")
     ap.add_argument("--nanogpt", default=os.environ.get("NLPT_BENCH_NANOGPT", "/work/peers/nanogpt"),
                     help="row b: a nanoGPT checkout to run side by side [$NLPT_BENCH_NANOGPT or /work/peers/nanogpt]")
+    ap.add_argument("--tiny-steps", type=int, default=150, help="row h: training steps per run")
     ap.add_argument("--gpu-steps", type=int, default=300, help="row d: training steps")
     ap.add_argument("--data", default=None, help="row c: corpus folder [../shared/data/enwiki-2015-100m]")
     args = ap.parse_args()
