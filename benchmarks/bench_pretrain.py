@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """`nlpt pretrain` against its peers, each row side by side in one run.
 
-Rows (`--rows a,b,c,d,e,f,g,h`; e and f, BERT and T5/BART, are described above row_e):
+Rows (`--rows a,b,c,d,e,f,g,h,i`; e and f, BERT and T5/BART, are described above row_e):
 
 a  CPU training tokens/s: nlpt's engine (`nlpt.engine.run.pretrain`, fused AdamW, the real loop and data)
    against transformers' GPT2LMHeadModel and LlamaForCausalLM in a plain torch loop (AdamW, clipping), same
@@ -29,6 +29,8 @@ g  one matrix product at gpt-mini's training shapes through torch and through nu
    libraries `--cpu-matmul auto` chooses between.
 h  whole `nlpt pretrain` commands at gpt-mini's Tiny Shakespeare shape with `--cpu-matmul` torch, numpy and
    auto (three runs), at `--threads` and at 1: auto's choice, its stability and the seconds before training starts.
+i  one training step of that shape in one process: torch's threads × whose products × numpy's BLAS threads
+   (the two thread pools' contention that keeps auto on torch on several threads).
 Rows a, e and f run at `--threads` (the default of `nlpt pretrain` here: all cores) and at 1 thread, each
 printing the backend `--cpu-matmul auto` chose and nlpt at its default against nlpt with `--cpu-matmul torch`.
 
@@ -758,12 +760,53 @@ def row_h(args) -> str:
                      "wall s (command)", "s outside the loop", "auto's reason"], lines))
 
 
-ROWS = {"a": row_a, "b": row_b, "c": row_c, "d": row_d, "e": row_e, "f": row_f, "g": row_g, "h": row_h}
+def row_i(args) -> str:
+    """Per training step of the gpt-mini Tiny Shakespeare shape in one process, torch's threads × whose products ×
+    numpy's BLAS threads, alternating: the thread pools' contention that `--cpu-matmul auto` avoids."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from nlpt.models import build, cpu_matmul
+    from nlpt.transformer.config import GPTConfig
+
+    torch.manual_seed(0)
+    model = build(GPTConfig(vocab_size=65, hidden_size=128, num_layers=4, num_heads=4, ffn_size=512,
+                            max_positions=64)).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    ids = torch.randint(0, 65, (12, 65), generator=torch.Generator().manual_seed(0))
+    settings = [(1, "torch", 1), (1, "numpy", 1), (args.threads, "torch", args.threads),
+                (args.threads, "numpy", args.threads), (args.threads, "numpy", 1)]
+    best = {k: [float("inf"), float("inf")] for k in settings}
+    for _ in range(2):
+        for key in settings:
+            threads, backend, blas = key
+            torch.set_num_threads(threads)
+            choice = cpu_matmul.configure(backend, threads)
+            limits = threadpool_limits(blas, user_api="blas")
+            try:
+                for i in range(args.steps + 2):  # two untimed steps start the pools
+                    w, c = time.perf_counter(), time.process_time()
+                    model(ids[:, :-1], labels=ids[:, 1:])["loss"].backward()
+                    opt.step()
+                    opt.zero_grad()
+                    if i >= 2:
+                        best[key][0] = min(best[key][0], time.perf_counter() - w)
+                        best[key][1] = min(best[key][1], time.process_time() - c)
+            finally:
+                limits.restore_original_limits()
+                choice.restore()
+    lines = [[t, b, blas, f"{w * 1000:,.0f}", f"{c * 1000:,.0f}"] for (t, b, blas), (w, c) in best.items()]
+    return (f"(i) one training step (forward, backward, AdamW) of the gpt-mini Tiny Shakespeare shape, batch 12 × 64, "
+            f"in one process, best of 2 alternating rounds of {args.steps} steps\n\n"
+            + table(["torch threads", "products through", "numpy's BLAS threads", "wall ms/step", "CPU ms/step"], lines))
+
+
+ROWS = {"a": row_a, "b": row_b, "c": row_c, "d": row_d, "e": row_e, "f": row_f, "g": row_g, "h": row_h, "i": row_i}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", default="a,b,c,d,e,f,g,h", help="comma-separated rows among " + ",".join(ROWS))
+    ap.add_argument("--rows", default="a,b,c,d,e,f,g,h,i", help="comma-separated rows among " + ",".join(ROWS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=3, help="row a: timed steps per side per round")
     ap.add_argument("--rounds", type=int, default=4, help="row a: alternating rounds per side")

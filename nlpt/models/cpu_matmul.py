@@ -9,7 +9,7 @@ of the additions inside a dot product differs, so results agree to rounding.
 
 `configure(backend, threads)` picks the backend: "torch", "numpy", or "auto",
 which is torch on more than one thread and, on one thread, numpy's only where a
-timed product (~0.2 s) showed it at least `AUTO_MARGIN` faster; it also sets
+timed product (~0.3 s, in thread CPU time) showed it at least `AUTO_MARGIN` faster; it also sets
 numpy's BLAS to `threads` threads (threadpoolctl), as torch is, and returns a
 `Choice` whose `restore()` undoes it. Until it is called the backend is torch,
 so building or using a model never changes behaviour on its own; `nlpt
@@ -100,7 +100,10 @@ def _limit_blas_threads(threads: int):
 
 def time_product(m: int, k: int, n: int, threads: int, calls: int = 7) -> tuple[float, float]:
     """Best seconds of x [m × k] · wᵀ (w stored n × k, as a layer's weight) through torch and through numpy,
-    both on `threads` threads, in alternating calls after two untimed ones (which start each library's threads)."""
+    both on `threads` threads, in alternating calls after two untimed ones (which start each library's threads).
+    On one thread both compute in the calling thread, so its CPU clock is read: other jobs taking the core
+    between calls do not count, and a timing on a busy machine decides as on a quiet one."""
+    clock = time.thread_time if threads == 1 else time.perf_counter
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -110,13 +113,13 @@ def time_product(m: int, k: int, n: int, threads: int, calls: int = 7) -> tuple[
         best = [float("inf"), float("inf")]
         for i in range(calls + 2):  # alternating, so a change of load hits both
             for side in (0, 1):
-                t = time.perf_counter()
+                t = clock()
                 if side == 0:
                     torch.mm(x, w.t(), out=out)
                 else:
                     np.matmul(xn, wn, out=outn)
                 if i >= 2:
-                    best[side] = min(best[side], time.perf_counter() - t)
+                    best[side] = min(best[side], clock() - t)
         return best[0], best[1]
     finally:
         torch.set_num_threads(before)
@@ -141,7 +144,7 @@ def _machine_key(threads: int, shape: tuple) -> str:
 
     blas = next((f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}" for i in threadpool_info()
                  if i.get("user_api") == "blas"), "no blas")
-    return (f"{cpu} | cores {os.cpu_count()} | torch {torch.__version__} | numpy {np.__version__} | {blas} | "
+    return (f"cpu time | {cpu} | cores {os.cpu_count()} | torch {torch.__version__} | numpy {np.__version__} | {blas} | "
             f"threads {threads} | {'x'.join(map(str, shape))}")
 
 
@@ -177,7 +180,7 @@ def _measured_speedup(threads: int) -> tuple[float, bool]:
     known = _read_cache(path).get(key)
     if isinstance(known, dict) and isinstance(known.get("numpy_speedup"), (int, float)) and known["numpy_speedup"] > 0:
         return float(known["numpy_speedup"]), True
-    torch_s, numpy_s = time_product(*_PROBE_SHAPE, threads)
+    torch_s, numpy_s = time_product(*_PROBE_SHAPE, threads, calls=15)
     speedup = torch_s / numpy_s
     _write_cache(path, key, speedup)
     return speedup, False
