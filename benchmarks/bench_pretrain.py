@@ -151,11 +151,13 @@ def _thread_counts(args) -> list:
     return list(dict.fromkeys([args.threads, 1]))
 
 
-def _auto_choice(threads: int):
-    """What `--cpu-matmul auto` chooses on `threads` threads (the engine's default), undone at once."""
+def _auto_choice(threads: int, config=None, batch: int = 8, context: int = 256):
+    """What `--cpu-matmul auto` chooses on `threads` threads for `config` at batch × context (as the engine asks),
+    undone at once."""
     from nlpt.models import cpu_matmul
 
-    choice = cpu_matmul.configure("auto", threads)
+    shape = cpu_matmul.probe_shape(config, batch, context) if config is not None else None
+    choice = cpu_matmul.configure("auto", threads, shape)
     choice.restore()
     return choice
 
@@ -174,9 +176,12 @@ def row_a(args) -> str:
 
 
 def _row_a_at(args, threads: int, corpus: str, tok: str, work: str) -> str:
-    lines = []
-    choice = _auto_choice(threads)
+    from nlpt.transformer.config import REGISTRY
+
+    lines, reasons = [], []
     for kind, peer in (("gpt", "transformers GPT2LMHeadModel"), ("llama", "transformers LlamaForCausalLM")):
+        choice = _auto_choice(threads, REGISTRY[f"{kind}-mini"].config)
+        reasons.append(f"{kind}: {choice.backend} ({choice.reason})")
         ours, theirs, ours_cpu, theirs_cpu, torch_mm, torch_mm_cpu = [], [], [], [], [], []
         for _ in range(args.rounds):  # A B C A B C ...: load changes on a shared machine hit every side
             t, c, params = _nlpt_steps(kind, args.steps, 1, threads, corpus, tok, work)
@@ -191,7 +196,7 @@ def _row_a_at(args, threads: int, corpus: str, tok: str, work: str) -> str:
                 torch_mm_cpu += c
         tps_theirs = 8 * 256 / statistics.median(theirs)
         cpu_theirs = statistics.median(theirs_cpu)
-        fb_ours, fb_theirs = _interleaved_forward_backward(kind, threads)
+        fb_ours, fb_theirs = _interleaved_forward_backward(kind, threads, choice.backend)
         tps_auto = 8 * 256 / statistics.median(ours)
         vs_torch = (f"{tps_auto / (8 * 256 / statistics.median(torch_mm)):.2f}×" if torch_mm
                     else "1.00× (auto is torch)")
@@ -205,7 +210,7 @@ def _row_a_at(args, threads: int, corpus: str, tok: str, work: str) -> str:
                           f"{cpu_theirs / cpu_s:.2f}×", fb, vs])
         lines.append([peer + " (plain loop)", "", f"{tps_theirs:,.0f}", "1.00×", f"{cpu_theirs:.2f}", "1.00×", "1.00×",
                       ""])
-    return (f"{threads} thread(s), batch 8 × 256; --cpu-matmul auto chose {choice.backend} ({choice.reason}); "
+    return (f"{threads} thread(s), batch 8 × 256; --cpu-matmul auto chose {'; '.join(reasons)}; "
             f"median of {args.rounds * args.steps} timed steps per side in {args.rounds} alternating rounds (wall "
             f"time, and CPU time of the process per step, which a loaded machine disturbs less); fwd+bwd column: "
             f"forward+backward alone in CPU time, the two models alternating step by step (3 steps each, nlpt with "
@@ -214,7 +219,7 @@ def _row_a_at(args, threads: int, corpus: str, tok: str, work: str) -> str:
                      "fwd+bwd vs transformers (CPU)", "auto vs --cpu-matmul torch"], lines))
 
 
-def _interleaved_forward_backward(kind: str, threads: int, steps: int = 3) -> tuple[float, float]:
+def _interleaved_forward_backward(kind: str, threads: int, backend: str, steps: int = 3) -> tuple[float, float]:
     """Median CPU seconds of forward+backward for nlpt's and transformers' model, alternating step by step."""
     import torch
     import transformers
@@ -238,7 +243,7 @@ def _interleaved_forward_backward(kind: str, threads: int, steps: int = 3) -> tu
     a, b = [], []
     from nlpt.models import cpu_matmul
 
-    choice = cpu_matmul.configure("auto", threads)  # as the engine does (--cpu-matmul auto); nlpt's layers only
+    choice = cpu_matmul.configure(backend, threads)  # what the engine's auto chose; nlpt's layers only
     try:
         for i in range(steps + 1):  # the first step of each warms up
             t = time.process_time()
@@ -551,14 +556,14 @@ def _full_context(batch: dict, context: int, pad: int) -> dict:
     return out
 
 
-def _time_sides(sides: list, batches: list, steps: int, warmup: int, threads: int) -> list:
+def _time_sides(sides: list, batches: list, steps: int, warmup: int, threads: int, shape=None) -> list:
     """Seconds per step of each (step function, --cpu-matmul backend) on the same batches, alternating (A B C A B C)."""
     from nlpt.models import cpu_matmul
 
     times = [[] for _ in sides]
     for rnd in range(2):
         for (fn, backend), out in zip(sides, times):
-            choice = cpu_matmul.configure(backend, threads)
+            choice = cpu_matmul.configure(backend, threads, shape)
             try:
                 for i in range(warmup + steps):
                     t = time.perf_counter()
@@ -643,9 +648,11 @@ def _seq_row(name: str, args, toks: dict, threads: int) -> list:
                       labels=b["labels"]).loss
     hf_step = _trainer(hf, hf_loss, False)
     torch.set_num_threads(threads)
-    auto = _auto_choice(threads).backend
+    from nlpt.models.cpu_matmul import probe_shape
+
+    auto = _auto_choice(threads, config, B, T).backend
     sides = [(ours_step, "auto"), (hf_step, "torch")] + ([(ours_step, "torch")] if auto != "torch" else [])
-    times = _time_sides(sides, batches, args.steps, 2, threads)
+    times = _time_sides(sides, batches, args.steps, 2, threads, probe_shape(config, B, T))
     tps = [B * T / statistics.median(t) for t in times]
     n_ours, n_theirs = sum(p.numel() for p in ours.parameters()), sum(p.numel() for p in hf.parameters())
     vs_torch = f"{tps[0] / tps[2]:.2f}×" if auto != "torch" else "1.00× (auto is torch)"

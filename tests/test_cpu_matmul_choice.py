@@ -27,11 +27,15 @@ def cache_dir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def timings(monkeypatch):
-    """Replace the timed product: each call pops the next (torch seconds, numpy seconds); the calls are counted."""
-    calls = []
+    """Replace the timed products: each timing (two products: into the FFN width and back) gets the next planned
+    (torch seconds, numpy seconds) for both; `calls` holds the threads of each timing."""
+    calls, products = [], []
 
     def fake(m, k, n, threads, **_):
-        calls.append(threads)
+        products.append(threads)
+        if len(products) % 2:
+            calls.append(threads)
+            return planned[0]
         return planned.pop(0)
 
     planned: list = []
@@ -109,3 +113,21 @@ def test_the_run_folder_says_which_backend_and_why(tmp_path_factory, tmp_path, c
     else:
         assert record["numpy_speedup"] is None and "thread pools would contend" in record["reason"]
     assert not os.path.exists(str(run / "cpu-matmul.json") + ".tmp")
+
+
+def test_the_decision_is_kept_per_shape(cache_dir, timings):
+    from nlpt.transformer.config import GPTConfig
+
+    planned, calls = timings
+    planned += [(1.5, 1.0), (1.0, 1.5)]
+    config = GPTConfig(vocab_size=97, hidden_size=64, num_layers=1, num_heads=4, ffn_size=256, max_positions=32)
+    shape = cpu_matmul.probe_shape(config, 4, 32)
+    assert shape == (128, 64, 256)
+    assert cpu_matmul.probe_shape(config, 512, 32)[0] == 2048  # rows capped
+    for _ in range(2):
+        choice = cpu_matmul.configure("auto", 1, shape)
+        choice.restore()
+        assert choice.backend == "numpy"
+    other = cpu_matmul.configure("auto", 1, (128, 64, 128))
+    other.restore()
+    assert other.backend == "torch" and calls == [1, 1]  # one timing per shape

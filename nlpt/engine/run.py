@@ -250,7 +250,8 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
         if d.device.type == "cpu":
             from nlpt.models import cpu_matmul
 
-            matmul = cpu_matmul.configure(o.cpu_matmul, threads)  # undone in `finally`; logged with the model
+            matmul = cpu_matmul.configure(o.cpu_matmul, threads, cpu_matmul.probe_shape(o.model, o.batch, context))
+            # undone in `finally`; logged with the model
 
         # run folder + token files: rank 0 writes, the others wait and read
         token_dir = o.token_dir or os.path.join(o.run_dir, "tokens")

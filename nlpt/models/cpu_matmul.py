@@ -8,8 +8,9 @@ in numpy (`benchmarks/bench_pretrain.py --rows g`). The products, the fp32 input
 of the additions inside a dot product differs, so results agree to rounding.
 
 `configure(backend, threads)` picks the backend: "torch", "numpy", or "auto",
-which is torch on more than one thread and, on one thread, numpy's only where a
-timed product (~0.3 s, in thread CPU time) showed it at least `AUTO_MARGIN` faster; it also sets
+which is torch on more than one thread and, on one thread, numpy's only where the
+model's own layer products, timed both ways (~0.3 s, in thread CPU time), were at
+least `AUTO_MARGIN` faster; it also sets
 numpy's BLAS to `threads` threads (threadpoolctl), as torch is, and returns a
 `Choice` whose `restore()` undoes it. Until it is called the backend is torch,
 so building or using a model never changes behaviour on its own; `nlpt
@@ -26,7 +27,7 @@ shape trained 5.5× slower through numpy than through torch, while on 1 thread
 A product timed alone cannot see this, so it is not asked on several threads.
 
 On one thread the timing is done once per machine (processor, library versions,
-BLAS kernel) and kept in `cache_file()`: later runs reuse the decision, so the
+BLAS kernel) and shape and kept in `cache_file()`: later runs reuse the decision, so the
 same command chooses the same backend every time instead of flipping with the
 load of the moment.
 
@@ -51,7 +52,7 @@ import torch.nn.functional as F
 from nlpt.models import CPU_MATMUL_BACKENDS as BACKENDS
 
 AUTO_MARGIN = 1.1  # numpy must be this much faster for "auto" to take it
-_PROBE_SHAPE = (1024, 384, 1024)  # m, k, n: a Transformer layer's size of product
+_PROBE_SHAPE = (2048, 384, 1536)  # rows, width, FFN width: gpt-mini's products, when the model's are not given
 CACHE_ENV = "NLPT_CACHE_DIR"  # where auto keeps its per-machine decisions (default ~/.cache/nlpt)
 POOLS_REASON = "on {threads} threads numpy's and torch's thread pools would contend for the same cores"
 RECORD_FILE = "cpu-matmul.json"  # in a run folder: `Choice.record()`
@@ -174,21 +175,31 @@ def _write_cache(path: str, key: str, speedup: float) -> None:
             pass
 
 
-def _measured_speedup(threads: int) -> tuple[float, bool]:
-    """numpy's speed over torch's at the probe shape on `threads` threads: (ratio, whether from the cache)."""
-    path, key = cache_file(), _machine_key(threads, _PROBE_SHAPE)
+def _measured_speedup(threads: int, shape: tuple) -> tuple[float, bool]:
+    """numpy's speed over torch's on `threads` threads at a layer's products for `shape` (rows, width, FFN
+    width): x · W into the FFN and back out of it, summed; (ratio, whether it came from the cache)."""
+    path, key = cache_file(), _machine_key(threads, shape)
     known = _read_cache(path).get(key)
     if isinstance(known, dict) and isinstance(known.get("numpy_speedup"), (int, float)) and known["numpy_speedup"] > 0:
         return float(known["numpy_speedup"]), True
-    torch_s, numpy_s = time_product(*_PROBE_SHAPE, threads, calls=15)
-    speedup = torch_s / numpy_s
+    rows, width, ffn = shape
+    into, out = time_product(rows, width, ffn, threads, calls=9), time_product(rows, ffn, width, threads, calls=9)
+    speedup = (into[0] + out[0]) / (into[1] + out[1])
     _write_cache(path, key, speedup)
     return speedup, False
 
 
-def configure(backend: str, threads: int) -> Choice:
-    """Choose the CPU matrix-product backend for this process (see the module docstring); the returned
-    `Choice` says which and why, and its `restore()` undoes this call."""
+def probe_shape(config, batch: int, context: int) -> tuple:
+    """(rows, width, FFN width) of a model config's layer products for a micro-batch (rows capped at 2048)."""
+    width = getattr(config, "hidden_size", None) or getattr(config, "d_model", None) or _PROBE_SHAPE[1]
+    ffn = getattr(config, "ffn_size", None) or 4 * width
+    return min(2048, max(1, batch * context)), int(width), int(ffn)
+
+
+def configure(backend: str, threads: int, shape: tuple | None = None) -> Choice:
+    """Choose the CPU matrix-product backend for this process (see the module docstring); `shape` (rows, width,
+    FFN width; `probe_shape`) is what auto times on one thread. The returned `Choice` says which and why, and
+    its `restore()` undoes this call."""
     global _use_numpy
     if backend not in BACKENDS:
         raise ValueError(f"cpu matmul backend {backend!r} is not one of {', '.join(BACKENDS)}")
@@ -208,7 +219,7 @@ def configure(backend: str, threads: int) -> Choice:
         return Choice("torch", None, "threadpoolctl is not installed", previous, requested=backend, threads=threads)
     speedup, cached = None, False
     if backend == "auto":
-        speedup, cached = _measured_speedup(threads)
+        speedup, cached = _measured_speedup(threads, tuple(shape or _PROBE_SHAPE))
         if speedup < AUTO_MARGIN:
             limits.restore_original_limits()
             return Choice("torch", speedup, f"numpy's BLAS was {speedup:.2f}× torch's here (it must be "
