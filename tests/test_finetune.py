@@ -211,7 +211,7 @@ def test_pretrained_frozen_and_fine_tuned_learn_and_predict(task, hf_bert, tmp_p
 
 
 def test_nlpt_pretrain_run_folder_fine_tunes_with_last_token_pooling(task, gpt_run, tmp_path):
-    tuned = run_finetune(settings(task, tmp_path / "gpt", model=str(gpt_run), lr=3e-3, body_lr=3e-3, epochs=2))
+    tuned = run_finetune(settings(task, tmp_path / "gpt", model=str(gpt_run), lr=3e-3, body_lr=3e-3, epochs=4))
     assert tuned["source"]["kind"] == "run" and tuned["pooling"] == "last"
     assert tuned["test"]["accuracy"] >= 0.9
     frozen = run_finetune(settings(task, tmp_path / "gpt-frozen", model=str(gpt_run), freeze=True, epochs=1))

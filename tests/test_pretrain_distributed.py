@@ -123,6 +123,16 @@ def _srun_like(argv, ranks=2):
 def _assert_close(a: dict, b: dict):
     assert a.keys() == b.keys() and a
     for k in a:
+        if k.endswith("attn.qkv.bias"):
+            # The key bias adds the same term to every score of a query, which softmax cancels: its true gradient
+            # is zero, so what AdamW applies to it is rounding noise normalised to the learning rate, and the
+            # noise differs with the order of the sums across ranks. Its third of the tensor is held to the
+            # size of those steps; the query and value biases are compared as every other weight.
+            q, key, v = a[k].chunk(3)
+            q2, key2, v2 = b[k].chunk(3)
+            torch.testing.assert_close(torch.cat([q, v]), torch.cat([q2, v2]), atol=2e-5, rtol=1e-4, msg=k)
+            torch.testing.assert_close(key, key2, atol=1e-3, rtol=0, msg=k + " (key part)")
+            continue
         torch.testing.assert_close(a[k], b[k], atol=2e-5, rtol=1e-4, msg=k)
 
 
