@@ -10,34 +10,98 @@ import pytest
 from _cli import nlpt_main
 
 
-def _commands():
-    """(command path, the float options, every option) for each command of the CLI."""
-    import typer
+def _declarations():
+    """(command path, parameter name, annotation, typer's OptionInfo/ArgumentInfo) for every parameter of every
+    command function, read from the signatures (inspect), as declared."""
+    import importlib
+    import inspect
+    import typing
 
-    from nlpt.cli import app
+    from nlpt.cli import SUBCOMMANDS
 
+    functions = []
+    for name, (module_name, attr) in SUBCOMMANDS.items():
+        module = importlib.import_module(f"nlpt.cli.{module_name}")
+        if attr == "app":
+            functions += [([name, info.name], info.callback) for info in module.app.registered_commands]
+        else:
+            functions.append(([name], getattr(module, attr)))
     found = []
-
-    def walk(command, path):
-        subs = getattr(command, "commands", None)
-        if subs:
-            for name, sub in subs.items():
-                walk(sub, [*path, name])
-            return
-        floats = [next(o for o in p.opts if o.startswith("--")) for p in command.params
-                  if getattr(getattr(p, "type_descriptor", None), "annotation", None) is float and p.opts]
-        found.append((path, floats))
-
-    walk(typer.main.get_command(app), [])
+    for path, function in functions:
+        hints = typing.get_type_hints(function)
+        for pname, parameter in inspect.signature(function).parameters.items():
+            if hasattr(parameter.default, "param_decls"):
+                found.append((path, pname, _base(hints[pname]), parameter.default))
     return found
 
 
-COMMANDS = _commands()
-FLOATS = [(path, option) for path, options in COMMANDS for option in options]
+def _base(annotation):
+    """float for float, Optional[float] and List[float]; likewise for the other types."""
+    import typing
+
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) is list or (args and len(args) == 1):
+        return _base(args[0])
+    return annotation
+
+
+DECLARED = _declarations()
+COMMANDS = sorted({tuple(path) for path, *_ in DECLARED})
+FLOATS = [(path, next(d for d in info.param_decls if d.startswith("--")))
+          for path, _, base, info in DECLARED if base is float]
 
 
 def test_the_cli_has_float_options_to_check():
     assert len(FLOATS) >= 25 and (["train-w2v"], "--ns-exponent") in FLOATS and (["pretrain", "train"], "--lr") in FLOATS
+    assert len(COMMANDS) >= 20 and ("pretrain", "eval") in COMMANDS
+
+
+@pytest.mark.parametrize("kind", [int, float])
+def test_every_number_option_uses_the_number_parser(kind):
+    """Each int/float option is declared with `int_option`/`float_option`: metavar INT/FLOAT and nlpt's parser
+    (range, finite numbers), whatever typer version parses the command line."""
+    from nlpt.common.errors import UsageError
+
+    options = [(path, name, info) for path, name, base, info in DECLARED if base is kind]
+    assert len(options) >= 25
+    for path, name, info in options:
+        where = f"{' '.join(path)} {name}"
+        assert info.metavar == kind.__name__.upper(), where
+        assert info.parser is not None, where
+        try:
+            assert info.parser("7") == kind(7) and type(info.parser("7")) is kind, where
+        except UsageError as exc:
+            assert f"'{info.param_decls[0]}': 7 is out of range" in str(exc), where
+        if kind is float:
+            with pytest.raises(UsageError, match="is not a finite number"):
+                info.parser("nan")
+        with pytest.raises(UsageError, match="is not (a number|an integer)"):
+            info.parser("seven")
+        assert info.min is None and info.max is None, f"{where}: the range goes to the parser, not to typer"
+
+
+def test_every_parameter_declares_a_plain_metavar():
+    for path, name, base, info in DECLARED:
+        if base is bool:  # flags take no value
+            continue
+        where = f"{' '.join(path)} {name}"
+        assert info.metavar, f"{where}: no metavar declared"
+        assert re.fullmatch(r"[A-Z_]+|[\w-]+(\|[\w-]+)+", info.metavar), (where, info.metavar)  # PATH, a|b|c
+
+
+def test_every_command_draws_arguments_plainly():
+    import typer
+
+    from nlpt.cli import app
+    from nlpt.cli.options import PlainCommand
+
+    def leaves(command):
+        subs = getattr(command, "commands", None)
+        return [leaf for sub in subs.values() for leaf in leaves(sub)] if subs else [command]
+
+    commands = leaves(typer.main.get_command(app))
+    assert len(commands) == len(COMMANDS)
+    assert all(isinstance(c, PlainCommand) for c in commands), [c.name for c in commands if not isinstance(c, PlainCommand)]
 
 
 @pytest.mark.parametrize("path,option", FLOATS, ids=[" ".join(p) + " " + o for p, o in FLOATS])
@@ -53,14 +117,23 @@ def test_out_of_range_values_name_the_range(capsys):
     assert code == 2 and "'--sample': -1 is out of range (it must be >= 0)" in err
     code, _, err = nlpt_main("pretrain", "train", "--beta2", "1.5", capsys=capsys)
     assert code == 2 and "'--beta2': 1.5 is out of range (it must be >= 0 and <= 1)" in err
+    code, _, err = nlpt_main("train-w2v", "x.txt", "-o", "v.txt", "--window", "0", capsys=capsys)
+    assert code == 2 and err.strip() == "nlpt: error: Invalid value for '--window': 0 is out of range (it must be >= 1)"
+    for value, what in (("x", "an integer"), ("2.5", "an integer")):
+        code, _, err = nlpt_main("train-w2v", "x.txt", "-o", "v.txt", "--window", value, capsys=capsys)
+        assert code == 2 and err.strip() == f"nlpt: error: Invalid value for '--window': '{value}' is not {what}", err
+    code, _, err = nlpt_main("train-w2v", "x.txt", "-o", "v.txt", "--sample", "often", capsys=capsys)
+    assert code == 2 and err.strip() == "nlpt: error: Invalid value for '--sample': 'often' is not a number", err
 
 
-@pytest.mark.parametrize("path", [p for p, _ in COMMANDS], ids=[" ".join(p) for p, _ in COMMANDS])
+@pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(p) for p in COMMANDS])
 def test_help_shows_plain_metavars(path, capsys):
     code, out, _ = nlpt_main(*path, "--help", capsys=capsys)
     assert code == 0 and out.startswith("Usage: nlpt")
-    assert not re.search(r"<(str|int|float|list|bool|path)[^>]*>", out), out
+    assert not re.search(r"<(str|int|float|list|bool|path)[^>]*>|INTEGER|RANGE", out), out
     assert "{" not in out.splitlines()[0], out.splitlines()[0]
+    usage = " ".join(out.split("\n\n")[0].split())
+    assert usage.startswith(f"Usage: nlpt {' '.join(path)} [OPTIONS]"), usage
 
 
 def test_help_ranges_match_what_is_accepted(capsys):

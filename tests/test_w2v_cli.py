@@ -91,7 +91,7 @@ def test_bad_input_gives_one_line_errors(tmp_path, setup, args, message):
 
 @pytest.mark.parametrize("args, message", [(["--size", "0"], "Invalid value for '--size'"),
                                            (["--alpha", "nan"], "Invalid value for '--alpha': 'nan' is not a finite number"),
-                                           (["--window", "x"], "Invalid value for '--window': Input should be a valid integer"),
+                                           (["--window", "x"], "Invalid value for '--window': 'x' is not an integer"),
                                            (["--min-alpha-ratio", "2"], "Invalid value for '--min-alpha-ratio': 2 is out of range (it must be >= 0 and <= 1)")])
 def test_bad_option_values_are_usage_errors(tmp_path, args, message):
     corpus = tmp_path / "c.txt"

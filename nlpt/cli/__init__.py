@@ -63,7 +63,9 @@ def build_app(names: Iterable[str] | None = None) -> typer.Typer:
     """
     import importlib
 
-    built = typer.Typer(
+    from nlpt.cli.options import App
+
+    built = App(
         name="nlpt",
         help="NLP pretraining toolkit: corpora, vocabularies, word2vec, GloVe, subword embeddings, Transformers.",
         no_args_is_help=True,
@@ -263,9 +265,6 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, _on_signal)
     _name_stdout(_reopen_closed_streams())
     command = typer.main.get_command(build_app([_COMMAND] if _COMMAND in SUBCOMMANDS else None))
-    from nlpt.cli.options import plain_parameters
-
-    plain_parameters(command)
     try:
         _check_int_range(args)
         # make_context + invoke rather than command.main(): click's main turns a closed pipe into a

@@ -17,17 +17,19 @@ from nlpt.cli.options import (
     QUIET,
     SPLIT_PUNCT,
     THREADS,
+    App,
+    int_option,
     reader_options,
 )
 
-app = typer.Typer(help="Read, clean, tokenize, count, shard and download text corpora.", no_args_is_help=True)
+app = App(help="Read, clean, tokenize, count, shard and download text corpora.", no_args_is_help=True)
 
 
 @app.command("stats")
 def stats(
     inputs: List[str] = INPUTS,
-    top: int = typer.Option(10, "--top", "-k", min=0, help="Show the k most frequent words."),
-    vocab: Optional[str] = typer.Option(None, "--vocab", help="A `word count` file: report the out-of-vocabulary rate against it.", show_default=False),
+    top: int = int_option(10, "--top", "-k", min=0, help="Show the k most frequent words."),
+    vocab: Optional[str] = typer.Option(None, "--vocab", metavar="PATH", help="A `word count` file: report the out-of-vocabulary rate against it.", show_default=False),
     lower: bool = LOWER,
     nfkc: bool = NFKC,
     split_punct: bool = SPLIT_PUNCT,
@@ -66,7 +68,7 @@ def stats(
 @app.command("tokenize")
 def tokenize(
     inputs: List[str] = INPUTS,
-    output: str = typer.Option("-", "--output", "-o", help="Output file, or - for stdout."),
+    output: str = typer.Option("-", "--output", "-o", metavar="PATH", help="Output file, or - for stdout."),
     lower: bool = LOWER,
     nfkc: bool = NFKC,
     split_punct: bool = SPLIT_PUNCT,
@@ -112,9 +114,9 @@ def tokenize(
 
 @app.command("shard")
 def shard(
-    inputs: List[str] = typer.Argument(..., help="Input files, globs or directories (recursive), not stdin: its size must be known first; .gz/.bz2/.xz read transparently.", show_default=False),
-    n: int = typer.Option(..., "--shards", "-n", min=1, help="Number of output files.", show_default=False),
-    prefix: str = typer.Option("shard-", "--output-prefix", "-o", help="Output files are PREFIX00.txt, PREFIX01.txt, ..."),
+    inputs: List[str] = typer.Argument(..., metavar="FILE", help="Input files, globs or directories (recursive), not stdin: its size must be known first; .gz/.bz2/.xz read transparently.", show_default=False),
+    n: int = int_option(..., "--shards", "-n", min=1, help="Number of output files.", show_default=False),
+    prefix: str = typer.Option("shard-", "--output-prefix", "-o", metavar="PATH", help="Output files are PREFIX00.txt, PREFIX01.txt, ..."),
     gzip_out: bool = typer.Option(False, "--gzip", help="Compress the shards (PREFIX00.txt.gz, ...)."),
     force_binary: bool = FORCE_BINARY,
     quiet: bool = QUIET,
@@ -151,10 +153,10 @@ def shard(
 
 @app.command("download")
 def download(
-    name: Optional[str] = typer.Argument(None, help="Corpus name (see --list).", show_default=False),
-    dest: str = typer.Option(".", "--dest", "-d", help="Directory to put the files in (created if missing)."),
-    url: Optional[str] = typer.Option(None, "--url", help="Download from this mirror instead of the catalogue URL (single-file corpora, or a base URL ending in /).", show_default=False),
-    sha256: Optional[str] = typer.Option(None, "--sha256", help="Expected sha256 (overrides the catalogue; with --url).", show_default=False),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Corpus name (see --list).", show_default=False),
+    dest: str = typer.Option(".", "--dest", "-d", metavar="PATH", help="Directory to put the files in (created if missing)."),
+    url: Optional[str] = typer.Option(None, "--url", metavar="TEXT", help="Download from this mirror instead of the catalogue URL (single-file corpora, or a base URL ending in /).", show_default=False),
+    sha256: Optional[str] = typer.Option(None, "--sha256", metavar="TEXT", help="Expected sha256 (overrides the catalogue; with --url).", show_default=False),
     list_: bool = typer.Option(False, "--list", "-l", help="List the catalogue and exit."),
     force: bool = typer.Option(False, "--force", help="Download again even if the files are already there."),
     keep_archive: bool = typer.Option(False, "--keep-archive", help="Keep zip archives after extracting them."),

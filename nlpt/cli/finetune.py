@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from nlpt.cli.defaultgroup import DefaultGroup
-from nlpt.cli.options import JSON, QUIET, THREADS
+from nlpt.cli.options import JSON, QUIET, THREADS, App, float_option, int_option
 
 
 class _FinetuneGroup(DefaultGroup):
@@ -15,7 +15,7 @@ class _FinetuneGroup(DefaultGroup):
     needs_torch = "finetune"
 
 
-app = typer.Typer(
+app = App(
     cls=_FinetuneGroup,
     help=(
         "Downstream classification/regression from a pretrained Transformer (fine-tuned or frozen) or from "
@@ -79,43 +79,43 @@ def _kernel_sizes(value: str) -> tuple:
 
 @app.command("train", help=TRAIN_HELP)
 def train(
-    train_file: str = typer.Option(..., "--train", help="Training file (.tsv, .csv or .jsonl).", show_default=False),
-    output: str = typer.Option(..., "--output", "-o", help="Run folder to create (must not exist or be empty).", show_default=False),
-    dev: Optional[str] = typer.Option(None, "--dev", help="Dev file for model selection and early stopping.", show_default=False),
-    dev_split: Optional[float] = typer.Option(None, "--dev-split", help="Hold out this share of --train as dev [default: 0.1 without --dev; 0 = no dev].", show_default=False),
-    test: Optional[str] = typer.Option(None, "--test", help="Test file, evaluated each epoch (never used for selection).", show_default=False),
+    train_file: str = typer.Option(..., "--train", metavar="PATH", help="Training file (.tsv, .csv or .jsonl).", show_default=False),
+    output: str = typer.Option(..., "--output", "-o", metavar="PATH", help="Run folder to create (must not exist or be empty).", show_default=False),
+    dev: Optional[str] = typer.Option(None, "--dev", metavar="PATH", help="Dev file for model selection and early stopping.", show_default=False),
+    dev_split: Optional[float] = float_option(None, "--dev-split", help="Hold out this share of --train as dev [default: 0.1 without --dev; 0 = no dev].", show_default=False),
+    test: Optional[str] = typer.Option(None, "--test", metavar="PATH", help="Test file, evaluated each epoch (never used for selection).", show_default=False),
     fmt: Optional[str] = typer.Option(None, "--format", metavar="tsv|csv|jsonl", help="File format [default: from the extension].", show_default=False),
-    text_column: Optional[str] = typer.Option(None, "--text-column", help="Text column [default: text, sentence, sentence1 or sentence_A].", show_default=False),
-    pair_column: Optional[str] = typer.Option(None, "--pair-column", help="Second text of a sentence pair [default: sentence2/sentence_B beside sentence1/sentence_A].", show_default=False),
-    label_column: Optional[str] = typer.Option(None, "--label-column", help="Label column [default: label or gold_label].", show_default=False),
+    text_column: Optional[str] = typer.Option(None, "--text-column", metavar="TEXT", help="Text column [default: text, sentence, sentence1 or sentence_A].", show_default=False),
+    pair_column: Optional[str] = typer.Option(None, "--pair-column", metavar="TEXT", help="Second text of a sentence pair [default: sentence2/sentence_B beside sentence1/sentence_A].", show_default=False),
+    label_column: Optional[str] = typer.Option(None, "--label-column", metavar="TEXT", help="Label column [default: label or gold_label].", show_default=False),
     regression: bool = typer.Option(False, "--regression", help="Predict a number (e.g. a similarity score) instead of a class."),
     strict: bool = typer.Option(False, "--strict", help="Rows with missing columns or empty text are errors, not skipped."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Pretrained model: an `nlpt pretrain` run folder or a Hugging Face folder.", show_default=False),
-    vectors: Optional[str] = typer.Option(None, "--vectors", help="Static word vectors (word2vec text/binary, GloVe).", show_default=False),
-    dim: Optional[int] = typer.Option(None, "--dim", min=1, help="Random word vectors of this size, trained with the task (with --vectors: the size they must have).", show_default=False),
+    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="PATH", help="Pretrained model: an `nlpt pretrain` run folder or a Hugging Face folder.", show_default=False),
+    vectors: Optional[str] = typer.Option(None, "--vectors", metavar="PATH", help="Static word vectors (word2vec text/binary, GloVe).", show_default=False),
+    dim: Optional[int] = int_option(None, "--dim", min=1, help="Random word vectors of this size, trained with the task (with --vectors: the size they must have).", show_default=False),
     freeze: bool = typer.Option(False, "--freeze", help="Train only the head: frozen pretrained body / frozen vectors."),
     from_scratch: bool = typer.Option(False, "--from-scratch", help="With --model: same architecture and tokenizer, random weights."),
     encoder: str = typer.Option("bag", "--encoder", metavar="bag|cnn", help="Static classifier: bag of embeddings or TextCNN."),
-    filters: int = typer.Option(100, "--filters", min=1, help="TextCNN feature maps per kernel size."),
-    kernel_sizes: str = typer.Option("3,4,5", "--kernel-sizes", help="TextCNN kernel widths."),
+    filters: int = int_option(100, "--filters", min=1, help="TextCNN feature maps per kernel size."),
+    kernel_sizes: str = typer.Option("3,4,5", "--kernel-sizes", metavar="TEXT", help="TextCNN kernel widths."),
     lower: Optional[bool] = typer.Option(None, "--lower/--keep-case", help="Lower-case text for static vectors [default: as the vectors were trained, else lower-case when they have no upper case].", show_default=False),
     split_punct: bool = typer.Option(False, "--split-punct", help="Split punctuation from words (static vectors) [default: as the vectors were trained]."),
     nfkc: bool = typer.Option(False, "--nfkc", help="NFKC-normalise text (static vectors) [default: as the vectors were trained]."),
     cjk: bool = typer.Option(False, "--cjk", help="One token per CJK character (static vectors) [default: as the vectors were trained]."),
     pooling: Optional[str] = typer.Option(None, "--pooling", metavar="cls|last|mean", help="Sequence representation [default: cls for encoders, last for decoders, mean for encoder-decoders].", show_default=False),
     head: str = typer.Option("linear", "--head", metavar="linear|mlp", help="The new output layer."),
-    max_length: int = typer.Option(128, "--max-length", min=2, help="Tokens per example (longer texts are cut)."),
-    epochs: int = typer.Option(5, "--epochs", min=1, help="Maximum epochs."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Examples per micro-batch (per rank)."),
-    global_batch: Optional[int] = typer.Option(None, "--global-batch", min=1, help="Examples per optimizer step over all ranks, reached by accumulating micro-batches [default: --batch-size × ranks].", show_default=False),
-    lr: float = typer.Option(1e-3, "--lr", min=0.0, help="Learning rate of the head (and of static vectors)."),
-    body_lr: Optional[float] = typer.Option(None, "--body-lr", min=0.0, help="Learning rate of a pretrained body [default: --lr / 10].", show_default=False),
-    weight_decay: float = typer.Option(0.01, "--weight-decay", min=0.0, help="AdamW weight decay (not on biases, norms, embeddings)."),
-    dropout: Optional[float] = typer.Option(None, "--dropout", min=0.0, max=0.99, help="Dropout before the head [default: 0.5 for TextCNN, else 0.1].", show_default=False),
-    warmup: float = typer.Option(0.1, "--warmup", min=0.0, max=1.0, help="Share of steps with linear warm-up, then linear decay."),
-    patience: int = typer.Option(2, "--patience", min=1, help="Stop after this many epochs without a better dev score."),
-    seed: int = typer.Option(0, "--seed", help="Seed for initialisation, shuffling and --dev-split."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda[:N] or mps."),
+    max_length: int = int_option(128, "--max-length", min=2, help="Tokens per example (longer texts are cut)."),
+    epochs: int = int_option(5, "--epochs", min=1, help="Maximum epochs."),
+    batch_size: int = int_option(32, "--batch-size", min=1, help="Examples per micro-batch (per rank)."),
+    global_batch: Optional[int] = int_option(None, "--global-batch", min=1, help="Examples per optimizer step over all ranks, reached by accumulating micro-batches [default: --batch-size × ranks].", show_default=False),
+    lr: float = float_option(1e-3, "--lr", min=0.0, help="Learning rate of the head (and of static vectors)."),
+    body_lr: Optional[float] = float_option(None, "--body-lr", min=0.0, help="Learning rate of a pretrained body [default: --lr / 10].", show_default=False),
+    weight_decay: float = float_option(0.01, "--weight-decay", min=0.0, help="AdamW weight decay (not on biases, norms, embeddings)."),
+    dropout: Optional[float] = float_option(None, "--dropout", min=0.0, max=0.99, help="Dropout before the head [default: 0.5 for TextCNN, else 0.1].", show_default=False),
+    warmup: float = float_option(0.1, "--warmup", min=0.0, max=1.0, help="Share of steps with linear warm-up, then linear decay."),
+    patience: int = int_option(2, "--patience", min=1, help="Stop after this many epochs without a better dev score."),
+    seed: int = int_option(0, "--seed", help="Seed for initialisation, shuffling and --dev-split."),
+    device: str = typer.Option("auto", "--device", metavar="TEXT", help="auto, cpu, cuda[:N] or mps."),
     precision: str = typer.Option("fp32", "--precision", metavar="fp32|bf16|fp16", help="Autocast precision on GPU."),
     cpu_matmul: str = typer.Option("auto", "--cpu-matmul", metavar="auto|torch|numpy", help="On CPU, whose BLAS multiplies matrices: torch's, numpy's, or auto (the faster on this machine, timed at start)."),
     resume_with_changes: bool = typer.Option(False, "--resume-with-changes", help="Continue a stopped run in RUN_DIR with settings that differ from its own (recorded in RUN_DIR/changes.jsonl); without it such a rerun is refused."),
@@ -211,14 +211,14 @@ def _print_results(results: dict) -> None:
 
 @app.command("predict")
 def predict(
-    run_dir: str = typer.Argument(..., help="A run folder written by `nlpt finetune`.", show_default=False),
+    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A run folder written by `nlpt finetune`.", show_default=False),
     input_path: str = typer.Argument(..., metavar="FILE|-", help="Texts to classify: .tsv/.csv/.jsonl with the training's text column(s), or plain lines (stdin: -; pairs: text TAB pair).", show_default=False),
-    output: str = typer.Option("-", "--output", "-o", help="JSONL output file, or - for stdout."),
+    output: str = typer.Option("-", "--output", "-o", metavar="PATH", help="JSONL output file, or - for stdout."),
     fmt: Optional[str] = typer.Option(None, "--format", metavar="tsv|csv|jsonl", help="Input format [default: from the extension; plain lines for - and other files].", show_default=False),
-    text_column: Optional[str] = typer.Option(None, "--text-column", help="Text column [default: the training's].", show_default=False),
-    pair_column: Optional[str] = typer.Option(None, "--pair-column", help="Pair column [default: the training's].", show_default=False),
-    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Examples per forward pass."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda[:N] or mps."),
+    text_column: Optional[str] = typer.Option(None, "--text-column", metavar="TEXT", help="Text column [default: the training's].", show_default=False),
+    pair_column: Optional[str] = typer.Option(None, "--pair-column", metavar="TEXT", help="Pair column [default: the training's].", show_default=False),
+    batch_size: int = int_option(64, "--batch-size", min=1, help="Examples per forward pass."),
+    device: str = typer.Option("auto", "--device", metavar="TEXT", help="auto, cpu, cuda[:N] or mps."),
     strict: bool = typer.Option(False, "--strict", help="Rows with missing columns or empty text are errors, not skipped."),
     threads: Optional[int] = THREADS,
     quiet: bool = QUIET,

@@ -7,7 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from nlpt.cli.options import CJK, FORCE_BINARY, LOWER, MAX_SENTENCE, NFKC, QUIET, SPLIT_PUNCT, THREADS
+from nlpt.cli.options import (CJK, FORCE_BINARY, LOWER, MAX_SENTENCE, NFKC, QUIET, SPLIT_PUNCT, THREADS, float_option,
+                              int_option)
 
 COMMAND = {
     "help": (
@@ -32,33 +33,33 @@ class WhichVectors(str, Enum):
 
 def train_glove(
     inputs: Optional[List[str]] = typer.Argument(
-        None, help="Input files, globs, directories or - (stdin; needs --read-vocab). With --cooccur: more co-occurrence files (their union is trained on).", show_default=False
+        None, metavar="FILE", help="Input files, globs, directories or - (stdin; needs --read-vocab). With --cooccur: more co-occurrence files (their union is trained on).", show_default=False
     ),
-    output: str = typer.Option(..., "--output", "-o", help="Vectors file to write.", show_default=False),
-    fmt: VectorFormat = typer.Option(VectorFormat.glove, "--format", help="glove: GloVe text (no header); text/binary: word2vec formats."),
-    window: int = typer.Option(10, "--window", min=1, help="Context window (words on each side, or on the left with --left-only)."),
+    output: str = typer.Option(..., "--output", "-o", metavar="PATH", help="Vectors file to write.", show_default=False),
+    fmt: VectorFormat = typer.Option(VectorFormat.glove, "--format", metavar="glove|text|binary", help="glove: GloVe text (no header); text/binary: word2vec formats."),
+    window: int = int_option(10, "--window", min=1, help="Context window (words on each side, or on the left with --left-only)."),
     symmetric: bool = typer.Option(True, "--symmetric/--left-only", help="Count context on both sides, or only on the left (GloVe -symmetric 0)."),
     distance_weighting: bool = typer.Option(True, "--distance-weighting/--no-distance-weighting", help="Add 1/distance per co-occurrence, or 1."),
-    min_count: int = typer.Option(5, "--min-count", min=1, help="Ignore words rarer than this."),
-    max_vocab: Optional[int] = typer.Option(None, "--max-vocab", min=1, help="Keep at most this many of the most frequent words.", show_default=False),
-    read_vocab: Optional[str] = typer.Option(None, "--read-vocab", help="Use this vocabulary file ('word count' lines) instead of counting; with --cooccur it is used as is (ids = line numbers).", show_default=False),
-    save_vocab: Optional[str] = typer.Option(None, "--save-vocab", help="Write the vocabulary used ('word count' lines; word ids = line numbers).", show_default=False),
-    save_cooccur: Optional[str] = typer.Option(None, "--save-cooccur", help="Write the co-occurrence records (Stanford GloVe binary layout).", show_default=False),
-    cooccur: Optional[List[str]] = typer.Option(None, "--cooccur", help="Train on co-occurrence files (ours or Stanford's) instead of counting: `--cooccur a.bin b.bin ...` trains on their union (counts summed); needs --read-vocab.", show_default=False),
-    memory: float = typer.Option(4.0, "--memory", help="Memory budget for the whole job, in GB (more than 0): co-occurrence runs beyond it are spilled to disk, and training records that do not fit are trained from a file on disk; the parameters must fit in it."),
-    tmp_dir: Optional[str] = typer.Option(None, "--tmp-dir", help="Where to spill runs and training records [default: $TMPDIR].", show_default=False),
-    vector_size: int = typer.Option(100, "--vector-size", "--size", min=1, help="Dimension of the vectors."),
-    iterations: int = typer.Option(15, "--iter", min=0, help="Training iterations (passes over the records; 0 with --save-cooccur: count only, no vectors)."),
-    x_max: float = typer.Option(100.0, "--x-max", help="Cutoff of the weighting function f(x) = min(1, (x/x_max)^alpha)."),
-    alpha: float = typer.Option(0.75, "--alpha", help="Exponent of the weighting function."),
-    eta: float = typer.Option(0.05, "--eta", help="Initial AdaGrad learning rate."),
-    grad_clip: float = typer.Option(100.0, "--grad-clip", help="Clip each gradient component to [-c, c]."),
-    vectors: WhichVectors = typer.Option(WhichVectors.sum, "--vectors", help="sum: W + W~ (GloVe -model 2); main: W only (-model 1)."),
-    model: Optional[int] = typer.Option(None, "--model", min=1, max=2, help="GloVe's spelling: 2 = --vectors sum, 1 = --vectors main.", show_default=False),
-    seed: int = typer.Option(1, "--seed", min=0, max=2**32 - 1, help="Random seed (initialisation and shuffling)."),
-    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Save parameters and AdaGrad state here after each iteration; if the file exists, continue from it (up to --iter iterations in all).", show_default=False),
-    save_state: Optional[str] = typer.Option(None, "--save-state", hidden=True, help="Old name: save the state here (see --checkpoint).", show_default=False),
-    resume: Optional[str] = typer.Option(None, "--resume", hidden=True, help="Old name: continue from this state (see --checkpoint).", show_default=False),
+    min_count: int = int_option(5, "--min-count", min=1, help="Ignore words rarer than this."),
+    max_vocab: Optional[int] = int_option(None, "--max-vocab", min=1, help="Keep at most this many of the most frequent words.", show_default=False),
+    read_vocab: Optional[str] = typer.Option(None, "--read-vocab", metavar="PATH", help="Use this vocabulary file ('word count' lines) instead of counting; with --cooccur it is used as is (ids = line numbers).", show_default=False),
+    save_vocab: Optional[str] = typer.Option(None, "--save-vocab", metavar="PATH", help="Write the vocabulary used ('word count' lines; word ids = line numbers).", show_default=False),
+    save_cooccur: Optional[str] = typer.Option(None, "--save-cooccur", metavar="PATH", help="Write the co-occurrence records (Stanford GloVe binary layout).", show_default=False),
+    cooccur: Optional[List[str]] = typer.Option(None, "--cooccur", metavar="PATH", help="Train on co-occurrence files (ours or Stanford's) instead of counting: `--cooccur a.bin b.bin ...` trains on their union (counts summed); needs --read-vocab.", show_default=False),
+    memory: float = float_option(4.0, "--memory", help="Memory budget for the whole job, in GB (more than 0): co-occurrence runs beyond it are spilled to disk, and training records that do not fit are trained from a file on disk; the parameters must fit in it."),
+    tmp_dir: Optional[str] = typer.Option(None, "--tmp-dir", metavar="PATH", help="Where to spill runs and training records [default: $TMPDIR].", show_default=False),
+    vector_size: int = int_option(100, "--vector-size", "--size", min=1, help="Dimension of the vectors."),
+    iterations: int = int_option(15, "--iter", min=0, help="Training iterations (passes over the records; 0 with --save-cooccur: count only, no vectors)."),
+    x_max: float = float_option(100.0, "--x-max", help="Cutoff of the weighting function f(x) = min(1, (x/x_max)^alpha)."),
+    alpha: float = float_option(0.75, "--alpha", help="Exponent of the weighting function."),
+    eta: float = float_option(0.05, "--eta", help="Initial AdaGrad learning rate."),
+    grad_clip: float = float_option(100.0, "--grad-clip", help="Clip each gradient component to [-c, c]."),
+    vectors: WhichVectors = typer.Option(WhichVectors.sum, "--vectors", metavar="sum|main", help="sum: W + W~ (GloVe -model 2); main: W only (-model 1)."),
+    model: Optional[int] = int_option(None, "--model", min=1, max=2, help="GloVe's spelling: 2 = --vectors sum, 1 = --vectors main.", show_default=False),
+    seed: int = int_option(1, "--seed", min=0, max=2**32 - 1, help="Random seed (initialisation and shuffling)."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", metavar="PATH", help="Save parameters and AdaGrad state here after each iteration; if the file exists, continue from it (up to --iter iterations in all).", show_default=False),
+    save_state: Optional[str] = typer.Option(None, "--save-state", metavar="PATH", hidden=True, help="Old name: save the state here (see --checkpoint).", show_default=False),
+    resume: Optional[str] = typer.Option(None, "--resume", metavar="PATH", hidden=True, help="Old name: continue from this state (see --checkpoint).", show_default=False),
     lower: bool = LOWER,
     nfkc: bool = NFKC,
     split_punct: bool = SPLIT_PUNCT,

@@ -9,26 +9,124 @@ from __future__ import annotations
 from typing import List, Optional
 
 import typer
+from typer.core import TyperCommand
 
-INPUTS = typer.Argument(..., help="Input files, globs, directories (recursive) or - for stdin; .gz/.bz2/.xz read transparently.", show_default=False)
+# Every option and argument declares its metavar (INT, FLOAT, PATH for files and folders, TEXT, a|b|c, FILE):
+# typer would otherwise show its own (`<int range>`, `<str>`, `{FILE}`), which differs between typer versions.
+
+def float_option(default, *names: str, min: float | None = None, max: float | None = None, help: str | None = None,
+                 show_default: bool = True, **kwargs):
+    """A float option (metavar FLOAT) that refuses nan and inf ("not a finite number") and values outside
+    [min, max], with the same one-line message under every typer version. Every float option uses it."""
+    return _number_option(float, default, names, min, max, help, show_default, kwargs)
+
+
+def int_option(default, *names: str, min: int | None = None, max: int | None = None, help: str | None = None,
+               show_default: bool = True, **kwargs):
+    """An integer option (metavar INT) that refuses values outside [min, max]; see `float_option`."""
+    return _number_option(int, default, names, min, max, help, show_default, kwargs)
+
+
+def _number_option(kind: type, default, names: tuple, low, high, help, show_default, kwargs):
+    """typer.Option with nlpt's parser: the range is checked (and written into the help) here rather than by
+    typer, whose range types, messages and help text differ between versions."""
+    option = next(n for n in names if n.startswith("--"))
+    extra = []
+    if default is not None and default is not ... and show_default:
+        extra.append(f"default: {default}")
+    if low is not None or high is not None:
+        extra.append(f"x>={low}" if high is None else f"x<={high}" if low is None else f"{low}<=x<={high}")
+    if extra:
+        help = f"{help}  [{'; '.join(extra)}]" if help else f"[{'; '.join(extra)}]"
+    return typer.Option(default, *names, metavar=kind.__name__.upper(), parser=number_parser(kind, option, low, high),
+                        help=help, show_default=False if extra else show_default, **kwargs)
+
+
+def number_parser(kind: type, option: str, low=None, high=None):
+    """Parse one command-line value of `option` as `kind` (int or float): a finite number within [low, high],
+    or a usage error that names the option, the value and what was expected."""
+    import math
+
+    def parse(value):
+        from nlpt.common.errors import UsageError
+
+        if not isinstance(value, str):  # a default, already a number
+            return value
+        try:
+            number = kind(value)
+        except ValueError:
+            what = "a number" if kind is float else "an integer"
+            raise UsageError(f"Invalid value for '{option}': {value!r} is not {what}") from None
+        if not math.isfinite(number):
+            raise UsageError(f"Invalid value for '{option}': {value!r} is not a finite number")
+        if (low is not None and number < low) or (high is not None and number > high):
+            bounds = " and ".join(b for b in (f">= {low:g}" if low is not None else "",
+                                              f"<= {high:g}" if high is not None else "") if b)
+            raise UsageError(f"Invalid value for '{option}': {value} is out of range (it must be {bounds})")
+        return number
+
+    parse.__name__ = f"{kind.__name__}_of_{option.lstrip('-').replace('-', '_')}"
+    return parse
+
+
+def argument_display(param) -> str:
+    """How an argument is shown in the usage line and in the Arguments list: FILE..., [WORD]..., MODEL."""
+    name = param.metavar or param.name.upper()
+    if param.nargs != 1:
+        return f"{name}..." if param.required else f"[{name}]..."
+    return name if param.required else f"[{name}]"
+
+
+class PlainCommand(TyperCommand):
+    """A command whose arguments are shown by their plain names (FILE..., [WORD]...): typer writes required
+    arguments as {FILE} and adds their type (<list[str]>) beside them. Built from public click methods."""
+
+    def collect_usage_pieces(self, ctx) -> list:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        return pieces + [argument_display(p) for p in self.get_params(ctx) if p.param_type_name == "argument"]
+
+    def format_options(self, ctx, formatter) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append((argument_display(param), record[1]))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+class App(typer.Typer):
+    """typer.Typer whose commands are `PlainCommand`s (unless one names its own class)."""
+
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or PlainCommand, **kwargs)
+
+
+INPUTS = typer.Argument(..., metavar="FILE", help="Input files, globs, directories (recursive) or - for stdin; .gz/.bz2/.xz read transparently.", show_default=False)
 LOWER = typer.Option(False, "--lower", help="Lower-case the text.")
 NFKC = typer.Option(False, "--nfkc", help="Apply Unicode NFKC normalisation.")
 SPLIT_PUNCT = typer.Option(False, "--split-punct", help="Split punctuation from words (each mark becomes a token).")
 CJK = typer.Option(False, "--cjk", help="Make each Han/Kana/Hangul character a token (no segmenter needed).")
-MAX_SENTENCE = typer.Option(10_000, "--max-sentence-length", min=1, help="Cut lines into sentences of at most this many tokens.")
+MAX_SENTENCE = int_option(10_000, "--max-sentence-length", min=1, help="Cut lines into sentences of at most this many tokens.")
 FORCE_BINARY = typer.Option(False, "--force-binary", help="Read files that contain NUL bytes (NULs become spaces).")
-THREADS = typer.Option(None, "--threads", "-t", min=1, help="Worker threads [default: SLURM_CPUS_PER_TASK or the CPUs available].", show_default=False)
+THREADS = int_option(None, "--threads", "-t", min=1, help="Worker threads [default: SLURM_CPUS_PER_TASK or the CPUs available].", show_default=False)
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress or information on stderr.")
 JSON = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 
 # The word-vector trainers' shared options (train-w2v and train-subword spell them the same way).
 CBOW = typer.Option(False, "--cbow", help="Train CBOW instead of skip-gram.")
-SIZE = typer.Option(100, "--size", "--dim", min=1, help="Vector dimension.")
-MIN_COUNT = typer.Option(5, "--min-count", min=1, help="Ignore words rarer than this.")
-MAX_VOCAB = typer.Option(None, "--max-vocab", min=1, help="Keep at most this many of the most frequent words.", show_default=False)
-READ_VOCAB = typer.Option(None, "--read-vocab", help="Read the vocabulary ('word count' lines) instead of counting the corpus.", show_default=False)
-SAVE_VOCAB = typer.Option(None, "--save-vocab", help="Write the vocabulary ('word count' lines).", show_default=False)
-CHECKPOINT = typer.Option(None, "--checkpoint", help="On interruption (and after each epoch) save a resumable state here; if it exists, resume from it.", show_default=False)
+SIZE = int_option(100, "--size", "--dim", min=1, help="Vector dimension.")
+MIN_COUNT = int_option(5, "--min-count", min=1, help="Ignore words rarer than this.")
+MAX_VOCAB = int_option(None, "--max-vocab", min=1, help="Keep at most this many of the most frequent words.", show_default=False)
+READ_VOCAB = typer.Option(None, "--read-vocab", metavar="PATH", help="Read the vocabulary ('word count' lines) instead of counting the corpus.", show_default=False)
+SAVE_VOCAB = typer.Option(None, "--save-vocab", metavar="PATH", help="Write the vocabulary ('word count' lines).", show_default=False)
+CHECKPOINT = typer.Option(None, "--checkpoint", metavar="PATH", help="On interruption (and after each epoch) save a resumable state here; if it exists, resume from it.", show_default=False)
 
 
 def check_trainable_sentences(max_sentence_length: int) -> None:
@@ -68,81 +166,6 @@ def need_torch(command: str) -> None:
     for module in ("torch", "safetensors"):
         if importlib.util.find_spec(module) is None:
             raise NlptError(f"`nlpt {command}` needs {module}: pip install 'nlpt[transformer]'")
-
-
-# String options that name files or folders: their metavar is PATH (other strings are TEXT).
-_PATH_OPTIONS = {
-    "output", "vec", "save_vocab", "read_vocab", "save_context", "save_cooccur", "cooccur", "checkpoint", "init",
-    "tmp_dir", "token_dir", "export_hf", "plot", "train_file", "dev", "test", "model", "vectors", "config",
-    "analogies", "similarity", "contexts_file", "vocab", "dest", "prefix", "save_state", "resume",
-}
-
-
-def plain_parameters(command) -> None:
-    """Give every parameter of the command tree a plain metavar (FILE..., INT, FLOAT, PATH, TEXT) and make
-    every float option refuse nan and inf ("not a finite number") and values out of its range, in one place.
-
-    The CLI calls it once on the whole command tree, so a new option gets the same treatment.
-    """
-    for param in getattr(command, "params", ()):
-        _plain_parameter(param)
-    for sub in (getattr(command, "commands", None) or {}).values():
-        plain_parameters(sub)
-
-
-def _plain_parameter(param) -> None:
-    desc = getattr(param, "type_descriptor", None)
-    annotation = getattr(desc, "annotation", None)
-    if getattr(param, "param_type_name", "") == "argument":
-        many = param.nargs != 1
-        name = param.metavar or ("FILE" if param.name == "inputs" else param.name.upper())
-        shown = f"{name}..." if many else name
-        if not param.required:
-            shown = f"[{name}]..." if many else f"[{name}]"
-        param.metavar = name
-        param.display_type_rich = lambda ctx: None  # the name says it; no `<list[str]>` beside it
-        param._usage_display_name = param._rich_display_name = lambda shown=shown: shown
-        return
-    if getattr(param, "is_flag", False) or param.metavar is not None:
-        return
-    if getattr(desc, "is_choice", False):
-        param.metavar = "|".join(str(getattr(c, "value", c)) for c in desc.choices or ())
-        return
-    base = getattr(annotation, "__args__", (annotation,))[0] if getattr(desc, "is_list", False) else annotation
-    if base is float:
-        param.metavar = "FLOAT"
-        param.process_value = _finite(param, param.process_value)
-    elif base is int:
-        param.metavar = "INT"
-    elif base is str:
-        param.metavar = "PATH" if param.name in _PATH_OPTIONS else "TEXT"
-
-
-def _finite(param, process_value):
-    """`process_value` preceded by the check that a float option's value is a finite number within its range."""
-    import math
-
-    def check(ctx, value):
-        from nlpt.common.errors import UsageError
-
-        option = next((o for o in param.opts if o.startswith("--")), param.name)
-        for item in value if isinstance(value, (list, tuple)) else (value,):
-            if not isinstance(item, str):
-                continue
-            try:
-                number = float(item)
-            except ValueError:
-                continue  # not a number at all: the parser says so
-            if not math.isfinite(number):
-                raise UsageError(f"Invalid value for '{option}': {item!r} is not a finite number")
-            low, high = getattr(param, "min", None), getattr(param, "max", None)
-            if (low is not None and number < low) or (high is not None and number > high):
-                bounds = " and ".join(b for b in (f">= {low:g}" if low is not None else "",
-                                                  f"<= {high:g}" if high is not None else "") if b)
-                raise UsageError(f"Invalid value for '{option}': {item} is out of range (it must be {bounds})")
-        return process_value(ctx, value)
-
-    return check
 
 
 __all__ = [

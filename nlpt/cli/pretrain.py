@@ -15,7 +15,7 @@ class _PretrainGroup(DefaultGroup):
     needs_torch, torch_free = "pretrain", ("add-sentinels",)
 
 
-app = typer.Typer(
+app = o.App(
     cls=_PretrainGroup,
     help=(
         "Transformer pretraining with torch (GPT, Llama, Mixtral-style MoE; BERT, T5, BART). "
@@ -113,61 +113,61 @@ def _recipe_value(ctx, config: str, key: str, value):
 @app.command("train", help=TRAIN_HELP)
 def train(
     ctx: typer.Context,
-    inputs: List[str] = typer.Argument(None, help="Corpus files, globs or directories (.gz/.bz2/.xz read transparently).", show_default=False),
-    output: str = typer.Option(..., "--output", "-o", help="The run folder (created; an existing run is continued).", show_default=False),
-    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="A tokenizer.json (`nlpt vocab --tokenizer bpe|char`); with --init only the source's own vocabulary.", show_default=False),
-    init: Optional[str] = typer.Option(None, "--init", show_default=False, help="Continue pretraining SOURCE: a Hugging Face folder (GPT-2, Llama/Mistral/Qwen2, Mixtral, BERT/RoBERTa/ALBERT, T5, BART) or an nlpt run/checkpoint; architecture, weights and tokenizer come from it, training starts at step 0."),
-    arch: str = typer.Option("gpt-mini", "--arch", help="Registry name (gpt2, llama2-7b, mixtral-8x7b, bert-base, t5-small, bart-base; CPU presets gpt-mini, llama-mini, moe-mini, bert-mini, t5-mini, bart-mini...) or a config.json."),
-    layers: Optional[int] = typer.Option(None, "--layers", min=1, show_default=False, help="Override: layers (T5/BART: of both stacks)."),
-    hidden: Optional[int] = typer.Option(None, "--hidden", min=1, show_default=False, help="Override: hidden size (the FFN keeps the model's ratio, the heads split it, the initial std scales by √(old/new), unless given)."),
-    heads: Optional[int] = typer.Option(None, "--heads", min=1, show_default=False, help="Override: attention heads."),
-    kv_heads: Optional[int] = typer.Option(None, "--kv-heads", min=1, show_default=False, help="Override: key/value heads (Llama)."),
-    ffn: Optional[int] = typer.Option(None, "--ffn", min=1, show_default=False, help="Override: feed-forward width."),
-    experts: Optional[int] = typer.Option(None, "--experts", min=0, show_default=False, help="Override: experts per MoE layer (Llama; 0 = dense)."),
-    top_k: Optional[int] = typer.Option(None, "--top-k", min=1, show_default=False, help="Override: experts used per token."),
-    vocab: Optional[int] = typer.Option(None, "--vocab", min=1, show_default=False, help="Override: vocabulary size (at least the tokenizer's) [default: the tokenizer's]."),
-    context: Optional[int] = typer.Option(None, "--context", min=1, show_default=False, help="Training sequence length (also the model's positions) [default: the model's]."),
-    dropout: Optional[float] = typer.Option(None, "--dropout", min=0.0, max=1.0, show_default=False, help="Dropout [default: the model's, 0]."),
+    inputs: List[str] = typer.Argument(None, metavar="FILE", help="Corpus files, globs or directories (.gz/.bz2/.xz read transparently).", show_default=False),
+    output: str = typer.Option(..., "--output", "-o", metavar="PATH", help="The run folder (created; an existing run is continued).", show_default=False),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", metavar="TEXT", help="A tokenizer.json (`nlpt vocab --tokenizer bpe|char`); with --init only the source's own vocabulary.", show_default=False),
+    init: Optional[str] = typer.Option(None, "--init", metavar="PATH", show_default=False, help="Continue pretraining SOURCE: a Hugging Face folder (GPT-2, Llama/Mistral/Qwen2, Mixtral, BERT/RoBERTa/ALBERT, T5, BART) or an nlpt run/checkpoint; architecture, weights and tokenizer come from it, training starts at step 0."),
+    arch: str = typer.Option("gpt-mini", "--arch", metavar="TEXT", help="Registry name (gpt2, llama2-7b, mixtral-8x7b, bert-base, t5-small, bart-base; CPU presets gpt-mini, llama-mini, moe-mini, bert-mini, t5-mini, bart-mini...) or a config.json."),
+    layers: Optional[int] = o.int_option(None, "--layers", min=1, show_default=False, help="Override: layers (T5/BART: of both stacks)."),
+    hidden: Optional[int] = o.int_option(None, "--hidden", min=1, show_default=False, help="Override: hidden size (the FFN keeps the model's ratio, the heads split it, the initial std scales by √(old/new), unless given)."),
+    heads: Optional[int] = o.int_option(None, "--heads", min=1, show_default=False, help="Override: attention heads."),
+    kv_heads: Optional[int] = o.int_option(None, "--kv-heads", min=1, show_default=False, help="Override: key/value heads (Llama)."),
+    ffn: Optional[int] = o.int_option(None, "--ffn", min=1, show_default=False, help="Override: feed-forward width."),
+    experts: Optional[int] = o.int_option(None, "--experts", min=0, show_default=False, help="Override: experts per MoE layer (Llama; 0 = dense)."),
+    top_k: Optional[int] = o.int_option(None, "--top-k", min=1, show_default=False, help="Override: experts used per token."),
+    vocab: Optional[int] = o.int_option(None, "--vocab", min=1, show_default=False, help="Override: vocabulary size (at least the tokenizer's) [default: the tokenizer's]."),
+    context: Optional[int] = o.int_option(None, "--context", min=1, show_default=False, help="Training sequence length (also the model's positions) [default: the model's]."),
+    dropout: Optional[float] = o.float_option(None, "--dropout", min=0.0, max=1.0, show_default=False, help="Dropout [default: the model's, 0]."),
     no_nsp: bool = typer.Option(False, "--no-nsp", help="Encoders: MLM only on full-sentence windows (RoBERTa), no next-sentence/sentence-order head (= --sentence-head none)."),
-    sentence_head: Optional[str] = typer.Option(None, "--sentence-head", show_default=False, help="Encoders: the sentence-pair task, nsp (BERT: next sentence), sop (ALBERT: sentence order) or none (RoBERTa) [default: the config's]."),
-    objective: Optional[str] = typer.Option(None, "--objective", show_default=False, help="causal_lm (decoders), mlm, span_corruption, bart_denoising [default: the family's]."),
-    batch: int = typer.Option(8, "--batch", min=1, help="Sequences per micro-batch per rank."),
-    global_batch: Optional[int] = typer.Option(None, "--global-batch", min=1, show_default=False, help="Sequences per optimizer step over all ranks (gradient accumulation makes up the rest) [default: --batch × ranks]."),
-    lr: float = typer.Option(3e-4, "--lr", help="Peak learning rate."),
-    min_lr_ratio: float = typer.Option(0.1, "--min-lr-ratio", min=0.0, max=1.0, help="Final learning rate as a fraction of --lr."),
-    warmup: int = typer.Option(100, "--warmup", min=0, help="Linear warmup steps."),
-    schedule: str = typer.Option("cosine", "--schedule", help="Decay after warmup: cosine, linear, constant."),
-    weight_decay: float = typer.Option(0.1, "--weight-decay", min=0.0, help="AdamW weight decay (matrices and embeddings only)."),
-    beta1: float = typer.Option(0.9, "--beta1", min=0.0, max=1.0, help="AdamW beta1."),
-    beta2: float = typer.Option(0.95, "--beta2", min=0.0, max=1.0, help="AdamW beta2."),
-    grad_clip: float = typer.Option(1.0, "--grad-clip", min=0.0, help="Clip the gradient norm to this (0 = off)."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, show_default=False, help="Optimizer steps of the run."),
-    max_tokens: Optional[str] = typer.Option(None, "--max-tokens", show_default=False, help="Tokens of the run (e.g. 300M, 10B)."),
-    max_time: Optional[str] = typer.Option(None, "--max-time", show_default=False, help="Stop (with a checkpoint) after this long: 90s, 30m, 4h, or HH:MM:SS."),
-    eval_every: int = typer.Option(500, "--eval-every", min=0, help="Validation every N steps (and at the end; 0 = only at the end)."),
-    eval_batches: int = typer.Option(50, "--eval-batches", min=0, help="Validation batches, spread over the split (0 = the whole split)."),
-    log_every: int = typer.Option(10, "--log-every", min=1, help="Write a metrics.jsonl line every N steps."),
-    checkpoint_every: int = typer.Option(1000, "--checkpoint-every", min=0, help="Checkpoint every N steps (and at the end)."),
-    keep_last: int = typer.Option(3, "--keep-last", min=0, help="Keep the newest K checkpoints (0 = all)."),
-    resume: str = typer.Option("auto", "--resume", help="auto (continue from RUN_DIR's newest checkpoint), none, or a checkpoint/run folder."),
+    sentence_head: Optional[str] = typer.Option(None, "--sentence-head", metavar="TEXT", show_default=False, help="Encoders: the sentence-pair task, nsp (BERT: next sentence), sop (ALBERT: sentence order) or none (RoBERTa) [default: the config's]."),
+    objective: Optional[str] = typer.Option(None, "--objective", metavar="TEXT", show_default=False, help="causal_lm (decoders), mlm, span_corruption, bart_denoising [default: the family's]."),
+    batch: int = o.int_option(8, "--batch", min=1, help="Sequences per micro-batch per rank."),
+    global_batch: Optional[int] = o.int_option(None, "--global-batch", min=1, show_default=False, help="Sequences per optimizer step over all ranks (gradient accumulation makes up the rest) [default: --batch × ranks]."),
+    lr: float = o.float_option(3e-4, "--lr", help="Peak learning rate."),
+    min_lr_ratio: float = o.float_option(0.1, "--min-lr-ratio", min=0.0, max=1.0, help="Final learning rate as a fraction of --lr."),
+    warmup: int = o.int_option(100, "--warmup", min=0, help="Linear warmup steps."),
+    schedule: str = typer.Option("cosine", "--schedule", metavar="TEXT", help="Decay after warmup: cosine, linear, constant."),
+    weight_decay: float = o.float_option(0.1, "--weight-decay", min=0.0, help="AdamW weight decay (matrices and embeddings only)."),
+    beta1: float = o.float_option(0.9, "--beta1", min=0.0, max=1.0, help="AdamW beta1."),
+    beta2: float = o.float_option(0.95, "--beta2", min=0.0, max=1.0, help="AdamW beta2."),
+    grad_clip: float = o.float_option(1.0, "--grad-clip", min=0.0, help="Clip the gradient norm to this (0 = off)."),
+    max_steps: Optional[int] = o.int_option(None, "--max-steps", min=1, show_default=False, help="Optimizer steps of the run."),
+    max_tokens: Optional[str] = typer.Option(None, "--max-tokens", metavar="TEXT", show_default=False, help="Tokens of the run (e.g. 300M, 10B)."),
+    max_time: Optional[str] = typer.Option(None, "--max-time", metavar="TEXT", show_default=False, help="Stop (with a checkpoint) after this long: 90s, 30m, 4h, or HH:MM:SS."),
+    eval_every: int = o.int_option(500, "--eval-every", min=0, help="Validation every N steps (and at the end; 0 = only at the end)."),
+    eval_batches: int = o.int_option(50, "--eval-batches", min=0, help="Validation batches, spread over the split (0 = the whole split)."),
+    log_every: int = o.int_option(10, "--log-every", min=1, help="Write a metrics.jsonl line every N steps."),
+    checkpoint_every: int = o.int_option(1000, "--checkpoint-every", min=0, help="Checkpoint every N steps (and at the end)."),
+    keep_last: int = o.int_option(3, "--keep-last", min=0, help="Keep the newest K checkpoints (0 = all)."),
+    resume: str = typer.Option("auto", "--resume", metavar="PATH", help="auto (continue from RUN_DIR's newest checkpoint), none, or a checkpoint/run folder."),
     resume_with_changes: bool = typer.Option(False, "--resume-with-changes", help="Continue RUN_DIR's run with settings that differ from its own (recorded in RUN_DIR/changes.jsonl); without it such a rerun is refused."),
     resume_from_older: bool = typer.Option(False, "--resume-from-older", help="When the newest checkpoint cannot be read, continue from the newest one that can (without it: stop)."),
-    seed: int = typer.Option(1337, "--seed", min=0, help="Random seed (initialisation, batches, dropout)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (autocast; fp16 with a gradient scaler)."),
+    seed: int = o.int_option(1337, "--seed", min=0, help="Random seed (initialisation, batches, dropout)."),
+    device: str = typer.Option("auto", "--device", metavar="TEXT", help="auto, cpu, cuda, mps."),
+    precision: str = typer.Option("fp32", "--precision", metavar="TEXT", help="fp32, bf16 or fp16 (autocast; fp16 with a gradient scaler)."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
     activation_checkpointing: bool = typer.Option(False, "--activation-checkpointing", help="Keep only each block's inputs for backward and recompute the rest there (less memory, one more forward pass of the blocks, a third more FLOPs; see nlpt params --activation-checkpointing)."),
     cpu_matmul: str = typer.Option("auto", "--cpu-matmul", metavar="auto|torch|numpy", help="On CPU, whose BLAS multiplies matrices: torch's, numpy's, or auto (the faster on this machine, timed at start)."),
-    strategy: str = typer.Option("auto", "--strategy", help="With several ranks: ddp (default) or fsdp (FSDP2 fully_shard)."),
-    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Last fraction of the corpus held out for validation."),
-    token_dir: Optional[str] = typer.Option(None, "--token-dir", show_default=False, help="Where the token files live [default: RUN_DIR/tokens]; share it between runs."),
-    export_hf: Optional[str] = typer.Option(None, "--export-hf", show_default=False, help="After training, write a transformers folder here."),
-    config: Optional[str] = typer.Option(None, "--config", show_default=False, help="A TOML recipe of these options (flags given on the command line win)."),
-    tensorboard: Optional[str] = typer.Option(None, "--tensorboard", show_default=False, help="Also write metrics.jsonl's scalars as TensorBoard events in this folder (needs nlpt[tensorboard])."),
+    strategy: str = typer.Option("auto", "--strategy", metavar="TEXT", help="With several ranks: ddp (default) or fsdp (FSDP2 fully_shard)."),
+    val_fraction: float = o.float_option(0.1, "--val-fraction", help="Last fraction of the corpus held out for validation."),
+    token_dir: Optional[str] = typer.Option(None, "--token-dir", metavar="PATH", show_default=False, help="Where the token files live [default: RUN_DIR/tokens]; share it between runs."),
+    export_hf: Optional[str] = typer.Option(None, "--export-hf", metavar="PATH", show_default=False, help="After training, write a transformers folder here."),
+    config: Optional[str] = typer.Option(None, "--config", metavar="PATH", show_default=False, help="A TOML recipe of these options (flags given on the command line win)."),
+    tensorboard: Optional[str] = typer.Option(None, "--tensorboard", metavar="TEXT", show_default=False, help="Also write metrics.jsonl's scalars as TensorBoard events in this folder (needs nlpt[tensorboard])."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Resolve and check everything, print the plan (tokens, steps, FLOPs, memory per rank, time at --mfu on --gpu) and exit without writing."),
-    gpu: Optional[str] = typer.Option(None, "--gpu", show_default=False, help="--dry-run: the GPU to price the run on (h100, a100, ... as in `nlpt params --gpu`) [default: h100]."),
-    mfu: float = typer.Option(0.4, "--mfu", help="--dry-run: the assumed model FLOPs utilisation."),
-    ranks: Optional[int] = typer.Option(None, "--ranks", min=1, show_default=False, help="--dry-run: processes the run will have [default: the launcher's, else 1]."),
+    gpu: Optional[str] = typer.Option(None, "--gpu", metavar="TEXT", show_default=False, help="--dry-run: the GPU to price the run on (h100, a100, ... as in `nlpt params --gpu`) [default: h100]."),
+    mfu: float = o.float_option(0.4, "--mfu", help="--dry-run: the assumed model FLOPs utilisation."),
+    ranks: Optional[int] = o.int_option(None, "--ranks", min=1, show_default=False, help="--dry-run: processes the run will have [default: the launcher's, else 1]."),
     lower: bool = o.LOWER,
     nfkc: bool = o.NFKC,
     threads: Optional[int] = o.THREADS,
@@ -387,14 +387,14 @@ def _model_config(v: dict):
 
 @app.command("sample")
 def sample(
-    run_dir: str = typer.Argument(..., help="A run folder of `nlpt pretrain`.", show_default=False),
-    prompt: Optional[str] = typer.Option(None, "--prompt", "-p", show_default=False, help="Text to continue; without it, each line of stdin is a prompt (or an empty prompt on a terminal)."),
-    max_new_tokens: int = typer.Option(200, "--max-new-tokens", "--max-tokens", min=1, help="Tokens to generate per prompt."),
-    temperature: float = typer.Option(0.8, "--temperature", min=0.0, help="Sampling temperature (0 = greedy)."),
-    top_k: Optional[int] = typer.Option(200, "--top-k", min=1, help="Sample among the k likeliest tokens."),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, show_default=False, help="Random seed (the same seed gives the same text)."),
-    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", show_default=False, help="A step-N folder [default: the newest]."),
-    device: str = typer.Option("cpu", "--device", help="auto, cpu, cuda, mps."),
+    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A run folder of `nlpt pretrain`.", show_default=False),
+    prompt: Optional[str] = typer.Option(None, "--prompt", "-p", metavar="TEXT", show_default=False, help="Text to continue; without it, each line of stdin is a prompt (or an empty prompt on a terminal)."),
+    max_new_tokens: int = o.int_option(200, "--max-new-tokens", "--max-tokens", min=1, help="Tokens to generate per prompt."),
+    temperature: float = o.float_option(0.8, "--temperature", min=0.0, help="Sampling temperature (0 = greedy)."),
+    top_k: Optional[int] = o.int_option(200, "--top-k", min=1, help="Sample among the k likeliest tokens."),
+    seed: Optional[int] = o.int_option(None, "--seed", min=0, show_default=False, help="Random seed (the same seed gives the same text)."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", metavar="PATH", show_default=False, help="A step-N folder [default: the newest]."),
+    device: str = typer.Option("cpu", "--device", metavar="TEXT", help="auto, cpu, cuda, mps."),
 ) -> None:
     """Generate text from a pretrained decoder (GPT, Llama, MoE).
 
@@ -469,10 +469,10 @@ def _print_answers(queries, answer, as_json: bool, record, lines) -> None:
 
 @app.command("fill-mask")
 def fill_mask(
-    run_dir: str = typer.Argument(..., help="A run folder of an encoder (BERT-style) `nlpt pretrain`.", show_default=False),
-    texts: Optional[List[str]] = typer.Argument(None, help="Texts with [MASK] where words are to be predicted [default: lines of stdin].", show_default=False),
-    top_k: int = typer.Option(5, "--top-k", min=1, help="Predictions shown per [MASK]."),
-    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", show_default=False, help="A step-N folder [default: the newest]."),
+    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A run folder of an encoder (BERT-style) `nlpt pretrain`.", show_default=False),
+    texts: Optional[List[str]] = typer.Argument(None, metavar="TEXTS", help="Texts with [MASK] where words are to be predicted [default: lines of stdin].", show_default=False),
+    top_k: int = o.int_option(5, "--top-k", min=1, help="Predictions shown per [MASK]."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", metavar="PATH", show_default=False, help="A step-N folder [default: the newest]."),
     json: bool = o.JSON,
 ) -> None:
     """Predict the tokens at each [MASK] of a text with a pretrained encoder.
@@ -496,10 +496,10 @@ def fill_mask(
 
 @app.command("infill")
 def infill(
-    run_dir: str = typer.Argument(..., help="A run folder of a T5 or BART `nlpt pretrain`.", show_default=False),
-    texts: Optional[List[str]] = typer.Argument(None, help="Texts with gaps: <mask> (BART, T5) or <extra_id_N> (T5) [default: lines of stdin].", show_default=False),
-    max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1, help="Longest output (T5; BART allows twice the input)."),
-    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", show_default=False, help="A step-N folder [default: the newest]."),
+    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A run folder of a T5 or BART `nlpt pretrain`.", show_default=False),
+    texts: Optional[List[str]] = typer.Argument(None, metavar="TEXTS", help="Texts with gaps: <mask> (BART, T5) or <extra_id_N> (T5) [default: lines of stdin].", show_default=False),
+    max_new_tokens: int = o.int_option(64, "--max-new-tokens", min=1, help="Longest output (T5; BART allows twice the input)."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", metavar="PATH", show_default=False, help="A step-N folder [default: the newest]."),
     json: bool = o.JSON,
 ) -> None:
     """Fill the gaps of a text with a pretrained T5 (the spans, by sentinel) or BART (the whole text), greedily.
@@ -517,9 +517,9 @@ def infill(
 
 @app.command("add-sentinels")
 def add_sentinels(
-    tokenizer: str = typer.Argument(..., help="A tokenizer.json (e.g. `nlpt vocab --tokenizer bpe`).", show_default=False),
-    output: str = typer.Option(..., "--output", "-o", help="The tokenizer.json to write.", show_default=False),
-    count: int = typer.Option(100, "--count", min=1, help="Sentinels <extra_id_0> … <extra_id_{count-1}> to add."),
+    tokenizer: str = typer.Argument(..., metavar="TOKENIZER", help="A tokenizer.json (e.g. `nlpt vocab --tokenizer bpe`).", show_default=False),
+    output: str = typer.Option(..., "--output", "-o", metavar="PATH", help="The tokenizer.json to write.", show_default=False),
+    count: int = o.int_option(100, "--count", min=1, help="Sentinels <extra_id_0> … <extra_id_{count-1}> to add."),
 ) -> None:
     """Write a copy of a tokenizer with T5's sentinel tokens added (span corruption needs them).
 
@@ -539,9 +539,9 @@ def add_sentinels(
 
 @app.command("export")
 def export(
-    run_dir: str = typer.Argument(..., help="A run folder of `nlpt pretrain`.", show_default=False),
-    export_hf: str = typer.Option(..., "--export-hf", "-o", help="The folder to write (must not exist or be empty).", show_default=False),
-    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", show_default=False, help="A step-N folder [default: the newest]."),
+    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A run folder of `nlpt pretrain`.", show_default=False),
+    export_hf: str = typer.Option(..., "--export-hf", "-o", metavar="PATH", help="The folder to write (must not exist or be empty).", show_default=False),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", metavar="PATH", show_default=False, help="A step-N folder [default: the newest]."),
 ) -> None:
     """Write a run's model as a folder transformers loads (GPT2LMHeadModel, LlamaForCausalLM, MixtralForCausalLM,
     BertForPreTraining, T5ForConditionalGeneration, BartForConditionalGeneration).
@@ -565,12 +565,12 @@ def export(
 
 @app.command("eval")
 def eval_(
-    source: str = typer.Argument(..., help="An `nlpt pretrain` run folder or a Hugging Face folder (any family).", show_default=False),
+    source: str = typer.Argument(..., metavar="SOURCE", help="An `nlpt pretrain` run folder or a Hugging Face folder (any family).", show_default=False),
     data: List[str] = typer.Option(..., "--data", metavar="FILE", help="A text file to score (repeat for several; .gz/.bz2/.xz read).", show_default=False),
-    context: Optional[int] = typer.Option(None, "--context", min=8, show_default=False, help="Tokens per window [default: the model's positions]."),
-    stride: Optional[int] = typer.Option(None, "--stride", min=1, show_default=False, help="Tokens between window starts; each window scores only tokens no earlier one did [default: the window, no overlap]."),
-    batch: int = typer.Option(8, "--batch", min=1, help="Rows per forward pass."),
-    device: str = typer.Option("cpu", "--device", help="auto, cpu, cuda, mps."),
+    context: Optional[int] = o.int_option(None, "--context", min=8, show_default=False, help="Tokens per window [default: the model's positions]."),
+    stride: Optional[int] = o.int_option(None, "--stride", min=1, show_default=False, help="Tokens between window starts; each window scores only tokens no earlier one did [default: the window, no overlap]."),
+    batch: int = o.int_option(8, "--batch", min=1, help="Rows per forward pass."),
+    device: str = typer.Option("cpu", "--device", metavar="TEXT", help="auto, cpu, cuda, mps."),
     json: bool = o.JSON,
 ) -> None:
     """Loss, perplexity and bits per byte (nats / ln 2 / UTF-8 bytes: independent of the tokenizer) of a model on

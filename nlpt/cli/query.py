@@ -9,7 +9,7 @@ import typer
 
 from nlpt.cli import options as o
 
-app = typer.Typer(
+app = o.App(
     help=(
         "Vectors and nearest neighbours of words given as arguments or read from stdin (whitespace-separated). "
         "With a fastText .bin model (nlpt train-subword, or fastText's) any word has a vector, from its "
@@ -96,7 +96,7 @@ def vectors(model: str = MODEL, words: Optional[List[str]] = WORDS, quiet: bool 
 
 @app.command("nn")
 def nn(model: str = MODEL, words: Optional[List[str]] = WORDS,
-       k: int = typer.Option(10, "--k", "-k", min=1, help="Neighbours per word."),
+       k: int = o.int_option(10, "--k", "-k", min=1, help="Neighbours per word."),
        as_json: bool = typer.Option(False, "--json", help="One JSON object per word: {\"word\": ..., \"neighbours\": [[word, cosine], ...]}."),
        quiet: bool = o.QUIET) -> None:
     """Print the k nearest vocabulary words of each word by cosine (fastText's nn): `word<TAB>neighbour<TAB>cosine`."""

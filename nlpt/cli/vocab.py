@@ -7,9 +7,10 @@ from typing import List, Optional
 import typer
 
 from nlpt.cli.defaultgroup import DefaultGroup
-from nlpt.cli.options import CJK, FORCE_BINARY, INPUTS, LOWER, NFKC, QUIET, SPLIT_PUNCT, THREADS, reader_options
+from nlpt.cli.options import (CJK, FORCE_BINARY, INPUTS, LOWER, NFKC, QUIET, SPLIT_PUNCT, THREADS, App, float_option,
+                              int_option, reader_options)
 
-app = typer.Typer(
+app = App(
     cls=DefaultGroup,
     help=(
         "Vocabularies: word counts, merges of shard counts, subword tokenizers. "
@@ -18,13 +19,13 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-OUTPUT = typer.Option("-", "--output", "-o", help="Output file, or - for stdout.")
-MIN_COUNT = typer.Option(1, "--min-count", min=1, help="Keep words seen at least this many times.")
-MAX_SIZE = typer.Option(None, "--max-vocab", min=1, help="Keep at most this many words (the most frequent).", show_default=False)
-MAX_SIZE_OLD = typer.Option(None, "--max-size", min=1, hidden=True, help="Old name of --max-vocab.", show_default=False)
+OUTPUT = typer.Option("-", "--output", "-o", metavar="PATH", help="Output file, or - for stdout.")
+MIN_COUNT = int_option(1, "--min-count", min=1, help="Keep words seen at least this many times.")
+MAX_SIZE = int_option(None, "--max-vocab", min=1, help="Keep at most this many words (the most frequent).", show_default=False)
+MAX_SIZE_OLD = int_option(None, "--max-size", min=1, hidden=True, help="Old name of --max-vocab.", show_default=False)
 JSON_SUMMARY = typer.Option(False, "--json", help="Print a JSON summary on stdout (needs -o FILE).")
-MEMORY = typer.Option(4.0, "--memory", help="Memory budget in GB: count tables beyond it are spilled to disk as sorted runs and merged (counts stay exact).")
-TMP_DIR = typer.Option(None, "--tmp-dir", help="Where to spill count runs [default: $TMPDIR].", show_default=False)
+MEMORY = float_option(4.0, "--memory", help="Memory budget in GB: count tables beyond it are spilled to disk as sorted runs and merged (counts stay exact).")
+TMP_DIR = typer.Option(None, "--tmp-dir", metavar="PATH", help="Where to spill count runs [default: $TMPDIR].", show_default=False)
 
 
 def _check_json_output(as_json: bool, output: str) -> None:
@@ -73,7 +74,7 @@ def count(
     max_size_old: Optional[int] = MAX_SIZE_OLD,
     memory: float = MEMORY,
     tmp_dir: Optional[str] = TMP_DIR,
-    prune_limit: Optional[int] = typer.Option(
+    prune_limit: Optional[int] = int_option(
         None, "--prune-limit", min=1000, show_default=False,
         help="Instead of spilling, prune the rarest words when more than this many distinct words are held "
         "(word2vec's ReduceVocab: approximate counts, reported).",
@@ -81,7 +82,7 @@ def count(
     tokenizer: Optional[str] = typer.Option(
         None, "--tokenizer", metavar="bpe|wordpiece|char", help="Train a subword (or character) tokenizer instead of counting words.", show_default=False
     ),
-    size: int = typer.Option(30_000, "--size", help="Subword vocabulary size (with --tokenizer): bpe 261 or more (256 bytes + 5 special tokens), wordpiece 6 or more, char 2 or more."),
+    size: int = int_option(30_000, "--size", help="Subword vocabulary size (with --tokenizer): bpe 261 or more (256 bytes + 5 special tokens), wordpiece 6 or more, char 2 or more."),
     lower: bool = LOWER,
     nfkc: bool = NFKC,
     split_punct: bool = SPLIT_PUNCT,
@@ -105,7 +106,7 @@ def count(
 
 @app.command("merge")
 def merge(
-    inputs: List[str] = typer.Argument(..., help="Count files (`word count` lines) to sum, e.g. one per shard.", show_default=False),
+    inputs: List[str] = typer.Argument(..., metavar="FILE", help="Count files (`word count` lines) to sum, e.g. one per shard.", show_default=False),
     output: str = OUTPUT,
     min_count: int = MIN_COUNT,
     max_size: Optional[int] = MAX_SIZE,
