@@ -62,8 +62,11 @@ def test_usage_error_exit_code():
     assert r.stderr.strip() == "nlpt: error: No such option: --no-such-option (see 'nlpt vocab merge --help')"
 
 
-@pytest.mark.parametrize("args", [["--help"], ["vocab", "--help"], ["corpus", "--help"], ["corpus", "download", "--list"]])
-def test_light_commands_import_no_heavy_modules(args):
+LIGHT = [["--help"], ["vocab", "--help"], ["corpus", "--help"], ["corpus", "download", "--list"], ["params", "bert-large"]]
+
+
+def _imported(args) -> set:
+    """The top-level modules `python -X importtime -m nlpt ARGS` imports."""
     r = subprocess.run([sys.executable, "-X", "importtime", "-m", "nlpt", *args], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     imported = set()
@@ -71,7 +74,23 @@ def test_light_commands_import_no_heavy_modules(args):
         if line.startswith("import time:") and "|" in line:
             imported.add(line.rsplit("|", 1)[1].strip().split(".")[0])
     assert "nlpt" in imported  # the parsing works
+    return imported
+
+
+@pytest.mark.parametrize("args", LIGHT)
+def test_light_commands_import_no_heavy_modules(args):
+    imported = _imported(args)
     assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+
+
+@pytest.mark.parametrize("args", [["--help"], ["params", "bert-large"]])
+def test_light_commands_import_no_pydantic(args):
+    """typer 0.29 validates every parameter with pydantic (~0.1 s at each start); pyproject.toml keeps typer
+    below it, and nlpt itself never imports pydantic."""
+    version = tuple(int(p) for p in typer.__version__.split(".")[:2])
+    if version >= (0, 29):
+        pytest.skip(f"typer {typer.__version__} imports pydantic itself (pyproject.toml asks for typer<0.29)")
+    assert "pydantic" not in _imported(args)
 
 
 def test_errors_are_one_line_unless_debug(tmp_path):

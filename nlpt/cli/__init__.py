@@ -108,9 +108,13 @@ def _fail(message: str, code: int) -> None:
 
 
 def _click_exception_types() -> tuple[tuple, tuple, tuple]:
-    """Typer >= 0.28 raises its vendored click's exceptions, older typer the real click's: catch both."""
+    """Typer >= 0.28 raises its vendored click's exceptions, older typer the real click's: catch both.
+
+    The real click is only consulted when something (older typer) imported it: importing it costs start-up."""
     usage, exits, aborts = [], [], []
     for name in ("typer._click.exceptions", "typer.exceptions", "click.exceptions"):
+        if name == "click.exceptions" and "click" not in sys.modules:
+            continue
         try:
             module = __import__(name, fromlist=["UsageError"])
         except ImportError:
