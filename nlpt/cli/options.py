@@ -1,7 +1,12 @@
-"""Options shared by every command that reads a corpus, defined once.
+"""Options shared by every command that reads a corpus, defined once, and the way every option is declared.
 
 Typer options are plain default values, so commands reuse these objects in
 their signatures and call `reader_options(...)` to build the reader's config.
+
+Every number option is an `int_option` or `float_option` (nlpt parses and range-checks it), every other option
+and argument declares its metavar (PATH for files and folders, TEXT, a|b|c, FILE), and every command is a
+`PlainCommand`: typer's own metavars (`<int range>`, `<str>`, `{FILE}`), range checks and messages differ
+between typer versions, and only its public API is used here.
 """
 
 from __future__ import annotations
@@ -11,18 +16,16 @@ from typing import List, Optional
 import typer
 from typer.core import TyperCommand
 
-# Every option and argument declares its metavar (INT, FLOAT, PATH for files and folders, TEXT, a|b|c, FILE):
-# typer would otherwise show its own (`<int range>`, `<str>`, `{FILE}`), which differs between typer versions.
 
 def float_option(default, *names: str, min: float | None = None, max: float | None = None, help: str | None = None,
-                 show_default: bool = True, **kwargs):
+                 show_default: bool | str = True, **kwargs):
     """A float option (metavar FLOAT) that refuses nan and inf ("not a finite number") and values outside
     [min, max], with the same one-line message under every typer version. Every float option uses it."""
     return _number_option(float, default, names, min, max, help, show_default, kwargs)
 
 
 def int_option(default, *names: str, min: int | None = None, max: int | None = None, help: str | None = None,
-               show_default: bool = True, **kwargs):
+               show_default: bool | str = True, **kwargs):
     """An integer option (metavar INT) that refuses values outside [min, max]; see `float_option`."""
     return _number_option(int, default, names, min, max, help, show_default, kwargs)
 
@@ -32,7 +35,9 @@ def _number_option(kind: type, default, names: tuple, low, high, help, show_defa
     typer, whose range types, messages and help text differ between versions."""
     option = next(n for n in names if n.startswith("--"))
     extra = []
-    if default is not None and default is not ... and show_default:
+    if isinstance(show_default, str):
+        extra.append(f"default: ({show_default})")
+    elif show_default and default is not None and default is not ...:
         extra.append(f"default: {default}")
     if low is not None or high is not None:
         extra.append(f"x>={low}" if high is None else f"x<={high}" if low is None else f"{low}<=x<={high}")
@@ -170,5 +175,5 @@ def need_torch(command: str) -> None:
 
 __all__ = [
     "INPUTS", "LOWER", "NFKC", "SPLIT_PUNCT", "CJK", "MAX_SENTENCE", "FORCE_BINARY",
-    "THREADS", "QUIET", "JSON", "reader_options", "List", "Optional",
+    "THREADS", "QUIET", "JSON", "reader_options", "List", "Optional", "int_option", "float_option", "App", "PlainCommand",
 ]
