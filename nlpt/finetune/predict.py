@@ -60,7 +60,7 @@ def load_classifier(run_dir: str):
 
         model_config = config_from_dict(config.get("model"), where=os.path.join(run_dir, "config.json"))
         tokenizer = Tokenizer.from_file(os.path.join(run_dir, "tokenizer.json"))
-        builder = pt.InputBuilder(tokenizer, model_config.family, enc["max_length"], enc["segments"])
+        builder = pt.input_builder(tokenizer, model_config, enc["max_length"])
         encoder = pt.PretrainedEncoder(build(model_config), enc["pooling"])
         min_length = 1
         pad_ids = {"input_ids": builder.pad}

@@ -6,7 +6,8 @@ mapping) for HF folders — what `--export-hf` writes, or a downloaded
 `bert-base-uncased`/`gpt2` folder. The encoder feeds `model.hidden_states(...)` to a pooling:
 [CLS] for BERT-style encoders, the last token for decoders, the mean of the encoder output for
 encoder–decoders. Inputs are built per family: `[CLS] a [SEP] b [SEP]` with segment ids for
-encoders, `a <eos> b <eos>` for decoders (so the last token has read everything), `a </s> b </s>`
+encoders (`<s> a </s></s> b </s>` for RoBERTa-layout encoders, RoBERTa's own convention, which its
+exported tokenizer applies too), `a <eos> b <eos>` for decoders (so the last token has read everything), `a </s> b </s>`
 for T5 and `<s> a </s></s> b </s>` for BART.
 """
 
@@ -63,11 +64,12 @@ def _find(tokenizer, names) -> int | None:
 class InputBuilder:
     """Text (and pair) -> token ids, token types, in the family's format, cut to `max_length`."""
 
-    def __init__(self, tokenizer, family: str, max_length: int, segments: bool):
+    def __init__(self, tokenizer, family: str, max_length: int, segments: bool, double_separator: bool = False):
         self.tokenizer = tokenizer
         self.family = family
         self.max_length = max_length
         self.segments = segments
+        self.double_separator = double_separator  # RoBERTa: </s></s> between the two texts of a pair
         self.cls = _find(tokenizer, CLS_NAMES)
         self.sep = _find(tokenizer, SEP_NAMES)
         self.eos = _find(tokenizer, EOS_NAMES)
@@ -84,7 +86,7 @@ class InputBuilder:
         """(prefix, middle, suffix) special ids around text a and b."""
         f = self.family
         if f == "encoder":
-            return [self.cls], [self.sep], [self.sep]
+            return [self.cls], [self.sep] * (2 if self.double_separator else 1), [self.sep]
         if f == "bart":
             return [self.bos] if self.bos is not None else [], [self.eos, self.eos], [self.eos]
         if f == "t5":
@@ -162,6 +164,13 @@ def context_length(config) -> int:
 
 def uses_segments(config) -> bool:
     return config.family == "encoder" and int(getattr(config, "type_vocab_size", 0) or 0) >= 2
+
+
+def input_builder(tokenizer, config, max_length: int) -> InputBuilder:
+    """The input builder for a model of `config`: its family's special tokens, segment ids where the model
+    has them, and RoBERTa's `</s></s>` between the texts of a pair for RoBERTa-layout encoders."""
+    double = config.family == "encoder" and getattr(config, "variant", "") == "roberta"
+    return InputBuilder(tokenizer, config.family, max_length, uses_segments(config), double)
 
 
 def model_config_dict(config) -> dict:

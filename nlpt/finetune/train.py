@@ -327,7 +327,7 @@ def build_pretrained(s: Settings, task: Task, device, autocast) -> Built:
     if max_length < s.max_length:
         log(f"--max-length {s.max_length} is more than {s.model}'s context: examples are cut at {max_length} tokens",
             s.quiet)
-    builder = pt.InputBuilder(tokenizer, config.family, max_length, pt.uses_segments(config))
+    builder = pt.input_builder(tokenizer, config, max_length)
     encoder = pt.PretrainedEncoder(model, pooling)
     classifier = SequenceClassifier(encoder, task.labels.num_outputs, s.head, s.dropout)
     splits = {}
