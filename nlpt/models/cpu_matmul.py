@@ -107,6 +107,7 @@ def time_product(m: int, k: int, n: int, threads: int, calls: int = 7) -> tuple[
     clock = time.thread_time if threads == 1 else time.perf_counter
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    limits = _limit_blas_threads(threads)  # numpy's BLAS on the same threads, whoever calls this
     try:
         g = torch.Generator().manual_seed(0)
         x, w, out = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g), torch.empty(m, n)
@@ -124,6 +125,8 @@ def time_product(m: int, k: int, n: int, threads: int, calls: int = 7) -> tuple[
         return best[0], best[1]
     finally:
         torch.set_num_threads(before)
+        if limits is not None:
+            limits.restore_original_limits()
 
 
 def cache_file() -> str:
