@@ -207,3 +207,13 @@ def test_unreachable_server_is_a_one_line_error(tmp_path):
     r = nlpt("corpus", "download", "text8", "-d", tmp_path, "--url", "http://127.0.0.1:9/text8.zip", "--sha256", "0" * 64)
     assert r.returncode == 1
     assert r.stderr.strip().startswith("nlpt: error: http://127.0.0.1:9/text8.zip: download failed")
+
+
+def test_a_destination_that_is_a_file_is_refused_before_any_request(tmp_path, server):
+    env = write_catalogue(tmp_path, server)
+    dest = tmp_path / "notes.txt"
+    dest.write_text("keep me\n")
+    n = len(server.requests)
+    r = nlpt("corpus", "download", "blob", "--dest", dest, env=env)
+    assert r.returncode == 1 and r.stderr.strip() == f"nlpt: error: {dest}: exists and is not a folder"
+    assert len(server.requests) == n and dest.read_text() == "keep me\n"

@@ -184,6 +184,9 @@ def download(
         from nlpt.common.errors import UsageError
 
         raise UsageError("name a corpus to download (see `nlpt corpus download --list`)")
+    from nlpt.common.plan import OutputPlan
+
+    OutputPlan().write_folder("--dest", dest).check()  # before any transfer: a file or unwritable folder is refused
     files = dl.fetch(name, dest, url=url, sha256=sha256, force=force, quiet=quiet, keep_archive=keep_archive)
     if json:
         print(_json.dumps({"name": name, "files": files}, indent=2))
