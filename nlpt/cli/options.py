@@ -71,6 +71,7 @@ def number_parser(kind: type, option: str, low=None, high=None):
         return number
 
     parse.__name__ = f"{kind.__name__}_of_{option.lstrip('-').replace('-', '_')}"
+    parse.kind, parse.low, parse.high = kind, low, high  # what a recipe's value for the option is held to
     return parse
 
 

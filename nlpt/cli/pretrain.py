@@ -75,9 +75,10 @@ def _recipe(path: str) -> dict:
     return {k.replace("-", "_"): v for k, v in flat.items()}
 
 
-def _recipe_value(ctx, config: str, key: str, value):
+def _recipe_value(config: str, key: str, value):
     """A recipe value checked as the option's type and range would check it on the command line; a usage error
     naming the recipe and the key for a value of the wrong type or out of range (`lr = "fast"`, `batch = 0`)."""
+    import inspect
     import json
     import math
     import typing
@@ -101,9 +102,9 @@ def _recipe_value(ctx, config: str, key: str, value):
         return str(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise UsageError(f"{config}: {key} = {shown}: not a finite number")
-    param = next(p for p in ctx.command.params if p.name == key)
-    low = getattr(param, "min", getattr(getattr(param, "type", None), "min", None))
-    high = getattr(param, "max", getattr(getattr(param, "type", None), "max", None))
+    # the bounds the option's own parser holds command-line values to (nlpt.cli.options.number_parser)
+    parser = getattr(inspect.signature(train).parameters[key].default, "parser", None)
+    low, high = getattr(parser, "low", None), getattr(parser, "high", None)
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"at least {low}" if high is None else f"at most {high}" if low is None else f"between {low} and {high}"
         raise UsageError(f"{config}: {key} = {shown}: must be {bounds}")
@@ -190,7 +191,7 @@ def train(
                 raise UsageError(f"{config}: unknown option '{key}' (see 'nlpt pretrain --help')")
             source = ctx.get_parameter_source(key)
             if source is None or getattr(source, "name", "") in ("DEFAULT", "DEFAULT_MAP"):
-                values[key] = _recipe_value(ctx, config, key, value)
+                values[key] = _recipe_value(config, key, value)
     v = values
     if not v["inputs"]:
         raise UsageError("give the corpus to pretrain on (see 'nlpt pretrain --help')")
