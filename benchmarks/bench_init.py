@@ -11,7 +11,7 @@
 
     python benchmarks/bench_init.py [--source-steps 1000] [--steps 300] [--threads 2] [--data DIR] [--json]
 
-Run it under the benchmark lock: `flock /work/coord/bench.lock python benchmarks/bench_init.py`.
+Run it under the benchmark lock: `python benchmarks/bench_init.py`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ storage, plus the block inputs a checkpointed block keeps) and printed beside th
 Model state must be equal; activations within 10 % (the exit status is 1 otherwise). Memory, not time: no
 benchmark lock is needed, but the larger sizes take a minute on a busy machine.
 
-    flock /work/coord/bench.lock python benchmarks/bench_memory.py --time --sizes medium
+    python benchmarks/bench_memory.py --time --sizes medium
 
 `--time` instead times a training step (forward + backward, one thread) with and without checkpointing,
 alternating, and prints the best of each and their ratio: the price of the recomputation.

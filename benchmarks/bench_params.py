@@ -5,7 +5,7 @@ same run; no numpy, numba, torch or pydantic in `python -X importtime` output. t
 for its parameter coercion at every command (its cost is printed when present): pyproject.toml keeps
 typer below 0.29.
 
-Reproduce:  flock /work/coord/bench.lock python benchmarks/bench_params.py [--runs 20]
+Reproduce:  python benchmarks/bench_params.py [--runs 20]
 """
 
 from __future__ import annotations

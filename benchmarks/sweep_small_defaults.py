@@ -10,7 +10,7 @@ nanoGPT uses). Every run trains from the same token files, `--parallel` runs at 
 (the losses do not depend on it; the wall times are only comparable within one sweep); the table gives the
 whole-split validation loss and the wall time.
 
-    flock /work/coord/bench.lock python benchmarks/sweep_small_defaults.py [--variants A,B,...] [--steps 2000]
+    python benchmarks/sweep_small_defaults.py [--variants A,B,...] [--steps 2000]
         [--parallel 2 --threads 1]
 """
 
