@@ -361,7 +361,7 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
 
                 note(resume.changes_note(plan.changes, resume.record_changes(o.run_dir, state.step, resume_from,
                                                                              plan.changes)), o.quiet)
-            if matmul is not None:  # which products this session ran on and why, to explain its speed later
+            if matmul is not None:  # which products this run used and why, to explain its speed later
                 from nlpt.models.cpu_matmul import RECORD_FILE
 
                 _write_json(os.path.join(o.run_dir, RECORD_FILE), matmul.record())
