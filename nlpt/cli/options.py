@@ -47,6 +47,26 @@ def _number_option(kind: type, default, names: tuple, low, high, help, show_defa
                         help=help, show_default=False if extra else show_default, **kwargs)
 
 
+def choice_option(default, *names: str, choices, help: str | None = None, show_default: bool | str = True,
+                  metavar: str | None = None, **kwargs):
+    """A text option that takes one of `choices`: anything else is a one-line usage error naming the option and
+    the choices, raised by the parser before any work. `choices` is a tuple, or a function returning one when
+    the tuple lives in a module the CLI should not import just to build `--help` (its metavar is then given)."""
+    option = next(n for n in names if n.startswith("--"))
+
+    def parse(value):
+        allowed = tuple(choices() if callable(choices) else choices)
+        if value is None or value in allowed:
+            return value
+        from nlpt.common.errors import UsageError
+
+        raise UsageError(f"{option} '{value}' must be one of {', '.join(allowed)}")
+
+    parse.__name__ = f"choice_of_{option.lstrip('-').replace('-', '_')}"
+    return typer.Option(default, *names, metavar=metavar or "|".join(choices), parser=parse, help=help,
+                        show_default=show_default, **kwargs)
+
+
 def number_parser(kind: type, option: str, low=None, high=None):
     """Parse one command-line value of `option` as `kind` (int or float): a finite number within [low, high],
     or a usage error that names the option, the value and what was expected."""

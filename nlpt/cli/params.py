@@ -10,7 +10,27 @@ from typing import Optional
 
 import typer
 
-from nlpt.cli.options import float_option, int_option
+from nlpt.cli.options import choice_option, float_option, int_option
+
+
+# The choices live with the arithmetic; imported when a value is parsed, not when `--help` is built.
+def _kv_dtypes() -> tuple:
+    from nlpt.transformer.params import DTYPE_BYTES
+
+    return tuple(DTYPE_BYTES)
+
+
+def _precisions() -> tuple:
+    from nlpt.transformer.memory import PRECISIONS
+
+    return PRECISIONS
+
+
+def _strategies() -> tuple:
+    from nlpt.transformer.memory import STRATEGIES
+
+    return STRATEGIES
+
 
 COMMAND = {
     "help": (
@@ -41,11 +61,11 @@ def params(
                                       help="GPU for GPU-hours: v100, a100, h100, h800, h200, b200, mi300x, tpu-v5p, ... "
                                            "[default: the reported one, else h100]."),
     mfu: float = float_option(0.4, "--mfu", help="Model FLOPs utilisation assumed for GPU-hours."),
-    kv_dtype: str = typer.Option("bf16", "--kv-dtype", metavar="TEXT", help="KV-cache element type: fp32, bf16, fp16, fp8, int8, int4."),
-    precision: str = typer.Option("bf16", "--precision", metavar="TEXT", help="Training precision for training memory: fp32, or "
+    kv_dtype: str = choice_option("bf16", "--kv-dtype", choices=_kv_dtypes, metavar="TEXT", help="KV-cache element type: fp32, bf16, fp16, fp8, int8, int4."),
+    precision: str = choice_option("bf16", "--precision", choices=_precisions, metavar="TEXT", help="Training precision for training memory: fp32, or "
                                   "bf16/fp16 autocast (as nlpt pretrain)."),
     ranks: int = int_option(1, "--ranks", min=1, help="Ranks (GPUs) the training run is spread over."),
-    strategy: str = typer.Option("ddp", "--strategy", metavar="TEXT", help="With several ranks: ddp or fsdp (FSDP2, as nlpt pretrain)."),
+    strategy: str = choice_option("ddp", "--strategy", choices=_strategies, metavar="TEXT", help="With several ranks: ddp or fsdp (FSDP2, as nlpt pretrain)."),
     activation_checkpointing: bool = typer.Option(False, "--activation-checkpointing",
                                                   help="Training memory with activation checkpointing per block."),
     family: Optional[str] = typer.Option(None, "--family", metavar="TEXT", show_default=False, rich_help_panel=_ARCH,
@@ -72,10 +92,7 @@ def params(
     import json
     import sys
 
-    from nlpt.common.errors import UsageError
     from nlpt.transformer import report
-    from nlpt.transformer.memory import PRECISIONS, STRATEGIES
-    from nlpt.transformer.params import DTYPE_BYTES
 
     if list_:
         models = report.list_models()
@@ -84,12 +101,6 @@ def params(
         else:
             report.render_list(models)
         return
-    if kv_dtype not in DTYPE_BYTES:
-        raise UsageError(f"--kv-dtype '{kv_dtype}' must be one of {', '.join(DTYPE_BYTES)}")
-    if precision not in PRECISIONS:
-        raise UsageError(f"--precision '{precision}' must be one of {', '.join(PRECISIONS)}")
-    if strategy not in STRATEGIES:
-        raise UsageError(f"--strategy '{strategy}' must be one of {', '.join(STRATEGIES)}")
     flags = {"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim, "ffn": ffn,
              "vocab": vocab, "context": context, "experts": experts, "top_k": top_k, "shared_experts": shared_experts,
              "moe_ffn": moe_ffn, "dense_layers": dense_layers, "decoder_layers": decoder_layers,
