@@ -2,15 +2,16 @@
 
 torch's CPU wheels multiply fp32 matrices with Intel's MKL, numpy's wheels with
 OpenBLAS. The two are not equally fast everywhere: on the AMD EPYC (AVX2) this
-project is developed on, one thread, a small Transformer's shapes ([2048 × 384]
+project was developed on earlier, one thread, a small Transformer's shapes ([2048 × 384]
 · [384 × 1152] and the like) run at 65–79 GFLOP/s in torch and 85–99 GFLOP/s
 in numpy (`benchmarks/bench_pretrain.py --rows g`). The products, the fp32 inputs and outputs are the same; only the order
 of the additions inside a dot product differs, so results agree to rounding.
 
 `configure(backend, threads)` picks the backend: "torch", "numpy", or "auto",
-which is torch on more than one thread and, on one thread, numpy's only where the
-model's own layer products, timed both ways (~0.3 s, in thread CPU time), were at
-least `AUTO_MARGIN` faster; it also sets
+which is torch on more than one thread (without timing) and, on one thread, numpy's
+only where the model's own layer products (rows × width into the FFN width and back
+out; `probe_shape`), timed both ways (best of 9 calls each, in thread CPU time), were
+at least `AUTO_MARGIN` faster; it also sets
 numpy's BLAS to `threads` threads (threadpoolctl), as torch is, and returns a
 `Choice` whose `restore()` undoes it. Until it is called the backend is torch,
 so building or using a model never changes behaviour on its own; `nlpt
@@ -21,9 +22,10 @@ Why auto stays with torch on several threads: each library keeps its own pool
 of worker threads, and a worker that has just finished waits spinning for the
 next call before it sleeps. Training alternates numpy's products with torch's
 own parallel operations (softmax, GELU, AdamW...), so the two pools spin on the
-same cores and wait for each other: on 2 threads the gpt-mini Tiny Shakespeare
-shape trained 5.5× slower through numpy than through torch, while on 1 thread
-(no pools: each library runs in the calling thread) numpy's was 1.10× faster.
+same cores and wait for each other: in an earlier quiet run (2026-12-06), the gpt-mini
+Tiny Shakespeare shape trained 5.5× slower on 2 threads through numpy than through
+torch, while on 1 thread (no pools: each library runs in the calling thread) numpy's
+products are 1.02–1.05× torch's on this AVX-512 EPYC (1.22–1.29× on the earlier AVX2 host).
 A product timed alone cannot see this, so it is not asked on several threads.
 
 On one thread the timing is done once per machine (processor, library versions,
