@@ -26,8 +26,8 @@ SPECIALS = {
     "t5": ["<pad>", "</s>", "<unk>"],
 }
 CASES = [  # (family, layout, config fields)
-    ("encoder", "bert", {"variant": "bert", "type_vocab_size": 2}),
-    ("encoder", "roberta", {"variant": "roberta", "type_vocab_size": 1}),
+    ("encoder", "bert", {"variant": "bert", "type_vocab_size": 2, "sentence_head": "nsp"}),
+    ("encoder", "roberta", {"variant": "roberta", "type_vocab_size": 1, "sentence_head": None}),
     ("bart", "bart", {}),
     ("t5", "t5", {}),
 ]
@@ -46,7 +46,7 @@ def _tokenizer(specials: list[str]) -> Tokenizer:
 @pytest.mark.parametrize("family,layout,fields", CASES, ids=[c[1] for c in CASES])
 def test_pairs_and_single_texts_match_the_exported_template(family, layout, fields):
     tok = _tokenizer(SPECIALS[layout])
-    config = SimpleNamespace(family=family, **fields)
+    config = SimpleNamespace(family=family, hidden_size=32, embed_size=32, shared_layers=False, **fields)
     built = input_builder(tok, config, max_length=64)
     got = built.encode_batch(["the film was good", "it is bad"], ["it is good", "the film"])
     single = built.encode_batch(["the film was good"], None)

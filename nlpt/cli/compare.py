@@ -109,7 +109,7 @@ def compare(
             raise UsageError("--plot with vector files needs --words (or --neighbours): the words to place")
         from nlpt.common.plan import OutputPlan
 
-        plan = OutputPlan().read("--analogies", analogies).read("--similarity", similarity).read("--eval-data", *(eval_data or []))
+        plan = OutputPlan().read("--analogies", analogies).read("--similarity", similarity)
         for item in vectors:
             plan.read_folder("ITEM", item)  # a vector file, a config.json, or a run or model folder
         plan.write("--plot", plot).check()

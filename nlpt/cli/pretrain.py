@@ -75,6 +75,11 @@ def _recipe(path: str) -> dict:
     return {k.replace("-", "_"): v for k, v in flat.items()}
 
 
+def _on_command_line(ctx, key: str) -> bool:
+    """Whether option `key` was given on the command line (not left at its default)."""
+    return getattr(ctx.get_parameter_source(key), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")
+
+
 def _recipe_value(config: str, key: str, value):
     """A recipe value checked as the option's type and range would check it on the command line; a usage error
     naming the recipe and the key for a value of the wrong type or out of range (`lr = "fast"`, `batch = 0`)."""
@@ -189,8 +194,7 @@ def train(
         for key, value in recipe.items():
             if key not in values or key in ("config", "ctx"):
                 raise UsageError(f"{config}: unknown option '{key}' (see 'nlpt pretrain --help')")
-            source = ctx.get_parameter_source(key)
-            if source is None or getattr(source, "name", "") in ("DEFAULT", "DEFAULT_MAP"):
+            if not _on_command_line(ctx, key):
                 values[key] = _recipe_value(config, key, value)
     v = values
     if not v["inputs"]:
@@ -209,8 +213,7 @@ def train(
     if v["init"]:
         from nlpt.engine.init_source import resolve_init
 
-        source = ctx.get_parameter_source("arch")
-        arch_given = getattr(source, "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP") or "arch" in recipe
+        arch_given = _on_command_line(ctx, "arch") or "arch" in recipe
         head = "none" if v["no_nsp"] else v.get("sentence_head")
         init_source, model_config, v["context"] = resolve_init(
             v["init"], _arch_flags(v), v["tokenizer"], v["context"], v["dropout"], arch_given, head)
@@ -271,7 +274,7 @@ def train(
         doc = plan(opts, gpu=v["gpu"], mfu=v["mfu"], ranks=v["ranks"])
         print(json_mod.dumps(doc, indent=2) if v["json"] else "\n".join(render(doc)))
         return
-    mfu_given = getattr(ctx.get_parameter_source("mfu"), "name", "") not in ("DEFAULT", "DEFAULT_MAP", "")
+    mfu_given = _on_command_line(ctx, "mfu") or "mfu" in recipe
     for flag, given in (("--gpu", v["gpu"] is not None), ("--mfu", mfu_given), ("--ranks", v["ranks"] is not None)):
         if given:
             raise UsageError(f"{flag} applies to --dry-run only")

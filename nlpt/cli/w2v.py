@@ -47,12 +47,7 @@ def train_w2v(
     from nlpt.common.progress import log
     from nlpt.common.threads import resolve_threads
     from nlpt.corpus.reader import expand_inputs
-    from nlpt.embeddings.vectors import Vectors
-    from nlpt.embeddings.w2v import W2VConfig, train
     from nlpt.common.process import load_numba_without_scipy_linalg, note_compiling, release_freed_memory_eagerly
-
-    release_freed_memory_eagerly()  # process-wide tweaks that lower the peak RSS (see their docstrings)
-    load_numba_without_scipy_linalg()
 
     if alpha is not None and not 0 < alpha <= 1:  # also NaN; larger rates diverge (the loss guard stops them)
         raise UsageError(f"--alpha must be in (0, 1], got {alpha} (word2vec uses 0.025 for skip-gram, 0.05 for CBOW)")
@@ -66,6 +61,11 @@ def train_w2v(
     (OutputPlan().read("INPUTS", *inputs, *paths).read("--read-vocab", read_vocab)
      .write("--output", output, sidecar=True).write("--save-context", save_context, sidecar=True)
      .write("--save-vocab", save_vocab).write("--checkpoint", checkpoint).check())
+    release_freed_memory_eagerly()  # process-wide tweaks that lower the peak RSS (see their docstrings)
+    load_numba_without_scipy_linalg()
+    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.w2v import W2VConfig, train
+
     note_compiling("train-w2v", quiet)
     if "-" in paths and read_vocab == "-":
         raise UsageError("standard input (-) can be read only once: give the corpus or --read-vocab another file")

@@ -23,8 +23,8 @@ from nlpt.engine.objective import (
     CHECKPOINTS_DIR, CONFIG_FILE, DEFAULT_OBJECTIVE, RUN_FORMAT, TOKENIZER_FILE, check_objective, make_objective, unwrap,
 )
 from nlpt.models import CPU_MATMUL_BACKENDS
+from nlpt.transformer.memory import PRECISIONS
 
-PRECISIONS = ("fp32", "bf16", "fp16")
 SCHEDULES = ("cosine", "linear", "constant")
 STRATEGIES = ("auto", "ddp", "fsdp")
 

@@ -169,7 +169,9 @@ def uses_segments(config) -> bool:
 def input_builder(tokenizer, config, max_length: int) -> InputBuilder:
     """The input builder for a model of `config`: its family's special tokens, segment ids where the model
     has them, and RoBERTa's `</s></s>` between the texts of a pair for RoBERTa-layout encoders."""
-    double = config.family == "encoder" and getattr(config, "variant", "") == "roberta"
+    from nlpt.models.bert import layout
+
+    double = config.family == "encoder" and layout(config) == "roberta"
     return InputBuilder(tokenizer, config.family, max_length, uses_segments(config), double)
 
 

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 
 from nlpt.common.errors import NlptError, UsageError
 from nlpt.common.progress import Progress, log
+from nlpt.transformer.memory import PRECISIONS
 
 FORMAT = "nlpt-finetune/1"
 
@@ -110,7 +111,7 @@ class Settings:
             raise UsageError("--dev and --dev-split both choose the dev set; give one")
         if self.dev_split is not None and not 0.0 <= self.dev_split < 1.0:
             raise UsageError(f"--dev-split must be in [0, 1), not {self.dev_split}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
+        if self.precision not in PRECISIONS:
             raise UsageError(f"--precision must be fp32, bf16 or fp16, not {self.precision!r}")
         from nlpt.models import CPU_MATMUL_BACKENDS
 

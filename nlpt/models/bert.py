@@ -181,18 +181,27 @@ def build(config: EncoderConfig) -> BertForPretraining:
 # Hugging Face mapping: BertForPreTraining / BertForMaskedLM, AlbertForPreTraining / AlbertForMaskedLM,
 # RobertaForMaskedLM — the same layers under three naming schemes, picked from the config
 
+def layout(config: EncoderConfig) -> str | None:
+    """"bert", "albert" or "roberta": the transformers family that holds this config's structure, and so the
+    input layout its tokenizer template and finetune use; None for DistilBERT's (no segment embeddings)."""
+    if not config.type_vocab_size:
+        return None
+    if config.embed_size != config.hidden_size or config.shared_layers or config.variant == "albert":
+        return "albert"
+    return "roberta" if config.variant == "roberta" and config.sentence_head is None else "bert"
+
+
 def _hf_layout(config: EncoderConfig) -> str:
-    """"bert", "albert" or "roberta": the transformers family that holds this config's structure (NlptError if none)."""
+    """`layout`, for an export: NlptError where transformers has no class for it here."""
     from nlpt.common.errors import NlptError
 
-    if not config.type_vocab_size:
+    found = layout(config)
+    if found is None:
         raise NlptError(f"--export-hf: a {config.variant} encoder without segment embeddings (DistilBERT's layout) "
                         f"has no transformers class here; only BERT, RoBERTa and ALBERT layouts export")
     if config.sentence_head is not None and not config.pooler:
         raise NlptError("--export-hf: a sentence head needs the pooler (this config has none)")
-    if config.embed_size != config.hidden_size or config.shared_layers or config.variant == "albert":
-        return "albert"
-    return "roberta" if config.variant == "roberta" and config.sentence_head is None else "bert"
+    return found
 
 
 def _hf_class(config: EncoderConfig) -> str:

@@ -690,8 +690,7 @@ def apply_flags(config: ModelConfig, flags: dict, derive: bool) -> ModelConfig:
                 elif config.family == "llama":
                     head = given.get("head_dim") or config.attn_head_dim
                 else:
-                    base_h = getattr(config, "hidden_size", None) or config.d_model
-                    head = base_h // config.num_heads
+                    head = width(config) // config.num_heads
                 changes["num_heads"] = max(1, h // head)
         if config.family == "llama":
             if "kv_heads" not in given:

@@ -36,6 +36,7 @@ from typing import Optional
 from nlpt.transformer.config import (
     BartConfig, DeepSeekConfig, EncoderConfig, GPTConfig, LlamaConfig, ModelConfig, T5Config,
 )
+from nlpt.transformer.derive import width
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 STRATEGIES = ("ddp", "fsdp")
@@ -371,7 +372,7 @@ def training_memory(config: ModelConfig, batch: int, context: int, precision: st
 
     # the LM loss of decoders: nlpt's chunked loss on CPU in fp32 keeps the gradients it computes in the forward
     V = config.vocab_size
-    H = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
+    H = width(config)
     decoder_only = isinstance(config, (GPTConfig, LlamaConfig, DeepSeekConfig))
     if decoder_only:
         rows = B * T
