@@ -37,6 +37,7 @@ from typing import Optional
 import torch
 
 from nlpt.common.errors import NlptError, exception_reason
+from nlpt.common.output import os_reason
 from nlpt.engine.objective import CHECKPOINTS_DIR, STATE_FILE, WEIGHTS_FILE
 
 STATE_FORMAT = "nlpt-checkpoint/1"
@@ -236,7 +237,7 @@ def _save_sharded(run_dir: str, model, optimizer, state: dict, keep_last: int, d
             shutil.rmtree(tmp, ignore_errors=True)
             os.makedirs(tmp)
         except OSError as exc:
-            error = f"{tmp}: cannot create the checkpoint folder ({(exc.strerror or str(exc)).lower()})"
+            error = f"{tmp}: cannot create the checkpoint folder ({os_reason(exc)})"
     error = broadcast_object(error, d)
     if error:
         raise NlptError(error)

@@ -76,7 +76,7 @@ def _memory(model, o, context: int, world: int, strategy: str) -> dict:
     from nlpt.transformer.memory import training_memory
 
     doc = training_memory(model, o.batch, context, o.precision, world, "fsdp" if strategy == "fsdp" else "ddp",
-                          bool(getattr(o, "activation_checkpointing", False)),
+                          o.activation_checkpointing,
                           device="cpu" if o.device == "cpu" else "cuda")
     b = doc["bytes"]
     return {"weights_bytes": b["weights"] + b["half_weight_copies"], "gradients_bytes": b["gradients"],

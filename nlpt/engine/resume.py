@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 from nlpt.common.errors import NlptError
+from nlpt.common.output import os_reason
 
 CHANGES_FLAG = "--resume-with-changes"
 OLDER_FLAG = "--resume-from-older"
@@ -73,7 +74,7 @@ def record_changes(run_dir: str, step: int, checkpoint: Optional[str], changes: 
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, default=str) + "\n")
     except OSError as exc:
-        raise NlptError(f"{path}: cannot write ({(exc.strerror or str(exc)).lower()})") from None
+        raise NlptError(f"{path}: cannot write ({os_reason(exc)})") from None
     return path
 
 
@@ -112,13 +113,14 @@ def newest_readable(run_dir: str, fall_back: bool) -> Optional[Found]:
     from nlpt.engine import checkpoint as ckpt
 
     skipped: list = []
-    for _, path in reversed(ckpt.list_checkpoints(run_dir)):
+    checkpoints = ckpt.list_checkpoints(run_dir)
+    for _, path in reversed(checkpoints):
         try:
             reader = _opened(path)
         except NlptError as exc:
             if not fall_back:
                 older = f" (add {OLDER_FLAG} to continue from the newest readable older one)" if len(
-                    ckpt.list_checkpoints(run_dir)) > 1 else ""
+                    checkpoints) > 1 else ""
                 raise NlptError(f"{exc}; the run's newest checkpoint is unreadable, nothing was resumed{older}") from None
             skipped.append((path, str(exc)))
             continue
@@ -216,9 +218,9 @@ def plan_pretrain(o, model_dict: dict, objective: str, context: int, global_batc
         finished = f"--max-tokens {o.max_tokens:,} reached"
     elif o.max_time is not None and elapsed >= o.max_time:
         finished = f"--max-time {o.max_time:g} s reached"
-    if changes and not o.resume_with_changes:  # finished as the run was set up, whatever the new limits say
-        then = (saved.get("train") or {}).get("total_steps")
-        refuse_changes(o.run_dir, changes, False, finished is not None or (isinstance(then, int) and step >= then))
+    then = (saved.get("train") or {}).get("total_steps")  # finished as set up, whatever the new limits say
+    refuse_changes(o.run_dir, changes, o.resume_with_changes,
+                   finished is not None or (isinstance(then, int) and step >= then))
     return Plan(found, changes, finished)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from nlpt.common.errors import NlptError, UsageError
+from nlpt.common.output import os_reason
 from nlpt.engine import resume
 from nlpt.engine.objective import (
     CHECKPOINTS_DIR, CONFIG_FILE, DEFAULT_OBJECTIVE, RUN_FORMAT, TOKENIZER_FILE, check_objective, make_objective, unwrap,
@@ -122,7 +123,7 @@ def _check_run_dir(run_dir: str) -> None:
     try:
         os.makedirs(run_dir, exist_ok=True)
     except OSError as exc:
-        raise NlptError(f"{run_dir}: cannot create the run folder ({(exc.strerror or str(exc)).lower()})") from None
+        raise NlptError(f"{run_dir}: cannot create the run folder ({os_reason(exc)})") from None
     if not os.path.isdir(run_dir):
         raise NlptError(f"{run_dir}: exists and is not a folder")
     if not os.access(run_dir, os.W_OK | os.X_OK):
@@ -409,7 +410,7 @@ def read_json(path: str, missing: Optional[str] = None):
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError too
         raise NlptError(f"{path}: not valid JSON ({str(exc)[:200]})") from None
     except OSError as exc:
-        raise NlptError(f"{path}: cannot read ({(exc.strerror or str(exc)).lower()})") from None
+        raise NlptError(f"{path}: cannot read ({os_reason(exc)})") from None
 
 
 def read_run_config(run_dir: str) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Optional
 
 from nlpt.common.errors import NlptError
+from nlpt.common.output import os_reason
 
 INSTALL = "pip install 'nlpt[tensorboard]'"
 _NOT_SCALARS = {"step", "split"}
@@ -42,7 +43,7 @@ class EventLog:
                 self._writer = SummaryWriter(log_dir=self.directory)
             except OSError as exc:
                 raise NlptError(f"{self.directory}: cannot write TensorBoard events "
-                                f"({(exc.strerror or str(exc)).lower()})") from None
+                                f"({os_reason(exc)})") from None
         split = record.get("split", "train")
         step = int(record.get("step", 0))
         for key, value in record.items():

@@ -26,6 +26,7 @@ from typing import Optional
 import numpy as np
 
 from nlpt.common.errors import NlptError, UsageError
+from nlpt.common.output import os_reason
 from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, expand_inputs, iter_text
 
 TOKENS_FORMAT = "nlpt-tokens/1"
@@ -213,7 +214,7 @@ def prepare_tokens(inputs: list[str], tokenizer_path: str, out_dir: str, val_fra
             remove_stale_temporaries(out_dir)
             tmp = tempfile.mkdtemp(prefix=_temporary_prefix(), dir=out_dir)
         except OSError as exc:
-            raise NlptError(f"{out_dir}: cannot create the token folder ({(exc.strerror or str(exc)).lower()})") from None
+            raise NlptError(f"{out_dir}: cannot create the token folder ({os_reason(exc)})") from None
         try:
             stop.note = (f"the token files were not finished and their temporary folder {tmp} was removed "
                          f"(rerun the command to build them)")
