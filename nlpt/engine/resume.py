@@ -218,9 +218,10 @@ def plan_pretrain(o, model_dict: dict, objective: str, context: int, global_batc
         finished = f"--max-tokens {o.max_tokens:,} reached"
     elif o.max_time is not None and elapsed >= o.max_time:
         finished = f"--max-time {o.max_time:g} s reached"
-    then = (saved.get("train") or {}).get("total_steps")  # finished as set up, whatever the new limits say
-    refuse_changes(o.run_dir, changes, o.resume_with_changes,
-                   finished is not None or (isinstance(then, int) and step >= then))
+    if changes:  # (only a run folder's own settings can differ; a lone checkpoint has none saved)
+        then = (saved.get("train") or {}).get("total_steps")  # finished as set up, whatever the new limits say
+        refuse_changes(o.run_dir, changes, o.resume_with_changes,
+                       finished is not None or (isinstance(then, int) and step >= then))
     return Plan(found, changes, finished)
 
 
