@@ -5,14 +5,15 @@ Data flow: text -> `tokenizer.json` -> token files (`engine/tokens.py`) ->
 -> the loop (`engine/loop.py`) backpropagates, logs, checkpoints.
 
 Everything here is cheap to import (typing only; torch only under TYPE_CHECKING).
-Change it only compatibly: #12 (BERT/T5/BART), #13 (finetune) and #14 (compare)
-code against it.
+Change it only compatibly: every objective, finetune and compare code against it.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Protocol, runtime_checkable
+
+from nlpt.models import unwrap  # noqa: F401  (the engine's modules import it from here)
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -147,15 +148,6 @@ def check_objective(name: str, tokenizer, model_config, context: int, options: d
         raise UsageError(f"--objective {name} does not fit the {family} family (it takes {' or '.join(fits)})")
     check = getattr(importlib.import_module(OBJECTIVES[name]), "check", None)
     return model_config if check is None else check(name, tokenizer, model_config, context, options)
-
-
-def unwrap(model: Any) -> Any:
-    """The bare model inside DDP (`.module`) and torch.compile (`._orig_mod`) wrappers."""
-    while True:
-        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
-        if inner is None:
-            return model
-        model = inner
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,3 +59,12 @@ def build(config):
 
     validate(config)
     return family_module(config.family).build(config)
+
+
+def unwrap(model):
+    """The bare model inside DDP (`.module`) and torch.compile (`._orig_mod`) wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if inner is None:
+            return model
+        model = inner

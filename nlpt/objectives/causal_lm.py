@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from nlpt.common.errors import NlptError
-from nlpt.engine.objective import unwrap
+from nlpt.models import unwrap
 
 
 class CausalLM:

@@ -203,7 +203,7 @@ class ClassificationObjective:
 
     def evaluate(self, model, batch_size: int, device, split: str = "val") -> dict:
         """Loss and task metrics of a whole split (every rank computes all of it: the same figures everywhere)."""
-        from nlpt.engine.objective import unwrap
+        from nlpt.models import unwrap
 
         if split not in self.splits:  # no dev set: nothing to select on
             return {}
