@@ -17,7 +17,7 @@ from typing import Iterable
 import typer
 
 from nlpt import __version__
-from nlpt.common.errors import Interrupted, NlptError, describe_os_error
+from nlpt.common.errors import Interrupted, NlptError, describe_os_error, interrupted_report, signal_exit
 
 _DEBUG = False
 
@@ -131,8 +131,7 @@ def _failure(exc: BaseException) -> tuple[str, int]:
         return str(exc), exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         signum = getattr(exc, "signum", None) or _SIGNAL or signal.SIGINT
-        note = getattr(exc, "note", None) or "no partial output was written"
-        return f"interrupted by {signal.Signals(signum).name}; {note}", 128 + signum
+        return interrupted_report(signum, getattr(exc, "note", None)), signal_exit(signum)
     if isinstance(exc, OSError):
         return describe_os_error(exc), 1
     if isinstance(exc, MemoryError):

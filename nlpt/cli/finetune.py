@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from nlpt.cli.defaultgroup import DefaultGroup
-from nlpt.cli.options import JSON, QUIET, THREADS, App, float_option, int_option
+from nlpt.cli.options import JSON, QUIET, THREADS, App, exit_if_stopped, float_option, int_option
 
 
 class _FinetuneGroup(DefaultGroup):
@@ -144,14 +144,7 @@ def train(
     results = run_finetune(settings)
     if results is None:  # a non-zero rank under torchrun: rank 0 reports
         return
-    if results.get("stopped_by"):
-        import signal
-
-        from nlpt.common.progress import log
-
-        log(f"stopped by {signal.Signals(results['stopped_by']).name} at step {results['steps']}; checkpoint "
-            f"{results['checkpoint']}; rerun the same command to continue", quiet)
-        raise typer.Exit(128 + results["stopped_by"])
+    exit_if_stopped(results, quiet)
     if json:
         import json as json_module
 

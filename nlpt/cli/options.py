@@ -183,6 +183,19 @@ def reader_options(
     )
 
 
+def exit_if_stopped(result: dict, quiet: bool) -> None:
+    """The one stop report of the checkpointed commands: when a signal stopped the run (`result["stopped_by"]`),
+    print where it stopped and how to continue, and exit 128 + the signal (130 SIGINT, 143 SIGTERM, 138 SIGUSR1)."""
+    signum = result.get("stopped_by")
+    if not signum:
+        return
+    from nlpt.common.errors import signal_exit, stop_report
+    from nlpt.common.progress import log
+
+    log(stop_report(signum, result["steps"], result["checkpoint"]), quiet)
+    raise typer.Exit(signal_exit(signum))
+
+
 def need_torch(command: str) -> None:
     """The install line, as a one-line error, when torch (or safetensors) is missing: `command` names the group."""
     import importlib.util

@@ -299,14 +299,7 @@ def train(
             if v["json"]:
                 print(json_mod.dumps(summary, indent=2))
         return
-    if summary["stopped_by"]:
-        import signal
-
-        name = signal.Signals(summary["stopped_by"]).name
-        if is_main:
-            log(f"stopped by {name} at step {summary['steps']}; checkpoint {summary['checkpoint']}; "
-                f"rerun the same command to continue", v["quiet"])
-        raise typer.Exit(128 + summary["stopped_by"])
+    o.exit_if_stopped(summary, v["quiet"] or not is_main)
     if v["export_hf"] and is_main:
         _export_run(v, summary)
     if not is_main:

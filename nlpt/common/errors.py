@@ -30,6 +30,28 @@ class Interrupted(KeyboardInterrupt):
         self.note = note
 
 
+def stop_report(signum: int, step: int, checkpoint: str) -> str:
+    """The line a checkpointed run (pretrain, finetune) ends with when a signal stopped it: where it stopped and
+    how to continue. The exit status is `signal_exit(signum)`."""
+    return f"stopped by {signal_name(signum)} at step {step}; checkpoint {checkpoint}; rerun the same command to continue"
+
+
+def interrupted_report(signum: int, note: str | None = None) -> str:
+    """The line a command without checkpoints ends with when a signal stopped it; `note` says what was left."""
+    return f"interrupted by {signal_name(signum)}; {note or 'no partial output was written'}"
+
+
+def signal_exit(signum: int) -> int:
+    """The exit status of a command a signal stopped, as a shell reports it: 128 + the signal (130 for SIGINT)."""
+    return 128 + signum
+
+
+def signal_name(signum: int) -> str:
+    import signal
+
+    return signal.Signals(signum).name
+
+
 def describe_os_error(exc: OSError) -> str:
     """One line for an OSError: 'PATH: reason'."""
     reason = exc.strerror or str(exc)
