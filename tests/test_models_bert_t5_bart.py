@@ -271,8 +271,8 @@ def test_training_ops_equal_the_plain_functions():
     arithmetic (checked with a negligible p, so nothing is dropped); T5's RMS norm gradient is exact."""
     import torch.nn.functional as F
 
-    from nlpt.models.ops import attention, dropout, residual
-    from nlpt.models.t5 import _RMSNormFunction
+    from nlpt.models.layers import _RMSNormFunction, attention
+    from nlpt.models.ops import dropout, residual
 
     torch.manual_seed(0)
     x = torch.ones(200_000)
@@ -285,7 +285,8 @@ def test_training_ops_equal_the_plain_functions():
     for kw in ({}, {"mask": mask, "scale": 1.0}, {"causal": True}):
         plain = F.scaled_dot_product_attention(q, k, v, attn_mask=kw.get("mask"), is_causal=kw.get("causal", False),
                                                scale=kw.get("scale"))
-        assert torch.allclose(attention(q, k, v, dropout_p=1e-12, training=True, **kw), plain, atol=1e-9), kw
+        assert torch.allclose(attention(q, k, v, dropout_p=1e-12, training=True, own_dropout=True, **kw), plain,
+                              atol=1e-9), kw
     w = torch.randn(8, dtype=torch.float64, requires_grad=True)
     xs = torch.randn(3, 4, 8, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: _RMSNormFunction.apply(a, b, 1e-6), (xs, w))

@@ -149,7 +149,7 @@ def test_cpu_gelu_tanh_equals_torch(monkeypatch):
     import torch.nn.functional as F
 
     from nlpt.models import ops
-    from nlpt.models.gpt import activation_fn
+    from nlpt.models.layers import activation_fn
 
     assert activation_fn("gelu_tanh") is ops.gelu_tanh
     monkeypatch.setattr(ops, "_GELU_PIECE", 1000)

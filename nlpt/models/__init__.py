@@ -1,19 +1,26 @@
 """Torch models built from the registry's config dataclasses (`nlpt.transformer.config`).
 
 `build(config)` dispatches on `config.family` and imports the family's module
-lazily, so importing this package costs nothing. One file per family:
+lazily, so importing this package costs nothing. One file per family, all
+composed of the same layers:
 
-    gpt.py    GPT-1/GPT-2/GPT-3 (learned positions, LayerNorm, GELU MLP)   #11
-    llama.py  Llama/Mistral/Qwen2 and Mixtral-style mixture of experts       #11
-    bert.py   BERT/RoBERTa/DistilBERT/ALBERT encoders ("encoder" family)     #12
-    t5.py     T5 encoder-decoder                                             #12
-    bart.py   BART encoder-decoder                                           #12
+    layers.py   the one attention (causal, padding, relative-bias, rotary, grouped-query, cross), the MLPs,
+                RMSNorm, the masks, the initialisation BERT and BART share
+    gpt.py      GPT-1/GPT-2/GPT-3 (learned positions, LayerNorm, GELU MLP)
+    llama.py    Llama/Mistral/Qwen2 and Mixtral-style mixture of experts
+    bert.py     BERT/RoBERTa/DistilBERT/ALBERT encoders ("encoder" family)
+    t5.py       T5 encoder-decoder
+    bart.py     BART encoder-decoder
+    seq2seq.py  what T5 and BART share: the encoder/decoder calls
     lm_loss.py  decoders' LM head + cross-entropy in one chunked pass
-    ops.py    T5/BART training pieces: cheaper dropout masks, attention, padding-free token-wise layers
-    seq2seq.py  what T5 and BART share: attention's fused Q, K, V projections, the encoder/decoder calls
+    ops.py      training pieces: cheaper dropout masks, padding-free token-wise layers, GELU
+    checkpointing.py  activation checkpointing of the layers (--checkpointing)
     cpu_matmul.py  `Linear`/`linear`/`mm`: CPU products through numpy's BLAS where it is faster (--cpu-matmul)
+    hf.py       Hugging Face folders both ways: export, and loading a folder into the family's model
+    hf_tokenizer.py  the tokenizer files of an exported folder
 
-Contract every family module keeps (others rely on it):
+The family protocol, kept by every family module (gpt, llama, bert, t5, bart); callers reach a family
+through `family_module(family)` and never probe for optional functions:
 * `build(config) -> nn.Module` where `module.config` is the registry dataclass
   and `sum(p.numel() for p in module.parameters())` equals `nlpt params`' total
   for that config;
@@ -23,8 +30,8 @@ Contract every family module keeps (others rely on it):
 * `module(...)` is the training forward the family's objectives call (decoders:
   `model(input_ids) -> dict(logits=...)`, `model(input_ids, labels) -> dict(loss=..., aux_loss=...)`:
   with labels the loss is computed without materialising the logits, see lm_loss.py);
-* `hf_config(config)`, `hf_state_dict(model)`, `load_hf_state_dict(model, tensors)`: its one Hugging Face
-  mapping, both ways (`nlpt.models.hf` writes and reads the folders).
+* `hf_config(config) -> dict`, `hf_state_dict(model) -> {name: tensor}`, `load_hf_state_dict(model, tensors)`:
+  its one Hugging Face mapping, both ways (`nlpt.models.hf` writes and reads the folders).
 """
 
 from __future__ import annotations

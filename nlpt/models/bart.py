@@ -6,8 +6,8 @@ and GELU; the decoder adds causal self-attention and cross-attention. The LM
 head is tied to the token embedding (transformers adds `final_logits_bias`, a
 buffer of zeros that is never trained; the export writes it as zeros). The
 encoder's token-wise layers skip padding (`ops.Unpadded`), and training uses
-`ops`' cheaper dropout mask. The attention's Q, K, V projections and the
-encoder/decoder calls are those T5 shares (`seq2seq`).
+`ops`' cheaper dropout mask. Attention is `layers.Attention`; the encoder/decoder
+calls are those T5 shares (`seq2seq`).
 
 Parameter names map onto `transformers`' `BartForConditionalGeneration`
 (`hf_state_dict`, `load_hf_state_dict`).
@@ -21,25 +21,13 @@ import torch.nn.functional as F
 
 from nlpt.models import checkpointing
 from nlpt.models.cpu_matmul import Linear, linear
+from nlpt.models.hf import linear_pairs, load_pairs, pairs_state_dict
+from nlpt.models.layers import Attention, normal_init, with_causal
 from nlpt.models.ops import Dropout, Unpadded, residual
-from nlpt.models.seq2seq import EncoderDecoder, FusedQKV
+from nlpt.models.seq2seq import EncoderDecoder
 from nlpt.transformer.config import BartConfig
 
 POSITION_OFFSET = 2
-
-
-class Attention(FusedQKV):
-    """Multi-head attention with biases, scores scaled by 1/√head (Q, K, V projections: `seq2seq.FusedQKV`)."""
-
-    def __init__(self, d: int, heads: int, dropout: float, cross: bool = False):
-        if d % heads:
-            raise ValueError(f"num_heads {heads} does not divide d_model {d}")
-        super().__init__(d, heads, d // heads, dropout, bias=True, cross=cross)
-        self.out = Linear(d, d)
-
-    def forward(self, x, mask=None, kv=None, causal=False, rows: Unpadded | None = None):
-        """x: [B, T, d], or its non-padding rows [N, d] with `rows` (self-attention only)."""
-        return self.out(self.attend(x, mask, kv, causal, rows))
 
 
 class Block(nn.Module):
@@ -49,9 +37,9 @@ class Block(nn.Module):
         super().__init__()
         d, p = config.d_model, config.dropout
         ffn = config.dec_ffn if decoder else config.ffn_size
-        self.self_attn = Attention(d, config.num_heads, p)
+        self.self_attn = Attention(d, config.num_heads, dropout=p, own_dropout=True)
         self.ln_self = nn.LayerNorm(d)
-        self.cross_attn = Attention(d, config.num_heads, p, cross=True) if decoder else None
+        self.cross_attn = Attention(d, config.num_heads, dropout=p, cross=True, own_dropout=True) if decoder else None
         self.ln_cross = nn.LayerNorm(d) if decoder else None
         self.fc_in, self.fc_out = Linear(d, ffn), Linear(ffn, d)
         self.ln_ffn = nn.LayerNorm(d)
@@ -61,7 +49,7 @@ class Block(nn.Module):
         p, training = self.drop.p, self.training
         x = self.ln_self(residual(x, self.self_attn(x, mask, causal=causal, rows=rows), p, training))
         if self.cross_attn is not None:
-            x = self.ln_cross(residual(x, self.cross_attn(x, memory_mask, kv=memory), p, training))
+            x = self.ln_cross(residual(x, self.cross_attn(x, memory_mask, memory=memory), p, training))
         return self.ln_ffn(residual(x, self.fc_out(F.gelu(self.fc_in(x))), p, training))
 
 
@@ -82,8 +70,7 @@ class Stack(nn.Module):
             raise ValueError(f"sequence of {T} tokens exceeds max_positions {self.config.max_positions}")
         x = self.drop(self.ln_emb(x + self.pos_emb(torch.arange(POSITION_OFFSET, T + POSITION_OFFSET, device=x.device))))
         if self.decoder and mask is not None:  # padding and causality in one additive mask
-            causal = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
-            mask = mask.masked_fill(causal, torch.finfo(x.dtype).min)
+            mask = with_causal(mask)
         if rows is not None:
             x = rows.pack(x)
         for block in self.blocks:
@@ -102,15 +89,7 @@ class Bart(EncoderDecoder):
         self.shared = nn.Embedding(config.vocab_size, config.d_model)
         self.encoder = Stack(config, decoder=False)
         self.decoder = Stack(config, decoder=True)
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(module: nn.Module) -> None:
-        """BART's initialisation: N(0, 0.02) weights, zero biases."""
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, 0.0, 0.02)
-            if getattr(module, "bias", None) is not None:
-                nn.init.zeros_(module.bias)
+        self.apply(normal_init)
 
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return linear(hidden, self.shared.weight)
@@ -162,24 +141,17 @@ def _hf_pairs(model: Bart):
                             lp + "final_layer_norm": blk.ln_ffn})
             if blk.ln_cross is not None:
                 modules[lp + "encoder_attn_layer_norm"] = blk.ln_cross
-        for name, mod in modules.items():
-            yield name + ".weight", mod.weight
-            yield name + ".bias", mod.bias
+        yield from linear_pairs(modules)
 
 
 def hf_state_dict(model: Bart) -> dict:
     """nlpt weights under BartForConditionalGeneration's names (tied copies left to transformers to tie)."""
-    sd = {k: v.detach().contiguous().clone() for k, v in _hf_pairs(model)}
-    sd["final_logits_bias"] = torch.zeros(1, model.config.vocab_size)
-    return sd
+    return {**pairs_state_dict(_hf_pairs(model)), "final_logits_bias": torch.zeros(1, model.config.vocab_size)}
 
 
 def load_hf_state_dict(model: Bart, sd: dict) -> None:
     """Copy BartForConditionalGeneration-named weights into `model` (KeyError naming a missing tensor)."""
-    with torch.no_grad():
-        for name, param in _hf_pairs(model):
-            param.copy_(sd[name])
-        bias = sd.get("final_logits_bias")
-        if bias is not None and bool(bias.any()):
-            raise ValueError("final_logits_bias is not zero: nlpt's BART has no output bias")
-
+    load_pairs(_hf_pairs(model), sd)
+    bias = sd.get("final_logits_bias")
+    if bias is not None and bool(bias.any()):
+        raise ValueError("final_logits_bias is not zero: nlpt's BART has no output bias")

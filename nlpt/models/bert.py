@@ -25,16 +25,9 @@ import torch.nn.functional as F
 
 from nlpt.models import checkpointing
 from nlpt.models.cpu_matmul import Linear, linear
+from nlpt.models.hf import linear_pairs, load_pairs, pairs_state_dict
+from nlpt.models.layers import Attention, normal_init, padding_mask
 from nlpt.transformer.config import EncoderConfig
-
-
-def padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
-    """[B, T] 1/0 mask → additive [B, 1, 1, T] mask for SDPA; None when nothing is padded (fast path)."""
-    if attention_mask is None or bool(attention_mask.all()):
-        return None
-    mask = torch.zeros(attention_mask.shape, dtype=dtype, device=attention_mask.device)
-    mask.masked_fill_(attention_mask == 0, torch.finfo(dtype).min)
-    return mask[:, None, None, :]
 
 
 def position_offset(config: EncoderConfig) -> int:
@@ -50,31 +43,13 @@ def max_tokens(config: EncoderConfig) -> int:
     return config.max_positions - position_offset(config)
 
 
-class SelfAttention(nn.Module):
-    """Multi-head self-attention with one fused Q, K, V projection (biases), SDPA."""
-
-    def __init__(self, hidden: int, heads: int, dropout: float):
-        super().__init__()
-        if hidden % heads:
-            raise ValueError(f"num_heads {heads} does not divide hidden size {hidden}")
-        self.heads, self.dropout = heads, dropout
-        self.qkv = Linear(hidden, 3 * hidden)
-        self.out = Linear(hidden, hidden)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        B, T, H = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.heads, H // self.heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(B, T, H))
-
-
 class Block(nn.Module):
     """Post-LN encoder layer: x = LN(x + Attn(x)); x = LN(x + FFN(x))."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
         H, eps, p = config.hidden_size, config.layer_norm_eps, config.dropout
-        self.attn = SelfAttention(H, config.num_heads, p)
+        self.attn = Attention(H, config.num_heads, dropout=p)
         self.ln_attn = nn.LayerNorm(H, eps=eps)
         self.fc_in = Linear(H, config.ffn_size)
         self.fc_out = Linear(config.ffn_size, H)
@@ -138,18 +113,7 @@ class BertForPretraining(nn.Module):
         self.sentence_head = Linear(H, 2) if config.sentence_head else None
         if self.sentence_head is None and self.encoder.pooler is not None:
             self.encoder.pooler = None  # RobertaForMaskedLM-style: no sentence head, no pooler
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(module: nn.Module) -> None:
-        """BERT's initialisation: N(0, 0.02) weights, zero biases, unit LayerNorms."""
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, 0.0, 0.02)
-            if getattr(module, "bias", None) is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
+        self.apply(normal_init)
 
     def hidden_states(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
         """Last layer's output [B, T, H] (post-LN, so already normalised)."""
@@ -232,14 +196,8 @@ def hf_config(config: EncoderConfig) -> dict:
     return out
 
 
-def _linears(prefix_of: dict):
-    for name, mod in prefix_of.items():
-        yield name + ".weight", mod.weight
-        yield name + ".bias", mod.bias
-
-
 def _hf_pairs(model: BertForPretraining):
-    """(transformers name, nlpt tensor) for every tensor except the fused Q, K, V (see `_hf_qkv`)."""
+    """(transformers name, nlpt tensor or a view of one): the fused Q, K, V split into views."""
     config, enc = model.config, model.encoder
     layout = _hf_layout(config)
     base = {"bert": "bert.", "albert": "albert.", "roberta": "roberta."}[layout]
@@ -268,8 +226,14 @@ def _hf_pairs(model: BertForPretraining):
             modules.update({p + "attention.output.dense": blk.attn.out, p + "attention.output.LayerNorm": blk.ln_attn,
                             p + "intermediate.dense": blk.fc_in, p + "output.dense": blk.fc_out,
                             p + "output.LayerNorm": blk.ln_ffn})
-    yield from _linears({k: m for k, m in modules.items() if m is not None})
+    yield from linear_pairs({k: m for k, m in modules.items() if m is not None})
     yield head + "bias", model.mlm_bias
+    for i, blk in enumerate(enc.layers):
+        p = _hf_qkv_prefix(config, i)
+        for n, name in zip("qkv", _QKV):
+            weight, bias = blk.attn.projection(n)
+            yield f"{p}{name}.weight", weight
+            yield f"{p}{name}.bias", bias
 
 
 _QKV = ("query", "key", "value")
@@ -286,28 +250,15 @@ def hf_state_dict(model: BertForPretraining) -> dict:
     """nlpt weights under the transformers class's names (Q, K, V split apart, the tied decoder written out)."""
     H, config = model.config.hidden_size, model.config
     sd = dict(_hf_pairs(model))
-    for i, blk in enumerate(model.encoder.layers):
-        p = _hf_qkv_prefix(config, i)
-        for j, name in enumerate(_QKV):
-            sd[f"{p}{name}.weight"] = blk.attn.qkv.weight[j * H:(j + 1) * H]
-            sd[f"{p}{name}.bias"] = blk.attn.qkv.bias[j * H:(j + 1) * H]
     if _hf_layout(config) == "albert" and model.encoder.emb_proj is None:  # ALBERT always maps E→H: the identity
         sd["albert.encoder.embedding_hidden_mapping_in.weight"] = torch.eye(H)
         sd["albert.encoder.embedding_hidden_mapping_in.bias"] = torch.zeros(H)
     head = {"bert": "cls.predictions.", "albert": "predictions.", "roberta": "lm_head."}[_hf_layout(config)]
     sd[head + "decoder.weight"] = model.encoder.tok_emb.weight
     sd[head + "decoder.bias"] = model.mlm_bias
-    return {k: v.detach().contiguous().clone() for k, v in sd.items()}
+    return pairs_state_dict(sd.items())
 
 
 def load_hf_state_dict(model: BertForPretraining, sd: dict) -> None:
     """Copy transformers-named weights into `model` (KeyError naming a missing tensor)."""
-    config = model.config
-    with torch.no_grad():
-        for name, param in _hf_pairs(model):
-            param.copy_(sd[name])
-        for i, blk in enumerate(model.encoder.layers):
-            p = _hf_qkv_prefix(config, i)
-            blk.attn.qkv.weight.copy_(torch.cat([sd[f"{p}{n}.weight"] for n in _QKV]))
-            blk.attn.qkv.bias.copy_(torch.cat([sd[f"{p}{n}.bias"] for n in _QKV]))
-
+    load_pairs(_hf_pairs(model), sd)

@@ -41,6 +41,13 @@ def _max_length(config) -> int:
     return int(config.max_positions)
 
 
+def linear_pairs(modules: dict):
+    """(name.weight, tensor), (name.bias, tensor) for each {transformers name: module with weight and bias}."""
+    for name, module in modules.items():
+        yield name + ".weight", module.weight
+        yield name + ".bias", module.bias
+
+
 def pairs_state_dict(pairs) -> dict:
     """{transformers name: a copy of the tensor} from a family's (name, nlpt tensor or view) pairs."""
     return {k: v.detach().contiguous().clone() for k, v in pairs}

@@ -2,9 +2,9 @@
 
 Every layer: x + attn(RMSNorm(x)), x + mlp(RMSNorm(x)); final RMSNorm; LM head
 (untied unless the config ties it). Attention uses grouped-query heads
-(`num_kv_heads` K/V heads shared by groups of query heads) through
-`scaled_dot_product_attention`, with one fused Q/K/V projection. The MLP is
-SwiGLU (GeGLU with `activation="gelu"`), fused gate+up.
+(`num_kv_heads` K/V heads shared by groups of query heads) and rotary
+positions: `layers.Attention`, with one fused Q/K/V projection and SDPA. The
+MLP is `layers.GatedMLP`: SwiGLU (GeGLU with `activation="gelu"`), fused gate+up.
 
 With `num_experts > 0` each MLP is a Mixtral mixture of experts: a linear
 router scores the experts, each token goes to its `experts_per_token` best
@@ -22,76 +22,10 @@ import torch.nn.functional as F
 from nlpt.common.errors import NlptError
 from nlpt.models import checkpointing
 from nlpt.models.cpu_matmul import Linear, linear
-from nlpt.models.gpt import activation_fn, attention_mask_for
+from nlpt.models.hf import load_pairs, pairs_state_dict
+from nlpt.models.layers import Attention, GatedMLP, RMSNorm, activation_fn, causal_padding_mask, rotary_tables
 from nlpt.models.lm_loss import lm_loss
 from nlpt.transformer.config import LlamaConfig
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, size: int, eps: float):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(size))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = x.dtype
-        x = x.float()
-        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x.to(dtype)
-
-
-def rotary_tables(c: LlamaConfig, T: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin [T, head_dim] for rotary positions (Llama's half-split layout, `rope_scaling` = linear)."""
-    d = c.attn_head_dim
-    inv_freq = 1.0 / (c.rope_theta ** (torch.arange(0, d, 2, device=device, dtype=torch.float32) / d))
-    pos = torch.arange(T, device=device, dtype=torch.float32)
-    if c.rope_scaling:
-        pos = pos / c.rope_scaling
-    angles = torch.outer(pos, inv_freq)
-    angles = torch.cat((angles, angles), dim=-1)
-    return angles.cos(), angles.sin()
-
-
-def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return (x * cos + rotated * sin).to(x.dtype)
-
-
-class Attention(nn.Module):
-    def __init__(self, c: LlamaConfig):
-        super().__init__()
-        self.heads, self.kv_heads, self.head_dim = c.num_heads, c.num_kv_heads, c.attn_head_dim
-        self.qkv = Linear(c.hidden_size, (c.num_heads + 2 * c.num_kv_heads) * self.head_dim, bias=c.qkv_bias)
-        self.o = Linear(c.num_heads * self.head_dim, c.hidden_size, bias=c.o_bias)
-        self.dropout = c.dropout
-
-    def forward(self, x, cos, sin, attention_mask=None):
-        B, T, _ = x.shape
-        hd, nh, kv = self.head_dim, self.heads, self.kv_heads
-        q, k, v = self.qkv(x).split((nh * hd, kv * hd, kv * hd), dim=-1)
-        q = rotate(q.view(B, T, nh, hd).transpose(1, 2), cos, sin)
-        k = rotate(k.view(B, T, kv, hd).transpose(1, 2), cos, sin)
-        v = v.view(B, T, kv, hd).transpose(1, 2)
-        mask, causal = attention_mask_for(attention_mask, T)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=kv != nh,
-                                           dropout_p=self.dropout if self.training else 0.0)
-        return self.o(y.transpose(1, 2).reshape(B, T, nh * hd))
-
-
-class GatedMLP(nn.Module):
-    """down(act(gate(x)) · up(x)), gate and up in one matrix."""
-
-    def __init__(self, c: LlamaConfig):
-        super().__init__()
-        self.ffn = c.ffn_size
-        self.gate_up = Linear(c.hidden_size, 2 * c.ffn_size, bias=False)
-        self.down = Linear(c.ffn_size, c.hidden_size, bias=False)
-        self.act = activation_fn(c.activation)
-
-    def forward(self, x):
-        gate, up = self.gate_up(x).split(self.ffn, dim=-1)
-        return self.down(self.act(gate) * up)
 
 
 class MoE(nn.Module):
@@ -139,13 +73,15 @@ class Block(nn.Module):
     def __init__(self, c: LlamaConfig):
         super().__init__()
         self.attn_norm = RMSNorm(c.hidden_size, c.norm_eps)
-        self.attn = Attention(c)
+        self.attn = Attention(c.hidden_size, c.num_heads, head_dim=c.attn_head_dim, kv_heads=c.num_kv_heads,
+                              bias=c.qkv_bias, out_bias=c.o_bias, dropout=c.dropout, out_name="o")
         self.mlp_norm = RMSNorm(c.hidden_size, c.norm_eps)
-        self.mlp = MoE(c) if c.num_experts else GatedMLP(c)
+        self.mlp = MoE(c) if c.num_experts else GatedMLP(c.hidden_size, c.ffn_size, c.activation)
         self.drop = nn.Dropout(c.dropout)
 
-    def forward(self, x, cos, sin, attention_mask=None):
-        x = x + self.drop(self.attn(self.attn_norm(x), cos, sin, attention_mask))
+    def forward(self, x, cos, sin, mask=None):
+        """`mask`: the additive padding + causal mask, None when nothing is padded (then SDPA's `is_causal`)."""
+        x = x + self.drop(self.attn(self.attn_norm(x), mask, causal=True, rotary=(cos, sin)))
         y = self.mlp(self.mlp_norm(x))
         if isinstance(y, tuple):
             y, aux = y
@@ -175,12 +111,13 @@ class Llama(nn.Module):
                 nn.init.normal_(p, 0.0, self.config.init_std)
 
     def _run(self, input_ids, attention_mask=None):
-        T = input_ids.shape[1]
-        cos, sin = rotary_tables(self.config, T, input_ids.device)
+        c, T = self.config, input_ids.shape[1]
+        cos, sin = rotary_tables(c.attn_head_dim, c.rope_theta, T, input_ids.device, c.rope_scaling)
         x = self.embed(input_ids)
+        mask = causal_padding_mask(attention_mask, x.dtype)
         auxes = []
         for block in self.blocks:
-            x, aux = checkpointing.call(block, x, cos, sin, attention_mask)
+            x, aux = checkpointing.call(block, x, cos, sin, mask)
             if aux is not None:
                 auxes.append(aux)
         aux = torch.stack(auxes).mean() if auxes else None
@@ -262,18 +199,17 @@ def hf_config(c: LlamaConfig) -> dict:
 def _hf_pairs(model: Llama):
     """(transformers' name, nlpt tensor or a view of one): the fused Q/K/V and gate/up are split into views."""
     c = model.config
-    hd, nh, kv = c.attn_head_dim, c.num_heads, c.num_kv_heads
     yield "model.embed_tokens.weight", model.embed.weight
     yield "model.norm.weight", model.norm.weight
     for i, b in enumerate(model.blocks):
         p = f"model.layers.{i}."
         yield p + "input_layernorm.weight", b.attn_norm.weight
         yield p + "post_attention_layernorm.weight", b.mlp_norm.weight
-        for kind in ("weight", "bias"):
-            fused = getattr(b.attn.qkv, kind)
-            if fused is not None:
-                for name, part in zip(("q_proj", "k_proj", "v_proj"), fused.split((nh * hd, kv * hd, kv * hd))):
-                    yield p + f"self_attn.{name}.{kind}", part
+        for n in "qkv":
+            weight, bias = b.attn.projection(n)
+            yield p + f"self_attn.{n}_proj.weight", weight
+            if bias is not None:
+                yield p + f"self_attn.{n}_proj.bias", bias
         yield p + "self_attn.o_proj.weight", b.attn.o.weight
         if b.attn.o.bias is not None:
             yield p + "self_attn.o_proj.bias", b.attn.o.bias
@@ -293,13 +229,9 @@ def _hf_pairs(model: Llama):
 
 def hf_state_dict(model: Llama) -> dict:
     """Tensors named as transformers' Llama/Mistral/Qwen2/Mixtral checkpoints."""
-    from nlpt.models.hf import pairs_state_dict
-
     return pairs_state_dict(_hf_pairs(model))
 
 
 def load_hf_state_dict(model: Llama, sd: dict) -> None:
     """Copy transformers-named weights into `model` (KeyError naming a missing tensor)."""
-    from nlpt.models.hf import load_pairs
-
     load_pairs(_hf_pairs(model), sd)

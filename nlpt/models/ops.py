@@ -1,11 +1,10 @@
-"""Training-time pieces shared by the model files: dropout and attention with a cheaper dropout mask, GELU.
+"""Training-time pieces shared by the model files: dropout with a cheaper mask, padding-free rows, GELU.
 
 Dropout keeps each element with probability 1 − p and scales the kept ones by 1 / (1 − p), as
 `nn.Dropout` does; the mask is drawn as `rand ≥ p` instead of with `bernoulli_`, which on CPU
 costs about twice as much per element (on a small T5/BART, `bernoulli_` was ~11% of a training
-step). `attention` is SDPA except in training with attention dropout, where it runs the same
-arithmetic itself so that this mask is used on the attention weights too. Without dropout (eval,
-export, or p = 0) both are exactly the plain functions.
+step); `layers.attention` uses it on T5's and BART's attention weights too. Without dropout (eval,
+export, or p = 0) these are exactly the plain functions.
 
 `gelu_tanh` is GPT-2's GELU, 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))), written as x·σ(2·√(2/π)(x + 0.044715x³))
 (the same function: 0.5(1 + tanh u) = σ(2u)) and computed in cache-sized pieces: on CPU the fused kernel's
@@ -55,22 +54,6 @@ class Dropout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
-
-
-def attention(q, k, v, mask=None, dropout_p: float = 0.0, training: bool = False, scale=None,
-              causal: bool = False) -> torch.Tensor:
-    """softmax(q·kᵀ·scale + mask) (dropped out) · v over [B, heads, T, d]; SDPA when nothing is dropped."""
-    if not training or dropout_p == 0.0:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
-                                              scale=scale)
-    scale = q.shape[-1] ** -0.5 if scale is None else scale
-    scores = torch.matmul(q if scale == 1.0 else q * scale, k.transpose(-2, -1))
-    if mask is not None:
-        scores = scores + mask
-    elif causal:
-        T, S = scores.shape[-2:]
-        scores = scores.masked_fill(torch.ones(T, S, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
-    return torch.matmul(dropout(scores.softmax(-1), dropout_p, True), v)
 
 
 class Unpadded:

@@ -10,8 +10,8 @@ padding, plus causality in the decoder) is one [B, heads, T, T] tensor per
 stack per forward, shared by the layers. With tied embeddings the decoder
 output is scaled by d_model^-0.5 before the shared projection; untied (v1.1)
 it is not. The encoder's token-wise layers skip padding (`ops.Unpadded`), and
-training uses `ops`' cheaper dropout mask. The attention's Q, K, V projections
-and the encoder/decoder calls are those BART shares (`seq2seq`).
+training uses `ops`' cheaper dropout mask. Attention and RMSNorm are `layers`';
+the encoder/decoder calls are those BART shares (`seq2seq`).
 
 Parameter names map onto `transformers`' `T5ForConditionalGeneration`
 (`hf_state_dict`, `load_hf_state_dict`).
@@ -27,42 +27,11 @@ import torch.nn.functional as F
 
 from nlpt.models import checkpointing
 from nlpt.models.cpu_matmul import Linear, linear
+from nlpt.models.hf import load_pairs, pairs_state_dict
+from nlpt.models.layers import Attention, RMSNorm, causal_mask
 from nlpt.models.ops import Dropout, Unpadded, residual
-from nlpt.models.seq2seq import EncoderDecoder, FusedQKV
+from nlpt.models.seq2seq import EncoderDecoder
 from nlpt.transformer.config import T5Config
-
-
-class _RMSNormFunction(torch.autograd.Function):
-    """x · r · w with r = (mean(x²) + eps)^-1/2 and its gradient written out: on CPU, `F.rms_norm` is a
-    composite of upcasts and `pow` that costs ~20% more (forward + backward) for float32 input."""
-
-    @staticmethod
-    def forward(ctx, x, weight, eps):
-        r = torch.rsqrt(torch.mean(x * x, -1, keepdim=True).add_(eps))
-        xr = x * r
-        ctx.save_for_backward(xr, r, weight)
-        return xr * weight
-
-    @staticmethod
-    def backward(ctx, grad):
-        xr, r, weight = ctx.saved_tensors
-        gw = grad * weight  # d/dx of (x·r): r · (g − x·r · mean(g · x·r))
-        dx = (gw - xr * (gw * xr).mean(-1, keepdim=True)).mul_(r)
-        return dx, (grad * xr).reshape(-1, grad.shape[-1]).sum(0), None
-
-
-class RMSNorm(nn.Module):
-    """T5's LayerNorm: x / rms(x) · w, no mean subtraction, no bias."""
-
-    def __init__(self, d: int, eps: float = 1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(d))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dtype != torch.float32:  # autocast's half types: the fused kernel upcasts where it must
-            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
-        return _RMSNormFunction.apply(x, self.weight, self.eps)
 
 
 def relative_bucket(relative: torch.Tensor, bidirectional: bool, buckets: int, max_distance: int) -> torch.Tensor:
@@ -81,19 +50,11 @@ def relative_bucket(relative: torch.Tensor, bidirectional: bool, buckets: int, m
     return out + torch.where(distance < exact, distance, large)
 
 
-class Attention(FusedQKV):
-    """Multi-head attention without biases or scaling (Q, K, V projections: `seq2seq.FusedQKV`)."""
-
-    def __init__(self, config: T5Config, cross: bool = False):
-        super().__init__(config.d_model, config.num_heads, config.d_kv, config.dropout, bias=False, cross=cross,
-                         scale=1.0)
-        self.o = Linear(self.inner, config.d_model, bias=False)
-
-    def forward(self, x: torch.Tensor, bias: torch.Tensor, kv: torch.Tensor | None = None,
-                rows: Unpadded | None = None) -> torch.Tensor:
-        """x: [B, T, d], or its non-padding rows [N, d] with `rows` (self-attention only); `bias`: the stack's
-        position bias + masks, added to the scores."""
-        return self.o(self.attend(x, bias, kv, rows=rows))
+def _attention(config: T5Config, cross: bool = False) -> Attention:
+    """T5's attention: no biases, scores not scaled (its initialisation folds 1/√d_kv into Q), output `o`; the
+    stack's position bias, padding and causality come as one additive mask."""
+    return Attention(config.d_model, config.num_heads, head_dim=config.d_kv, bias=False, dropout=config.dropout,
+                     scale=1.0, cross=cross, out_name="o", own_dropout=True)
 
 
 class FeedForward(nn.Module):
@@ -121,9 +82,9 @@ class Block(nn.Module):
     def __init__(self, config: T5Config, decoder: bool):
         super().__init__()
         self.ln_self = RMSNorm(config.d_model)
-        self.self_attn = Attention(config)
+        self.self_attn = _attention(config)
         self.ln_cross = RMSNorm(config.d_model) if decoder else None
-        self.cross_attn = Attention(config, cross=True) if decoder else None
+        self.cross_attn = _attention(config, cross=True) if decoder else None
         self.ln_ffn = RMSNorm(config.d_model)
         self.ffn = FeedForward(config)
         self.drop = Dropout(config.dropout)
@@ -132,7 +93,7 @@ class Block(nn.Module):
         p, training = self.drop.p, self.training
         x = residual(x, self.self_attn(self.ln_self(x), self_bias, rows=rows), p, training)
         if self.cross_attn is not None:
-            x = residual(x, self.cross_attn(self.ln_cross(x), cross_bias, memory), p, training)
+            x = residual(x, self.cross_attn(self.ln_cross(x), cross_bias, memory=memory), p, training)
         return residual(x, self.ffn(self.ln_ffn(x)), p, training)
 
 
@@ -154,7 +115,7 @@ class Stack(nn.Module):
                                  self.config.relative_attention_num_buckets, self.config.relative_attention_max_distance)
         bias = self.rel_bias(bucket).permute(2, 0, 1)[None]  # [1, heads, T, T]
         if self.decoder:
-            bias = bias.masked_fill(torch.ones(T, T, dtype=torch.bool, device=device).triu(1), torch.finfo(bias.dtype).min)
+            bias = bias.masked_fill(causal_mask(T, device), torch.finfo(bias.dtype).min)
         return bias
 
     def forward(self, x, mask=None, memory=None, memory_mask=None, rows: Unpadded | None = None):
@@ -264,13 +225,9 @@ def _hf_pairs(model: T5):
 
 def hf_state_dict(model: T5) -> dict:
     """nlpt weights under T5ForConditionalGeneration's names (tied copies left to transformers to tie)."""
-    from nlpt.models.hf import pairs_state_dict
-
     return pairs_state_dict(_hf_pairs(model))
 
 
 def load_hf_state_dict(model: T5, sd: dict) -> None:
     """Copy T5ForConditionalGeneration-named weights into `model` (KeyError naming a missing tensor)."""
-    from nlpt.models.hf import load_pairs
-
     load_pairs(_hf_pairs(model), sd)

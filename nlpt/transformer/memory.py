@@ -127,7 +127,7 @@ def _llama(c: LlamaConfig, B: int, T: int, s: _Sizes, device: str, p: float) -> 
     t, part = _Tally(), "layers"
     t.add("embeddings", "token ids (int64) and rotary tables", B * (T + 1) * s.i64 + 2 * T * hd * s.f32)
     for name in ("attention", "MLP"):
-        t.add(part, f"RMSNorm ({name}) input, scale, normalised", N * (2 * H + 1) * s.f32, L)
+        _layer_norm(t, part, f"RMSNorm ({name})", L, N, H, s, rms=True)
     t.add(part, "QKV projection input", N * H * s.act, L)
     t.add(part, "rotated Q and K", N * (nh + kv) * hd * s.act, L)
     fused = device == "cuda" or not p
@@ -142,7 +142,7 @@ def _llama(c: LlamaConfig, B: int, T: int, s: _Sizes, device: str, p: float) -> 
         t.add(part, "SwiGLU input, gate/up output, activation, product", N * (H + 4 * F) * s.act, L)
     if p:
         t.add(part, "residual dropout masks (2)", 2 * N * H * s.drop, L)
-    t.add("output", "final RMSNorm input, scale, normalised", N * (2 * H + 1) * s.f32)
+    _layer_norm(t, "output", "final RMSNorm", 1, N, H, s, rms=True)
     return t
 
 
