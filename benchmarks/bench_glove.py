@@ -93,7 +93,7 @@ print(f"gensim_seconds {time.perf_counter() - t:.2f}", file=sys.stderr)
 
 def evaluate(path: str):
     from nlpt.embeddings.evaluate import analogy, similarity
-    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.formats.vectors import Vectors
 
     v = Vectors.load(path)
     return analogy(v, str(QUESTIONS), restrict=30000), similarity(v, str(WORDSIM)), len(v)

@@ -62,9 +62,9 @@ def nlpt_cmd(args, corpus: str, out: str, extra: list[str] = ()) -> list[str]:
 
 def evaluate(path: str) -> dict:
     from nlpt.embeddings import evaluate as ev
-    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.loading import load_vectors
 
-    v = Vectors.load(path)  # a .bin: SubwordVectors
+    v = load_vectors(path)  # a .bin: SubwordVectors
     qw, ws = os.path.join(DATA, "eval", "questions-words.txt"), os.path.join(DATA, "eval", "wordsim353.tsv")
     a = ev.analogy(v, qw, restrict=30000)
     s = ev.similarity(v, ws)
@@ -75,7 +75,7 @@ def evaluate(path: str) -> dict:
 
 
 def zh_row(args) -> None:
-    from nlpt.embeddings.subword import model_from_bin
+    from nlpt.embeddings.subword.subword import model_from_bin
 
     parts = sorted(glob.glob(os.path.join(DATA, "zh-classics", "*.txt")))
     if not parts:

@@ -47,7 +47,7 @@ def gensim_row(out: str, sg: int) -> float:
 
 def main() -> None:
     from nlpt.embeddings.evaluate import analogy, similarity
-    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.formats.vectors import Vectors
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

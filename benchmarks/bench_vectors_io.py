@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=300)
     ap.add_argument("--dir", default=tempfile.gettempdir())
     args = ap.parse_args()
-    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.formats.vectors import Vectors
 
     words = [f"w{i}" for i in range(args.rows)]
     matrix = np.random.default_rng(0).standard_normal((args.rows, args.dim), dtype=np.float32)

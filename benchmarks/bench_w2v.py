@@ -102,7 +102,7 @@ def measure(cmd: list[str]) -> dict:
 
 def evaluate(path: str) -> dict:
     from nlpt.embeddings import evaluate as ev
-    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.formats.vectors import Vectors
 
     v = Vectors.load(path, "binary")
     a = ev.analogy(v, os.path.join(DATA, "eval", "questions-words.txt"), restrict=30000)

@@ -9,7 +9,7 @@ import pytest
 
 from _corpus_helpers import nlpt
 from nlpt.embeddings import evaluate as ev
-from nlpt.embeddings.vectors import Vectors
+from nlpt.embeddings.formats.vectors import Vectors
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from _corpus_helpers import nlpt
-from nlpt.embeddings.vectors import Vectors
+from nlpt.embeddings.formats.vectors import Vectors
 
 CRANE = ["a crane is flying", "a crane driver came"]
 WORDS = "a the crane is flying driver came bird machine sky truck lift flew over site tall heavy small".split()

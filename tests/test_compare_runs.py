@@ -135,7 +135,7 @@ def test_plot_parameter_bars_svg(tmp_path):
 def test_plot_word_map_with_arrows(tmp_path):
     import numpy as np
 
-    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.formats.vectors import Vectors
 
     words = ["king", "queen", "man", "woman", "paris", "france"]
     rng = np.random.default_rng(1)

@@ -12,7 +12,7 @@ import pytest
 
 from nlpt.common.errors import NlptError
 from nlpt.corpus.reader import ReaderOptions
-from nlpt.embeddings import cooccur as co
+from nlpt.embeddings.glove import cooccur as co
 from nlpt.vocab.vocab import Vocab
 
 
@@ -162,7 +162,7 @@ def test_disk_full_while_spilling_is_a_clear_error_and_cleans_up(tmp_path, monke
             raise OSError(errno.ENOSPC, "No space left on device", str(name))
         return real_open(name, mode, *args, **kwargs)
 
-    from nlpt.embeddings import cooccur_runs
+    from nlpt.embeddings.glove import cooccur_runs
 
     monkeypatch.setattr(cooccur_runs, "open", full_open, raising=False)
     with pytest.raises(NlptError, match="no space left on device while spilling") as info:

@@ -7,7 +7,7 @@ import pytest
 
 from nlpt.common.errors import NlptError
 from nlpt.embeddings import evaluate as ev
-from nlpt.embeddings.vectors import Vectors
+from nlpt.embeddings.formats.vectors import Vectors
 
 
 def _planted(noise: float, seed: int = 0, n_pairs: int = 12, dim: int = 16):

@@ -165,7 +165,7 @@ def test_static_vectors_are_tokenized_as_their_sidecar_says(task, tmp_path, caps
     text (upper case, full-width letters) is tokenized the same way, unless a flag says otherwise."""
     from nlpt.corpus.reader import ReaderOptions
     from nlpt.corpus.tokenize import TokenizerOptions
-    from nlpt.embeddings.sidecar import write_sidecar
+    from nlpt.embeddings.formats.sidecar import write_sidecar
 
     vec = tmp_path / "vec.txt"
     text = (task / "vec.txt").read_text(encoding="utf-8").splitlines()
@@ -204,7 +204,7 @@ def test_compare_normalises_query_words_as_the_sidecar_says(task, tmp_path, caps
     was NFKC-normalised, and is unknown without the sidecar."""
     from nlpt.corpus.reader import ReaderOptions
     from nlpt.corpus.tokenize import TokenizerOptions
-    from nlpt.embeddings.sidecar import write_sidecar
+    from nlpt.embeddings.formats.sidecar import write_sidecar
 
     vec = tmp_path / "vec.txt"
     vec.write_bytes((task / "vec.txt").read_bytes())

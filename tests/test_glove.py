@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from nlpt.common.errors import NlptError
-from nlpt.embeddings import cooccur as co
-from nlpt.embeddings import glove as gl
+from nlpt.embeddings.glove import cooccur as co
+from nlpt.embeddings.glove import glove as gl
 
 
 def _toy_records(V=40, seed=0):
@@ -176,7 +176,7 @@ def test_memory_sink_columns_and_released_pages():
 
 
 def test_state_file_is_a_driver_checkpoint_and_other_files_are_refused(tmp_path):
-    from nlpt.embeddings.driver import load_checkpoint, save_checkpoint
+    from nlpt.embeddings.training.driver import load_checkpoint, save_checkpoint
 
     state = gl.init_state(4, 3, 0, "h")
     state.epoch = 2

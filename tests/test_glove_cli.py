@@ -10,7 +10,7 @@ import pytest
 
 from _cli import SYNTHETIC, needs_synthetic, synthetic_head
 from _corpus_helpers import nlpt as run_nlpt
-from nlpt.embeddings.vectors import Vectors
+from nlpt.embeddings.formats.vectors import Vectors
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "data" / "synthetic-questions.txt"

@@ -149,7 +149,7 @@ def _vocab_of(path):
 
 @pytest.mark.parametrize("partitions", [1, 5])
 def test_glove_counts_with_many_spills_and_small_fan_in_equal_brute_force(tmp_path, partitions):
-    from nlpt.embeddings import cooccur as co
+    from nlpt.embeddings.glove import cooccur as co
 
     path = _glove_corpus(tmp_path)
     vocab = _vocab_of(path)
@@ -172,7 +172,7 @@ def test_glove_counts_with_many_spills_and_small_fan_in_equal_brute_force(tmp_pa
 def test_partitioned_spills_keep_the_temporary_disk_within_twice_the_records(tmp_path):
     """Hundreds of spills: each partition is compacted on its own, so the disk held at once stays within
     1.5x the final records plus one partition; one partition (no split) may reach 2x plus a spill."""
-    from nlpt.embeddings import cooccur as co
+    from nlpt.embeddings.glove import cooccur as co
 
     path = _glove_corpus(tmp_path, lines=1200, seed=9)
     vocab = _vocab_of(path)
@@ -189,7 +189,7 @@ def test_partitioned_spills_keep_the_temporary_disk_within_twice_the_records(tmp
 def test_train_glove_reports_the_temporary_disk_within_twice_the_records(tmp_path):
     """Through the CLI: a tiny --memory forces a spill per buffer; the log gives the peak disk against
     the final records (<= 2x) and the partitions, and the saved records equal the brute-force counts."""
-    from nlpt.embeddings import cooccur as co
+    from nlpt.embeddings.glove import cooccur as co
 
     path = _glove_corpus(tmp_path, lines=1200, seed=4)
     vocab = _vocab_of(path)
@@ -226,7 +226,7 @@ def test_memory_too_small_for_the_parameters_is_refused_before_counting(tmp_path
 
 def test_cooccur_files_train_on_their_union(tmp_path):
     """Counts of two halves (on two nodes, say), saved and given together, equal the counts of the whole."""
-    from nlpt.embeddings import cooccur as co
+    from nlpt.embeddings.glove import cooccur as co
 
     path = _glove_corpus(tmp_path, seed=8)
     vocab = _vocab_of(path)
@@ -256,7 +256,7 @@ def test_cooccur_files_train_on_their_union(tmp_path):
 
 
 def test_every_vectors_file_has_a_sidecar_that_says_how_it_was_made(tmp_path):
-    from nlpt.embeddings.sidecar import read_sidecar, sidecar_reader_options
+    from nlpt.embeddings.formats.sidecar import read_sidecar, sidecar_reader_options
 
     path = _glove_corpus(tmp_path, lines=300)
     out = tmp_path / "g.vec"
@@ -280,8 +280,8 @@ def test_every_vectors_file_has_a_sidecar_that_says_how_it_was_made(tmp_path):
 
 
 def test_word2vec_outputs_have_sidecars_and_limit_reads_binary_rows_in_place(tmp_path):
-    from nlpt.embeddings.sidecar import read_sidecar
-    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.formats.sidecar import read_sidecar
+    from nlpt.embeddings.formats.vectors import Vectors
 
     path = _glove_corpus(tmp_path, lines=300)
     out, ctx = tmp_path / "w.bin", tmp_path / "c.bin"
@@ -299,7 +299,7 @@ def test_word2vec_outputs_have_sidecars_and_limit_reads_binary_rows_in_place(tmp
 
 def test_text_vectors_are_written_as_python_formats_them():
     """The numba writer gives exactly f"{x:.9g}" (which round-trips float32) for every kind of value."""
-    from nlpt.embeddings.textfloat import format_rows
+    from nlpt.embeddings.formats.textfloat import format_rows
 
     rng = np.random.default_rng(1)
     values = np.concatenate([

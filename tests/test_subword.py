@@ -12,10 +12,11 @@ from _cli import SYNTHETIC, needs_synthetic, synthetic_head
 from _corpus_helpers import nlpt
 from nlpt.corpus.reader import ReaderOptions
 from nlpt.embeddings import evaluate as ev
-from nlpt.embeddings import subword as S
-from nlpt.embeddings.fasttext_bin import read_bin
-from nlpt.embeddings.vectors import Vectors
-from nlpt.embeddings.w2v import W2VConfig
+from nlpt.embeddings.subword import subword as S
+from nlpt.embeddings.subword.fasttext_bin import read_bin
+from nlpt.embeddings.formats.vectors import Vectors
+from nlpt.embeddings.loading import load_vectors
+from nlpt.embeddings.word2vec.w2v import W2VConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUESTIONS = os.path.join(ROOT, "data", "synthetic-questions.txt")
@@ -269,8 +270,8 @@ def test_bad_options_are_usage_errors(tmp_path):
 
 
 def test_resume_with_other_reader_options_is_refused(tmp_path):
-    from nlpt.embeddings.driver import Checkpoint, CorpusStream, reader_settings
-    from nlpt.embeddings.w2v import _config_key
+    from nlpt.embeddings.training.driver import Checkpoint, CorpusStream, reader_settings
+    from nlpt.embeddings.word2vec.w2v import _config_key
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("the cat sat on the mat\n" * 50)
@@ -300,7 +301,7 @@ def test_one_option_vocabulary_with_hidden_old_names():
 
 def test_oov_words_are_scored_through_ngrams_in_ngram_mode(trained, tmp_path):
     _, path = trained
-    v = Vectors.load(path)  # a .bin: SubwordVectors
+    v = load_vectors(path)  # a .bin: SubwordVectors
     assert isinstance(v, S.SubwordVectors)
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("capital city 8\ncapitall city 8\nking queen 7\nkingg kingdom 2\n")
@@ -371,7 +372,7 @@ def test_non_finite_rows_are_refused_in_blocks(tmp_path):
     """The NaN/inf check before writing a .bin looks at every row (in blocks, so it needs no
     matrix-sized temporaries) and names how many rows are bad; nothing is written."""
     from nlpt.common.errors import NlptError
-    from nlpt.embeddings.fasttext_bin import FastTextArgs, FastTextFile, write_bin
+    from nlpt.embeddings.subword.fasttext_bin import FastTextArgs, FastTextFile, write_bin
 
     words = [f"w{i}" for i in range(3)]
     inp = np.zeros((3 + 50_000, 8), np.float32)
@@ -390,7 +391,7 @@ def test_an_epoch_is_every_corpus_token_as_fasttext_counts_it(tmp_path):
     """fastText decays the rate over all the corpus's tokens (those below --min-count included) but
     counts only vocabulary tokens as done: after the passes it reads on until the count is reached.
     word2vec's epoch stays one pass."""
-    from nlpt.embeddings import w2v
+    from nlpt.embeddings.word2vec import w2v
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("".join(f"the cat sat on the mat rare{k}\n" for k in range(400)))  # 2,800 tokens, 400 rare
@@ -407,7 +408,7 @@ def test_an_epoch_is_every_corpus_token_as_fasttext_counts_it(tmp_path):
 
 
 def test_interrupted_in_the_last_pass_resumes_it():
-    from nlpt.embeddings import driver
+    from nlpt.embeddings.training import driver
 
     class Stream:  # 5 chunks of 2 sentences of 5 tokens; a position is the index of the next chunk
         def chunks(self, tid, resume=None, stop=None):

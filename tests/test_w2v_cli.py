@@ -13,7 +13,7 @@ import pytest
 
 from _cli import ROOT, needs_synthetic, synthetic_head
 from _corpus_helpers import nlpt
-from nlpt.embeddings.vectors import Vectors
+from nlpt.embeddings.formats.vectors import Vectors
 
 pytestmark = needs_synthetic
 
@@ -153,7 +153,7 @@ def test_checkpoint_on_interrupt_then_resume(tiny, tmp_path):
              "--checkpoint", str(ck), "--seed", "3")
     assert r.returncode == 1 and "different settings" in r.stderr and not out.exists()
     # resuming finishes the remaining epochs (fewer than 200 from scratch), then removes the checkpoint
-    from nlpt.embeddings.driver import load_checkpoint
+    from nlpt.embeddings.training.driver import load_checkpoint
 
     epoch = load_checkpoint(str(ck))[1]["epoch"]
     assert 0 <= epoch < 200

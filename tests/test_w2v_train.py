@@ -9,8 +9,8 @@ import pytest
 
 from nlpt.corpus.reader import ReaderOptions
 from nlpt.embeddings import evaluate as ev
-from nlpt.embeddings.vectors import Vectors
-from nlpt.embeddings.w2v import W2VConfig, init_model, train
+from nlpt.embeddings.formats.vectors import Vectors
+from nlpt.embeddings.word2vec.w2v import W2VConfig, init_model, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, "data", "synthetic.txt")
@@ -90,7 +90,7 @@ def test_input_and_output_matrices_are_not_swapped(tmp_path):
 def test_kernel_reads_rows_through_the_table(cbow):
     # Word w stored in row perm[w] (a table that is not the identity, so the kernel takes its general
     # path) trains exactly the same vectors as plain word2vec (the identity table, read directly).
-    from nlpt.embeddings.w2v import InputRows
+    from nlpt.embeddings.word2vec.w2v import InputRows
 
     class Permuted(InputRows):
         def table(self, words):

@@ -9,10 +9,10 @@ import pytest
 from numba import njit
 
 from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, iter_encoded
-from nlpt.embeddings.bytescan import BlockEncoder, ByteVocab
-from nlpt.embeddings.driver import CorpusStream
-from nlpt.embeddings.huffman import Huffman
-from nlpt.embeddings.sampling import AliasTable, alias_draw, rng_next, seed_state, subsample_thresholds
+from nlpt.embeddings.training.bytescan import BlockEncoder, ByteVocab
+from nlpt.embeddings.training.driver import CorpusStream
+from nlpt.embeddings.word2vec.huffman import Huffman
+from nlpt.embeddings.word2vec.sampling import AliasTable, alias_draw, rng_next, seed_state, subsample_thresholds
 
 
 @njit(cache=True)
@@ -120,7 +120,7 @@ def test_block_encoder_direct():
 
 @pytest.mark.parametrize("n_in, outs", [(1, [4, 0, 2]), (4, [4, 0, 2]), (5, [4, 0, 0]), (3, [1, 3, 3, 3, 0, 2])])
 def test_out_block_is_a_logistic_regression_step(n_in, outs):
-    from nlpt.embeddings.w2v_kernels import out_block
+    from nlpt.embeddings.word2vec.kernels import out_block
 
     rng = np.random.default_rng(n_in)
     d, nout = 8, len(outs)
@@ -152,7 +152,7 @@ def test_out_block_is_a_logistic_regression_step(n_in, outs):
 def test_cbow_out_row_is_word2vec_cs_sequential_step(outs):
     # CBOW's single input row: each output row in turn scores the (unchanged) input, adds its share to
     # the input gradient and is updated; a row drawn twice sees its first update (word2vec.c's order)
-    from nlpt.embeddings.w2v_kernels import _out_row
+    from nlpt.embeddings.word2vec.kernels import _out_row
 
     rng = np.random.default_rng(5)
     d = 8

@@ -131,7 +131,7 @@ def compare(
             P.run_curves(table, plot)
     else:
         from nlpt.compare import vectors as V
-        from nlpt.embeddings.vectors import FORMATS
+        from nlpt.embeddings.formats.vectors import FORMATS
 
         if fmt is not None and fmt not in FORMATS:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}")

@@ -70,7 +70,7 @@ def train_glove(
     quiet: bool = QUIET,
 ) -> None:
     from nlpt.cli.options import check_trainable_sentences, reader_options
-    from nlpt.embeddings.glove_pipeline import run_glove
+    from nlpt.embeddings.glove.pipeline import run_glove
 
     check_trainable_sentences(max_sentence_length)
 

@@ -39,10 +39,10 @@ def _load(model: str, quiet: bool):
     """The vectors, without rows holding NaN or inf (said on stderr: their words have no vector)."""
     from nlpt.common.plan import OutputPlan
     from nlpt.common.progress import log
-    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.loading import load_vectors
 
     OutputPlan().read("MODEL", model).write("the output", "-").check()
-    v, bad = Vectors.load(model).without_non_finite()
+    v, bad = load_vectors(model).without_non_finite()
     if bad:
         log(f"{model}: {bad:,} vector{'s hold' if bad != 1 else ' holds'} NaN or inf values: skipped (as words "
             "without a vector)", quiet)

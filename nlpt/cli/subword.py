@@ -57,7 +57,7 @@ def train_subword(
     o.check_trainable_sentences(max_sentence_length)
     if init and read_vocab:
         raise UsageError("--init takes the vocabulary from the model: --read-vocab cannot be used with it")
-    from nlpt.embeddings.subword import validate_subwords
+    from nlpt.embeddings.subword.subword import validate_subwords
 
     validate_subwords(minn, maxn, bucket)
     paths = expand_inputs(inputs)
@@ -69,9 +69,9 @@ def train_subword(
     release_freed_memory_eagerly()
     load_numba_without_scipy_linalg()
     note_compiling("train-subword", quiet)
-    from nlpt.embeddings import subword
-    from nlpt.embeddings.vectors import Vectors
-    from nlpt.embeddings.w2v import W2VConfig
+    from nlpt.embeddings.subword import subword
+    from nlpt.embeddings.formats.vectors import Vectors
+    from nlpt.embeddings.word2vec.w2v import W2VConfig
 
     opts = o.reader_options(lower, nfkc, split_punct, cjk, max_sentence_length, force_binary)
     hs = loss == "hs"

@@ -63,8 +63,8 @@ def train_w2v(
      .write("--save-vocab", save_vocab).write("--checkpoint", checkpoint).check())
     release_freed_memory_eagerly()  # process-wide tweaks that lower the peak RSS (see their docstrings)
     load_numba_without_scipy_linalg()
-    from nlpt.embeddings.vectors import Vectors
-    from nlpt.embeddings.w2v import W2VConfig, train
+    from nlpt.embeddings.formats.vectors import Vectors
+    from nlpt.embeddings.word2vec.w2v import W2VConfig, train
 
     note_compiling("train-w2v", quiet)
     if "-" in paths and read_vocab == "-":
@@ -80,7 +80,7 @@ def train_w2v(
     fmt = "binary" if binary else "text"
     from dataclasses import asdict
 
-    from nlpt.embeddings.sidecar import write_sidecar
+    from nlpt.embeddings.formats.sidecar import write_sidecar
 
     args = {"inputs": list(inputs), "read_vocab": read_vocab, **asdict(config), "format": fmt}
     Vectors(model.vocab.words, model.syn0).save(output, fmt)

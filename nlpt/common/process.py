@@ -88,9 +88,9 @@ def trim_heap() -> None:
 
 KERNEL_MODULES = {  # the numba modules (cached kernels) each command compiles on its first run
     "vocab": ("nlpt.vocab._fastcount",),
-    "train-w2v": ("nlpt.embeddings.w2v_kernels", "nlpt.embeddings.bytescan", "nlpt.embeddings.sampling"),
-    "train-subword": ("nlpt.embeddings.w2v_kernels", "nlpt.embeddings.bytescan", "nlpt.embeddings.subword"),
-    "train-glove": ("nlpt.embeddings.glove", "nlpt.embeddings.cooccur", "nlpt.embeddings.cooccur_runs"),
+    "train-w2v": ("nlpt.embeddings.word2vec.kernels", "nlpt.embeddings.training.bytescan", "nlpt.embeddings.word2vec.sampling"),
+    "train-subword": ("nlpt.embeddings.word2vec.kernels", "nlpt.embeddings.training.bytescan", "nlpt.embeddings.subword.subword"),
+    "train-glove": ("nlpt.embeddings.glove.glove", "nlpt.embeddings.glove.cooccur", "nlpt.embeddings.glove.cooccur_runs"),
 }
 COMPILING_NOTE = "compiling kernels (first run only, ~30 s)"
 

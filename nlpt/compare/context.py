@@ -101,9 +101,9 @@ def _top(query: np.ndarray, words: list, unit: np.ndarray, k: int, exclude: str)
 def static_row(path: str, word: str, contexts: list, k: int, fmt: Optional[str] = None) -> dict:
     """A vector file: the same row in every context."""
     from nlpt.embeddings import evaluate as ev
-    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.loading import load_vectors
 
-    v = Vectors.load(path, fmt)
+    v = load_vectors(path, fmt)
     i = ev.lookup(v, word)
     row = {"model": path, "type": "static", "loader": "vector file", "representation": "the word's row (lookup)",
            "dim": v.dim, "tokens": [[v.words[i]] if i is not None else None for _ in contexts]}

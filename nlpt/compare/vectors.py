@@ -25,7 +25,7 @@ def trained_text(path: str):
     if path == "-":
         return None, None
     from nlpt.corpus.tokenize import make_normaliser
-    from nlpt.embeddings.sidecar import read_sidecar, sidecar_reader_options
+    from nlpt.embeddings.formats.sidecar import read_sidecar, sidecar_reader_options
 
     meta = read_sidecar(path)
     if meta is None:
@@ -38,10 +38,10 @@ def trained_text(path: str):
 def row(path: str, fmt: Optional[str], analogies: Optional[str], similarity: Optional[str], words: list, k: int,
         restrict: Optional[int]) -> dict:
     from nlpt.embeddings import evaluate as ev
-    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.loading import load_vectors
 
     normalise, trained = trained_text(path)
-    v, bad = Vectors.load(path, fmt).without_non_finite()
+    v, bad = load_vectors(path, fmt).without_non_finite()
     # a subword model (fastText .bin) scores words outside its vocabulary through their n-grams
     oov = "ngrams" if hasattr(v, "vectors_for") else "skip"
     r: dict = {"path": path, "words": len(v) + bad, "dim": v.dim, "non_finite_vectors": bad, "oov_mode": oov,
@@ -126,10 +126,10 @@ def compare(paths: list, *, fmt: Optional[str] = None, analogies: Optional[str] 
 def pca_points(path: str, words: list, fmt: Optional[str] = None) -> tuple:
     """(known words, their 2-D PCA coordinates [n, 2], explained variance ratio of the two axes)."""
     from nlpt.embeddings import evaluate as ev
-    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.loading import load_vectors
 
     normalise, _ = trained_text(path)
-    v = Vectors.load(path, fmt)
+    v = load_vectors(path, fmt)
     known = [(w, ev.lookup(v, normalise(w) if normalise else w)) for w in words]
     known = [(w, i) for w, i in known if i is not None]
     if len(known) < 2:

@@ -16,7 +16,7 @@ with gensim's:
 - similarity: Spearman's rho between the gold scores and the cosine of the two
   words' vectors, over the pairs whose words are both known; `oov` counts the rest.
 
-Subword models (a fastText `.bin` read as `nlpt.embeddings.subword.SubwordVectors`)
+Subword models (a fastText `.bin` read as `nlpt.embeddings.subword.subword.SubwordVectors`)
 can also give vectors for words outside the vocabulary. With `oov="ngrams"` such
 question and pair words are scored through their character n-grams instead of
 being skipped (`ngram_words` counts them); an analogy whose answer is outside the
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nlpt.common.errors import NlptError
-from nlpt.embeddings.vectors import Vectors, unit_rows
+from nlpt.embeddings.formats.vectors import Vectors, unit_rows
 
 DEFAULT_RESTRICT = 30_000
 _BATCH = 256

@@ -31,7 +31,7 @@ _FASTTEXT_MAGIC = 793712314  # first int32 of a fastText .bin model
 def load_vectors(path: str):
     """word2vec text/binary or GloVe text (`Vectors`), or a fastText .bin model (`SubwordModel`,
     which gives words outside its vocabulary a vector from their character n-grams)."""
-    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.formats.vectors import Vectors
 
     if os.path.isdir(path):
         raise NlptError(f"{path}: is a directory, expected a vectors file")
@@ -39,7 +39,7 @@ def load_vectors(path: str):
         with open(path, "rb") as fh:
             magic = struct.unpack("<i", fh.read(4))[0]
         if magic == _FASTTEXT_MAGIC:
-            from nlpt.embeddings.subword import model_from_bin
+            from nlpt.embeddings.subword.subword import model_from_bin
 
             return model_from_bin(path)  # a SubwordModel: vectors for any word from its n-grams
     return Vectors.load(path)
@@ -56,7 +56,7 @@ def tokenizer_options_for(vectors_path: str | None, vectors, lower: bool | None,
         return ", ".join(on) if on else "whitespace only"
 
     if vectors_path is not None:
-        from nlpt.embeddings.sidecar import read_sidecar, sidecar_reader_options
+        from nlpt.embeddings.formats.sidecar import read_sidecar, sidecar_reader_options
 
         meta = read_sidecar(vectors_path)
         if meta is not None:

@@ -565,7 +565,7 @@ def count_vocab(
     table, so only the kept words ever become Python strings, and the table
     is dropped before returning (its memory goes back to the system).
     Its words are the tokens of `str.split()` on the normalised text, the
-    tokens the trainers' encoders (`iter_encoded`, `embeddings.bytescan`) produce.
+    tokens the trainers' encoders (`iter_encoded`, `embeddings.training.bytescan`) produce.
     """
     result = count_words(paths, opts, threads, prune_limit, progress,
                          memory_gb=DEFAULT_MEMORY_GB if memory_gb is None else memory_gb, min_count=min_count)

@@ -11,7 +11,7 @@ How the counting works (the design of Stanford GloVe's `cooccur`, written anew):
 * Every other increment is appended to a buffer of int64 keys that encode the
   pair and (with distance weighting) the distance. A full buffer is sorted and
   reduced in place to a *run* of (pair, value) records sorted by pair, handed
-  to a `RunStore` (`nlpt.embeddings.cooccur_runs`): runs are merged and summed
+  to a `RunStore` (`nlpt.embeddings.glove.cooccur_runs`): runs are merged and summed
   in memory before they spill, one file per partition of rows; each partition
   is compacted on its own, so the temporary disk stays within about 1.5x the
   final records; files are read back sequentially, and the final merge walks
@@ -29,7 +29,7 @@ left-only mode a record (w1, w2) means that w1 occurs within the window
 with distance weighting, else 1.
 
 The record files (`--save-cooccur`, `--cooccur`) are Stanford's layout:
-`nlpt.embeddings.cooccur_records`.
+`nlpt.embeddings.glove.cooccur_records`.
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ from nlpt.common.anon import Anon
 from nlpt.common.errors import NlptError
 from nlpt.common.process import rss_bytes
 from nlpt.corpus.bytes import align_shards  # noqa: F401 - re-exported
-from nlpt.embeddings.cooccur_records import (  # noqa: F401 - the record format, re-exported
+from nlpt.embeddings.glove.cooccur_records import (  # noqa: F401 - the record format, re-exported
     REC_DTYPE, ChunkSink, TeeSink, feed_record_file, iter_record_file, read_records, record_count, write_records,
 )
-from nlpt.embeddings.cooccur_runs import (  # noqa: F401
+from nlpt.embeddings.glove.cooccur_runs import (  # noqa: F401
     DEFAULT_FAN_IN, DEFAULT_PARTITIONS, RunStore, merge_runs, union_record_files,
 )
 _GIB = 1 << 30
@@ -279,7 +279,7 @@ def count_cooccurrences(paths, words: list[str], opts: CooccurOptions, reader_op
     tokenizer options allow it), one line-aligned byte-range shard per thread.
     """
     from nlpt.corpus.reader import ReadStats
-    from nlpt.embeddings.driver import CorpusStream, Shared, run_threads
+    from nlpt.embeddings.training.driver import CorpusStream, Shared, run_threads
 
     start = time.perf_counter()
     V = len(words)

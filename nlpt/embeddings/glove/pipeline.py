@@ -76,7 +76,7 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
     if "-" in paths and read_vocab == "-":
         raise UsageError("standard input (-) can be read only once: give the corpus or --read-vocab another file")
     if resume is not None:
-        from nlpt.embeddings.driver import checkpoint_meta
+        from nlpt.embeddings.training.driver import checkpoint_meta
 
         meta = checkpoint_meta(resume)
         done = int(meta.get("epoch", 0))
@@ -87,9 +87,9 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
             raise UsageError(f"{resume}: the saved state is already at iteration {done}, past --iter {iterations}; "
                              f"give --iter {done} or more, or another --checkpoint file to start afresh")
 
-    from nlpt.embeddings import cooccur as co
-    from nlpt.embeddings import glove as gl
-    from nlpt.embeddings.vectors import Vectors
+    from nlpt.embeddings.glove import cooccur as co
+    from nlpt.embeddings.glove import glove as gl
+    from nlpt.embeddings.formats.vectors import Vectors
     from nlpt.vocab.training import trainer_vocab
 
     total = progress_total(paths) if paths else None  # bytes to read (uncompressed), for the progress bars
@@ -234,7 +234,7 @@ def _spill_summary(stats) -> str:
 
 
 def _write_sidecar(output, command, ropts, vocab_size, args) -> None:
-    from nlpt.embeddings.sidecar import write_sidecar
+    from nlpt.embeddings.formats.sidecar import write_sidecar
 
     write_sidecar(output, command=command, reader_options=ropts, vocab_size=vocab_size,
                   dim=(args or {}).get("vector_size"), args=args or {})

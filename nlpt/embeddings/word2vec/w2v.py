@@ -8,7 +8,7 @@ Pipeline: count the words (`nlpt.vocab.count.count_vocab`, parallel, the engine
 of `nlpt vocab`) or read a vocabulary file, build the sampling tables, then
 each of `threads` workers reads its own byte range of the input once per
 epoch, encodes it in numba and trains on it with the nogil kernels of
-`w2v_kernels`, sharing the matrices (Hogwild). While training, the words are
+`word2vec.kernels`, sharing the matrices (Hogwild). While training, the words are
 held only as UTF-8 bytes in the encoder's table (peak memory: the matrices
 plus ~10 MB). See `driver` for threading, progress, interruption and checkpoints.
 """
@@ -58,7 +58,7 @@ class W2VConfig:
 
     @property
     def mode(self) -> int:
-        from nlpt.embeddings.w2v_kernels import MODE_CBOW_MEAN, MODE_CBOW_SUM, MODE_SG
+        from nlpt.embeddings.word2vec.kernels import MODE_CBOW_MEAN, MODE_CBOW_SUM, MODE_SG
 
         if not self.cbow:
             return MODE_SG
@@ -167,7 +167,7 @@ def train(
     training a model (its vocabulary and matrices) instead of starting afresh.
     `drop_unseen`: words of `read_vocab` that the corpus never has are left out of the model (and named).
     """
-    from nlpt.embeddings import driver
+    from nlpt.embeddings.training import driver
 
     config.validate()
     t_start = time.perf_counter()
@@ -186,7 +186,7 @@ class InputRows:
     """Which rows of the input matrix make up each word's input vector (their mean).
 
     This base is word2vec's identity: word w is row w, and the matrix has one row
-    per word. The subword trainer (`nlpt.embeddings.subword`) subclasses it with the
+    per word. The subword trainer (`nlpt.embeddings.subword.subword`) subclasses it with the
     word's row plus its character n-gram buckets.
     """
 
@@ -216,10 +216,10 @@ class InputRows:
 
 def _train(stream, t_start, opts, config, read_vocab, save_vocab, checkpoint, quiet, keep_context,
            inputs: InputRows, start: W2VModel | None, drop_unseen: bool = True) -> W2VModel:
-    from nlpt.embeddings import driver
-    from nlpt.embeddings.huffman import Huffman
-    from nlpt.embeddings.sampling import AliasTable, seed_state, subsample_thresholds
-    from nlpt.embeddings.w2v_kernels import current_alpha, train_chunk
+    from nlpt.embeddings.training import driver
+    from nlpt.embeddings.word2vec.huffman import Huffman
+    from nlpt.embeddings.word2vec.sampling import AliasTable, seed_state, subsample_thresholds
+    from nlpt.embeddings.word2vec.kernels import current_alpha, train_chunk
 
     n_threads = max(1, config.threads)
     saver = None

@@ -10,7 +10,7 @@ row as in fastText and `.bin` files are exchangeable (`fasttext_bin`). A word
 that is not in the vocabulary gets the mean of its n-gram rows alone (the zero
 vector when it has none).
 
-Training is word2vec's trainer and kernel (`w2v.train`, `w2v_kernels.train_chunk`)
+Training is word2vec's trainer and kernel (`w2v.train`, `kernels.train_chunk`)
 with `SubwordRows` as the word -> rows table; skip-gram takes the centre word as
 the input, so its n-gram rows are summed once per position. The CLI trains on
 fastText's epoch (`W2VConfig.epoch_all_tokens`, see `w2v.epoch_tokens`): the rate
@@ -26,8 +26,8 @@ import numpy as np
 from numba import njit
 
 from nlpt.common.errors import UsageError
-from nlpt.embeddings.vectors import Vectors
-from nlpt.embeddings.w2v import InputRows, W2VConfig
+from nlpt.embeddings.formats.vectors import Vectors
+from nlpt.embeddings.word2vec.w2v import InputRows, W2VConfig
 
 BOW, EOW = "<", ">"
 EOS = "</s>"  # fastText counts one per line
@@ -279,7 +279,7 @@ class SubwordModel:
     def neighbours(self, word: str, k: int = 10) -> list[tuple[str, float]]:
         """The k vocabulary words nearest to `word` by cosine (fastText's `nn`: the word itself excluded)."""
         if self._unit is None:
-            from nlpt.embeddings.vectors import unit_rows
+            from nlpt.embeddings.formats.vectors import unit_rows
 
             self._unit = unit_rows(self.word_vectors())
         q = self.vectors([word])[0]
@@ -306,7 +306,7 @@ def model_from_bin(path: str, writable: bool = False) -> SubwordModel:
     memory-mapped read-only unless `writable` (to continue training)."""
     from dataclasses import asdict
 
-    from nlpt.embeddings.fasttext_bin import read_bin
+    from nlpt.embeddings.subword.fasttext_bin import read_bin
 
     ft = read_bin(path, copy=writable)
     a = ft.args
@@ -317,7 +317,7 @@ def model_from_bin(path: str, writable: bool = False) -> SubwordModel:
 
 def save_bin(path: str, model: SubwordModel) -> None:
     """Write `model` as a fastText `.bin` (its `args` give the training settings recorded)."""
-    from nlpt.embeddings.fasttext_bin import FastTextArgs, FastTextFile, write_bin
+    from nlpt.embeddings.subword.fasttext_bin import FastTextArgs, FastTextFile, write_bin
 
     args = FastTextArgs(**{**model.args, "dim": model.dim, "minn": model.minn, "maxn": model.maxn,
                            "bucket": model.bucket if model.rows.uses_ngrams else 0})
@@ -354,7 +354,7 @@ def train(paths: list[str], opts, config: W2VConfig, rows: SubwordRows, init: st
           read_vocab: str | None = None, save_vocab: str | None = None, checkpoint: str | None = None,
           quiet: bool = False) -> tuple[SubwordModel, dict]:
     """Train subword skip-gram/CBOW on `paths` (continuing the `.bin` model `init`, if given)."""
-    from nlpt.embeddings import w2v
+    from nlpt.embeddings.word2vec import w2v
     from nlpt.vocab.vocab import Vocab
 
     if config.hs and config.negative > 0:

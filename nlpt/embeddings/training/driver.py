@@ -229,7 +229,7 @@ class CorpusStream:
     def warm_up(self) -> None:
         """Load the encoder's compiled kernel (fast path) on an empty block."""
         if self.fast:
-            from nlpt.embeddings.bytescan import BlockEncoder
+            from nlpt.embeddings.training.bytescan import BlockEncoder
 
             self._prepare()
             BlockEncoder(self._byte_vocab, self.opts.max_sentence).encode(b"")
@@ -242,7 +242,7 @@ class CorpusStream:
     def _prepare(self) -> None:
         with self._lock:
             if self.fast and self._byte_vocab is None:
-                from nlpt.embeddings.bytescan import ByteVocab
+                from nlpt.embeddings.training.bytescan import ByteVocab
 
                 self._byte_vocab = ByteVocab(self.words)
             if not self.fast and self._word_ids is None:
@@ -265,7 +265,7 @@ class CorpusStream:
                     return
                 yield Chunk(chunk.ids, chunk.starts, chunk.tokens_read)
             return
-        from nlpt.embeddings.bytescan import BlockEncoder
+        from nlpt.embeddings.training.bytescan import BlockEncoder
 
         encoder = BlockEncoder(self._byte_vocab, self.opts.max_sentence)
         for block, position in self.blocks(sources, first, stats, stop):

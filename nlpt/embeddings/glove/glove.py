@@ -46,7 +46,7 @@ from numba import njit
 
 from nlpt.common.output import write_array
 from nlpt.common.errors import NlptError
-from nlpt.embeddings.driver import Shared, load_checkpoint, run_threads, save_checkpoint
+from nlpt.embeddings.training.driver import Shared, load_checkpoint, run_threads, save_checkpoint
 
 BLOCK = 1 << 15  # records shuffled and trained together (fits in L2)
 # One training record on disk (streaming mode): 16 bytes, like the in-memory columns.

@@ -520,7 +520,7 @@ def union_record_files(paths: list[str], vocab_size: int, sink, budget_bytes: in
     """Pass the union of Stanford record files (counts of equal pairs summed) to `sink`, in
     (word1, word2) order, within about `budget_bytes`: each block is sorted into a run (files
     need not be sorted), runs spill and merge as in counting. Returns (records, the store's figures)."""
-    from nlpt.embeddings.cooccur_records import iter_record_file
+    from nlpt.embeddings.glove.cooccur_records import iter_record_file
 
     V = vocab_size
     store = RunStore(max(1 << 16, budget_bytes // 4), tmp_dir, V, fan_in,

@@ -94,7 +94,7 @@ class Vectors:
                 for w, row in zip(self.words, rows):
                     fh.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
             else:
-                from nlpt.embeddings.textfloat import format_blocks  # '%.9g' per number, numba threads
+                from nlpt.embeddings.formats.textfloat import format_blocks  # '%.9g' per number, numba threads
 
                 for data in format_blocks(self.words, self.matrix):
                     fh.write(data)
@@ -102,7 +102,8 @@ class Vectors:
     # -- reading ---------------------------------------------------------------
     @classmethod
     def load(cls, path: str, fmt: str | None = None, limit: int | None = None) -> "Vectors":
-        """Read any of the three formats; `limit` keeps only the first rows."""
+        """Read any of the three formats; `limit` keeps only the first rows (a fastText `.bin` too:
+        `nlpt.embeddings.loading.load_vectors`)."""
         from nlpt.common.inputs import compression_of, read_all
 
         if path != "-" and not os.path.exists(path):
@@ -116,13 +117,6 @@ class Vectors:
             empty = os.path.getsize(path) == 0
         if empty:
             raise NlptError(f"{path}: empty vectors file")
-        if opener is None and fmt is None:
-            from nlpt.embeddings.fasttext_bin import is_fasttext_bin
-
-            if is_fasttext_bin(path):  # a fastText model: vectors for any word through its n-grams
-                from nlpt.embeddings.subword import SubwordVectors
-
-                return SubwordVectors.load_bin(path, limit)
         opener = opener or (lambda: _open_plain(path))
         fmt = fmt or detect_format(path, opener)
         if fmt == "binary":
