@@ -128,7 +128,7 @@ def _nlpt_steps(kind: str, steps: int, warmup: int, threads: int, corpus: str, t
     import shutil
 
     from nlpt.engine.run import TrainOptions, pretrain
-    from nlpt.transformer.config import REGISTRY
+    from nlpt.transformer.registry import REGISTRY
 
     arch = "gpt-mini" if kind == "gpt" else "llama-mini"
     run = os.path.join(work, f"run-{kind}")
@@ -176,7 +176,7 @@ def row_a(args) -> str:
 
 
 def _row_a_at(args, threads: int, corpus: str, tok: str, work: str) -> str:
-    from nlpt.transformer.config import REGISTRY
+    from nlpt.transformer.registry import REGISTRY
 
     lines, reasons = [], []
     for kind, peer in (("gpt", "transformers GPT2LMHeadModel"), ("llama", "transformers LlamaForCausalLM")):
@@ -225,7 +225,7 @@ def _interleaved_forward_backward(kind: str, threads: int, backend: str, steps: 
     import transformers
 
     from nlpt.models import build
-    from nlpt.transformer.config import REGISTRY
+    from nlpt.transformer.registry import REGISTRY
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -488,7 +488,7 @@ def row_d(args) -> str:
     if not torch.cuda.is_available():
         return "(d) GPU 124M GPT-2 bf16 tokens/s and MFU: not measured (no CUDA device in this run)"
     from nlpt.engine.run import TrainOptions, pretrain
-    from nlpt.transformer.config import REGISTRY
+    from nlpt.transformer.registry import REGISTRY
 
     work = tempfile.mkdtemp(prefix="bench-pretrain-d-")
     corpus = os.path.join(DATA, "tinyshakespeare", "input.txt")
@@ -602,7 +602,7 @@ def _seq_row(name: str, args, toks: dict, threads: int) -> list:
     from nlpt.engine.tokens import load_tokenizer
     from nlpt.engine.objective import make_objective
     from nlpt.models import build
-    from nlpt.transformer.config import REGISTRY
+    from nlpt.transformer.registry import REGISTRY
 
     B, T = 16, 128
     config = dataclasses.replace(REGISTRY[name].config, dropout=0.1)  # BERT's, T5's and BART's dropout
@@ -774,7 +774,7 @@ def row_i(args) -> str:
     from threadpoolctl import threadpool_limits
 
     from nlpt.models import build, cpu_matmul
-    from nlpt.transformer.config import GPTConfig
+    from nlpt.transformer.configs import GPTConfig
 
     torch.manual_seed(0)
     model = build(GPTConfig(vocab_size=65, hidden_size=128, num_layers=4, num_heads=4, ffn_size=512,

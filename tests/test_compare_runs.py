@@ -15,13 +15,13 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from _corpus_helpers import nlpt
-from nlpt.transformer import config as C
+from nlpt.transformer.configs import EncoderConfig, GPTConfig, LlamaConfig, config_fields, config_from_dict
 from nlpt.transformer import params as P
 
-GPT = C.GPTConfig(vocab_size=512, hidden_size=32, num_layers=2, num_heads=2, ffn_size=64, max_positions=64)
-LLAMA = C.LlamaConfig(vocab_size=512, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, ffn_size=64,
+GPT = GPTConfig(vocab_size=512, hidden_size=32, num_layers=2, num_heads=2, ffn_size=64, max_positions=64)
+LLAMA = LlamaConfig(vocab_size=512, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, ffn_size=64,
                       max_positions=64, num_experts=4, experts_per_token=2, variant="mixtral")
-BERT = C.EncoderConfig(vocab_size=512, hidden_size=32, num_layers=2, num_heads=2, ffn_size=64, max_positions=64)
+BERT = EncoderConfig(vocab_size=512, hidden_size=32, num_layers=2, num_heads=2, ffn_size=64, max_positions=64)
 needs_mpl = pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
                                reason="matplotlib (extra nlpt[plot], in the dev extra) is not installed")
 
@@ -37,17 +37,17 @@ def _write_run(folder, config: dict, records: list, torn: bool = False):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    a = _write_run(root / "gpt", {"format": "nlpt-run/1", "model": C.config_fields(GPT), "objective": "causal_lm",
+    a = _write_run(root / "gpt", {"format": "nlpt-run/1", "model": config_fields(GPT), "objective": "causal_lm",
                                   "tokenizer": "tokenizer.json"},
                    [{"step": s, "tokens": 4096 * s, "elapsed_s": 1.5 * s, "split": "train", "loss": 6.0 / s, "lr": 1e-3}
                     for s in range(1, 6)]
                    + [{"step": 5, "tokens": 20480, "elapsed_s": 8.0, "split": "val", "loss": 2.5, "ppl": math.exp(2.5)}],
                    torn=True)
-    b = _write_run(root / "moe", {"format": "nlpt-run/1", "model": C.config_fields(LLAMA), "objective": "causal_lm"},
+    b = _write_run(root / "moe", {"format": "nlpt-run/1", "model": config_fields(LLAMA), "objective": "causal_lm"},
                    [{"step": s, "tokens": 2048 * s, "elapsed_s": 3.0 * s, "split": split, "loss": 5.0 / s + d}
                     for s in range(1, 9) for split, d in (("train", 0.0), ("val", 0.3)) if split == "train" or s % 4 == 0])
     c = _write_run(root / "sst2", {"format": "nlpt-finetune/1", "task": {"kind": "classification"},
-                                   "encoder": C.config_fields(BERT)},
+                                   "encoder": config_fields(BERT)},
                    [{"step": 10, "tokens": 900, "elapsed_s": 4.0, "split": "train", "loss": 0.6, "epoch": 1},
                     {"step": 10, "tokens": 900, "elapsed_s": 4.0, "split": "val", "loss": 0.5, "accuracy": 0.81, "epoch": 1},
                     {"step": 10, "tokens": 900, "elapsed_s": 4.0, "split": "test", "loss": 0.55, "accuracy": 0.79}])
@@ -83,7 +83,7 @@ def test_runs_side_by_side(runs):
 
 
 def test_non_finite_loss_is_flagged_not_printed(tmp_path):
-    run = _write_run(tmp_path / "nan", {"format": "nlpt-run/1", "model": C.config_fields(GPT)},
+    run = _write_run(tmp_path / "nan", {"format": "nlpt-run/1", "model": config_fields(GPT)},
                      [{"step": 1, "tokens": 10, "elapsed_s": 1, "split": "val", "loss": float("nan")}])
     r = nlpt("compare", run, "--json")
     assert r.returncode == 0, r.stderr
@@ -184,7 +184,7 @@ def test_a_real_pretrain_run(tmp_path):
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout)["rows"][0]
     val = [x for x in records if x["split"] == "val"][-1]
-    assert row["parameters"] == P.count(C.config_from_dict(saved["model"])).total
+    assert row["parameters"] == P.count(config_from_dict(saved["model"])).total
     assert row["tokens"] == records[-1]["tokens"] and row["steps"] == 4 and row["val_loss"] == val["loss"]
     assert row["val_ppl"] == pytest.approx(math.exp(val["loss"]))
 

@@ -10,7 +10,7 @@ import pytest
 
 from _corpus_helpers import nlpt
 from test_compare_arch import _imported_modules
-from nlpt.transformer import config as C
+from nlpt.transformer.registry import resolve
 from nlpt.transformer import report
 from nlpt.transformer.taxonomy import DECODER, ENCODER, ENCODER_DECODER, MOE_DECODER, classify
 
@@ -61,7 +61,7 @@ def test_taxonomy_table_is_the_lecture_layout():
     ("llama2-7b", DECODER, "causal LM"),
 ])
 def test_classify_variants(name, kind, objective):
-    t = classify(C.resolve(name).config)
+    t = classify(resolve(name).config)
     assert t.kind == kind and objective in t.objective
 
 

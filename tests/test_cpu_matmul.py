@@ -16,7 +16,7 @@ import torch.nn.functional as F  # noqa: E402
 from _cli import char_tokenizer_file, needs_synthetic, nlpt_main, synthetic_head  # noqa: E402
 
 from nlpt.models import build, cpu_matmul  # noqa: E402
-from nlpt.transformer.config import GPTConfig, LlamaConfig  # noqa: E402
+from nlpt.transformer.configs import GPTConfig, LlamaConfig  # noqa: E402
 
 
 @pytest.fixture

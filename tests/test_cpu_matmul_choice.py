@@ -116,7 +116,7 @@ def test_the_run_folder_says_which_backend_and_why(tmp_path_factory, tmp_path, c
 
 
 def test_the_decision_is_kept_per_shape(cache_dir, timings):
-    from nlpt.transformer.config import GPTConfig
+    from nlpt.transformer.configs import GPTConfig
 
     planned, calls = timings
     planned += [(1.5, 1.0), (1.0, 1.5)]

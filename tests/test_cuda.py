@@ -63,7 +63,7 @@ def test_sdpa_flash_and_efficient_kernels_equal_the_math_kernel():
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     from nlpt.models import build
-    from nlpt.transformer.config import GPTConfig
+    from nlpt.transformer.configs import GPTConfig
 
     torch.manual_seed(0)
     model = build(GPTConfig(vocab_size=128, hidden_size=128, num_layers=2, num_heads=2, ffn_size=256,

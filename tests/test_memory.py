@@ -12,7 +12,7 @@ import pytest
 
 from _cli import ROOT, nlpt_main
 
-from nlpt.transformer import config as C
+from nlpt.transformer.registry import REGISTRY
 from nlpt.transformer.memory import training_memory
 
 SIZES = [(32, 1, 64, 16), (48, 2, 96, 24), (64, 3, 128, 32)]  # hidden, layers, vocabulary, context
@@ -64,7 +64,7 @@ def test_estimate_matches_a_measured_cpu_step(size, dropout):
 
 
 def test_checkpointing_keeps_less_than_it_recomputes():
-    c = C.REGISTRY["gpt2"].config
+    c = REGISTRY["gpt2"].config
     plain = training_memory(c, 8, 1024, "bf16")
     ckpt = training_memory(c, 8, 1024, "bf16", checkpointing=True)
     assert ckpt["activations_without_checkpointing"] == plain["bytes"]["activations"]
@@ -81,7 +81,7 @@ def test_checkpointing_keeps_less_than_it_recomputes():
 
 
 def test_ranks_strategy_and_precision():
-    c = C.REGISTRY["llama2-7b"].config
+    c = REGISTRY["llama2-7b"].config
     one = training_memory(c, 1, 4096, "bf16")
     P = one["parameters"]
     assert one["bytes"]["weights"] == 4 * P and one["bytes"]["gradients"] == 4 * P

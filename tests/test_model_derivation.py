@@ -12,7 +12,8 @@ import pytest
 from _cli import char_tokenizer_file, nlpt_main, synthetic_head
 
 from nlpt.common.errors import UsageError
-from nlpt.transformer.config import REGISTRY, apply_flags, resolve
+from nlpt.transformer.flags import apply_flags
+from nlpt.transformer.registry import REGISTRY, resolve
 
 
 def override(name: str, **flags):
@@ -114,7 +115,7 @@ def test_help_example_trains_the_benchmark_model_with_the_tokenizers_vocabulary(
 
 @pytest.mark.parametrize("family", ["t5", "bart"])
 def test_a_model_file_with_one_depth_gives_both_stacks(family):
-    from nlpt.transformer.config import config_from_dict
+    from nlpt.transformer.configs import config_from_dict
 
     c = config_from_dict({"family": family, "num_layers": 2})
     assert (c.num_layers, c.num_decoder_layers) == (2, 2)

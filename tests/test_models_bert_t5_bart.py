@@ -10,7 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from nlpt.models import build  # noqa: E402
-from nlpt.transformer.config import BartConfig, EncoderConfig, T5Config, resolve  # noqa: E402
+from nlpt.transformer.configs import BartConfig, EncoderConfig, T5Config  # noqa: E402
+from nlpt.transformer.registry import resolve  # noqa: E402
 from nlpt.transformer.params import count  # noqa: E402
 
 TINY = {
@@ -162,7 +163,7 @@ def test_untied_t5_export_matches_transformers(gated, tmp_path):
     keeping lm_head.weight apart when the file's differs from shared.weight."""
     transformers = pytest.importorskip("transformers")
     from nlpt.models.hf import export_hf
-    from nlpt.transformer.config import from_hf_config
+    from nlpt.transformer.hf_config import from_hf_config
 
     config = dataclasses.replace(TINY["t5-gated" if gated else "t5"], tie_embeddings=False)
     torch.manual_seed(1)

@@ -162,7 +162,7 @@ def test_batches_identical_across_ranks():
 
 def test_mlm_loss_and_metrics_with_a_model():
     from nlpt.models import build
-    from nlpt.transformer.config import EncoderConfig
+    from nlpt.transformer.configs import EncoderConfig
 
     obj = bert_objective()
     model = build(EncoderConfig(vocab_size=len(BERT_SPECIAL) + WORDS, hidden_size=32, num_layers=1, num_heads=4, ffn_size=64, max_positions=32))
@@ -286,7 +286,7 @@ def _validate(obj, model):
 def test_loss_falls(name):
     """30 steps on a corpus of repeated-token sentences: validation loss must fall clearly, accuracy rise."""
     from nlpt.models import build
-    from nlpt.transformer.config import BartConfig, EncoderConfig, T5Config
+    from nlpt.transformer.configs import BartConfig, EncoderConfig, T5Config
 
     torch.manual_seed(0)
     V = len(SEQ_SPECIAL) + WORDS

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from nlpt.common.errors import NlptError
-from nlpt.transformer.config import REGISTRY, from_hf_config, resolve
+from nlpt.transformer.hf_config import from_hf_config
+from nlpt.transformer.registry import REGISTRY, resolve
 from nlpt.transformer.hardware import GPUS
 from nlpt.transformer.params import count, lecture_formula, parse_count
 

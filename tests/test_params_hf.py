@@ -11,7 +11,8 @@ import dataclasses
 
 import pytest
 
-from nlpt.transformer.config import REGISTRY, from_hf_config
+from nlpt.transformer.hf_config import from_hf_config
+from nlpt.transformer.registry import REGISTRY
 from nlpt.transformer.params import count
 
 

@@ -20,7 +20,8 @@ pytest.importorskip("safetensors")
 from _cli import ROOT, char_tokenizer_file, needs_synthetic, nlpt_main, synthetic_head  # noqa: E402
 
 from nlpt.models import build  # noqa: E402
-from nlpt.transformer.config import REGISTRY, GPTConfig, LlamaConfig  # noqa: E402
+from nlpt.transformer.configs import GPTConfig, LlamaConfig  # noqa: E402
+from nlpt.transformer.registry import REGISTRY  # noqa: E402
 from nlpt.transformer.params import count  # noqa: E402
 
 TINY = {
@@ -80,7 +81,7 @@ def test_parameter_count_equals_nlpt_params(name):
 def test_registry_builder_fields_round_trip_and_leave_counts_alone():
     import dataclasses
 
-    from nlpt.transformer.config import config_fields, config_from_dict
+    from nlpt.transformer.configs import config_fields, config_from_dict
 
     for entry in REGISTRY.values():
         assert config_from_dict(config_fields(entry.config)) == entry.config

@@ -327,7 +327,7 @@ def test_unwritable_run_folder(corpus, char_tok, tmp_path, capsys):
 def test_arch_from_registry_run_config_bare_dict_and_hf_config(tmp_path, capsys):
     from nlpt.common.errors import UsageError
     from nlpt.engine.run import model_config
-    from nlpt.transformer.config import config_fields
+    from nlpt.transformer.configs import config_fields
 
     want = model_config("gpt-mini", {"layers": 2, "hidden": 32, "heads": 4, "ffn": 64, "vocab": 64}, context=32)
     assert (want.family, want.num_layers, want.hidden_size, want.max_positions) == ("gpt", 2, 32, 32)

@@ -53,7 +53,7 @@ def test_dry_run_plans_every_family_and_writes_nothing(arch, files, tmp_path, ca
     assert (b["ranks"], b["micro_batch"], b["accumulation"], b["global_batch"]) == (2, 4, 2, 16)
     assert b["tokens_per_step"] == 16 * 32 and b["strategy"] == "ddp"
     assert plan["steps"]["total"] == math.ceil(100_000 / (16 * 32))
-    from nlpt.transformer.config import config_from_dict
+    from nlpt.transformer.configs import config_from_dict
 
     model = config_from_dict(plan["model"]["config"], "plan")
     assert plan["model"]["parameters"] == count(model).total

@@ -153,7 +153,7 @@ def _refuse_missing_paths(items: List[str]) -> None:
     folder (`runs/gpt`, `runs/gpt/`), unless it is a registry name; a missing vectors file keeps the loader's message."""
     from nlpt.common.errors import NlptError
     from nlpt.compare.runs import is_run_dir
-    from nlpt.transformer import config as C
+    from nlpt.transformer.registry import resolve
 
     missing = [i for i in items if i != "-" and not os.path.exists(i)]
     if not missing:
@@ -164,7 +164,7 @@ def _refuse_missing_paths(items: List[str]) -> None:
         if not (with_runs or folder_like):
             continue
         try:
-            C.resolve(item)
+            resolve(item)
             continue  # a registry name
         except NlptError:
             raise NlptError(f"{item}: no such file or folder") from None
@@ -225,7 +225,7 @@ def _classify(item: str) -> str:
     from nlpt.common.errors import NlptError
     from nlpt.compare.architectures import reported_only_name
     from nlpt.compare.runs import is_run_dir
-    from nlpt.transformer import config as C
+    from nlpt.transformer.registry import resolve
 
     if item == "-":
         return "vectors"  # a vector file on standard input
@@ -238,7 +238,7 @@ def _classify(item: str) -> str:
     if reported_only_name(item):
         return "arch"
     try:
-        C.resolve(item)
+        resolve(item)
         return "arch"
     except NlptError:
         if "/" in item or os.sep in item or _EXTENSION.search(item):

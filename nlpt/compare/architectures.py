@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Optional
 
 from nlpt.compare.table import Column, Table
-from nlpt.transformer import config as C
+from nlpt.transformer.registry import norm_name
 from nlpt.transformer import report
 from nlpt.transformer import taxonomy as T
 from nlpt.transformer.reported import REPORTED, REPORTED_ONLY, REPORTED_ONLY_ALIASES
@@ -24,7 +24,7 @@ _REPORTED_KEYS = ("parameters", "active_parameters", "training_tokens", "gpu_hou
 
 def reported_only_name(item: str) -> Optional[str]:
     """The REPORTED_ONLY key for a name or alias, else None."""
-    key = C._norm_name(item)
+    key = norm_name(item)
     return key if key in REPORTED_ONLY else REPORTED_ONLY_ALIASES.get(key)
 
 
@@ -60,7 +60,7 @@ def row(item: str) -> dict:
     taxon = T.classify(res.config)
     names = [res.reported_key] if res.reported_key else []
     if res.reported_key:
-        alias = C._norm_name(item)
+        alias = norm_name(item)
         if alias != res.reported_key and alias in REPORTED:
             names.append(alias)
     tax = taxon.as_dict()

@@ -18,7 +18,6 @@ loader) transformers only when a contextual model is loaded.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -175,12 +174,11 @@ def _nlpt_can_load(path: str) -> str:
     maps), else the reason it does not."""
     if is_run_dir(path):
         return ""
-    from nlpt.transformer import config as C
+    from nlpt.transformer.config_file import config_from_path
 
     try:
-        with open(os.path.join(path, "config.json"), encoding="utf-8") as fh:
-            cfg = C.from_hf_config(json.load(fh), where=os.path.join(path, "config.json"))
-    except (ValueError, NlptError) as exc:
+        cfg = config_from_path(path)
+    except NlptError as exc:
         return str(exc)
     from nlpt.models import FAMILY_MODULES
 

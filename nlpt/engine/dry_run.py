@@ -95,7 +95,7 @@ def plan(o, *, gpu: Optional[str] = None, mfu: float = DEFAULT_MFU, ranks: Optio
     from nlpt.engine import distributed as dist_
     from nlpt.engine.resume import plan_pretrain
     from nlpt.engine.run import check_inputs, split_global_batch, steps_of
-    from nlpt.transformer.config import config_fields
+    from nlpt.transformer.configs import config_fields
     from nlpt.transformer.hardware import GPUS
     from nlpt.transformer.params import count, flops
 

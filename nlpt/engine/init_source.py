@@ -48,10 +48,10 @@ def read_init_source(path: str) -> InitSource:
     if kind in ("run", "checkpoint"):
         from nlpt.engine.run import read_run_config
         from nlpt.engine.tokens import load_tokenizer
-        from nlpt.transformer.config import config_from_dict
+        from nlpt.transformer.config_file import config_from_json
 
         cfg = read_run_config(run_dir)
-        config = config_from_dict(cfg.get("model"), os.path.join(run_dir, CONFIG_FILE))
+        config = config_from_json(cfg, os.path.join(run_dir, CONFIG_FILE))
         tok_file = os.path.join(run_dir, cfg.get("tokenizer", TOKENIZER_FILE))
         options = dict(cfg.get("objective_options") or {})
         return InitSource(path, kind, config, load_tokenizer(tok_file), tok_file, options)
@@ -88,7 +88,7 @@ def resolve_init(path: str, flags: dict, tokenizer: Optional[str], context: Opti
     `flags` are the architecture overrides (--layers, --hidden, ...; None = not given): one that would change
     the source's architecture is refused; `--context` may shrink the training length, never grow it past the
     source's positions; `--tokenizer` is accepted only with the source's exact vocabulary."""
-    from nlpt.transformer.config import apply_flags
+    from nlpt.transformer.flags import apply_flags
 
     src = read_init_source(path)
     config = src.config

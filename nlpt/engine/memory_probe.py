@@ -119,7 +119,7 @@ def measure(config, batch: int, context: int, checkpointing_on: bool = False, de
 
 def family_configs(hidden: int, layers: int, vocab: int, context: int, dropout: float = 0.0) -> dict:
     """One config per family and variant nlpt trains, all of width `hidden` (heads of 16), for measuring."""
-    from nlpt.transformer import config as C
+    from nlpt.transformer.configs import BartConfig, EncoderConfig, GPTConfig, LlamaConfig, T5Config
 
     heads, ffn = max(1, hidden // 16), 4 * hidden
     common = {"vocab_size": vocab, "num_layers": layers, "dropout": dropout}
@@ -128,15 +128,15 @@ def family_configs(hidden: int, layers: int, vocab: int, context: int, dropout: 
              "ffn_size": 8 * hidden // 3, "max_positions": context}
     seq = {**common, "num_decoder_layers": layers, "num_heads": heads, "ffn_size": ffn}
     return {
-        "gpt2": C.GPTConfig(**enc),
-        "gpt1": C.GPTConfig(**enc, norm="post", variant="openai-gpt", tie_embeddings=False, activation="gelu"),
-        "llama": C.LlamaConfig(**llama),
-        "mixtral": C.LlamaConfig(**llama, num_experts=4, experts_per_token=2, variant="mixtral"),
-        "bert": C.EncoderConfig(**enc),
-        "roberta": C.EncoderConfig(**enc, sentence_head=None, variant="roberta"),
-        "albert": C.EncoderConfig(**enc, embedding_size=max(8, hidden // 4), shared_layers=True, sentence_head="sop",
+        "gpt2": GPTConfig(**enc),
+        "gpt1": GPTConfig(**enc, norm="post", variant="openai-gpt", tie_embeddings=False, activation="gelu"),
+        "llama": LlamaConfig(**llama),
+        "mixtral": LlamaConfig(**llama, num_experts=4, experts_per_token=2, variant="mixtral"),
+        "bert": EncoderConfig(**enc),
+        "roberta": EncoderConfig(**enc, sentence_head=None, variant="roberta"),
+        "albert": EncoderConfig(**enc, embedding_size=max(8, hidden // 4), shared_layers=True, sentence_head="sop",
                                   variant="albert"),
-        "t5": C.T5Config(**seq, d_model=hidden, d_kv=16),
-        "t5-v1.1": C.T5Config(**seq, d_model=hidden, d_kv=16, gated_ffn=True, activation="gelu", tie_embeddings=False),
-        "bart": C.BartConfig(**seq, d_model=hidden, max_positions=context),
+        "t5": T5Config(**seq, d_model=hidden, d_kv=16),
+        "t5-v1.1": T5Config(**seq, d_model=hidden, d_kv=16, gated_ffn=True, activation="gelu", tie_embeddings=False),
+        "bart": BartConfig(**seq, d_model=hidden, max_positions=context),
     }

@@ -161,7 +161,7 @@ CHECKPOINTS_DIR = "checkpoints"
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "state.pt"
 # keys of config.json: "format", "model" (family + registry dataclass fields; read back with
-# nlpt.transformer.config.config_from_dict), "objective", "objective_options", "tokenizer"
+# nlpt.transformer.configs.config_from_dict), "objective", "objective_options", "tokenizer"
 # (file name inside RUN_DIR), "data" (corpus, token dir, val fraction, context), "train" (the
 # resolved training options: batch sizes, lr, schedule, steps, seed, precision, strategy...)
 RUN_CONFIG_KEYS = ("format", "model", "objective", "objective_options", "tokenizer", "data", "train")

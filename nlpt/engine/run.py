@@ -217,7 +217,7 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
     from nlpt.engine.optim import make_optimizer
     from nlpt.engine.tokens import prepare_tokens
     from nlpt.models import build
-    from nlpt.transformer.config import config_fields
+    from nlpt.transformer.configs import config_fields
 
     o, objective_name, context, tokenizer = check_inputs(o)
     reader = o.reader or ReaderOptions()
@@ -421,18 +421,6 @@ def read_run_config(run_dir: str) -> dict:
     return cfg
 
 
-def config_from_file(path: str):
-    """The registry dataclass of a config.json: an nlpt run's, a bare nlpt model dict (with "family"), or HF's."""
-    from nlpt.transformer.config import config_from_dict, from_hf_config
-
-    data = read_json(path)
-    if isinstance(data, dict) and "format" in data and "model" in data:  # a run folder's config.json
-        return config_from_dict(data["model"], path)
-    if isinstance(data, dict) and "family" in data:
-        return config_from_dict(data, path)
-    return from_hf_config(data, path)
-
-
 TRAINABLE_FAMILIES = ("gpt", "llama", "encoder", "t5", "bart")
 
 
@@ -447,11 +435,15 @@ def model_config(arch: str, overrides: Optional[dict] = None, context: Optional[
     """
     import dataclasses
 
-    from nlpt.transformer.config import apply_flags, resolve, validate
+    from nlpt.transformer.flags import apply_flags
+    from nlpt.transformer.registry import resolve
+    from nlpt.transformer.validate import validate
 
     overrides = dict(overrides or {})
     if arch.endswith(".json") or os.path.isfile(arch):
-        base = config_from_file(arch)
+        from nlpt.transformer.config_file import config_from_path
+
+        base = config_from_path(arch)
     else:
         base = resolve(arch).config
         if tokenizer is not None and overrides.get("vocab") is None:
@@ -480,10 +472,10 @@ def load_run(run_dir: str, checkpoint: Optional[str] = None, device: str = "cpu"
     from nlpt.engine.distributed import pick_device
     from nlpt.engine.tokens import load_tokenizer
     from nlpt.models import build
-    from nlpt.transformer.config import config_from_dict
+    from nlpt.transformer.config_file import config_from_json
 
     cfg = read_run_config(run_dir)
-    config = config_from_dict(cfg.get("model"), os.path.join(run_dir, CONFIG_FILE))
+    config = config_from_json(cfg, os.path.join(run_dir, CONFIG_FILE))
     if checkpoint and not os.path.exists(checkpoint) and os.path.isdir(os.path.join(run_dir, CHECKPOINTS_DIR, checkpoint)):
         checkpoint = os.path.join(run_dir, CHECKPOINTS_DIR, checkpoint)  # `--checkpoint step-100`: the run's own
     elif checkpoint and not os.path.exists(checkpoint):

@@ -56,9 +56,9 @@ def load_classifier(run_dir: str):
 
         from nlpt.finetune import pretrained as pt
         from nlpt.models import build
-        from nlpt.transformer.config import config_from_dict
+        from nlpt.transformer.config_file import config_from_json
 
-        model_config = config_from_dict(config.get("model"), where=os.path.join(run_dir, "config.json"))
+        model_config = config_from_json(config, os.path.join(run_dir, "config.json"))
         tokenizer = Tokenizer.from_file(os.path.join(run_dir, "tokenizer.json"))
         builder = pt.input_builder(tokenizer, model_config, enc["max_length"])
         encoder = pt.PretrainedEncoder(build(model_config), enc["pooling"])

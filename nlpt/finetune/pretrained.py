@@ -176,6 +176,6 @@ def input_builder(tokenizer, config, max_length: int) -> InputBuilder:
 
 
 def model_config_dict(config) -> dict:
-    from nlpt.transformer.config import config_fields
+    from nlpt.transformer.configs import config_fields
 
     return config_fields(config)

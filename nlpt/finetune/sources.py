@@ -29,9 +29,9 @@ def source_kind(path: str) -> str:
     if "model_type" in config:
         if not any(os.path.exists(os.path.join(path, f)) for f in HF_WEIGHTS):
             raise NlptError(f"{path}: Hugging Face folder without weights ({' or '.join(HF_WEIGHTS)})")
-        from nlpt.transformer.config import from_hf_config
+        from nlpt.transformer.config_file import config_from_json
 
-        _check_family(path, from_hf_config(config, where=config_path).family)
+        _check_family(path, config_from_json(config, config_path).family)
         return "hf"
     raise NlptError(f"{config_path}: neither an nlpt run configuration nor a Hugging Face config (no \"model_type\")")
 

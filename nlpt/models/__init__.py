@@ -1,4 +1,4 @@
-"""Torch models built from the registry's config dataclasses (`nlpt.transformer.config`).
+"""Torch models built from the registry's config dataclasses (`nlpt.transformer.configs`).
 
 `build(config)` dispatches on `config.family` and imports the family's module
 lazily, so importing this package costs nothing. One file per family, all
@@ -62,7 +62,7 @@ def family_module(family: str):
 
 def build(config):
     """An initialised torch model for a registry config (`config.family` picks the file)."""
-    from nlpt.transformer.config import validate
+    from nlpt.transformer.validate import validate
 
     validate(config)
     return family_module(config.family).build(config)

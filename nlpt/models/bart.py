@@ -25,7 +25,7 @@ from nlpt.models.hf import linear_pairs, load_pairs, pairs_state_dict
 from nlpt.models.layers import Attention, normal_init, with_causal
 from nlpt.models.ops import Dropout, Unpadded, residual
 from nlpt.models.seq2seq import EncoderDecoder
-from nlpt.transformer.config import BartConfig
+from nlpt.transformer.configs import BartConfig
 
 POSITION_OFFSET = 2
 

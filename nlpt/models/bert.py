@@ -27,7 +27,7 @@ from nlpt.models import checkpointing
 from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.models.hf import linear_pairs, load_pairs, pairs_state_dict
 from nlpt.models.layers import Attention, normal_init, padding_mask
-from nlpt.transformer.config import EncoderConfig
+from nlpt.transformer.configs import EncoderConfig
 
 
 def position_offset(config: EncoderConfig) -> int:

@@ -22,7 +22,7 @@ from nlpt.models.cpu_matmul import Linear
 from nlpt.models.hf import load_pairs, pairs_state_dict
 from nlpt.models.layers import ACTIVATIONS, MLP, Attention, activation_fn, causal_padding_mask
 from nlpt.models.lm_loss import lm_loss
-from nlpt.transformer.config import GPTConfig
+from nlpt.transformer.configs import GPTConfig
 
 
 class Block(nn.Module):

@@ -113,11 +113,9 @@ def is_head(name: str) -> bool:
 
 def read_hf_config(path: str):
     """The registry config of a Hugging Face folder's config.json."""
-    from nlpt.finetune.sources import read_json
-    from nlpt.transformer.config import from_hf_config
+    from nlpt.transformer.config_file import config_from_path
 
-    where = os.path.join(path, "config.json")
-    return from_hf_config(read_json(where), where=where)
+    return config_from_path(path)
 
 
 def load_hf(path: str, config=None):

@@ -25,7 +25,7 @@ from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.models.hf import load_pairs, pairs_state_dict
 from nlpt.models.layers import Attention, GatedMLP, RMSNorm, activation_fn, causal_padding_mask, rotary_tables
 from nlpt.models.lm_loss import lm_loss
-from nlpt.transformer.config import LlamaConfig
+from nlpt.transformer.configs import LlamaConfig
 
 
 class MoE(nn.Module):

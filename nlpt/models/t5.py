@@ -31,7 +31,7 @@ from nlpt.models.hf import load_pairs, pairs_state_dict
 from nlpt.models.layers import Attention, RMSNorm, causal_mask
 from nlpt.models.ops import Dropout, Unpadded, residual
 from nlpt.models.seq2seq import EncoderDecoder
-from nlpt.transformer.config import T5Config
+from nlpt.transformer.configs import T5Config
 
 
 def relative_bucket(relative: torch.Tensor, bidirectional: bool, buckets: int, max_distance: int) -> torch.Tensor:

@@ -1,13 +1,14 @@
-"""Transformer architectures (config dataclasses + named registry) and their arithmetic.
+"""Transformer architectures and their arithmetic, pure Python (no numpy, numba or torch: `nlpt params` and
+`--help` import it).
 
-Importing this package must stay cheap: no numpy, numba or torch here. Model
-code that needs torch lives in modules imported only by the commands that train.
+- `configs`: one frozen config dataclass per family, and its JSON form (a run's config.json "model");
+- `registry`: the named architectures (`nlpt params --list`) and name resolution;
+- `hf_config`: a Hugging Face config.json read into a config;
+- `config_file`: `config_from_path`, the one reader of config.json files and the folders holding them;
+- `validate`: what every config must satisfy, wherever it came from;
+- `flags` and `derive`: architecture flags applied to a config, and what follows from them;
+- `params`, `memory`, `hardware`, `reported`, `taxonomy`, `report`: the counts, FLOPs, memory and the
+  `nlpt params` document built from them.
+
+Model code that needs torch lives in `nlpt.models`, imported only by the commands that train.
 """
-
-from nlpt.transformer.config import (
-    ALIASES, FAMILIES, REGISTRY, BartConfig, DeepSeekConfig, EncoderConfig, Entry, GPTConfig, LlamaConfig, T5Config,
-    from_hf_config, resolve,
-)
-
-__all__ = ["ALIASES", "FAMILIES", "REGISTRY", "BartConfig", "DeepSeekConfig", "EncoderConfig", "Entry", "GPTConfig",
-           "LlamaConfig", "T5Config", "from_hf_config", "resolve"]

@@ -13,6 +13,11 @@ the 384-wide preset's FFN of 1536 and an initialisation tuned for width 768). So
   σ = σ_entry · √(H_entry / H), the rule by which GPT-2 small's 0.02 at width 768 gives gpt-mini's
   0.0283 at 384 and 0.049 at 128. A model at its entry's width keeps the entry's (published) σ.
 
+A custom `--family` model (`nlpt params --family llama --hidden 2048`) starts from the family's registry entry
+and follows the family's published proportions instead (`follow_custom`): F = 4H (SwiGLU: 8H/3 rounded up
+to a multiple of 256), heads of the entry's head size, as many KV heads as heads; both stacks and the
+initialisation follow as above.
+
 Pure Python (no torch): `nlpt params` and `--help` import it.
 """
 
@@ -68,9 +73,39 @@ def follow_overrides(config: Any, given: dict) -> dict:
         group = config.num_heads // config.num_kv_heads  # queries per key/value head
         if heads % group == 0:
             changes["num_kv_heads"] = heads // group
-    if config.family in ("t5", "bart") and "layers" in given and "decoder_layers" not in given:
-        changes["num_decoder_layers"] = given["layers"]
+    changes.update(_both_stacks(config, given))
     return changes
+
+
+def follow_custom(config: Any, given: dict) -> dict:
+    """The fields of a custom `--family` model (`config`: the family's registry entry) that follow the flags
+    `given` the way the family's published models do, as changes (see the module's rules)."""
+    changes: dict = {}
+    if "hidden" in given and config.family != "deepseek":
+        h = given["hidden"]
+        if "ffn" not in given:
+            changes["ffn_size"] = 256 * -(-(8 * h // 3) // 256) if config.family == "llama" else 4 * h
+        if "heads" not in given:
+            if config.family == "t5":
+                head = config.d_kv
+            elif config.family == "llama":
+                head = given.get("head_dim") or config.attn_head_dim
+            else:
+                head = width(config) // config.num_heads
+            changes["num_heads"] = max(1, h // head)
+    if config.family == "llama" and "kv_heads" not in given:
+        changes["num_kv_heads"] = given.get("heads", changes.get("num_heads", config.num_heads))
+    if "hidden" in given and hasattr(config, "init_std"):
+        changes["init_std"] = width_scaled_std(config.init_std, width(config), given["hidden"])
+    changes.update(_both_stacks(config, given))
+    return changes
+
+
+def _both_stacks(config: Any, given: dict) -> dict:
+    """`--layers` on T5 and BART sets both stacks unless `--decoder-layers` is given."""
+    if config.family in ("t5", "bart") and "layers" in given and "decoder_layers" not in given:
+        return {"num_decoder_layers": given["layers"]}
+    return {}
 
 
 INIT_RULE = ("weights N(0, std); a registry model at its own width keeps its published std, another width gets "

@@ -33,9 +33,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from nlpt.transformer.config import (
-    BartConfig, DeepSeekConfig, EncoderConfig, GPTConfig, LlamaConfig, ModelConfig, T5Config,
-)
+from nlpt.transformer.configs import BartConfig, DeepSeekConfig, EncoderConfig, GPTConfig, LlamaConfig, ModelConfig, T5Config
 from nlpt.transformer.derive import width
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -302,11 +300,6 @@ def _block_parameters(cnt) -> int:
     return best
 
 
-def _matmul_parameters(cnt) -> int:
-    """Parameters autocast casts to half precision: matrices used in products (the embedding lookups are not)."""
-    return cnt.total - cnt.embeddings + cnt.tied_head + sum(r.count for r in cnt.pretraining_rows if r.kind == "head")
-
-
 def _default_dropout(config: ModelConfig) -> float:
     return float(getattr(config, "dropout", 0.0) or 0.0)
 
@@ -415,7 +408,7 @@ def training_memory(config: ModelConfig, batch: int, context: int, precision: st
 
     # model state
     P = _trained_parameters(cnt)
-    Q = _matmul_parameters(cnt)
+    Q = cnt.multiplied(every_expert=True, heads=True)  # what autocast casts to half precision
     tensors = parameter_tensors(config)
     sharded = strategy == "fsdp" and ranks > 1
     share = ranks if sharded else 1

@@ -28,9 +28,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-from nlpt.transformer.config import (
-    BartConfig, DeepSeekConfig, EncoderConfig, GPTConfig, LlamaConfig, ModelConfig, T5Config, validate,
-)
+from nlpt.transformer.configs import BartConfig, DeepSeekConfig, EncoderConfig, GPTConfig, LlamaConfig, ModelConfig, T5Config
+from nlpt.transformer.validate import validate
 from nlpt.transformer.hardware import GPUS
 
 DTYPE_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
@@ -106,8 +105,15 @@ class Count:
 
     @property
     def matmul_params(self) -> int:
-        """Active parameters that take part in a matrix product per token."""
-        return self.active - self.embeddings + self.tied_head
+        """Active parameters that take part in a matrix product per token (the FLOPs' N)."""
+        return self.multiplied()
+
+    def multiplied(self, *, every_expert: bool = False, heads: bool = False) -> int:
+        """Parameters that take part in a matrix product: the embedding lookups do not, a tied LM head does.
+        Per token (the active experts), or with `every_expert` all that the model holds (what autocast casts to
+        half precision), plus the pretraining heads with `heads`."""
+        n = (self.total if every_expert else self.active) - self.embeddings + self.tied_head
+        return n + (sum(r.count for r in self.pretraining_rows if r.kind == "head") if heads else 0)
 
 
 def _layer_rows(rows: list, part: str, layers: int, items: list) -> None:

@@ -6,12 +6,14 @@ No numpy, numba or torch: rich (tables) and the standard library only.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Optional
 
 from nlpt.common.errors import NlptError, UsageError
-from nlpt.transformer import config as C
+from nlpt.transformer.configs import BartConfig, DeepSeekConfig, EncoderConfig, GPTConfig, LlamaConfig, ModelConfig, T5Config, config_fields
+from nlpt.transformer.flags import FAMILY_BASES, apply_flags
+from nlpt.transformer.config_file import config_from_path
+from nlpt.transformer.registry import REGISTRY, norm_name, resolve
 from nlpt.transformer import params as P
 from nlpt.transformer.hardware import GPUS
 from nlpt.transformer.memory import training_memory
@@ -23,33 +25,9 @@ class Resolved:
     label: str
     source: str  # registry | config | custom
     description: str
-    config: C.ModelConfig
+    config: ModelConfig
     context: int
     reported_key: Optional[str] = None
-
-
-def _read_hf_config(path: str) -> C.ModelConfig:
-    if os.path.isdir(path):
-        path = os.path.join(path, "config.json")
-    from nlpt.common.inputs import read_all
-
-    try:
-        text = read_all(path).decode("utf-8")  # gzip/bzip2/xz too
-    except UnicodeDecodeError:
-        raise NlptError(f"{path}: not UTF-8 text") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise NlptError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    except RecursionError:
-        raise NlptError(f"{path}: JSON nested too deeply to be a model configuration") from None
-    cfg = C.from_hf_config(data, where=path)
-    try:
-        C.validate(cfg)
-        C.check_heads(cfg)
-    except NlptError as exc:
-        raise NlptError(f"{path}: {exc}") from None
-    return cfg
 
 
 def resolve_model(model: Optional[str], family: Optional[str], flags: dict) -> Resolved:
@@ -61,28 +39,26 @@ def resolve_model(model: Optional[str], family: Optional[str], flags: dict) -> R
         raise UsageError("give either a model (name or config.json) or --family, not both")
     if family is not None:
         key = family.lower()
-        if key not in C.FAMILY_BASES:
-            raise UsageError(f"unknown --family '{family}' (choose from {', '.join(C.FAMILY_BASES)})")
-        base = C.REGISTRY[C.FAMILY_BASES[key]].config
-        cfg = C.apply_flags(base, flags, derive=True)
+        if key not in FAMILY_BASES:
+            raise UsageError(f"unknown --family '{family}' (choose from {', '.join(FAMILY_BASES)})")
+        base = REGISTRY[FAMILY_BASES[key]].config
+        cfg = apply_flags(base, flags, derive=True)
         desc = f"custom {key} model"
         return Resolved(f"custom-{key}", "custom", desc, cfg, flags.get("context") or cfg.max_positions)
     if os.path.exists(model) or model.endswith(".json"):
-        if not os.path.exists(model):
-            raise NlptError(f"{model}: no such file")
-        cfg = _read_hf_config(model)
+        cfg = config_from_path(model)
         label, source, desc, ctx, rep = model, "config", f"{type(cfg).__name__} from {model}", cfg.max_positions, None
     else:
-        if C._norm_name(model) in REPORTED_ONLY or C._norm_name(model) in REPORTED_ONLY_ALIASES:
+        if norm_name(model) in REPORTED_ONLY or norm_name(model) in REPORTED_ONLY_ALIASES:
             raise NlptError(f"{model}: architecture not published, nothing to count; its reported figures: "
                             f"nlpt compare {model}")
-        entry = C.resolve(model)
+        entry = resolve(model)
         cfg, label, source, desc = entry.config, entry.name, "registry", entry.description
         ctx, rep = entry.context or cfg.max_positions, entry.name
     if any_flag:
         arch = {k: v for k, v in flags.items() if k != "context"}
         if any(v is not None for v in arch.values()):
-            cfg = C.apply_flags(cfg, arch, derive=False)
+            cfg = apply_flags(cfg, arch, derive=False)
             changed = ", ".join(f"{k.replace('_', '-')}={v}" for k, v in arch.items() if v is not None)
             label, rep = f"{label} (modified: {changed})", None
             source = "custom"
@@ -127,17 +103,17 @@ def build(res: Resolved, *, context: Optional[int] = None, batch: int = 1, token
         if rep and rep.get("training_flops"):
             training["reported_flops"] = rep["training_flops"]
     notes = list(cnt.extra_notes)
-    learned = isinstance(res.config, (C.EncoderConfig, C.GPTConfig, C.BartConfig))
+    learned = isinstance(res.config, (EncoderConfig, GPTConfig, BartConfig))
     if learned and ctx > res.config.max_positions:
         notes.append(f"context {ctx:,} exceeds the model's {res.config.max_positions:,} learned positions")
-    if isinstance(res.config, C.GPTConfig) and res.config.hidden_size % res.config.num_heads:
+    if isinstance(res.config, GPTConfig) and res.config.hidden_size % res.config.num_heads:
         notes.append(f"hidden size {res.config.hidden_size} is not a multiple of {res.config.num_heads} heads "
                      "(as printed in the paper); counts and FLOPs use d_attn = hidden size")
     return {
         "model": res.label,
         "description": res.description,
         "source": res.source,
-        "config": C.config_fields(res.config),
+        "config": config_fields(res.config),
         "hf_class": cnt.hf_class,
         "parameters": {
             "total": cnt.total,
@@ -162,7 +138,7 @@ def build(res: Resolved, *, context: Optional[int] = None, batch: int = 1, token
 
 def list_models() -> list[dict]:
     out = []
-    for e in C.REGISTRY.values():
+    for e in REGISTRY.values():
         cnt = P.count(e.config)
         out.append({"name": e.name, "family": e.config.family, "hf_class": cnt.hf_class, "total": cnt.total,
                     "active_per_token": cnt.active if cnt.is_moe else None, "aliases": list(e.aliases),
@@ -350,12 +326,12 @@ def render_training_memory(con, tm: dict) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 # one-row summaries (`nlpt compare NAME...`): every figure is read from `build`, the document `nlpt params` prints
 
-def _attention_shape(cfg: C.ModelConfig) -> tuple[int, Optional[int], str]:
+def _attention_shape(cfg: ModelConfig) -> tuple[int, Optional[int], str]:
     """(heads, key/value heads, kind): kind is mha, gqa, mqa or mla (DeepSeek's latent cache: no K/V heads)."""
     heads = cfg.num_heads
-    if isinstance(cfg, C.DeepSeekConfig):
+    if isinstance(cfg, DeepSeekConfig):
         return heads, None, "mla"
-    kv = cfg.num_kv_heads if isinstance(cfg, C.LlamaConfig) else heads
+    kv = cfg.num_kv_heads if isinstance(cfg, LlamaConfig) else heads
     return heads, kv, "mha" if kv == heads else ("mqa" if kv == 1 else "gqa")
 
 
@@ -364,11 +340,11 @@ def summary(res: Resolved, kv_dtype: str = "bf16") -> dict:
     doc = build(res, kv_dtype=kv_dtype)
     cfg, p = res.config, doc["parameters"]
     heads, kv_heads, attention = _attention_shape(cfg)
-    encdec = isinstance(cfg, (C.T5Config, C.BartConfig))
+    encdec = isinstance(cfg, (T5Config, BartConfig))
     experts = shared = expert_ffn = top_k = None
-    if isinstance(cfg, C.LlamaConfig) and cfg.num_experts:
+    if isinstance(cfg, LlamaConfig) and cfg.num_experts:
         experts, top_k, shared, expert_ffn = cfg.num_experts, cfg.experts_per_token, 0, cfg.ffn_size
-    elif isinstance(cfg, C.DeepSeekConfig):
+    elif isinstance(cfg, DeepSeekConfig):
         experts, top_k, shared, expert_ffn = (cfg.num_routed_experts, cfg.experts_per_token, cfg.num_shared_experts,
                                               cfg.moe_ffn_size)
     kv = doc["kv_cache"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
-from nlpt.transformer import config as C
+from nlpt.transformer.configs import BartConfig, DeepSeekConfig, EncoderConfig, LlamaConfig, ModelConfig, T5Config
 
 DECODER = "autoregressive decoder"
 ENCODER = "autoencoding encoder"
@@ -46,31 +46,31 @@ class Taxon:
         return asdict(self)
 
 
-def classify(cfg: C.ModelConfig) -> Taxon:
+def classify(cfg: ModelConfig) -> Taxon:
     """The taxonomy row of one architecture."""
-    if isinstance(cfg, C.EncoderConfig):
+    if isinstance(cfg, EncoderConfig):
         return Taxon(ENCODER, "bidirectional (every token sees every token)",
                      _ENCODER_OBJECTIVES.get(cfg.variant, _ENCODER_OBJECTIVES["bert"]), _UNDERSTANDING,
                      "task head + fine-tuning (task-specific models)", "encoder")
-    if isinstance(cfg, (C.T5Config, C.BartConfig)):
-        t5 = isinstance(cfg, C.T5Config)
+    if isinstance(cfg, (T5Config, BartConfig)):
+        t5 = isinstance(cfg, T5Config)
         objective = ("span corruption (sentinel-masked spans, text-to-text)" if t5
                      else "denoising: text infilling + sentence permutation")
         applications = _SEQ2SEQ + (", any task as text-to-text" if t5 else ", generation from corrupted input")
         return Taxon(ENCODER_DECODER, "bidirectional encoder + causal decoder with cross-attention", objective,
                      applications, "fine-tuning as text-to-text (task named in the input)" if t5
                      else "fine-tuning (sequence-to-sequence or classification head)", cfg.family)
-    moe = isinstance(cfg, C.DeepSeekConfig) or (isinstance(cfg, C.LlamaConfig) and cfg.num_experts > 0)
+    moe = isinstance(cfg, DeepSeekConfig) or (isinstance(cfg, LlamaConfig) and cfg.num_experts > 0)
     objective = "causal LM (next token)"
-    if isinstance(cfg, C.DeepSeekConfig) and cfg.mtp_layers:
+    if isinstance(cfg, DeepSeekConfig) and cfg.mtp_layers:
         objective += " + multi-token prediction"
     pattern = "causal (each token sees the ones before it)"
-    if isinstance(cfg, C.LlamaConfig) and cfg.sliding_window:
+    if isinstance(cfg, LlamaConfig) and cfg.sliding_window:
         pattern += f", sliding window {cfg.sliding_window:,}"
     return Taxon(MOE_DECODER if moe else DECODER, pattern, objective,
                  _GENERATION + (" at a fraction of the compute per token" if moe else ""),
                  "prompting (zero/few-shot) or fine-tuning: one task-agnostic model",
-                 "" if isinstance(cfg, C.DeepSeekConfig) else cfg.family)
+                 "" if isinstance(cfg, DeepSeekConfig) else cfg.family)
 
 
 def nlpt_builder(taxon: Taxon) -> str:
