@@ -68,9 +68,12 @@ def choice_option(default, *names: str, choices, help: str | None = None, show_d
 
 
 def number_parser(kind: type, option: str, low=None, high=None):
-    """Parse one command-line value of `option` as `kind` (int or float): a finite number within [low, high],
-    or a usage error that names the option, the value and what was expected."""
-    import math
+    """Parse one command-line value of `option` as `kind` (int or float): a finite number within [low, high]
+    (`nlpt.common.values.ValueRule`, the rule a recipe's value is held to as well), or a usage error that names
+    the option, the value and what was expected."""
+    from nlpt.common.values import ValueRule
+
+    rule = ValueRule(kind, low, high)
 
     def parse(value):
         from nlpt.common.errors import UsageError
@@ -82,17 +85,39 @@ def number_parser(kind: type, option: str, low=None, high=None):
         except ValueError:
             what = "a number" if kind is float else "an integer"
             raise UsageError(f"Invalid value for '{option}': {value!r} is not {what}") from None
-        if not math.isfinite(number):
+        problem = rule.problem(number)
+        if problem == "finite":
             raise UsageError(f"Invalid value for '{option}': {value!r} is not a finite number")
-        if (low is not None and number < low) or (high is not None and number > high):
+        if problem == "range":
             bounds = " and ".join(b for b in (f">= {low:g}" if low is not None else "",
                                               f"<= {high:g}" if high is not None else "") if b)
             raise UsageError(f"Invalid value for '{option}': {value} is out of range (it must be {bounds})")
         return number
 
     parse.__name__ = f"{kind.__name__}_of_{option.lstrip('-').replace('-', '_')}"
-    parse.kind, parse.low, parse.high = kind, low, high  # what a recipe's value for the option is held to
+    parse.rule = rule
     return parse
+
+
+def value_rules(command) -> dict:
+    """Each parameter of a command function as a `ValueRule` (its type, and a number option's bounds): what a
+    recipe's value for the option is held to (`nlpt.engine.recipe`)."""
+    import inspect
+    import typing
+
+    from nlpt.common.values import ValueRule
+
+    hints = typing.get_type_hints(command)
+    rules = {}
+    for name, param in inspect.signature(command).parameters.items():
+        hint = hints.get(name)
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        base = args[0] if typing.get_origin(hint) is typing.Union and len(args) == 1 else hint
+        if typing.get_origin(base) in (list, typing.List):
+            base = list
+        rule = getattr(getattr(param.default, "parser", None), "rule", None)
+        rules[name] = rule or ValueRule(base if base in (int, float, bool, list) else str)
+    return rules
 
 
 def argument_display(param) -> str:

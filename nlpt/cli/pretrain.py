@@ -51,69 +51,9 @@ Examples:
 """
 
 
-def _recipe(path: str) -> dict:
-    from nlpt.common.errors import NlptError, UsageError
-
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        raise UsageError("--config needs Python 3.11 or later (tomllib)") from None
-
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise NlptError(f"{path}: no such recipe file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise NlptError(f"{path}: not a valid TOML recipe ({exc})") from None
-    flat = {}
-    for k, v in data.items():
-        if isinstance(v, dict):  # [train], [model] ... sections are only for readability
-            flat.update(v)
-        else:
-            flat[k] = v
-    return {k.replace("-", "_"): v for k, v in flat.items()}
-
-
 def _on_command_line(ctx, key: str) -> bool:
     """Whether option `key` was given on the command line (not left at its default)."""
     return getattr(ctx.get_parameter_source(key), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")
-
-
-def _recipe_value(config: str, key: str, value):
-    """A recipe value checked as the option's type and range would check it on the command line; a usage error
-    naming the recipe and the key for a value of the wrong type or out of range (`lr = "fast"`, `batch = 0`)."""
-    import inspect
-    import json
-    import math
-    import typing
-
-    from nlpt.common.errors import UsageError
-
-    shown = json.dumps(value, ensure_ascii=False, default=str)  # as TOML writes it: "fast", true, 2.5
-    hint = typing.get_type_hints(train).get(key)
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    base = args[0] if typing.get_origin(hint) is typing.Union and len(args) == 1 else hint
-    if typing.get_origin(base) in (list, typing.List):  # the corpus: a path or a list of paths
-        items = value if isinstance(value, list) else [value]
-        if not items or not all(isinstance(x, str) for x in items):
-            raise UsageError(f"{config}: {key} = {shown}: expected a path or a list of paths")
-        return items
-    accepted = {int: (int,), float: (int, float), bool: (bool,)}.get(base, (str, int, float))
-    if isinstance(value, bool) != (base is bool) or not isinstance(value, accepted):
-        what = {int: "an integer", float: "a number", bool: "true or false"}.get(base, "a string")
-        raise UsageError(f"{config}: {key} = {shown}: expected {what}")
-    if base is str:
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise UsageError(f"{config}: {key} = {shown}: not a finite number")
-    # the bounds the option's own parser holds command-line values to (nlpt.cli.options.number_parser)
-    parser = getattr(inspect.signature(train).parameters[key].default, "parser", None)
-    low, high = getattr(parser, "low", None), getattr(parser, "high", None)
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"at least {low}" if high is None else f"at most {high}" if low is None else f"between {low} and {high}"
-        raise UsageError(f"{config}: {key} = {shown}: must be {bounds}")
-    return float(value) if base is float else value
 
 
 @app.command("train", help=TRAIN_HELP)
@@ -180,130 +120,31 @@ def train(
     quiet: bool = o.QUIET,
     json: bool = o.JSON,
 ) -> None:
-    import dataclasses
     import json as json_mod
 
-    from nlpt.common.errors import UsageError
-    from nlpt.common.progress import log
+    from nlpt.engine.recipe import apply_recipe, train_options
 
-    _need_torch()
-    values = dict(ctx.params)
-    recipe: dict = {}
-    if config:
-        recipe = _recipe(config)
-        for key, value in recipe.items():
-            if key not in values or key in ("config", "ctx"):
-                raise UsageError(f"{config}: unknown option '{key}' (see 'nlpt pretrain --help')")
-            if not _on_command_line(ctx, key):
-                values[key] = _recipe_value(config, key, value)
-    v = values
-    if not v["inputs"]:
-        raise UsageError("give the corpus to pretrain on (see 'nlpt pretrain --help')")
-    if isinstance(v["inputs"], str):
-        v["inputs"] = [v["inputs"]]
-
-    from nlpt.transformer.params import parse_count
-
-    try:
-        tokens_limit = parse_count(v["max_tokens"]) if v["max_tokens"] is not None else None
-    except ValueError as exc:
-        raise UsageError(f"--max-tokens: {exc}") from None
-    time_limit = _parse_duration(v["max_time"]) if v["max_time"] is not None else None
-    init_source = None
-    if v["init"]:
-        from nlpt.engine.init_source import resolve_init
-
-        arch_given = _on_command_line(ctx, "arch") or "arch" in recipe
-        head = "none" if v["no_nsp"] else v.get("sentence_head")
-        init_source, model_config, v["context"] = resolve_init(
-            v["init"], _arch_flags(v), v["tokenizer"], v["context"], v["dropout"], arch_given, head)
-    elif not v["tokenizer"]:
-        raise UsageError("give --tokenizer (a tokenizer.json), or --init SOURCE to continue from a model")
-    else:
-        model_config = _model_config(v)
-    objective_options = {}
-    if model_config.family == "encoder":  # the MLM objective builds the pairs the sentence head is trained on
-        head = v.get("sentence_head")
-        if head is not None and head not in ("nsp", "sop", "none"):
-            raise UsageError(f"--sentence-head must be nsp, sop or none (got {head!r})")
-        if v["no_nsp"] and head not in (None, "none"):
-            raise UsageError(f"--no-nsp contradicts --sentence-head {head}")
-        if v["no_nsp"] or head is not None:
-            model_config = dataclasses.replace(model_config, sentence_head=None if v["no_nsp"] or head == "none" else head)
-        if model_config.sentence_head and (not model_config.pooler or model_config.type_vocab_size < 2):
-            raise UsageError(f"--sentence-head {model_config.sentence_head}: {model_config.variant} has no pooler or no "
-                             f"second segment embedding for sentence pairs; use --sentence-head none")
-        objective_options["sentence_head"] = model_config.sentence_head
-    elif v["no_nsp"] or v.get("sentence_head") is not None:
-        flag = "--no-nsp" if v["no_nsp"] else "--sentence-head"
-        raise UsageError(f"{flag} applies to encoders (BERT-style), not the {model_config.family} family")
-    _train_plan(v).check()
-
-    from nlpt.corpus.reader import ReaderOptions
-    from nlpt.corpus.tokenize import TokenizerOptions
-    from nlpt.engine.run import TrainOptions, pretrain
-
-    tokenizer_file = v["tokenizer"]
-    if init_source is not None and not tokenizer_file:
-        import shutil
-        import tempfile
-
-        from nlpt.engine.init_source import write_source_tokenizer
-
-        scratch = tempfile.mkdtemp(prefix="nlpt-init-")  # removed when the command ends, however it ends
-        ctx.call_on_close(lambda: shutil.rmtree(scratch, ignore_errors=True))
-        tokenizer_file = write_source_tokenizer(init_source, scratch)
-    opts = TrainOptions(
-        run_dir=v["output"], corpus=list(v["inputs"]), tokenizer=tokenizer_file, model=model_config,
-        init=init_source.record() if init_source is not None else None,
-        objective_options=objective_options,
-        objective=v["objective"], context=v["context"], batch=v["batch"], global_batch=v["global_batch"], lr=v["lr"],
-        min_lr_ratio=v["min_lr_ratio"], warmup=v["warmup"], schedule=v["schedule"], weight_decay=v["weight_decay"],
-        beta1=v["beta1"], beta2=v["beta2"], grad_clip=v["grad_clip"], max_steps=v["max_steps"], max_tokens=tokens_limit,
-        max_time=time_limit, eval_every=v["eval_every"], eval_batches=v["eval_batches"], log_every=v["log_every"],
-        checkpoint_every=v["checkpoint_every"], keep_last=v["keep_last"], resume=v["resume"], seed=v["seed"],
-        resume_with_changes=v["resume_with_changes"], resume_from_older=v["resume_from_older"],
-        device=v["device"], precision=v["precision"], compile=v["compile"], strategy=v["strategy"],
-        val_fraction=v["val_fraction"], token_dir=v["token_dir"], threads=v["threads"],
-        cpu_matmul=v["cpu_matmul"], activation_checkpointing=v["activation_checkpointing"],
-        reader=ReaderOptions(tokenizer=TokenizerOptions(lower=v["lower"], nfkc=v["nfkc"])), quiet=v["quiet"],
-        tensorboard=v["tensorboard"])
+    v = dict(ctx.params)
+    recipe = apply_recipe(config, v, o.value_rules(train), lambda key: _on_command_line(ctx, key)) if config else {}
+    opts = train_options(v, lambda key: _on_command_line(ctx, key) or key in recipe, ctx.call_on_close)
     if v["dry_run"]:
         from nlpt.engine.dry_run import plan, render
 
         doc = plan(opts, gpu=v["gpu"], mfu=v["mfu"], ranks=v["ranks"])
         print(json_mod.dumps(doc, indent=2) if v["json"] else "\n".join(render(doc)))
         return
-    mfu_given = _on_command_line(ctx, "mfu") or "mfu" in recipe
-    for flag, given in (("--gpu", v["gpu"] is not None), ("--mfu", mfu_given), ("--ranks", v["ranks"] is not None)):
-        if given:
-            raise UsageError(f"{flag} applies to --dry-run only")
-    from nlpt.common.runfolder import is_new_folder, require_new_folder
+    from nlpt.common.progress import log
+    from nlpt.engine.export import pretrain_and_export
 
-    def before_work(finished: bool) -> None:  # a finished run's earlier export is left alone
-        if v["export_hf"] and not finished:
-            require_new_folder(v["export_hf"], "--export-hf")
-
-    summary = pretrain(opts, before_work=before_work)
-    if summary is None:  # a non-zero rank: rank 0 reports
+    summary = pretrain_and_export(opts, v["export_hf"])
+    if summary is None or summary.get("rank", 0) != 0:  # a non-zero rank: rank 0 reports
+        o.exit_if_stopped(summary or {}, True)
         return
-    is_main = summary.get("rank", 0) == 0
     if summary.get("already_finished"):
-        if is_main:
-            from nlpt.engine.resume import finished_note
-
-            log(finished_note(v["output"], summary["steps"], summary["checkpoint"], summary["already_finished"]), v["quiet"])
-            if v["export_hf"] and is_new_folder(v["export_hf"]):  # the run ended before its export: write it now
-                _export_run(v, summary)
-                log(f"{v['export_hf']}: exported (it was missing)", v["quiet"])
-            if v["json"]:
-                print(json_mod.dumps(summary, indent=2))
+        if v["json"]:
+            print(json_mod.dumps(summary, indent=2))
         return
-    o.exit_if_stopped(summary, v["quiet"] or not is_main)
-    if v["export_hf"] and is_main:
-        _export_run(v, summary)
-    if not is_main:
-        return
+    o.exit_if_stopped(summary, v["quiet"])
     if v["json"]:
         print(json_mod.dumps(summary, indent=2))
     else:
@@ -311,75 +152,6 @@ def train(
         figures = f"; validation loss {val['loss']:.4f} (perplexity {val['ppl']:.2f})" if "loss" in val else ""
         log(f"{summary['steps']} steps, {summary['tokens']:,} tokens in {summary['seconds']:.1f} s{figures}; "
             f"run folder {summary['run_dir']}", v["quiet"])
-
-
-RUN_FOLDER_WRITES = ("config.json", "metrics.jsonl", "checkpoints/", "tokens/", "changes.jsonl",
-                     "cpu-matmul.json")  # what a run writes in -o
-
-
-def _train_plan(v: dict):
-    """The output plan of `pretrain train`: the corpus, tokenizer, recipe and resumed run in; run folder, tokens out."""
-    from nlpt.common.plan import OutputPlan, inside
-    from nlpt.corpus.reader import expand_inputs
-
-    plan = OutputPlan().read("INPUTS", *v["inputs"], *expand_inputs(v["inputs"])).read("--tokenizer", v["tokenizer"])
-    plan.read("--config", v.get("config")).read("--arch", v["arch"])
-    if v["resume"] not in ("auto", "none") and inside(v["resume"], v["output"]) is None:  # not the run itself
-        plan.read_folder("--resume", v["resume"])
-    plan.read_folder("--init", v.get("init"))
-    return (plan.write_folder("--output", v["output"], RUN_FOLDER_WRITES).write_folder("--token-dir", v["token_dir"])
-            .write_folder("--export-hf", v["export_hf"], replaced=True).write_folder("--tensorboard", v.get("tensorboard")))
-
-
-def _export_run(v: dict, summary: dict) -> None:
-    """--export-hf: the run's newest weights as a transformers folder."""
-    import os
-
-    from nlpt.engine.run import load_run
-    from nlpt.models.hf import export_hf as export
-
-    model, _, _ = load_run(v["output"])
-    export(model, v["export_hf"], os.path.join(v["output"], "tokenizer.json"))
-    summary["export_hf"] = v["export_hf"]
-
-
-def _need_torch() -> None:
-    o.need_torch("pretrain")
-
-
-def _parse_duration(text: str) -> float:
-    from nlpt.common.errors import UsageError
-
-    import math
-
-    s = text.strip().lower()
-    try:
-        if ":" in s:
-            parts = [float(p) for p in s.split(":")]
-            seconds = 0.0
-            for p in parts:
-                seconds = seconds * 60 + p
-        else:
-            unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(s[-1:])
-            seconds = float(s[:-1]) * unit if unit else float(s)
-    except ValueError:
-        raise UsageError(f"--max-time: cannot read {text!r} (use 90s, 30m, 4h or HH:MM:SS)") from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise UsageError(f"--max-time {text}: not a finite positive duration (use 90s, 30m, 4h or HH:MM:SS)")
-    return seconds
-
-
-def _arch_flags(v: dict) -> dict:
-    return {"layers": v["layers"], "hidden": v["hidden"], "heads": v["heads"], "kv_heads": v["kv_heads"], "ffn": v["ffn"],
-            "experts": v["experts"], "top_k": v["top_k"], "vocab": v["vocab"]}
-
-
-def _model_config(v: dict):
-    """The registry config from --arch and the override flags."""
-    from nlpt.engine.run import model_config
-
-    return model_config(v["arch"], _arch_flags(v), context=v["context"], dropout=v["dropout"],
-                        tokenizer=v["tokenizer"])
 
 
 @app.command("sample")
@@ -397,7 +169,6 @@ def sample(
 
     Example: nlpt pretrain sample runs/shakespeare --prompt "ROMEO:" --max-new-tokens 300 --seed 1
     """
-    _need_torch()
     import sys
 
     from nlpt.engine.generate import generate
@@ -432,7 +203,6 @@ def _queries(texts: Optional[List[str]]):
 
 def _query_run(run_dir: str, texts, checkpoint, command: str, families: tuple, needs: str, hint: str):
     """(queries, model, tokenizer) for a query subcommand; UsageError when the run is of another family."""
-    _need_torch()
     from nlpt.common.errors import UsageError
     from nlpt.engine.run import load_run
 
@@ -545,18 +315,13 @@ def export(
 
     Example: nlpt pretrain export runs/shakespeare --export-hf hf/shakespeare
     """
-    _need_torch()
-    import os
-
     from nlpt.common.plan import OutputPlan
     from nlpt.common.progress import log
-    from nlpt.engine.run import load_run
-    from nlpt.models.hf import export_hf as write
+    from nlpt.engine.export import export_run
 
     (OutputPlan().read_folder("RUN_DIR", run_dir).read_folder("--checkpoint", checkpoint)
      .write_folder("--export-hf", export_hf, replaced=True).check())
-    model, _, cfg = load_run(run_dir, checkpoint=checkpoint)
-    config = write(model, export_hf, os.path.join(run_dir, cfg.get("tokenizer", "tokenizer.json")))
+    config = export_run(run_dir, export_hf, checkpoint)
     log(f"{config['architectures'][0]} written to {export_hf}")
 
 
@@ -576,7 +341,6 @@ def eval_(
 
     Example: nlpt pretrain eval runs/shakespeare --data input.txt --stride 128
     """
-    _need_torch()
     import json as json_mod
 
     from nlpt.compare.evals import evaluate_source
