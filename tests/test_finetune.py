@@ -143,7 +143,7 @@ def test_regression_on_sentence_pairs(task, tmp_path):
 
 def test_hugging_face_folder_loads_into_nlpts_bert(hf_bert):
     transformers = pytest.importorskip("transformers")
-    from nlpt.finetune.pretrained import load_pretrained
+    from nlpt.engine import load_pretrained
 
     model, tokenizer, source = load_pretrained(str(hf_bert))
     assert source["kind"] == "hf" and model.config.family == "encoder" and model.config.hidden_size == 32
@@ -163,7 +163,7 @@ def test_hugging_face_folders_of_other_families_load(family, tmp_path):
     transformers = pytest.importorskip("transformers")
     from tokenizers import Tokenizer, models
 
-    from nlpt.finetune.pretrained import load_pretrained
+    from nlpt.engine import load_pretrained
 
     torch.manual_seed(0)
     make = {

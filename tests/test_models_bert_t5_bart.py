@@ -104,7 +104,7 @@ def test_albert_roberta_and_mlm_only_exports_match_transformers(name, tmp_path):
     """ALBERT (shared or per-layer weights, with or without SOP), RoBERTa (positions after the padding id) and
     BERT without a sentence head: the class transformers loads gives nlpt's logits; nlpt reads the folder back."""
     transformers = pytest.importorskip("transformers")
-    from nlpt.finetune.pretrained import load_pretrained
+    from nlpt.engine import load_pretrained
     from nlpt.models.hf import export_hf
 
     config, cls = ENCODER_EXPORTS[name]

@@ -248,10 +248,10 @@ def fill_mask(
     """
     queries, model, tokenizer = _query_run(run_dir, texts, checkpoint, "fill-mask", ("encoder",), "an encoder",
                                            "use `infill` for T5/BART, `sample` for decoders")
-    from nlpt.models.bert import max_tokens
+    from nlpt.models import context_length
     from nlpt.objectives.mlm import fill_mask as predict
 
-    context = f"past the model's context of {max_tokens(model.config)} tokens: not predicted (shorten the text)"
+    context = f"past the model's context of {context_length(model.config)} tokens: not predicted (shorten the text)"
     _print_answers(queries, lambda q: predict(model, tokenizer, [q], top_k)[0], json,
                    lambda r: {"masks": [{"position": p, "predictions": None, "note": context} if preds is None else
                                         {"position": p, "predictions": [{"token": t, "p": round(pr, 5)} for t, pr in preds]}

@@ -196,16 +196,11 @@ def load_encoder(path: str, prefer: str = "nlpt") -> Encoder:
         raise NlptError(f"{path}: neither an nlpt run folder nor a Hugging Face model folder (no config.json)")
     reason = _nlpt_can_load(path) if prefer == "nlpt" else "asked for transformers"
     if not reason:
-        if is_run_dir(path):
-            from nlpt.engine import load_run
+        from nlpt.engine import load_pretrained
 
-            model, tokenizer, _ = load_run(path)
-            loader = "nlpt run (nlpt.engine.load_run)"
-        else:
-            from nlpt.models.hf import load_hf
-
-            model, tokenizer, _ = load_hf(path)
-            loader = f"nlpt.models ({type(model).__name__}, Hugging Face weights)"
+        model, tokenizer, source = load_pretrained(path)
+        loader = ("nlpt run (nlpt.engine.load_run)" if source["kind"] == "run"
+                  else f"nlpt.models ({type(model).__name__}, Hugging Face weights)")
         return Encoder(tokenizer, _nlpt_hidden(model), loader)
     if is_run_dir(path):
         raise NlptError(f"{path}: {reason}")

@@ -28,22 +28,11 @@ def evaluate_source(source: str, paths: list, **options) -> dict:
     from nlpt.finetune.sources import source_kind
 
     check_texts(paths)
-    kind = source_kind(source)  # a one-line error for what is not a model folder, before torch loads anything
+    source_kind(source)  # a one-line error for what is not a model folder, before torch loads anything
+    from nlpt.engine import load_pretrained
     from nlpt.engine.evaluate import evaluate
 
-    if kind == "run":
-        from nlpt.engine import load_run
-
-        model, tokenizer, _ = load_run(source)
-    else:
-        from nlpt.models.hf import load_hf
-
-        model, tokenizer, found = load_hf(source)
-        fresh = found.get("fresh") or []
-        if fresh:  # a bare model (BertModel, T5EncoderModel...): its head would score at random
-            more = f" and {len(fresh) - 1} more" if len(fresh) > 1 else ""
-            raise NlptError(f"{source}: no weights for the language-model head ({fresh[0]}{more}); a model saved "
-                            f"without its pretraining head cannot be scored")
+    model, tokenizer, _ = load_pretrained(source, need_head=True)
     return {"source": source, "tokenizer_entries": tokenizer.get_vocab_size(),
             **evaluate(model, tokenizer, paths, **options)}
 

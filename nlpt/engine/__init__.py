@@ -23,7 +23,8 @@ temporary name and renamed into place):
       checkpoints/latest   text file naming the newest complete step-N folder
 
 `load_run(RUN_DIR)` returns `(model, tokenizer, run_config)` with the newest
-checkpoint's weights, for finetune, compare and sampling.
+checkpoint's weights, for sampling; `load_pretrained(PATH)` reads a run folder or a
+Hugging Face folder alike, for finetune, compare and `pretrain eval`.
 """
 
 from __future__ import annotations
@@ -34,3 +35,28 @@ def load_run(run_dir: str, checkpoint: str | None = None, device: str = "cpu"):
     from nlpt.engine.run import load_run as _load_run
 
     return _load_run(run_dir, checkpoint=checkpoint, device=device)
+
+
+def load_pretrained(path: str, need_head: bool = False):
+    """(nlpt model, `tokenizers.Tokenizer`, source) from an `nlpt pretrain` run folder (newest checkpoint) or a
+    Hugging Face folder (`nlpt.models.hf.load_hf`); source: {"kind": "run", "path", "objective"} or
+    {"kind": "hf", "path"}. A folder of neither kind is a one-line NlptError before torch loads; so is, with
+    `need_head` (scoring text), a Hugging Face model saved without its pretraining head (BertModel,
+    T5EncoderModel...), whose head would be left at random."""
+    import os
+
+    from nlpt.common.errors import NlptError
+    from nlpt.finetune.sources import source_kind
+
+    if source_kind(path) == "run":
+        model, tokenizer, run_config = load_run(path)
+        return model, tokenizer, {"kind": "run", "path": os.path.abspath(path), "objective": run_config.get("objective")}
+    from nlpt.models.hf import load_hf
+
+    model, tokenizer, source = load_hf(path)
+    fresh = source.pop("fresh")
+    if need_head and fresh:
+        more = f" and {len(fresh) - 1} more" if len(fresh) > 1 else ""
+        raise NlptError(f"{path}: no weights for the language-model head ({fresh[0]}{more}); a model saved "
+                        f"without its pretraining head cannot be scored")
+    return model, tokenizer, source

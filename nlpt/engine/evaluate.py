@@ -51,6 +51,7 @@ import numpy as np
 import torch
 
 from nlpt.common.errors import NlptError, UsageError
+from nlpt.models import context_length
 from nlpt.objectives.classification import pad
 
 ENCODER_PASSES = 7  # encoders and T5: every 7th position (span) is masked in a pass
@@ -333,11 +334,7 @@ def evaluate(model, tokenizer, paths: list, context: Optional[int] = None, strid
     from nlpt.engine.distributed import pick_device
 
     family = model.config.family
-    limit = model.config.max_positions
-    if family == "encoder":  # RoBERTa's positions start after the padding id
-        from nlpt.models.bert import max_tokens
-
-        limit = max_tokens(model.config)
+    limit = context_length(model.config)
     context = context or limit
     if family in ("gpt", "encoder", "bart") and context > limit:
         raise UsageError(f"--context {context} exceeds the model's {limit} positions")

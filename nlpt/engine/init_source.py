@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from nlpt.common.errors import NlptError, UsageError
+from nlpt.models import context_length
 
 
 @dataclass
@@ -115,7 +116,7 @@ def resolve_init(path: str, flags: dict, tokenizer: Optional[str], context: Opti
     if sentence_head is not None and config.family == "encoder" and wanted != config.sentence_head:
         raise UsageError(f"--sentence-head {sentence_head or 'none'} contradicts --init {path} (its sentence head is "
                          f"{config.sentence_head or 'none'})")
-    limit = _max_context(config)
+    limit = context_length(config)
     if context is not None and context > limit:
         raise UsageError(f"--context {context} exceeds what --init {path} was built for ({limit}); --context may "
                          f"only shrink it")
@@ -129,14 +130,6 @@ def resolve_init(path: str, flags: dict, tokenizer: Optional[str], context: Opti
     if dropout is not None:
         config = dataclasses.replace(config, dropout=dropout)
     return src, config, context or limit
-
-
-def _max_context(config) -> int:
-    if config.family == "encoder":  # RoBERTa's positions start after the padding id
-        from nlpt.models.bert import max_tokens
-
-        return max_tokens(config)
-    return int(config.max_positions)
 
 
 def write_source_tokenizer(src: InitSource, folder: str) -> str:

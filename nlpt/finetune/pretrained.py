@@ -1,9 +1,8 @@
 """Pretrained Transformers as task encoders: an `nlpt pretrain` run folder or a Hugging Face folder.
 
 Either way the weights end up in nlpt's own model for the family (`nlpt.models.build`), through
-`load_run` for run folders and through `nlpt.models.hf.load_hf` (the family's one Hugging Face
-mapping) for HF folders — what `--export-hf` writes, or a downloaded
-`bert-base-uncased`/`gpt2` folder. The encoder feeds `model.hidden_states(...)` to a pooling:
+`nlpt.engine.load_pretrained`: the run's checkpoint, or the family's one Hugging Face mapping for HF
+folders (what `--export-hf` writes, or a downloaded `bert-base-uncased`/`gpt2` folder). The encoder feeds `model.hidden_states(...)` to a pooling:
 [CLS] for BERT-style encoders, the last token for decoders, the mean of the encoder output for
 encoder–decoders. Inputs are built per family: `[CLS] a [SEP] b [SEP]` with segment ids for
 encoders (`<s> a </s></s> b </s>` for RoBERTa-layout encoders, RoBERTa's own convention, which its
@@ -13,13 +12,10 @@ for T5 and `<s> a </s></s> b </s>` for BART.
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import nn
 
 from nlpt.common.errors import NlptError
-from nlpt.finetune.sources import source_kind
 from nlpt.models.hf_tokenizer import ROLE_NAMES
 from nlpt.objectives.classification import DEFAULT_POOLING, POOLINGS, pool
 
@@ -30,25 +26,6 @@ SEP_NAMES = ROLE_NAMES["sep_token"]
 PAD_NAMES = ROLE_NAMES["pad_token"]
 EOS_NAMES = ("<|endoftext|>", "</s>", "<eos>", "[SEP]", "<|end_of_text|>")
 BOS_NAMES = ("<s>", "<|begin_of_text|>", "<bos>")
-
-
-# ---------------------------------------------------------------------------------------------
-# Finding and loading a pretrained model
-
-
-def load_pretrained(path: str):
-    """(nlpt model, `tokenizers.Tokenizer`, source description) from a run or HF folder."""
-    kind = source_kind(path)
-    if kind == "run":
-        from nlpt.engine import load_run
-
-        model, tokenizer, run_config = load_run(path)
-        return model, tokenizer, {"kind": "run", "path": os.path.abspath(path), "objective": run_config.get("objective")}
-    from nlpt.models.hf import load_hf
-
-    model, tokenizer, source = load_hf(path)
-    source.pop("fresh", None)
-    return model, tokenizer, source
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,14 +129,6 @@ class PretrainedEncoder(nn.Module):
 
 def default_pooling(family: str) -> str:
     return DEFAULT_POOLING.get(family, "mean")
-
-
-def context_length(config) -> int:
-    if getattr(config, "family", None) == "encoder":  # RoBERTa's positions start after the padding id
-        from nlpt.models.bert import max_tokens
-
-        return max_tokens(config)
-    return int(getattr(config, "max_positions", 512) or 512)
 
 
 def uses_segments(config) -> bool:

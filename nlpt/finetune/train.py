@@ -312,10 +312,12 @@ def build_static(s: Settings, task: Task) -> Built:
 def build_pretrained(s: Settings, task: Task, device, autocast) -> Built:
     import torch
 
+    from nlpt.engine import load_pretrained
     from nlpt.finetune import pretrained as pt
+    from nlpt.models import context_length
     from nlpt.objectives.classification import CachedFeatures, EncodedSplit, SequenceClassifier, extract_features
 
-    model, tokenizer, source = pt.load_pretrained(s.model)
+    model, tokenizer, source = load_pretrained(s.model)
     config = model.config
     if s.from_scratch:
         from nlpt.models import build
@@ -324,7 +326,7 @@ def build_pretrained(s: Settings, task: Task, device, autocast) -> Built:
         model = build(config)
         source = {**source, "from_scratch": True}
     pooling = s.pooling or pt.default_pooling(config.family)
-    max_length = min(s.max_length, pt.context_length(config))
+    max_length = min(s.max_length, context_length(config))
     if max_length < s.max_length:
         log(f"--max-length {s.max_length} is more than {s.model}'s context: examples are cut at {max_length} tokens",
             s.quiet)

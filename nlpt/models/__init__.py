@@ -60,6 +60,20 @@ def family_module(family: str):
         raise
 
 
+def position_offset(config) -> int:
+    """Row of the position table for the first token: 0, or a RoBERTa encoder's padding id + 1 (its positions
+    count from there, so a 514-row table holds 512 tokens)."""
+    if config.family != "encoder" or config.variant != "roberta":
+        return 0
+    return (1 if config.pad_token_id is None else config.pad_token_id) + 1
+
+
+def context_length(config) -> int:
+    """The longest sequence a config's model reads: its position table less the rows before the first position
+    (for T5, which has no table, the context it was trained with). Torch-free, for checks before any work."""
+    return int(config.max_positions) - position_offset(config)
+
+
 def build(config):
     """An initialised torch model for a registry config (`config.family` picks the file)."""
     from nlpt.transformer.validate import validate

@@ -121,6 +121,9 @@ def hf_config(config: BartConfig) -> dict:
     }
 
 
+HF_SAVED_AS: dict = {}  # every tensor under its own name (the family protocol, see nlpt.models.hf)
+
+
 def _hf_pairs(model: Bart):
     yield "model.shared.weight", model.shared.weight
     for side, stack in (("encoder", model.encoder), ("decoder", model.decoder)):

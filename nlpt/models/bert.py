@@ -23,24 +23,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nlpt.models import checkpointing
+from nlpt.models import checkpointing, position_offset
 from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.models.hf import linear_pairs, load_pairs, pairs_state_dict
 from nlpt.models.layers import Attention, normal_init, padding_mask
 from nlpt.transformer.configs import EncoderConfig
-
-
-def position_offset(config: EncoderConfig) -> int:
-    """Row of the position table for the first token: 0, or RoBERTa's padding id + 1 (its positions count from
-    there, so a 514-row table holds 512 tokens)."""
-    if config.variant != "roberta":
-        return 0
-    return (1 if config.pad_token_id is None else config.pad_token_id) + 1
-
-
-def max_tokens(config: EncoderConfig) -> int:
-    """The longest sequence the position table holds."""
-    return config.max_positions - position_offset(config)
 
 
 class Block(nn.Module):
@@ -194,6 +181,9 @@ def hf_config(config: EncoderConfig) -> dict:
         out.update(embedding_size=config.embed_size, num_hidden_groups=1 if config.shared_layers else config.num_layers,
                    inner_group_num=1, classifier_dropout_prob=config.dropout)
     return out
+
+
+HF_SAVED_AS: dict = {}  # every tensor under its own name (the family protocol, see nlpt.models.hf)
 
 
 def _hf_pairs(model: BertForPretraining):

@@ -115,6 +115,9 @@ def hf_config(c: GPTConfig) -> dict:
             "torch_dtype": "float32"}
 
 
+HF_SAVED_AS: dict = {}  # every tensor under its own name (the family protocol, see nlpt.models.hf)
+
+
 def _hf_pairs(model: GPT):
     """(GPT2LMHeadModel's name, nlpt tensor or a view of one): Conv1D weights are in × out, hence transposed views."""
     yield from (("transformer.wte.weight", model.wte.weight), ("transformer.wpe.weight", model.wpe.weight),

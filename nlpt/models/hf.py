@@ -1,11 +1,15 @@
 """Hugging Face folders both ways: `export_hf` writes one (model, config, tokenizer), `load_hf` reads one
 into nlpt's model for the family. Export, `pretrain --init`, `finetune --model` and `compare` all go through here.
 
-Every family module keeps one weight mapping and offers it through the same three functions:
+Every family module keeps one weight mapping and offers it through the same names:
 
     hf_config(config) -> dict                  the transformers config.json
     hf_state_dict(model) -> {name: tensor}     nlpt weights under the transformers class's names
     load_hf_state_dict(model, {name: tensor})  the same mapping read backwards (KeyError naming a missing tensor)
+    HF_SAVED_AS = {name: other name}           tensors a folder may hold once under another name (a tied copy)
+
+`linear_pairs`, `pairs_state_dict` and `load_pairs` are the copy loops the families' mappings share: a family
+lists (transformers name, nlpt tensor or a view of one) pairs once, and both directions follow.
 
 The tokenizer files come from `hf_tokenizer` (the family's template and special tokens). Writes are atomic:
 the folder appears complete under its name or not at all.
@@ -19,6 +23,7 @@ import os
 from nlpt.common.errors import NlptError, exception_reason
 from nlpt.common.output import atomic_directory
 from nlpt.common.runfolder import require_new_folder
+from nlpt.models import context_length
 
 
 def mapping(family: str):
@@ -31,14 +36,6 @@ def mapping(family: str):
 def _layout(config) -> str | None:
     """The transformers layout an encoder exports to (bert, albert, roberta); None for other families."""
     return mapping("encoder").hf_config(config)["model_type"] if config.family == "encoder" else None
-
-
-def _max_length(config) -> int:
-    if config.family == "encoder":
-        from nlpt.models.bert import max_tokens
-
-        return max_tokens(config)
-    return int(config.max_positions)
 
 
 def linear_pairs(modules: dict):
@@ -87,7 +84,7 @@ def export_hf(model, out_dir: str, tokenizer_file: str | None = None) -> dict:
             from nlpt.models.hf_tokenizer import write_tokenizer_folder
 
             roles = write_tokenizer_folder(tokenizer, tmp, model.config.family, _layout(model.config),
-                                           _max_length(model.config))
+                                           context_length(model.config))
             if model.config.family in ("gpt", "llama"):  # generation stops at, and pads with, the tokenizer's tokens
                 for role in ("bos", "eos", "pad"):
                     config[f"{role}_token_id"] = roles[f"{role}_token"][1] if f"{role}_token" in roles else None
@@ -145,8 +142,9 @@ def load_hf_weights(model, path: str) -> list:
     except NlptError as exc:
         raise NlptError(f"{path}: cannot import this {config.family} model: {exc}") from None
     found = _normalise_names(read_hf_weights(path), expected)
-    if config.family == "t5" and "lm_head.weight" in expected and "lm_head.weight" not in found and "shared.weight" in found:
-        found["lm_head.weight"] = found["shared.weight"]  # transformers 5 saves an unscaled (v1.1) head tied, once
+    for name, saved_as in module.HF_SAVED_AS.items():  # a copy the folder holds once, under another name
+        if name in expected and name not in found and saved_as in found:
+            found[name] = found[saved_as]
     missing = [k for k in expected if k not in found and not is_head(k)]
     if missing:
         raise NlptError(f"{path}: weights do not match the config's {config.family} architecture "

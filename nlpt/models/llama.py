@@ -196,6 +196,9 @@ def hf_config(c: LlamaConfig) -> dict:
     return out
 
 
+HF_SAVED_AS: dict = {}  # every tensor under its own name (the family protocol, see nlpt.models.hf)
+
+
 def _hf_pairs(model: Llama):
     """(transformers' name, nlpt tensor or a view of one): the fused Q/K/V and gate/up are split into views."""
     c = model.config

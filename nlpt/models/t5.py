@@ -194,6 +194,10 @@ def hf_config(config: T5Config) -> dict:
     }
 
 
+# transformers 5 saves an unscaled (v1.1) LM head that equals the embedding once, as the embedding
+HF_SAVED_AS = {"lm_head.weight": "shared.weight"}
+
+
 def _hf_pairs(model: T5):
     yield "shared.weight", model.shared.weight
     for side, stack in (("encoder", model.encoder), ("decoder", model.decoder)):

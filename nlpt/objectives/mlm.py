@@ -79,10 +79,10 @@ def check(name, tokenizer, model_config, context: int, options: dict):
     (and a RoBERTa position table the rows before its first position: context + pad + 1 rows)."""
     import dataclasses
 
-    from nlpt.models.bert import max_tokens
+    from nlpt.models import context_length
 
     config = with_token_ids(model_config, pad_token_id=_special(tokenizer, context)["[PAD]"])
-    missing = context - max_tokens(config)
+    missing = context - context_length(config)
     if missing > 0 and config.variant == "roberta":
         config = dataclasses.replace(config, max_positions=config.max_positions + missing)
     return config
@@ -333,7 +333,7 @@ def fill_mask(model, tokenizer, texts: list, top_k: int = 5) -> list:
     """For each text, [(position, [(token, probability), ...]), ...] at every [MASK] (RoBERTa: <mask>) in it.
 
     A [MASK] that lies past the model's context (the text is cut there) gets None instead of predictions."""
-    from nlpt.models.bert import max_tokens
+    from nlpt.models import context_length
 
     ids = _special(tokenizer, 8)
     mask_id = ids["[MASK]"]
@@ -344,7 +344,7 @@ def fill_mask(model, tokenizer, texts: list, top_k: int = 5) -> list:
             enc = tokenizer.encode(text).ids
             if not enc or enc[0] != ids["[CLS]"]:  # tokenizers without BERT's template (byte-level BPE)
                 enc = [ids["[CLS]"]] + enc + [ids["[SEP]"]]
-            limit = max_tokens(model.config)
+            limit = context_length(model.config)
             everywhere = [i for i, t in enumerate(enc) if t == mask_id]
             if not everywhere:
                 name = tokenizer.id_to_token(mask_id)
