@@ -21,7 +21,7 @@ pytest.importorskip("safetensors")
 from _cli import ROOT, char_tokenizer_file, needs_synthetic, nlpt_main, require_gloo, synthetic_head  # noqa: E402
 
 from nlpt.common.errors import NlptError  # noqa: E402
-from nlpt.engine.distributed import Launch, expand_nodelist, resolve_launch  # noqa: E402
+from nlpt.engine.launch import Launch, expand_nodelist, resolve_launch  # noqa: E402
 
 LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
                "TORCHELASTIC_RUN_ID", "GROUP_RANK", "ROLE_RANK")

@@ -92,12 +92,12 @@ def plan(o, *, gpu: Optional[str] = None, mfu: float = DEFAULT_MFU, ranks: Optio
     one-line errors the real run would raise before training; reads the tokenizer and at most a sample of the
     corpus; writes nothing."""
     from nlpt.corpus.reader import ReaderOptions, expand_inputs
-    from nlpt.engine import distributed as dist_
+    from nlpt.engine.launch import resolve_launch
     from nlpt.engine.resume import plan_pretrain
     from nlpt.engine.run import check_inputs, split_global_batch, steps_of
     from nlpt.transformer.configs import config_fields
     from nlpt.transformer.hardware import GPUS
-    from nlpt.transformer.params import count, flops
+    from nlpt.transformer.params import count, flops, training
 
     gpu = gpu or DEFAULT_GPU
     if gpu not in GPUS:
@@ -109,7 +109,7 @@ def plan(o, *, gpu: Optional[str] = None, mfu: float = DEFAULT_MFU, ranks: Optio
     o, objective, context, tokenizer = check_inputs(o)
     model = o.model
     reader = o.reader or ReaderOptions()
-    world = ranks or dist_.resolve_launch(os.environ).world
+    world = ranks or resolve_launch(os.environ).world
     global_batch, accum = split_global_batch(o.batch, o.global_batch, world)
     strategy = (o.strategy if o.strategy != "auto" else "ddp") if world > 1 else "single"
     paths = expand_inputs(o.corpus)
@@ -121,9 +121,8 @@ def plan(o, *, gpu: Optional[str] = None, mfu: float = DEFAULT_MFU, ranks: Optio
     run_tokens = steps * tokens_per_step
     cnt = count(model)
     per_token = flops(cnt, context)["training_per_token"]
-    step_flops = per_token * tokens_per_step
-    acc = GPUS[gpu]
-    seconds_per_step = step_flops / (world * acc.peak_tflops * 1e12 * mfu)
+    priced = training(cnt, run_tokens, context, gpu, mfu)  # `nlpt params`' FLOPs and GPU-hours of these tokens
+    seconds = priced["gpu_hours"] * 3600.0 / world
     found = plan_pretrain(o, config_fields(model), objective, context, global_batch)  # the run's own checks
     if found.finished:
         resume = {"state": "finished", "checkpoint": found.found.path, "how": found.finished}
@@ -148,11 +147,10 @@ def plan(o, *, gpu: Optional[str] = None, mfu: float = DEFAULT_MFU, ranks: Optio
         "steps": {"total": steps, "tokens": run_tokens,
                   "epochs": round(run_tokens / tokens["train"], 3) if tokens["train"] else None,
                   "warmup": o.warmup, "schedule": o.schedule},
-        "flops": {"per_token": per_token, "per_step": step_flops, "run": step_flops * steps},
+        "flops": {"per_token": per_token, "per_step": per_token * tokens_per_step, "run": priced["flops_with_attention"]},
         "memory_per_rank": _memory(model, o, context, world, strategy),
-        "time": {"gpu": gpu, "gpu_note": acc.note, "peak_tflops": acc.peak_tflops, "mfu": mfu, "gpus": world,
-                 "seconds_per_step": seconds_per_step, "seconds": seconds_per_step * steps,
-                 "gpu_hours": seconds_per_step * steps * world / 3600.0},
+        "time": {"gpu": gpu, "gpu_note": priced["gpu_note"], "peak_tflops": priced["gpu_peak_tflops"], "mfu": mfu,
+                 "gpus": world, "seconds_per_step": seconds / steps, "seconds": seconds, "gpu_hours": priced["gpu_hours"]},
     }
 
 

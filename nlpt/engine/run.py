@@ -213,6 +213,7 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
     from nlpt.corpus.reader import ReaderOptions
     from nlpt.engine import checkpoint as ckpt
     from nlpt.engine import distributed as dist_
+    from nlpt.engine.launch import resolve_launch
     from nlpt.engine.loop import LoopSettings, LoopState, train_loop
     from nlpt.engine.optim import make_optimizer
     from nlpt.engine.tokens import prepare_tokens
@@ -221,7 +222,7 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
 
     o, objective_name, context, tokenizer = check_inputs(o)
     reader = o.reader or ReaderOptions()
-    launch = dist_.resolve_launch(os.environ)
+    launch = resolve_launch(os.environ)
     global_batch, accum = split_global_batch(o.batch, o.global_batch, launch.world)  # before joining the group
     model_dict = config_fields(o.model)
     # before anything is written: a foreign -o folder, an unreadable checkpoint, another model or other settings

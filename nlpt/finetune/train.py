@@ -463,9 +463,10 @@ def run_finetune(s: Settings) -> dict | None:
     import dataclasses
 
     from nlpt.engine import distributed as dist_
+    from nlpt.engine.launch import resolve_launch
 
     s.check()
-    launch = dist_.resolve_launch(os.environ)
+    launch = resolve_launch(os.environ)
     main = launch.rank == 0
     if not main:
         s = dataclasses.replace(s, quiet=True)
