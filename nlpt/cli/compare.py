@@ -36,6 +36,13 @@ COMMAND = {
     ),
 }
 
+def _vector_formats() -> tuple:
+    """--format's choices, read when a value is given (the vector module imports numpy)."""
+    from nlpt.embeddings.formats.vectors import FORMATS
+
+    return FORMATS
+
+
 _VECTOR_OPTIONS = ("--analogies", "--similarity", "--neighbours", "--format")
 _EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]*$")
 
@@ -50,7 +57,7 @@ def compare(
     neighbours: Optional[List[str]] = typer.Option(None, "--neighbours", "-n", metavar="TEXT", help="Show the nearest neighbours of these words (repeat, or comma-separated).", show_default=False),
     k: Optional[int] = o.int_option(None, "--k", min=1, help="Neighbours to show per word [default: 10; with --word 5 per occurrence].", show_default=False),
     restrict: int = o.int_option(30000, "--restrict", min=0, help="Analogies: search answers among the N most frequent words (0 = all)."),
-    fmt: Optional[str] = typer.Option(None, "--format", metavar="TEXT", help="Vector file format: text, binary or glove [default: detected].", show_default=False),
+    fmt: Optional[str] = o.choice_option(None, "--format", choices=_vector_formats, metavar="TEXT", help="Vector file format: text, binary or glove [default: detected].", show_default=False),
     word: Optional[str] = typer.Option(None, "--word", "-w", metavar="TEXT", help="Context sensitivity: the word to follow across contexts.", show_default=False),
     context: Optional[List[str]] = typer.Option(None, "--context", "-c", metavar="TEXT", help="A sentence containing --word (repeat).", show_default=False),
     contexts_file: Optional[str] = typer.Option(None, "--contexts", metavar="PATH", help="A file of contexts, one per line ('#' comments).", show_default=False),
@@ -131,10 +138,6 @@ def compare(
             P.run_curves(table, plot)
     else:
         from nlpt.compare import vectors as V
-        from nlpt.embeddings.formats.vectors import FORMATS
-
-        if fmt is not None and fmt not in FORMATS:
-            raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
         pairs = [tuple(w.split(":", 1)) for w in _split(plot_words) if ":" in w]
         placed = list(dict.fromkeys(p for w in (_split(plot_words) or nb_words) for p in w.split(":") if p))
         if plot is not None:

@@ -55,8 +55,10 @@ def choice_option(default, *names: str, choices, help: str | None = None, show_d
     option = next(n for n in names if n.startswith("--"))
 
     def parse(value):
+        if value is None:
+            return value
         allowed = tuple(choices() if callable(choices) else choices)
-        if value is None or value in allowed:
+        if value in allowed:
             return value
         from nlpt.common.errors import UsageError
 
