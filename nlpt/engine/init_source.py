@@ -94,10 +94,10 @@ def resolve_init(path: str, flags: dict, tokenizer: Optional[str], context: Opti
     src = read_init_source(path)
     config = src.config
     if src.kind == "hf":  # a layout nlpt's model cannot hold is refused before any work (DistilBERT, Qwen2 + window)
-        from nlpt.models.hf import mapping
+        from nlpt.models import family_module
 
         try:
-            mapping(config.family).hf_config(config)
+            family_module(config.family).hf_config(config)
         except NlptError as exc:
             raise NlptError(f"{path}: --init cannot continue this {config.family} model ({exc})") from None
     if arch_given:

@@ -23,19 +23,12 @@ import os
 from nlpt.common.errors import NlptError, exception_reason
 from nlpt.common.output import atomic_directory
 from nlpt.common.runfolder import require_new_folder
-from nlpt.models import context_length
-
-
-def mapping(family: str):
-    """The family module (hf_config, hf_state_dict, load_hf_state_dict); NlptError for families without a model."""
-    from nlpt.models import family_module
-
-    return family_module(family)
+from nlpt.models import context_length, family_module
 
 
 def _layout(config) -> str | None:
     """The transformers layout an encoder exports to (bert, albert, roberta); None for other families."""
-    return mapping("encoder").hf_config(config)["model_type"] if config.family == "encoder" else None
+    return family_module("encoder").hf_config(config)["model_type"] if config.family == "encoder" else None
 
 
 def linear_pairs(modules: dict):
@@ -66,7 +59,7 @@ def export_hf(model, out_dir: str, tokenizer_file: str | None = None) -> dict:
     """Write `model` (an nlpt model, unwrapped) and its tokenizer as a transformers folder; returns the config dict."""
     from safetensors.torch import save_file
 
-    module = mapping(model.config.family)
+    module = family_module(model.config.family)
     config = module.hf_config(model.config)
     tensors = module.hf_state_dict(model)
     tokenizer = None
@@ -136,7 +129,7 @@ def load_hf_weights(model, path: str) -> list:
     import torch
 
     config = model.config
-    module = mapping(config.family)
+    module = family_module(config.family)
     try:
         expected = module.hf_state_dict(model)
     except NlptError as exc:
