@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from nlpt.models import checkpointing
 from nlpt.models.cpu_matmul import Linear, linear
-from nlpt.models.hf import linear_pairs, load_pairs, pairs_state_dict
+from nlpt.models.hf import linear_pairs, load_pairs, or_default, pairs_state_dict
 from nlpt.models.layers import Attention, normal_init, with_causal
 from nlpt.models.ops import Dropout, Unpadded, residual
 from nlpt.models.seq2seq import EncoderDecoder
@@ -102,12 +102,8 @@ def build(config: BartConfig) -> Bart:
 # ---------------------------------------------------------------------------------------------
 # Hugging Face mapping (BartForConditionalGeneration)
 
-def _or(value, default):
-    return default if value is None else value
-
-
 def hf_config(config: BartConfig) -> dict:
-    eos = _or(config.eos_token_id, 2)
+    eos = or_default(config.eos_token_id, 2)
     return {
         "architectures": ["BartForConditionalGeneration"], "model_type": "bart", "vocab_size": config.vocab_size,
         "d_model": config.d_model, "encoder_layers": config.num_layers, "decoder_layers": config.num_decoder_layers,
@@ -116,7 +112,7 @@ def hf_config(config: BartConfig) -> dict:
         "max_position_embeddings": config.max_positions, "activation_function": "gelu",
         "dropout": config.dropout, "attention_dropout": 0.0, "activation_dropout": 0.0, "scale_embedding": False,
         "add_final_layer_norm": False, "normalize_before": False, "is_encoder_decoder": True,
-        "tie_word_embeddings": True, "pad_token_id": _or(config.pad_token_id, 1), "bos_token_id": _or(config.bos_token_id, 0),
+        "tie_word_embeddings": True, "pad_token_id": or_default(config.pad_token_id, 1), "bos_token_id": or_default(config.bos_token_id, 0),
         "eos_token_id": eos, "decoder_start_token_id": eos, "forced_eos_token_id": None,  # generate = nlpt's greedy infill
     }
 

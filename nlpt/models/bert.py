@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from nlpt.models import checkpointing, position_offset
 from nlpt.models.cpu_matmul import Linear, linear
-from nlpt.models.hf import linear_pairs, load_pairs, pairs_state_dict
+from nlpt.models.hf import linear_pairs, load_pairs, or_default, pairs_state_dict
 from nlpt.models.layers import Attention, normal_init, padding_mask
 from nlpt.transformer.configs import EncoderConfig
 
@@ -162,10 +162,6 @@ def _hf_class(config: EncoderConfig) -> str:
     return {"bert": "Bert", "albert": "Albert"}[layout] + ("ForPreTraining" if config.sentence_head else "ForMaskedLM")
 
 
-def _or(value, default):
-    return default if value is None else value
-
-
 def hf_config(config: EncoderConfig) -> dict:
     layout = _hf_layout(config)
     out = {
@@ -175,7 +171,7 @@ def hf_config(config: EncoderConfig) -> dict:
         "hidden_dropout_prob": config.dropout, "attention_probs_dropout_prob": config.dropout,
         "max_position_embeddings": config.max_positions, "type_vocab_size": config.type_vocab_size,
         "initializer_range": 0.02, "layer_norm_eps": config.layer_norm_eps, "position_embedding_type": "absolute",
-        "pad_token_id": _or(config.pad_token_id, 1 if layout == "roberta" else 0), "tie_word_embeddings": True,
+        "pad_token_id": or_default(config.pad_token_id, 1 if layout == "roberta" else 0), "tie_word_embeddings": True,
     }
     if layout == "albert":  # one layer group per stored layer: shared layers are one group used num_layers times
         out.update(embedding_size=config.embed_size, num_hidden_groups=1 if config.shared_layers else config.num_layers,

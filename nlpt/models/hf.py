@@ -31,6 +31,11 @@ def _layout(config) -> str | None:
     return family_module("encoder").hf_config(config)["model_type"] if config.family == "encoder" else None
 
 
+def or_default(value, default):
+    """A config's token id, or transformers' default for the class when the config leaves it unset."""
+    return default if value is None else value
+
+
 def linear_pairs(modules: dict):
     """(name.weight, tensor), (name.bias, tensor) for each {transformers name: module with weight and bias}."""
     for name, module in modules.items():

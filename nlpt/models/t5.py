@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from nlpt.models import checkpointing
 from nlpt.models.cpu_matmul import Linear, linear
-from nlpt.models.hf import load_pairs, pairs_state_dict
+from nlpt.models.hf import load_pairs, or_default, pairs_state_dict
 from nlpt.models.layers import Attention, RMSNorm, causal_mask
 from nlpt.models.ops import Dropout, Unpadded, residual
 from nlpt.models.seq2seq import EncoderDecoder
@@ -175,10 +175,6 @@ def build(config: T5Config) -> T5:
 # ---------------------------------------------------------------------------------------------
 # Hugging Face mapping (T5ForConditionalGeneration)
 
-def _or(value, default):
-    return default if value is None else value
-
-
 def hf_config(config: T5Config) -> dict:
     act = getattr(config, "activation", "relu")
     return {
@@ -189,8 +185,8 @@ def hf_config(config: T5Config) -> dict:
         "relative_attention_max_distance": config.relative_attention_max_distance,
         "feed_forward_proj": f"gated-{act}" if config.gated_ffn else act, "dropout_rate": config.dropout,
         "layer_norm_epsilon": 1e-6, "tie_word_embeddings": config.tie_embeddings, "is_encoder_decoder": True,
-        "pad_token_id": _or(config.pad_token_id, 0), "eos_token_id": _or(config.eos_token_id, 1),
-        "decoder_start_token_id": _or(config.pad_token_id, 0), "n_positions": config.max_positions,
+        "pad_token_id": or_default(config.pad_token_id, 0), "eos_token_id": or_default(config.eos_token_id, 1),
+        "decoder_start_token_id": or_default(config.pad_token_id, 0), "n_positions": config.max_positions,
     }
 
 
