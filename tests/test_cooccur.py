@@ -162,9 +162,9 @@ def test_disk_full_while_spilling_is_a_clear_error_and_cleans_up(tmp_path, monke
             raise OSError(errno.ENOSPC, "No space left on device", str(name))
         return real_open(name, mode, *args, **kwargs)
 
-    from nlpt.embeddings.glove import cooccur_runs
+    from nlpt.common import spill
 
-    monkeypatch.setattr(cooccur_runs, "open", full_open, raising=False)
+    monkeypatch.setattr(spill, "open", full_open, raising=False)
     with pytest.raises(NlptError, match="no space left on device while spilling") as info:
         _count(path, vocab, window=4, memory_gb=1e-9)
     assert ".nlpt-cooccur-" in str(info.value)

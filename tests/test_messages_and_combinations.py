@@ -45,12 +45,12 @@ def test_a_missing_tmp_dir_does_not_exist(corpus, tmp_path, command, capsys):
 
 def test_a_full_spill_disk_says_no_space_left(tmp_path, monkeypatch, capsys):
     """The spill files go to /dev/full (ENOSPC on every write); numpy's tofile said "cannot write (None)"."""
-    from nlpt.vocab import runs
+    from nlpt.common.spill import SpillDir
 
     rng = random.Random(0)
     (tmp_path / "many.txt").write_text("\n".join(" ".join(f"w{rng.randrange(10**7)}" for _ in range(10))
                                                  for _ in range(15000)))
-    monkeypatch.setattr(runs._TempFiles, "new_path", lambda self: "/dev/full")
+    monkeypatch.setattr(SpillDir, "new_path", lambda self, *name: "/dev/full")
     code, _, err = nlpt_main("vocab", tmp_path / "many.txt", "-o", tmp_path / "v.txt", "--memory", "0.002",
                              "--threads", "1", "-q", capsys=capsys)
     assert code == 1 and "no space left on device while spilling word counts" in err, err

@@ -10,6 +10,7 @@ import pytest
 
 from _cli import SYNTHETIC, needs_synthetic, synthetic_head
 from _corpus_helpers import nlpt
+from nlpt.common.hashing import fnv1a_signed
 from nlpt.corpus.reader import ReaderOptions
 from nlpt.embeddings import evaluate as ev
 from nlpt.embeddings.subword import subword as S
@@ -47,9 +48,9 @@ def _ft_train(fasttext, path, **kw):
 
 def test_hash_reads_bytes_as_signed_chars():
     # one ASCII byte: plain FNV-1a
-    assert S.fnv1a_signed(b"a") == ((2166136261 ^ 0x61) * 16777619) & 0xFFFFFFFF
+    assert fnv1a_signed(b"a") == ((2166136261 ^ 0x61) * 16777619) & 0xFFFFFFFF
     # a byte >= 0x80 is sign-extended before the xor (fastText's int8_t cast), unlike textbook FNV-1a
-    assert S.fnv1a_signed(b"\xc3") == ((2166136261 ^ 0xFFFFFFC3) * 16777619) & 0xFFFFFFFF
+    assert fnv1a_signed(b"\xc3") == ((2166136261 ^ 0xFFFFFFC3) * 16777619) & 0xFFFFFFFF
 
 
 def test_ngrams_take_whole_characters_and_skip_lone_markers():

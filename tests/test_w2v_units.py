@@ -12,7 +12,8 @@ from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, iter_encode
 from nlpt.embeddings.training.bytescan import BlockEncoder, ByteVocab
 from nlpt.embeddings.training.driver import CorpusStream
 from nlpt.embeddings.word2vec.huffman import Huffman
-from nlpt.embeddings.word2vec.sampling import AliasTable, alias_draw, rng_next, seed_state, subsample_thresholds
+from nlpt.common.rng import rng_next, seed_state
+from nlpt.embeddings.word2vec.sampling import AliasTable, alias_draw, subsample_thresholds
 
 
 @njit(cache=True)

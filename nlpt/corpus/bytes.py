@@ -1,7 +1,5 @@
 """Byte-level helpers of the reading path, below every package that reads text.
 
-* `fnv1a`: the FNV-1a 64 hash of every byte-string table in nlpt (the count
-  table of `nlpt.vocab._fastcount`, the encoder of `nlpt.embeddings.training.bytescan`).
 * `utf8_valid` / `is_utf8`: strict UTF-8 validation of a block without decoding it.
 * `align_shards`: byte-range shards moved to line starts (a co-occurrence
   window never crosses a line, so line-aligned shards make counts independent
@@ -14,19 +12,6 @@ import os
 
 import numpy as np
 from numba import njit
-
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
-
-
-@njit(inline="always")
-def fnv1a(buf, start, end):
-    """FNV-1a 64 hash of buf[start:end]: the hash of every byte-string table in nlpt (`vocab._fastcount`, `embeddings.training.bytescan`)."""
-    h = _FNV_OFFSET
-    for i in range(start, end):
-        h = (h ^ np.uint64(buf[i])) * _FNV_PRIME
-    return h
-
 
 @njit(cache=True, nogil=True)
 def utf8_valid(buf):

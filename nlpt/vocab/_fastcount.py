@@ -20,10 +20,9 @@ import mmap
 import numpy as np
 from numba import njit
 
-from nlpt.corpus.bytes import fnv1a, utf8_valid  # noqa: F401 - the shared byte-level helpers
+from nlpt.common.hashing import FNV64_OFFSET, FNV64_PRIME, fnv1a
+from nlpt.corpus.bytes import utf8_valid  # noqa: F401 - the shared byte-level helper
 
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
 _MAX_LOAD = 0.6
 _LEN_BITS = np.uint64(24)
 _LEN_MASK = np.uint64((1 << 24) - 1)
@@ -88,13 +87,13 @@ def count_block(buf, pos, index, ent, arena, state):
         if pos >= n:
             break
         s = pos
-        h = _FNV_OFFSET
+        h = FNV64_OFFSET
         pre = np.uint64(0)
         while pos < n and pos - s < MAX_TOKEN_BYTES:
             b = buf[pos]
             if b == 32 or (b <= 13 and b >= 9):
                 break
-            h = (h ^ np.uint64(b)) * _FNV_PRIME
+            h = (h ^ np.uint64(b)) * FNV64_PRIME  # `fnv1a`, inlined in the scan
             if pos - s < 8:
                 pre |= np.uint64(b) << np.uint64(8 * (pos - s))
             pos += 1

@@ -4,11 +4,12 @@ When a count table (`ByteCounter`) outgrows its share of `--memory`, it is
 written out as a *run*: `key count` lines sorted by key bytes (the order of
 `LC_ALL=C sort`), and a fresh table starts. The runs are then merged:
 
-* Each run is read sequentially through its own buffer. A merge step takes,
-  from every run, the lines whose key is at most the smallest "last complete
-  key" among the buffers, sums them in a small table (exact: keys compared
-  byte for byte) and hands that table on; every key is handed on exactly once,
-  in increasing key ranges.
+* The runs are merged by `nlpt.common.spill.merge_steps` (the spill machinery
+  GloVe's co-occurrence counts use too): each run is read sequentially through
+  its own buffer, and a merge step takes, from every run, the lines whose key is
+  at most the smallest "last complete key" among the buffers; the step's lines
+  are summed in a small table (exact: keys compared byte for byte) that is
+  handed on, so every key is handed on exactly once, in increasing key ranges.
 * At most `fan_in` runs are merged at once; with more, groups of `fan_in`
   are first merged into one run each (a pass), so memory is
   `fan_in` buffers plus one step's table, whatever the number of runs.
@@ -24,83 +25,20 @@ the result is the same for any number of threads and any budget.
 from __future__ import annotations
 
 import heapq
-import os
-import shutil
-import tempfile
-import threading
 from typing import Iterator
 
-from nlpt.common.output import write_array
 from nlpt.common.errors import NlptError
+from nlpt.common.spill import SpillDir, merge_steps
 
 DEFAULT_FAN_IN = 64
 MIN_BLOCK = 64 << 10
 
 
-def _disk_error(where: str, exc: OSError) -> NlptError:
-    import errno
-
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return NlptError(f"{where}: no space left on device while spilling word counts "
-                         "(free some space, point --tmp-dir elsewhere or raise --memory)")
-    return NlptError(f"{where}: cannot write word-count runs ({exc.strerror})")
-
-
-class _TempFiles:
-    """Numbered files in one temporary directory, with the disk they hold now and at most."""
-
-    def __init__(self, tmp_dir: str | None, prefix: str):
-        self.parent = tmp_dir or tempfile.gettempdir()
-        self.prefix = prefix
-        self.dir: str | None = None
-        self.n = 0
-        self.disk = 0
-        self.peak = 0
-        self.written = 0
-        self.lock = threading.Lock()
-
-    def new_path(self) -> str:
-        with self.lock:
-            if self.dir is None:
-                try:
-                    self.dir = tempfile.mkdtemp(prefix=self.prefix, dir=self.parent)
-                except OSError as exc:
-                    raise NlptError(f"{self.parent}: cannot create a temporary directory ({exc.strerror})") from None
-            self.n += 1
-            return os.path.join(self.dir, f"run-{self.n:06d}.txt")
-
-    def write(self, path: str, arr) -> None:
-        try:
-            with open(path, "wb") as fh:
-                write_array(fh, arr)
-        except OSError as exc:
-            raise _disk_error(self.dir or self.parent, exc) from None
-        self.added(len(arr))
-
-    def added(self, nbytes: int) -> None:
-        with self.lock:
-            self.disk += nbytes
-            self.written += nbytes
-            self.peak = max(self.peak, self.disk)
-
-    def remove(self, path: str) -> None:
-        size = os.path.getsize(path)
-        os.unlink(path)
-        with self.lock:
-            self.disk -= size
-
-    def cleanup(self) -> None:
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-            self.disk = 0
-
-
-class CountRuns(_TempFiles):
+class CountRuns(SpillDir):
     """Runs of `key count` lines sorted by key, and their merge (see the module docstring)."""
 
     def __init__(self, tmp_dir: str | None = None, fan_in: int = DEFAULT_FAN_IN):
-        super().__init__(tmp_dir, ".nlpt-counts-")
+        super().__init__(tmp_dir, ".nlpt-counts-", "word counts", "word-count runs")
         self.fan_in = max(2, int(fan_in))
         self.paths: list[str] = []
         self.spills = 0
@@ -138,24 +76,15 @@ class CountRuns(_TempFiles):
             if len(group) == 1:
                 out.append(group[0])
                 continue
-            path = self.new_path()
-            try:
-                with open(path, "wb") as fh:
-                    for table in merge_ranges(group, budget_bytes):
-                        arr = table.format_array(table.key_order())
-                        write_array(fh, arr)
-                        self.added(len(arr))
-            except OSError as exc:
-                raise _disk_error(self.dir or self.parent, exc) from None
-            for p in group:
-                self.remove(p)
+            block = _block(budget_bytes, len(group))
+            path, _ = self.merge_into(group, lambda p: _RunReader(p, block), _key_ordered_lines)
             out.append(path)
         self.paths = out
         self.passes += 1
 
 
 class _RunReader:
-    """A run read sequentially through a buffer of whole lines."""
+    """A run read sequentially through a buffer of whole lines (a reader of `merge_steps`)."""
 
     def __init__(self, path: str, block: int):
         self.fh = open(path, "rb")
@@ -187,7 +116,9 @@ class _RunReader:
             return False
         return True
 
-    def last_key(self) -> bytes:
+    def last_key(self) -> bytes | None:
+        if not self.fill():
+            return None
         s = self.buf.rfind(b"\n", self.pos, self.end - 1) + 1
         if s == 0:
             s = self.pos
@@ -209,42 +140,60 @@ class _RunReader:
                 hi = s
         return lo
 
+    def take_through(self, boundary: bytes):
+        """The buffered lines with key <= boundary not yet taken (uint8 array), or None."""
+        import numpy as np
+
+        cut = self.cut(boundary)
+        if cut <= self.pos:
+            return None
+        part = np.frombuffer(self.buf, dtype=np.uint8, count=cut - self.pos, offset=self.pos)
+        self.pos = cut
+        return part
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _block(budget_bytes: int, runs: int) -> int:
+    return max(MIN_BLOCK, int(budget_bytes) // (4 * runs))
+
+
+def _summed(step) -> object:
+    """One merge step's lines summed in a table (`ByteCounter`)."""
+    from nlpt.vocab._fastcount import ByteCounter
+
+    table = ByteCounter()
+    for r, part in step:
+        if table.add_lines(part) >= 0:
+            raise NlptError(f"{r.fh.name}: damaged word-count run (malformed line)")
+    return table
+
+
+def _key_ordered_lines(step):
+    table = _summed(step)
+    return table.format_array(table.key_order())
+
 
 def merge_ranges(paths: list[str], budget_bytes: int) -> Iterator[object]:
     """Merge key-sorted runs: tables of summed counts over increasing key ranges."""
-    import numpy as np
-
-    from nlpt.vocab._fastcount import ByteCounter
-
     if not paths:
         return
-    block = max(MIN_BLOCK, int(budget_bytes) // (4 * len(paths)))
+    block = _block(budget_bytes, len(paths))
     readers = [_RunReader(p, block) for p in paths]
     try:
-        while True:
-            readers = [r for r in readers if r.fill()]
-            if not readers:
-                return
-            boundary = min(r.last_key() for r in readers)
-            table = ByteCounter()
-            for r in readers:
-                cut = r.cut(boundary)
-                if cut > r.pos:
-                    part = np.frombuffer(r.buf, dtype=np.uint8, count=cut - r.pos, offset=r.pos)
-                    if table.add_lines(part) >= 0:
-                        raise NlptError(f"{r.fh.name}: damaged word-count run (malformed line)")
-                    r.pos = cut
-            yield table
+        for step in merge_steps(readers):
+            yield _summed(step)
     finally:
         for r in readers:
-            r.fh.close()
+            r.close()
 
 
-class RankedRuns(_TempFiles):
+class RankedRuns(SpillDir):
     """The kept words when they outgrow memory: runs sorted by (-count, key), merged into the output."""
 
     def __init__(self, tmp_dir: str | None = None):
-        super().__init__(tmp_dir, ".nlpt-vocab-")
+        super().__init__(tmp_dir, ".nlpt-vocab-", "word counts", "word-count runs")
         self.paths: list[str] = []
 
     def spill(self, table) -> None:

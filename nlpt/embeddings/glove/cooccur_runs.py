@@ -28,18 +28,11 @@ A run is a sorted array of (pair key int64, value float64), pair key =
 
 from __future__ import annotations
 
-import errno
-import os
-import shutil
-import tempfile
-import threading
-
 import numpy as np
 from numba import njit
 
-from nlpt.common.output import write_array
 from nlpt.common.anon import Anon
-from nlpt.common.errors import NlptError
+from nlpt.common.spill import SpillDir
 
 RUN_DTYPE = np.dtype([("k", "<i8"), ("v", "<f8")])
 DEFAULT_FAN_IN = 16  # most files per partition (and merged at once)
@@ -156,6 +149,18 @@ def merge_sorted(runs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray,
     return np.ascontiguousarray(k), np.ascontiguousarray(v)
 
 
+def _records(keys: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """Keys and values as the 16-byte records of a spill file."""
+    rec = np.empty(len(keys), RUN_DTYPE)
+    rec["k"], rec["v"] = keys, vals
+    return rec
+
+
+def _summed_records(step) -> np.ndarray:
+    """One step of `merge_steps` over spill files as sorted, summed records."""
+    return _records(*_concat_reduce([p[0] for _, p in step], [p[1] for _, p in step]))
+
+
 def _concat_reduce(ks: list, vs: list) -> tuple[np.ndarray, np.ndarray]:
     """Sorted, summed records from slices of runs (each sorted, with distinct keys)."""
     if len(ks) == 1:
@@ -164,7 +169,7 @@ def _concat_reduce(ks: list, vs: list) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _FileRun:
-    """A spill file read sequentially in buffers of 16-byte records."""
+    """A spill file read sequentially in buffers of 16-byte records (a reader of `merge_steps`)."""
 
     def __init__(self, path: str, buffer_records: int):
         self.path = path
@@ -202,6 +207,9 @@ class _FileRun:
         if not ks:
             return None
         return (ks[0], vs[0]) if len(ks) == 1 else (np.concatenate(ks), np.concatenate(vs))
+
+    def take_through(self, key: int):
+        return self.take_below(key + 1)
 
     def last_key(self) -> int | None:
         return int(self.buf["k"][-1]) if self._fill() else None
@@ -245,16 +253,16 @@ class _MemRun:
         pass
 
 
-class RunStore:
+class RunStore(SpillDir):
     """Sorted runs of (pair key, value): in memory up to a budget, then spilled as one file per
     partition of rows, each partition compacted on its own (see the module docstring)."""
 
     def __init__(self, budget_bytes: int, tmp_parent: str | None, vocab_size: int, fan_in: int = DEFAULT_FAN_IN,
                  buffer_records: int = FILE_BUFFER_RECORDS, partitions: int | None = None,
                  disk_slack: float = DISK_SLACK):
+        super().__init__(tmp_parent, ".nlpt-cooccur-", "co-occurrence records", "co-occurrence runs",
+                         dir_note=" for co-occurrence runs")
         self.budget = max(1, int(budget_bytes))
-        self.tmp_parent = tmp_parent
-        self.tmpdir: str | None = None
         self.mem: list[tuple[Anon, Anon]] = []
         self.mem_bytes = 0
         self.vocab_size = vocab_size
@@ -270,12 +278,7 @@ class RunStore:
         self.entries = 0  # in all runs
         self.runs = 0
         self.spills = 0
-        self.spilled_bytes = 0  # written: spills and compactions
-        self.disk = 0  # bytes on disk now
-        self.peak_disk = 0
         self.passes = 0  # partition compactions
-        self._n = 0
-        self.lock = threading.Lock()
 
     def add(self, keys: np.ndarray, vals: np.ndarray) -> None:
         """Store a run (sorted, distinct keys; copied out of the caller's buffers)."""
@@ -302,37 +305,17 @@ class RunStore:
     def partitions(self) -> int:
         return len(self.parts)
 
-    def _ensure_tmpdir(self) -> str:
-        if self.tmpdir is None:
-            parent = self.tmp_parent or tempfile.gettempdir()
-            try:
-                self.tmpdir = tempfile.mkdtemp(prefix=".nlpt-cooccur-", dir=parent)
-            except OSError as exc:
-                raise NlptError(f"{parent}: cannot create a temporary directory for co-occurrence runs ({exc.strerror})") from None
-        return self.tmpdir
+    @property
+    def spilled_bytes(self) -> int:
+        """Bytes written: spills and compactions."""
+        return self.written
+
+    @property
+    def peak_disk(self) -> int:
+        return self.peak
 
     def _new_path(self, part: int) -> str:
-        self._n += 1
-        return os.path.join(self._ensure_tmpdir(), f"runs-{part:04d}-{self._n:06d}.bin")
-
-    def _write_error(self, exc: OSError) -> NlptError:
-        where = self.tmpdir or self.tmp_parent or tempfile.gettempdir()
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return NlptError(
-                f"{where}: no space left on device while spilling co-occurrence records "
-                "(free some space, point --tmp-dir elsewhere or raise --memory)"
-            )
-        return NlptError(f"{where}: cannot write co-occurrence runs ({exc.strerror})")
-
-    def _write(self, fh, keys, vals) -> int:
-        rec = np.empty(len(keys), RUN_DTYPE)
-        rec["k"], rec["v"] = keys, vals
-        write_array(fh, rec)
-        n = rec.nbytes
-        self.spilled_bytes += n
-        self.disk += n
-        self.peak_disk = max(self.peak_disk, self.disk)
-        return n
+        return self.new_path(f"runs-{part:04d}", ".bin")
 
     def _plan_partitions(self) -> np.ndarray:
         """Row bounds of the partitions: about equal shares of the records per row seen so far."""
@@ -354,23 +337,19 @@ class RunStore:
         cursors = [_MemRun(k, v) for k, v in runs]
         del runs
         V = self.vocab_size
-        try:
-            for part in range(len(self.parts)):
-                hi_key = int(self.bounds[part + 1]) * V
-                ks, vs = [], []
-                _take_below(cursors, hi_key, ks, vs)
-                if ks:
-                    keys, vals = _concat_reduce(ks, vs)
-                    del ks, vs
-                    path = self._new_path(part)
-                    with open(path, "wb") as fh:
-                        n = self._write(fh, keys, vals)
-                    self.parts[part].append((path, n))
-                    del keys, vals
-                for c in cursors:
-                    c.release()
-        except OSError as exc:
-            raise self._write_error(exc) from None
+        for part in range(len(self.parts)):
+            hi_key = int(self.bounds[part + 1]) * V
+            ks, vs = [], []
+            _take_below(cursors, hi_key, ks, vs)
+            if ks:
+                keys, vals = _concat_reduce(ks, vs)
+                del ks, vs
+                path = self._new_path(part)
+                n = self.write(path, _records(keys, vals))
+                self.parts[part].append((path, n))
+                del keys, vals
+            for c in cursors:
+                c.release()
         self.spills += 1
         self._compact()
 
@@ -396,42 +375,11 @@ class RunStore:
         group = self.parts[part]
         if len(group) < 2:
             return
-        path = self._new_path(part)
-        n = self._merge_files([p for p, _ in group], path)
+        per_file = self.buffer_records // max(1, len(group))
+        path, n = self.merge_into([p for p, _ in group], lambda p: _FileRun(p, per_file), _summed_records,
+                                  f"runs-{part:04d}", ".bin")
         self.parts[part] = [(path, n)]
         self.passes += 1
-
-    def _merge_files(self, group: list[str], path: str) -> int:
-        """Merge spill files into one (summing equal keys), deleting them; return the bytes written."""
-        readers = [_FileRun(p, self.buffer_records // max(1, len(group))) for p in group]
-        written = 0
-        try:
-            with open(path, "wb") as fh:
-                while True:
-                    lasts = [k for k in (r.last_key() for r in readers) if k is not None]
-                    if not lasts:
-                        break
-                    hi = min(lasts) + 1
-                    ks, vs = [], []
-                    for r in readers:
-                        part = r.take_below(hi)
-                        if part is not None:
-                            ks.append(part[0])
-                            vs.append(part[1])
-                    keys, vals = _concat_reduce(ks, vs)
-                    written += self._write(fh, keys, vals)
-        except OSError as exc:
-            raise self._write_error(exc) from None
-        finally:
-            for r in readers:
-                r.close()
-        self._delete(group)
-        return written
-
-    def _delete(self, paths) -> None:
-        for p in paths:
-            self.disk -= os.path.getsize(p)
-            os.unlink(p)
 
     def finish(self) -> None:
         """Before the final merge: at most `fan_in` files in every partition (already kept by `_compact`)."""
@@ -451,14 +399,11 @@ class RunStore:
         """Close and delete the files of a partition the final merge has passed."""
         for c in part_cursors:
             c.close()
-        self._delete([c.path for c in part_cursors])
+            self.remove(c.path)
 
     def cleanup(self) -> None:
         self.mem = []
-        if self.tmpdir is not None:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
-            self.tmpdir = None
-            self.disk = 0
+        super().cleanup()
 
 
 def merge_runs(store: RunStore, dense: Anon | None, layout, vocab_size: int, sink) -> int:

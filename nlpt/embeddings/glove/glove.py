@@ -30,6 +30,8 @@ exactly that of in-memory training.
 Parameters live in two float32 matrices of shape (2V, dim + 1): rows [0, V)
 are the main vectors, rows [V, 2V) the context vectors, the last column the
 biases; `G` holds the AdaGrad accumulators in the same layout.
+
+Every shuffle draws from splitmix64 seeded by `mix_seed(seed, ...)` (`nlpt.common.rng`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from numba import njit
 
 from nlpt.common.output import write_array
 from nlpt.common.errors import NlptError
+from nlpt.common.rng import mix_seed, splitmix64
 from nlpt.embeddings.training.driver import Shared, load_checkpoint, run_threads, save_checkpoint
 
 BLOCK = 1 << 15  # records shuffled and trained together (fits in L2)
@@ -114,26 +117,6 @@ class GloveState:
         return self.W.shape[1] - 1
 
 
-# -- random numbers (splitmix64) -----------------------------------------------------
-
-
-@njit(cache=True, inline="always")
-def _splitmix(x):
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    z = x
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return x, z
-
-
-def _mix_seed(*parts: int) -> int:
-    h = hashlib.blake2b(digest_size=8)
-    for p in parts:
-        h.update(int(p).to_bytes(8, "little", signed=True))
-    return int.from_bytes(h.digest(), "little") & ((1 << 63) - 1)
-
-
 # -- kernels ------------------------------------------------------------------------------
 
 
@@ -141,7 +124,7 @@ def _mix_seed(*parts: int) -> int:
 def _shuffle_records(w1, w2, fx, logx, seed):
     state = np.uint64(seed)
     for i in range(w1.shape[0] - 1, 0, -1):
-        state, z = _splitmix(state)
+        state, z = splitmix64(state)
         j = np.int64(z % np.uint64(i + 1))
         w1[i], w1[j] = w1[j], w1[i]
         w2[i], w2[j] = w2[j], w2[i]
@@ -154,7 +137,7 @@ def _shuffle_rows(rows, seed):
     """The same Fisher-Yates as `_shuffle_records`, on the rows of a 2-d array (records on disk)."""
     state = np.uint64(seed)
     for i in range(rows.shape[0] - 1, 0, -1):
-        state, z = _splitmix(state)
+        state, z = splitmix64(state)
         j = np.int64(z % np.uint64(i + 1))
         for c in range(rows.shape[1]):
             rows[i, c], rows[j, c] = rows[j, c], rows[i, c]
@@ -164,7 +147,7 @@ def _shuffle_rows(rows, seed):
 def _bucket_of(first, n, seed, nbuckets, out):
     """Bucket of records first .. first + n - 1 (a hash of the record number)."""
     for i in range(n):
-        _, z = _splitmix(np.uint64(seed) + np.uint64(first + i) * np.uint64(0x9E3779B97F4A7C15))
+        _, z = splitmix64(np.uint64(seed) + np.uint64(first + i) * np.uint64(0x9E3779B97F4A7C15))
         out[i] = np.int64(z % np.uint64(nbuckets))
 
 
@@ -184,7 +167,7 @@ def _block_order(nblocks, seed):
     order = np.arange(nblocks)
     state = np.uint64(seed)
     for i in range(nblocks - 1, 0, -1):
-        state, z = _splitmix(state)
+        state, z = splitmix64(state)
         j = np.int64(z % np.uint64(i + 1))
         order[i], order[j] = order[j], order[i]
     rng = np.empty(1, dtype=np.uint64)
@@ -215,7 +198,7 @@ def _train_blocks(w1, w2, fx, logx, starts, lens, W, G, eta, clip, rng, done0, p
         for i in range(m):
             perm[i] = b0 + i
         for i in range(m - 1, 0, -1):
-            state, z = _splitmix(state)
+            state, z = splitmix64(state)
             j = np.int64(z % np.uint64(i + 1))
             perm[i], perm[j] = perm[j], perm[i]
         for pi in range(m):
@@ -288,7 +271,7 @@ class MemorySink:
         if self.cols is None:
             self.begin(0)
         w1, w2, fx, logx = (c.a[: self.n] for c in self.cols)
-        _shuffle_records(w1, w2, fx, logx, _mix_seed(seed, -1))
+        _shuffle_records(w1, w2, fx, logx, mix_seed(seed, -1))
         self.cols = None
         return TrainRecords(w1, w2, fx, logx)
 
@@ -335,7 +318,7 @@ class DiskSink:
                 self.counts[0] += m
             else:
                 bucket = np.empty(m, dtype=np.int64)
-                _bucket_of(self.n, m, _mix_seed(self.seed, -2), self.nb, bucket)
+                _bucket_of(self.n, m, mix_seed(self.seed, -2), self.nb, bucket)
                 order = np.argsort(bucket, kind="stable")
                 rec = rec[order]
                 bounds = np.searchsorted(bucket[order], np.arange(self.nb + 1))
@@ -369,7 +352,7 @@ class DiskSink:
                     bpath = os.path.join(self.tmpdir, f"bucket-{b:04d}.bin")
                     rec = np.fromfile(bpath, dtype=TRAIN_DTYPE)
                     os.unlink(bpath)
-                    _shuffle_rows(rec.view(np.uint64).reshape(-1, 2), _mix_seed(seed, -1 - b))
+                    _shuffle_rows(rec.view(np.uint64).reshape(-1, 2), mix_seed(seed, -1 - b))
                     write_array(out, rec)
                     del rec
         except OSError as exc:
@@ -512,7 +495,7 @@ def train(records: TrainRecords, state: GloveState, config: GloveConfig, progres
         def work(t: int) -> None:
             lo, hi = bounds[t], bounds[t + 1]
             nblocks = (hi - lo + BLOCK - 1) // BLOCK
-            order, rng = _block_order(nblocks, _mix_seed(config.seed, epoch, t))
+            order, rng = _block_order(nblocks, mix_seed(config.seed, epoch, t))
             starts = lo + order * BLOCK
             lens = np.minimum(BLOCK, hi - starts)
             if not on_disk:

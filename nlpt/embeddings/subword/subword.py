@@ -26,20 +26,12 @@ import numpy as np
 from numba import njit
 
 from nlpt.common.errors import UsageError
+from nlpt.common.hashing import FNV32_MASK, FNV32_OFFSET, FNV32_PRIME, fnv1a_signed
 from nlpt.embeddings.formats.vectors import Vectors
 from nlpt.embeddings.word2vec.w2v import InputRows, W2VConfig
 
 BOW, EOW = "<", ">"
 EOS = "</s>"  # fastText counts one per line
-FNV_OFFSET, FNV_PRIME = 2166136261, 16777619
-
-
-def fnv1a_signed(data: bytes) -> int:
-    """fastText's `Dictionary::hash`: 32-bit FNV-1a with each byte sign-extended (read as int8)."""
-    h = FNV_OFFSET
-    for b in data:
-        h = ((h ^ (b | 0xFFFFFF00 if b >= 0x80 else b)) * FNV_PRIME) & 0xFFFFFFFF
-    return h
 
 
 def char_ngrams(word: str, minn: int, maxn: int) -> list[str]:
@@ -82,7 +74,7 @@ def _ngram_rows(buf, offsets, minn, maxn, bucket, base, starts, rows, fill):
         for i in range(a, b):
             if buf[i] & 0xC0 == 0x80:
                 continue
-            h = np.uint64(FNV_OFFSET)
+            h = np.uint64(FNV32_OFFSET)
             j = i
             n = 1
             while j < b and n <= maxn:
@@ -91,7 +83,7 @@ def _ngram_rows(buf, offsets, minn, maxn, bucket, base, starts, rows, fill):
                     c = np.uint64(buf[j])
                     if c >= 0x80:
                         c |= np.uint64(0xFFFFFF00)
-                    h = ((h ^ c) * np.uint64(FNV_PRIME)) & np.uint64(0xFFFFFFFF)
+                    h = ((h ^ c) * np.uint64(FNV32_PRIME)) & np.uint64(FNV32_MASK)  # `fnv1a_signed`, inlined
                     j += 1
                     if j >= b or buf[j] & 0xC0 != 0x80:
                         break

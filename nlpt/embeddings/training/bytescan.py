@@ -15,7 +15,7 @@ and normalised in Python first (as the reader does), then encoded here.
 The vocabulary itself is counted by `nlpt.vocab.count.count_words` (the one
 counting engine), which splits raw bytes on ASCII whitespace and then re-splits
 the few types holding other `str.split()` whitespace, so its words are exactly
-the tokens this encoder produces. The hash is `nlpt.vocab._fastcount.fnv1a`.
+the tokens this encoder produces. The hash is `nlpt.common.hashing.fnv1a`, as the counter's.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from nlpt.corpus.bytes import fnv1a as _hash
+from nlpt.common.hashing import fnv1a as _hash
 
 
 @njit(inline="always")

@@ -31,7 +31,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from nlpt.embeddings.word2vec.sampling import alias_draw, rng_below, rng_next, rng_u32
+from nlpt.common.rng import rng_below, rng_next, rng_u32
+from nlpt.embeddings.word2vec.sampling import alias_draw
 
 MAX_EXP = 30.0  # clamp for the exact loss
 SIG_MAX = 6.0  # sigmoid table range, as word2vec.c's MAX_EXP: beyond it the sigmoid is 0 or 1

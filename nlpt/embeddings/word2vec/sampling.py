@@ -1,9 +1,6 @@
-"""Random numbers and sampling tables shared by the embedding trainers.
+"""The sampling tables of word2vec (and subword) training, drawn from with `nlpt.common.rng`'s
+xorshift64* generator (a per-thread state seeded from `--seed` and the thread id):
 
-- `seed_state` / `rng_next` / `rng_u32` / `rng_below`: a per-thread xorshift64* generator whose
-  state lives in a local uint64 variable inside the kernels (seeded from
-  `--seed` and the thread id), so one thread with one seed is reproducible bit
-  for bit;
 - `AliasTable`: Walker's alias method for the negative-sampling distribution
   (unigram counts raised to `ns_exponent`): O(1) per draw from two arrays of
   vocabulary size, exact up to float rounding, and small enough to stay in
@@ -17,49 +14,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-U32 = np.uint64(0xFFFFFFFF)
-_MUL = np.uint64(0x2545F4914F6CDD1D)
-_S12 = np.uint64(12)
-_S25 = np.uint64(25)
-_S27 = np.uint64(27)
+from nlpt.common.rng import U32, XORSHIFT_MUL
+
 _S32 = np.uint64(32)
-
-
-def seed_state(seed: int, stream: int) -> np.uint64:
-    """A non-zero 64-bit generator state for (seed, stream), via splitmix64."""
-    mask = (1 << 64) - 1
-    z = (seed * 0x9E3779B97F4A7C15 + (stream + 1) * 0xBF58476D1CE4E5B9 + 0x94D049BB133111EB) & mask
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
-    z ^= z >> 31
-    return np.uint64(z or 0x1234567)
-
-
-@njit(inline="always")
-def rng_next(state):
-    """Advance an xorshift64 state (uint64)."""
-    state ^= state >> _S12
-    state ^= state << _S25
-    state ^= state >> _S27
-    return state
-
-
-@njit(inline="always")
-def rng_u32(state):
-    """32 random bits (as uint64) from a state just advanced by `rng_next`."""
-    return (state * _MUL) >> _S32
-
-
-@njit(inline="always")
-def rng_below(state, n):
-    """An integer in [0, n) from a state just advanced (multiply-shift, no modulo bias worth noting)."""
-    return np.int64((rng_u32(state) * np.uint64(n)) >> _S32)
 
 
 @njit(inline="always")
 def alias_draw(state, prob, alias):
     """One draw from an alias table; `state` must have just been advanced."""
-    x = state * _MUL
+    x = state * XORSHIFT_MUL
     col = np.int64(((x >> _S32) * np.uint64(prob.shape[0])) >> _S32)
     if (x & U32) < prob[col]:
         return col

@@ -218,7 +218,8 @@ def _train(stream, t_start, opts, config, read_vocab, save_vocab, checkpoint, qu
            inputs: InputRows, start: W2VModel | None, drop_unseen: bool = True) -> W2VModel:
     from nlpt.embeddings.training import driver
     from nlpt.embeddings.word2vec.huffman import Huffman
-    from nlpt.embeddings.word2vec.sampling import AliasTable, seed_state, subsample_thresholds
+    from nlpt.common.rng import seed_state
+    from nlpt.embeddings.word2vec.sampling import AliasTable, subsample_thresholds
     from nlpt.embeddings.word2vec.kernels import current_alpha, train_chunk
 
     n_threads = max(1, config.threads)
