@@ -8,22 +8,23 @@ import json
 import pytest
 
 from nlpt.common.errors import NlptError
-from nlpt.common.runfolder import check_run_folder, is_new_folder, require_new_folder, run_kind
+from nlpt.common.runfolder import check_run_folder, is_new_folder, is_run_dir, require_new_folder, run_kind
 from nlpt.engine.resume import describe, differences, record_changes, refuse_changes
 
 
 def test_new_empty_own_and_foreign_folders(tmp_path):
     assert is_new_folder(str(tmp_path / "absent")) and is_new_folder(str(tmp_path))
-    assert check_run_folder(str(tmp_path / "absent"), "nlpt-run/1") is False
+    assert check_run_folder(str(tmp_path / "absent"), "nlpt-run/1") is None
     run = tmp_path / "run"
     run.mkdir()
     (run / "tokens").mkdir()
     (run / ".config.json.x1.tmp").write_text("")  # a temporary file of an interrupted write
-    assert check_run_folder(str(run), "nlpt-run/1", own=("tokens",)) is False  # a first run stopped early
+    assert check_run_folder(str(run), "nlpt-run/1", own=("tokens",)) is None  # a first run stopped early
     with pytest.raises(NlptError, match="not an empty folder or an nlpt run \\(tokens\\)"):
         check_run_folder(str(run), "nlpt-run/1")  # without `own`, its token folder is foreign
-    (run / "config.json").write_text(json.dumps({"format": "nlpt-run/1"}))
-    assert run_kind(str(run)) == "nlpt-run/1" and check_run_folder(str(run), "nlpt-run/1") is True
+    (run / "config.json").write_text(json.dumps({"format": "nlpt-run/1", "train": {"lr": 0.1}}))
+    assert run_kind(str(run)) == "nlpt-run/1" and is_run_dir(str(run)) and not is_run_dir(str(tmp_path / "absent"))
+    assert check_run_folder(str(run), "nlpt-run/1") == {"format": "nlpt-run/1", "train": {"lr": 0.1}}  # its config
     with pytest.raises(NlptError, match="holds an `nlpt pretrain` run"):
         check_run_folder(str(run), "nlpt-finetune/1")
     hf = tmp_path / "hf"

@@ -155,7 +155,7 @@ def _refuse_missing_paths(items: List[str]) -> None:
     """"ITEM: no such file or folder" for an item that names no file beside run folders, or that is spelt as a
     folder (`runs/gpt`, `runs/gpt/`), unless it is a registry name; a missing vectors file keeps the loader's message."""
     from nlpt.common.errors import NlptError
-    from nlpt.compare.runs import is_run_dir
+    from nlpt.common.runfolder import is_run_dir
     from nlpt.transformer.registry import resolve
 
     missing = [i for i in items if i != "-" and not os.path.exists(i)]
@@ -227,7 +227,7 @@ def _classify(item: str) -> str:
     """
     from nlpt.common.errors import NlptError
     from nlpt.compare.architectures import reported_only_name
-    from nlpt.compare.runs import is_run_dir
+    from nlpt.common.runfolder import is_run_dir
     from nlpt.transformer.registry import resolve
 
     if item == "-":

@@ -138,9 +138,10 @@ def train(
     )
     _check_choices(encoder, pooling, head, fmt)
     from nlpt.common.plan import OutputPlan
+    from nlpt.common.runfolder import FINETUNE_WRITES
 
     (OutputPlan().read("--train", train_file).read("--dev", dev).read("--test", test).read("--vectors", vectors)
-     .read_folder("--model", model).write_folder("--output", output, RUN_FOLDER_WRITES).check())
+     .read_folder("--model", model).write_folder("--output", output, FINETUNE_WRITES).check())
     results = run_finetune(settings)
     if results is None:  # a non-zero rank under torchrun: rank 0 reports
         return
@@ -151,10 +152,6 @@ def train(
         print(json_module.dumps(results, indent=2))
     else:
         _print_results(results)
-
-
-RUN_FOLDER_WRITES = ("config.json", "model.safetensors", "metrics.jsonl", "results.json", "tokenizer.json", "words.txt",
-                     "checkpoints/", "changes.jsonl")  # what a finetune run writes in -o
 
 
 def _check_choices(encoder: str | None, pooling: str | None, head: str | None, fmt: str | None) -> None:

@@ -14,9 +14,52 @@ from typing import Iterable, Optional
 
 from nlpt.common.errors import NlptError
 
+# The files and folders a run folder holds (the engine's layout: nlpt/engine/__init__.py, nlpt/finetune/train.py)
 CONFIG_FILE = "config.json"
+TOKENIZER_FILE = "tokenizer.json"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINTS_DIR = "checkpoints"
+CHANGES_FILE = "changes.jsonl"
+CPU_MATMUL_FILE = "cpu-matmul.json"
+TOKENS_DIR = "tokens"
+WEIGHTS_FILE = "model.safetensors"
+RESULTS_FILE = "results.json"
+WORDS_FILE = "words.txt"
+# what a command writes in its -o folder (the output plan checks no input is among them); the copy of the
+# tokenizer is not listed for pretrain: a rerun may read the run's own tokenizer.json
+PRETRAIN_WRITES = (CONFIG_FILE, METRICS_FILE, CHECKPOINTS_DIR + "/", TOKENS_DIR + "/", CHANGES_FILE, CPU_MATMUL_FILE)
+FINETUNE_WRITES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, RESULTS_FILE, TOKENIZER_FILE, WORDS_FILE,
+                   CHECKPOINTS_DIR + "/", CHANGES_FILE, CPU_MATMUL_FILE)
 # what each kind of nlpt run folder says in its config.json "format"
 RUN_KINDS = {"nlpt-run/": "an `nlpt pretrain` run", "nlpt-finetune/": "an `nlpt finetune` run"}
+
+
+def read_json(path: str, missing: Optional[str] = None, want_object: bool = False):
+    """A JSON file's value; NlptError naming the file when it is absent (`missing`, if given), not JSON, or
+    (`want_object`) not a JSON object."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise NlptError(missing or f"{path}: no such file") from None
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError too
+        raise NlptError(f"{path}: not valid JSON ({str(exc)[:200]})") from None
+    except OSError as exc:
+        from nlpt.common.output import os_reason
+
+        raise NlptError(f"{path}: cannot read ({os_reason(exc)})") from None
+    if want_object and not isinstance(data, dict):
+        raise NlptError(f"{path}: expected a JSON object")
+    return data
+
+
+def write_json(path: str, data) -> None:
+    """`data` as indented JSON, renamed into place when whole."""
+    from nlpt.common.output import atomic_output
+
+    with atomic_output(path) as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
 
 
 def is_new_folder(path: str) -> bool:
@@ -35,19 +78,36 @@ def require_new_folder(path: str, option: str) -> None:
         raise NlptError(f"{path}: {option} already exists and is not an empty folder; choose another")
 
 
-def run_kind(path: str) -> Optional[str]:
-    """The "format" of the nlpt run folder at `path` ("nlpt-run/1", ...), or None when it is not one."""
+def _config(path: str):
+    """The folder's config.json as a dict; None when it has none or it is not a JSON object."""
     try:
         with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as fh:
             config = json.load(fh)
     except (OSError, ValueError):
         return None
-    fmt = config.get("format") if isinstance(config, dict) else None
+    return config if isinstance(config, dict) else None
+
+
+def run_kind(path: str) -> Optional[str]:
+    """The "format" of the nlpt run folder at `path` ("nlpt-run/1", ...), or None when it is not one."""
+    return _kind(_config(path))
+
+
+def _kind(config: Optional[dict]) -> Optional[str]:
+    fmt = (config or {}).get("format")
     return fmt if isinstance(fmt, str) and any(fmt.startswith(k) for k in RUN_KINDS) else None
 
 
-def check_run_folder(path: str, run_format: str, option: str = "-o", own: Iterable[str] = ()) -> bool:
-    """May a run of `run_format` be written at `path`? True: it holds such a run (to continue); False: it is new.
+def is_run_dir(path: str) -> bool:
+    """An nlpt run folder, finished or still logging: a metrics.jsonl, or a config.json of a run kind."""
+    if not os.path.isdir(path):
+        return False
+    return os.path.isfile(os.path.join(path, METRICS_FILE)) or run_kind(path) is not None
+
+
+def check_run_folder(path: str, run_format: str, option: str = "-o", own: Iterable[str] = ()) -> Optional[dict]:
+    """May a run of `run_format` be written at `path`? Its config.json when it holds such a run (to continue);
+    None when it is new.
 
     A folder that holds something else is refused with one line: another kind of nlpt run, or files
     that are not a run (a Hugging Face folder, a user's files). `own` names entries a run of this
@@ -55,19 +115,20 @@ def check_run_folder(path: str, run_format: str, option: str = "-o", own: Iterab
     continued rather than refused; hidden temporary files (".…tmp") are its own too.
     """
     if is_new_folder(path):
-        return False
+        return None
     if not os.path.isdir(path):
         raise NlptError(f"{path}: {option} exists and is not a folder; choose another")
-    fmt = run_kind(path)
+    config = _config(path)
+    fmt = _kind(config)
     if fmt == run_format:
-        return True
+        return config
     if fmt is not None:
         what = next(v for k, v in RUN_KINDS.items() if fmt.startswith(k))
         raise NlptError(f"{path}: {option} holds {what} ({fmt}), not this kind of run; choose another")
     names = sorted(os.listdir(path))
     foreign = [n for n in names if n not in own and not (n.startswith(".") and n.endswith(".tmp"))]
     if not foreign:
-        return False
+        return None
     shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
     raise NlptError(f"{path}: {option} already exists and is not an empty folder or an nlpt run ({shown}); "
                     f"choose another")

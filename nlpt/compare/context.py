@@ -26,7 +26,7 @@ from typing import Optional
 import numpy as np
 
 from nlpt.common.errors import NlptError, UsageError
-from nlpt.compare.runs import is_run_dir
+from nlpt.common.runfolder import is_run_dir
 from nlpt.compare.table import Column, Table
 
 LAYER = "last layer after the final norm (encoder output for encoder–decoders), mean over the word's tokens"

@@ -16,37 +16,10 @@ import os
 from typing import Optional
 
 from nlpt.common.errors import NlptError
+from nlpt.common.runfolder import read_json
 from nlpt.compare.table import Column, Table
 
 _BOOKKEEPING = {"step", "tokens", "elapsed_s", "split", "loss", "lr", "epoch", "ppl", "time"}
-
-
-def is_run_dir(path: str) -> bool:
-    """An nlpt run folder: a metrics.jsonl, or a config.json written by the engine (format nlpt-run/… or
-    nlpt-finetune/…)."""
-    if not os.path.isdir(path):
-        return False
-    if os.path.isfile(os.path.join(path, "metrics.jsonl")):
-        return True
-    try:
-        with open(os.path.join(path, "config.json"), encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and str(data.get("format", "")).startswith(("nlpt-run", "nlpt-finetune"))
-
-
-def _read_json(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise NlptError(f"{path}: no such file (not a run folder?)") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise NlptError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise NlptError(f"{path}: expected a JSON object")
-    return data
 
 
 def read_metrics(path: str) -> tuple:
@@ -89,7 +62,7 @@ def summary(path: str) -> dict:
     from nlpt.transformer.taxonomy import classify
 
     cfg_path = os.path.join(path, "config.json")
-    cfg = _read_json(cfg_path)
+    cfg = read_json(cfg_path, missing=f"{cfg_path}: no such file (not a run folder?)", want_object=True)
     records, skipped = read_metrics(os.path.join(path, "metrics.jsonl"))
     fmt = str(cfg.get("format", ""))
     finetune = fmt.startswith("nlpt-finetune") or "task" in cfg

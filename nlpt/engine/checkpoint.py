@@ -38,7 +38,8 @@ import torch
 
 from nlpt.common.errors import NlptError, exception_reason
 from nlpt.common.output import os_reason
-from nlpt.engine.objective import CHECKPOINTS_DIR, STATE_FILE, WEIGHTS_FILE
+from nlpt.common.runfolder import CHECKPOINTS_DIR, WEIGHTS_FILE
+from nlpt.engine.objective import STATE_FILE
 
 STATE_FORMAT = "nlpt-checkpoint/1"
 INDEX_FILE = "index.json"

@@ -34,6 +34,11 @@ class Dist:
 
 
 def pick_device(preference: str, local_rank: int = 0) -> torch.device:
+    """auto: CUDA (this rank's GPU), then MPS, then CPU; `cuda:N` names one GPU (a single process only)."""
+    if preference.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device is available to this torch")
+        return torch.device(preference)
     if preference == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank % torch.cuda.device_count())
@@ -57,6 +62,8 @@ def setup(device_preference: str) -> Dist:
     """Join the process group when launched with several ranks; pick this rank's device."""
     launch = resolve_launch(os.environ)
     rank, world, local_rank = launch.rank, launch.world, launch.local_rank
+    if world > 1 and device_preference.startswith("cuda:"):
+        device_preference = "cuda"  # ranks: one GPU each, by local rank
     device = pick_device(device_preference, local_rank)
     d = Dist(rank, world, local_rank, device, local_world=launch.local_world)
     if world > 1:

@@ -35,7 +35,8 @@ class InitSource:
 
 def read_init_source(path: str) -> InitSource:
     """The source's model config and tokenizer; NlptError naming the folder when it is neither kind."""
-    from nlpt.engine.objective import CONFIG_FILE, STATE_FILE, TOKENIZER_FILE
+    from nlpt.common.runfolder import CONFIG_FILE, TOKENIZER_FILE
+    from nlpt.engine.objective import STATE_FILE
 
     if not os.path.isdir(path):
         raise NlptError(f"{path}: --init needs a Hugging Face model folder or an nlpt run/checkpoint folder")

@@ -20,7 +20,6 @@ import contextlib
 import json
 import math
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
@@ -28,13 +27,11 @@ from typing import Callable, Optional, Sequence
 import torch
 
 from nlpt.common.errors import NlptError
+from nlpt.common.runfolder import METRICS_FILE
 from nlpt.engine import checkpoint as ckpt
 from nlpt.engine.distributed import Dist, all_reduce_max, all_reduce_sum
-from nlpt.engine.objective import METRICS_FILE
 from nlpt.engine.optim import lr_at
-
-STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR1", None)) if s is not None)
-
+from nlpt.engine.signals import StopSignals
 
 @dataclass
 class LoopSettings:
@@ -74,29 +71,6 @@ class LoopState:
     train_sums: dict = field(default_factory=dict)  # metric sums since the last train line (saved in checkpoints)
     last_val: dict = field(default_factory=dict)
     checkpoint: Optional[str] = None
-
-
-class _StopFlag:
-    """Signal handlers that only note the signal; the loop acts on it at a step boundary."""
-
-    def __init__(self):
-        self.signum = 0
-        self._old = {}
-
-    def __enter__(self):
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for s in STOP_SIGNALS:
-                self._old[s] = signal.signal(s, self._note)
-        return self
-
-    def _note(self, signum, frame):
-        self.signum = signum
-
-    def __exit__(self, *exc):
-        for s, h in self._old.items():
-            signal.signal(s, h)
 
 
 def autocast_for(device: torch.device, precision: str):
@@ -251,7 +225,7 @@ def train_loop(model, bare_model, optimizer, objective, generator: torch.Generat
         return stop_now
 
     progress = Progress(s.progress_name, total=total_tokens, unit="tok", quiet=s.quiet or not d.main)
-    with _StopFlag() as stop, progress:
+    with StopSignals() as stop, progress:
         progress.update(state.tokens, step=state.step)
         while state.step < s.total_steps:
             lr = lr_at(state.step, s.lr, s.warmup, s.total_steps, s.schedule, s.min_lr_ratio)

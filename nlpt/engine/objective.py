@@ -154,12 +154,7 @@ def check_objective(name: str, tokenizer, model_config, context: int, options: d
 # Run folder (see the layout in nlpt/engine/__init__.py)
 
 RUN_FORMAT = "nlpt-run/1"
-CONFIG_FILE = "config.json"
-TOKENIZER_FILE = "tokenizer.json"
-METRICS_FILE = "metrics.jsonl"
-CHECKPOINTS_DIR = "checkpoints"
-WEIGHTS_FILE = "model.safetensors"
-STATE_FILE = "state.pt"
+STATE_FILE = "state.pt"  # a checkpoint's (the run folder's own names: nlpt.common.runfolder)
 # keys of config.json: "format", "model" (family + registry dataclass fields; read back with
 # nlpt.transformer.configs.config_from_dict), "objective", "objective_options", "tokenizer"
 # (file name inside RUN_DIR), "data" (corpus, token dir, val fraction, context), "train" (the

@@ -193,13 +193,10 @@ def train_options(v: dict, given: Callable[[str], bool], on_close: Callable[[Cal
     return opts
 
 
-RUN_FOLDER_WRITES = ("config.json", "metrics.jsonl", "checkpoints/", "tokens/", "changes.jsonl",
-                     "cpu-matmul.json")  # what a run writes in -o
-
-
 def train_plan(v: dict):
     """The output plan of `pretrain train`: the corpus, tokenizer, recipe and resumed run in; run folder, tokens out."""
     from nlpt.common.plan import OutputPlan, inside
+    from nlpt.common.runfolder import PRETRAIN_WRITES
     from nlpt.corpus.reader import expand_inputs
 
     plan = OutputPlan().read("INPUTS", *v["inputs"], *expand_inputs(v["inputs"])).read("--tokenizer", v["tokenizer"])
@@ -207,5 +204,5 @@ def train_plan(v: dict):
     if v["resume"] not in ("auto", "none") and inside(v["resume"], v["output"]) is None:  # not the run itself
         plan.read_folder("--resume", v["resume"])
     plan.read_folder("--init", v.get("init"))
-    return (plan.write_folder("--output", v["output"], RUN_FOLDER_WRITES).write_folder("--token-dir", v["token_dir"])
+    return (plan.write_folder("--output", v["output"], PRETRAIN_WRITES).write_folder("--token-dir", v["token_dir"])
             .write_folder("--export-hf", v["export_hf"], replaced=True).write_folder("--tensorboard", v.get("tensorboard")))

@@ -26,10 +26,10 @@ from typing import Any, Iterable, Optional
 
 from nlpt.common.errors import NlptError
 from nlpt.common.output import os_reason
+from nlpt.common.runfolder import CHANGES_FILE
 
 CHANGES_FLAG = "--resume-with-changes"
 OLDER_FLAG = "--resume-from-older"
-CHANGES_FILE = "changes.jsonl"
 
 
 @dataclass
@@ -201,9 +201,7 @@ def plan_pretrain(o, model_dict: dict, objective: str, context: int, global_batc
     ckpt.check_same_model(found.reader.state.get("model", {}), model_dict, found.path)
     changes: list = []
     if existing:
-        from nlpt.engine.run import read_run_config
-
-        saved = read_run_config(o.run_dir)
+        saved = existing
         now = _pretrain_settings(o, objective, context, global_batch)
         changes = differences(_saved_pretrain_settings(saved, o.run_dir), now, PRETRAIN_FREE)
         changes += _corpus_changes(saved, o)

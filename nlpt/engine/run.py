@@ -10,7 +10,6 @@ is one, runs the loop and returns a summary. The run folder layout is in
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import time
@@ -19,11 +18,10 @@ from typing import Any, Optional
 
 from nlpt.common.errors import NlptError, UsageError
 from nlpt.common.output import os_reason
+from nlpt.common.runfolder import CHECKPOINTS_DIR, CONFIG_FILE, TOKENIZER_FILE, TOKENS_DIR, read_json
 from nlpt.engine import resume
-from nlpt.engine.objective import (
-    CHECKPOINTS_DIR, CONFIG_FILE, DEFAULT_OBJECTIVE, RUN_FORMAT, TOKENIZER_FILE, check_objective, make_objective, unwrap,
-)
-from nlpt.models import CPU_MATMUL_BACKENDS
+from nlpt.engine.objective import DEFAULT_OBJECTIVE, RUN_FORMAT, check_objective, make_objective
+from nlpt.models import CPU_MATMUL_BACKENDS, unwrap
 from nlpt.transformer.memory import PRECISIONS
 
 SCHEDULES = ("cosine", "linear", "constant")
@@ -130,14 +128,6 @@ def _check_run_dir(run_dir: str) -> None:
         raise NlptError(f"{run_dir}: the run folder is not writable")
 
 
-def _write_json(path: str, data: dict) -> None:
-    from nlpt.common.output import atomic_output
-
-    with atomic_output(path) as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-
-
 def _peak_flops(device) -> Optional[float]:
     """The device's dense bf16 peak from the hardware table (GPUs only), for MFU."""
     import torch
@@ -209,19 +199,15 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
     read or written (the CLI checks its --export-hf folder there: a finished run's export may exist)."""
     import torch
 
-    from nlpt.common.threads import resolve_threads
-    from nlpt.corpus.reader import ReaderOptions
-    from nlpt.engine import checkpoint as ckpt
-    from nlpt.engine import distributed as dist_
+    from nlpt.common.progress import log
     from nlpt.engine.launch import resolve_launch
-    from nlpt.engine.loop import LoopSettings, LoopState, train_loop
+    from nlpt.engine.loop import train_loop
     from nlpt.engine.optim import make_optimizer
-    from nlpt.engine.tokens import prepare_tokens
-    from nlpt.models import build
+    from nlpt.engine.session import open_session
+    from nlpt.models.cpu_matmul import probe_shape
     from nlpt.transformer.configs import config_fields
 
     o, objective_name, context, tokenizer = check_inputs(o)
-    reader = o.reader or ReaderOptions()
     launch = resolve_launch(os.environ)
     global_batch, accum = split_global_batch(o.batch, o.global_batch, launch.world)  # before joining the group
     model_dict = config_fields(o.model)
@@ -232,187 +218,131 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
     if plan.finished:
         return {"run_dir": o.run_dir, "rank": launch.rank, "already_finished": plan.finished, "steps": plan.found.step,
                 "checkpoint": plan.found.path, "stopped_by": None}
-    resume_from, source = (plan.found.path, plan.found.reader) if plan.found else (None, None)
-    saved = source.state if source else None
-    if saved is not None and launch.rank == 0:
-        from nlpt.common.progress import log
-
+    if plan.found and launch.rank == 0:
         log(resume.resuming(plan.found), o.quiet)
-    d = dist_.setup(o.device)
-    matmul = None
-    try:
-        world = d.world
-        strategy = o.strategy if o.strategy != "auto" else "ddp"
-        if o.precision == "fp16" and d.device.type != "cuda":
-            raise UsageError("--precision fp16 needs a CUDA device (use bf16 or fp32)")
-        threads = resolve_threads(o.threads)
-        if o.threads is None and world > 1:  # ranks on one node share its CPUs
-            threads = max(1, threads // max(1, d.local_world))
-        torch.set_num_threads(threads)
-        if d.device.type == "cpu":
-            from nlpt.models import cpu_matmul
 
-            matmul = cpu_matmul.configure(o.cpu_matmul, threads, cpu_matmul.probe_shape(o.model, o.batch, context))
-            # undone in `finally`; logged with the model
-
-        # run folder + token files: rank 0 writes, the others wait and read
-        token_dir = o.token_dir or os.path.join(o.run_dir, "tokens")
-        if d.main:
-            _check_run_dir(o.run_dir)
-        error, reused = None, None
-        if d.main:
-            try:
-                reused = prepare_tokens(o.corpus, o.tokenizer, token_dir, o.val_fraction, reader, o.quiet).reused
-            except NlptError as exc:
-                error = str(exc)
-        error = dist_.broadcast_object(error, d)
-        if error:
-            raise NlptError(error)
-        data = prepare_tokens(o.corpus, o.tokenizer, token_dir, o.val_fraction, reader, True)
-        data.reused = reused
+    with open_session(o.device, o.precision, o.threads, o.cpu_matmul, probe_shape(o.model, o.batch, context),
+                      o.strategy, o.quiet, out_of_memory_message(o.batch, context, o.strategy, launch.world)) as run:
+        data = _token_data(o, run)
         objective = make_objective(objective_name, tokenizer, data.train, data.val, context, dict(o.objective_options))
-        if d.main:  # what the objective had to leave out (e.g. single-sentence documents for NSP)
-            from nlpt.common.progress import log
-
-            for note in getattr(objective, "notes", ()):
-                log(note, o.quiet)
-
-        state = LoopState()
-
-        torch.manual_seed(o.seed)
-        model = build(o.model)
-        if o.init and not resume_from:  # --init: the source's weights (a rerun continues from its checkpoint)
-            from nlpt.engine.init_source import describe, load_init_weights
-
-            fresh = load_init_weights(model, o.init)
-            if d.main:
-                from nlpt.common.progress import log
-
-                log(describe(o.init, fresh), o.quiet)
-        model = model.to(d.device)
-        if o.activation_checkpointing:
-            from nlpt.models import checkpointing
-
-            checkpointing.enable(model)
-        if matmul is not None and d.main:  # once the input is known to be good: errors stay one line
-            from nlpt.common.progress import log
-
-            log(matmul.describe(), o.quiet)
-        bare = model
-        sharded = False
-        if world > 1 and strategy == "fsdp":
-            from torch.distributed.fsdp import fully_shard
-
-            for block in getattr(model, "blocks", []):
-                fully_shard(block)
-            fully_shard(model)
-            sharded = True
-        if resume_from:  # after sharding: an FSDP rank reads only the rows it holds, whatever wrote them
-            ckpt.load_weights(bare, source)
-        optimizer = make_optimizer(model, o.lr, o.weight_decay, (o.beta1, o.beta2), o.eps, d.device)
+        for note in getattr(objective, "notes", ()):  # what it had to leave out (e.g. one-sentence documents for NSP)
+            run.log(note)
+        bare = run.shard(_build_model(o, run, continuing=plan.found is not None))
+        optimizer = make_optimizer(bare, o.lr, o.weight_decay, (o.beta1, o.beta2), o.eps, run.device)
         scaler = torch.amp.GradScaler("cuda") if o.precision == "fp16" else None
         generator = torch.Generator().manual_seed(o.seed)
-        if saved is not None:
-            ckpt.load_optimizer(bare, optimizer, source)
-            torch.set_rng_state(saved["rng_torch"])
-            generator.set_state(saved["rng_data"])
-            if "rng_cuda" in saved and d.device.type == "cuda":
-                torch.cuda.set_rng_state(saved["rng_cuda"], d.device)
-            if scaler is not None and "scaler" in saved:
-                scaler.load_state_dict(saved["scaler"])
-            state = LoopState(step=int(saved["step"]), tokens=int(saved["tokens"]), elapsed_s=float(saved["elapsed_s"]))
-        if world > 1 and strategy == "ddp":
-            from torch.nn.parallel import DistributedDataParallel
-
-            model = DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
-        if o.compile:
-            model = torch.compile(model)
-
-        tokens_per_step = global_batch * context
-        total_steps = steps_of(o, tokens_per_step)
-        flops_per_token = None
-        peak = _peak_flops(d.device)
-        if peak:
-            from nlpt.transformer.params import count, flops
-
-            flops_per_token = flops(count(o.model), context)["training_per_token"]
-        settings = LoopSettings(
-            micro_batch=o.batch, accum=accum, context=context, total_steps=total_steps, lr=o.lr, warmup=o.warmup,
-            schedule=o.schedule, min_lr_ratio=o.min_lr_ratio, grad_clip=o.grad_clip, max_tokens=o.max_tokens,
-            max_time=o.max_time, eval_every=o.eval_every, eval_batches=o.eval_batches or None, log_every=o.log_every,
-            checkpoint_every=o.checkpoint_every, keep_last=o.keep_last, precision=o.precision, quiet=o.quiet,
-            sharded=sharded, flops_per_token=flops_per_token, peak_flops=peak, tensorboard=o.tensorboard)
-
-        from nlpt.transformer.derive import init_record
-
-        run_config = {"format": RUN_FORMAT, "model": model_dict, "init": init_record(o.model), "objective": objective_name,
-                      "objective_options": dict(o.objective_options), "tokenizer": TOKENIZER_FILE,
-                      "data": {"corpus": [os.path.abspath(p) for p in o.corpus], "token_dir": os.path.abspath(token_dir),
-                               "val_fraction": o.val_fraction, "context": context,
-                               "train_tokens": len(data.train.tokens), "val_tokens": len(data.val.tokens),
-                               "reader": data.meta["key"]["reader"]},
-                      "train": {**o.resolved(), "context": context, "global_batch": global_batch, "accum": accum,
-                                "world": world, "strategy": strategy if world > 1 else "single",
-                                "total_steps": total_steps, "device": str(d.device)}}
-        if d.main:
-            if os.path.abspath(o.tokenizer) != os.path.abspath(os.path.join(o.run_dir, TOKENIZER_FILE)):
-                shutil.copyfile(o.tokenizer, os.path.join(o.run_dir, TOKENIZER_FILE))
-            _write_json(os.path.join(o.run_dir, CONFIG_FILE), run_config)
-            if plan.changes:
-                from nlpt.common.progress import log as note
-
-                note(resume.changes_note(plan.changes, resume.record_changes(o.run_dir, state.step, resume_from,
-                                                                             plan.changes)), o.quiet)
-            if matmul is not None:  # which products this run used and why, to explain its speed later
-                from nlpt.models.cpu_matmul import RECORD_FILE
-
-                _write_json(os.path.join(o.run_dir, RECORD_FILE), matmul.record())
-            from nlpt.engine.loop import MetricsLog
-
-            log = MetricsLog(o.run_dir)
-            if saved is not None:
-                log.truncate_after(state.step)
-            elif os.path.exists(log.path):
-                os.unlink(log.path)
-        dist_.barrier(d)
+        state = run.restore(plan.found, bare, optimizer, generator, scaler)
+        model = run.wrap(bare, compile=o.compile)
+        settings = _loop_settings(o, run, accum, context, steps_of(o, global_batch * context))
+        if run.main:
+            _copy_tokenizer(o)
+        run.start_run_folder(o.run_dir, _run_config(o, run, model_dict, objective_name, data, settings, global_batch),
+                             state, plan.found, plan.changes)
+        run.barrier()
 
         start = time.perf_counter()
-        state = train_loop(model, bare, optimizer, objective, generator, settings, d, o.run_dir, state, model_dict,
+        state = train_loop(model, bare, optimizer, objective, generator, settings, run.d, o.run_dir, state, model_dict,
                            scaler, on_progress)
-        summary = {"run_dir": o.run_dir, "rank": d.rank, "steps": state.step, "tokens": state.tokens,
+        summary = {"run_dir": o.run_dir, "rank": run.d.rank, "steps": state.step, "tokens": state.tokens,
                    "seconds": round(time.perf_counter() - start, 3),
-                   "elapsed_s": round(state.elapsed_s, 3), "resumed_from": resume_from, "checkpoint": state.checkpoint,
-                   "stopped_by": state.stopped_by, "val": state.last_val, "world": world,
-                   "token_files_reused": data.reused, "parameters": sum(p.numel() for p in unwrap(bare).parameters())}
-        dist_.barrier(d)  # leave together: a rank tearing down while a peer is mid-collective can abort gloo
+                   "elapsed_s": round(state.elapsed_s, 3), "resumed_from": plan.found.path if plan.found else None,
+                   "checkpoint": state.checkpoint, "stopped_by": state.stopped_by, "val": state.last_val,
+                   "world": run.world, "token_files_reused": data.reused,
+                   "parameters": sum(p.numel() for p in unwrap(bare).parameters())}
         del model, bare, optimizer  # release a sharded model's communication state before the group goes
-        return summary
-    except torch.cuda.OutOfMemoryError:  # moving the model, the optimizer state or a training step
-        raise NlptError(out_of_memory_message(o.batch, context, o.strategy, d.world)) from None
-    except RuntimeError as exc:  # a peer rank that died mid-collective: one line, not the backend's
-        dist_.raise_if_peer_gone(exc, d)
-        raise
-    finally:
-        if matmul is not None:
-            matmul.restore()
-        dist_.teardown(d)
+    return summary
+
+
+def _token_data(o: TrainOptions, run):
+    """The run's token files (`nlpt.engine.tokens.TokenData`): rank 0 makes them (or finds them made) in a
+    checked run folder, the other ranks wait and read them."""
+    from nlpt.corpus.reader import ReaderOptions
+    from nlpt.engine.distributed import broadcast_object
+    from nlpt.engine.tokens import prepare_tokens
+
+    reader = o.reader or ReaderOptions()
+    error, reused = None, None
+    if run.main:
+        _check_run_dir(o.run_dir)
+        try:
+            reused = prepare_tokens(o.corpus, o.tokenizer, _token_dir(o), o.val_fraction, reader, o.quiet).reused
+        except NlptError as exc:
+            error = str(exc)
+    error = broadcast_object(error, run.d)
+    if error:
+        raise NlptError(error)
+    data = prepare_tokens(o.corpus, o.tokenizer, _token_dir(o), o.val_fraction, reader, True)
+    data.reused = reused
+    return data
+
+
+def _token_dir(o: TrainOptions) -> str:
+    return o.token_dir or os.path.join(o.run_dir, TOKENS_DIR)
+
+
+def _build_model(o: TrainOptions, run, continuing: bool):
+    """The model on the run's device: from the seed, or from --init's weights for a new run (a continued one
+    gets its checkpoint's); with activation checkpointing when asked."""
+    import torch
+
+    from nlpt.models import build
+
+    torch.manual_seed(o.seed)
+    model = build(o.model)
+    if o.init and not continuing:
+        from nlpt.engine.init_source import describe, load_init_weights
+
+        run.log(describe(o.init, load_init_weights(model, o.init)))
+    model = model.to(run.device)
+    if o.activation_checkpointing:
+        from nlpt.models import checkpointing
+
+        checkpointing.enable(model)
+    run.announce_backend()
+    return model
+
+
+def _loop_settings(o: TrainOptions, run, accum: int, context: int, total_steps: int):
+    """The loop's `LoopSettings` for this run (MFU from the device's peak, on GPUs of the hardware table)."""
+    from nlpt.engine.loop import LoopSettings
+
+    flops_per_token = None
+    peak = _peak_flops(run.device)
+    if peak:
+        from nlpt.transformer.params import count, flops
+
+        flops_per_token = flops(count(o.model), context)["training_per_token"]
+    return LoopSettings(
+        micro_batch=o.batch, accum=accum, context=context, total_steps=total_steps, lr=o.lr, warmup=o.warmup,
+        schedule=o.schedule, min_lr_ratio=o.min_lr_ratio, grad_clip=o.grad_clip, max_tokens=o.max_tokens,
+        max_time=o.max_time, eval_every=o.eval_every, eval_batches=o.eval_batches or None, log_every=o.log_every,
+        checkpoint_every=o.checkpoint_every, keep_last=o.keep_last, precision=o.precision, quiet=o.quiet,
+        sharded=run.sharded, flops_per_token=flops_per_token, peak_flops=peak, tensorboard=o.tensorboard)
+
+
+def _run_config(o: TrainOptions, run, model_dict: dict, objective_name: str, data, settings, global_batch: int) -> dict:
+    """The run's config.json (layout in nlpt/engine/__init__.py)."""
+    from nlpt.transformer.derive import init_record
+
+    return {"format": RUN_FORMAT, "model": model_dict, "init": init_record(o.model), "objective": objective_name,
+            "objective_options": dict(o.objective_options), "tokenizer": TOKENIZER_FILE,
+            "data": {"corpus": [os.path.abspath(p) for p in o.corpus], "token_dir": os.path.abspath(_token_dir(o)),
+                     "val_fraction": o.val_fraction, "context": settings.context,
+                     "train_tokens": len(data.train.tokens), "val_tokens": len(data.val.tokens),
+                     "reader": data.meta["key"]["reader"]},
+            "train": {**o.resolved(), "context": settings.context, "global_batch": global_batch, "accum": settings.accum,
+                      "world": run.world, "strategy": run.strategy if run.world > 1 else "single",
+                      "total_steps": settings.total_steps, "device": str(run.device)}}
+
+
+def _copy_tokenizer(o: TrainOptions) -> None:
+    """The run folder's copy of the tokenizer (unless --tokenizer is that copy)."""
+    if os.path.abspath(o.tokenizer) != os.path.abspath(os.path.join(o.run_dir, TOKENIZER_FILE)):
+        shutil.copyfile(o.tokenizer, os.path.join(o.run_dir, TOKENIZER_FILE))
 
 
 # ---------------------------------------------------------------------------------------------
 # reading a run back
-
-def read_json(path: str, missing: Optional[str] = None):
-    """A JSON file's value; NlptError naming the file when it is absent (`missing`, if given) or not JSON."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise NlptError(missing or f"{path}: no such file") from None
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError too
-        raise NlptError(f"{path}: not valid JSON ({str(exc)[:200]})") from None
-    except OSError as exc:
-        raise NlptError(f"{path}: cannot read ({os_reason(exc)})") from None
-
 
 def read_run_config(run_dir: str) -> dict:
     path = os.path.join(run_dir, CONFIG_FILE)

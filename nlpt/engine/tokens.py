@@ -208,7 +208,9 @@ def prepare_tokens(inputs: list[str], tokenizer_path: str, out_dir: str, val_fra
             pass
     vocab_size = tokenizer.get_vocab_size()
     dtype = np.uint16 if vocab_size <= 1 << 16 else np.uint32
-    with _RaiseOnStopSignals() as stop:  # before the temporary folder exists: it is never left behind
+    from nlpt.engine.signals import StopSignals
+
+    with StopSignals(raise_now=True) as stop:  # before the temporary folder exists: it is never left behind
         try:
             os.makedirs(out_dir, exist_ok=True)
             remove_stale_temporaries(out_dir)
@@ -263,35 +265,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # another user's live process
         return True
     return True
-
-
-class _RaiseOnStopSignals:
-    """While building: SIGINT, SIGTERM and SIGUSR1 raise `Interrupted` (exit 130/143/138 with `note`), so the
-    temporary folder is removed before the process ends (in the main thread; elsewhere nothing changes)."""
-
-    def __init__(self):
-        self.note, self._old = None, {}
-
-    def _raise(self, signum, frame):
-        from nlpt.common.errors import Interrupted
-
-        raise Interrupted(signum, self.note)
-
-    def __enter__(self):
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for name in ("SIGINT", "SIGTERM", "SIGUSR1"):
-                if hasattr(signal, name):
-                    self._old[getattr(signal, name)] = signal.signal(getattr(signal, name), self._raise)
-        return self
-
-    def __exit__(self, *exc):
-        import signal
-
-        for s, handler in self._old.items():
-            signal.signal(s, handler)
 
 
 def _build(paths, source, tokenizer, key, dtype, vocab_size, out_dir, tmp, meta_path, val_fraction, opts,

@@ -13,22 +13,16 @@ import os
 
 from nlpt.common.errors import NlptError, exception_reason
 from nlpt.common.progress import log
+from nlpt.common.runfolder import CONFIG_FILE, WEIGHTS_FILE, WORDS_FILE, read_json
 
 
 def read_run_config(run_dir: str) -> dict:
-    path = os.path.join(run_dir, "config.json")
     if not os.path.isdir(run_dir):
         raise NlptError(f"{run_dir}: no such run folder")
-    if not os.path.exists(path):
-        raise NlptError(f"{run_dir}: not a finetune run folder (no config.json)")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            config = json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NlptError(f"{path}: not valid JSON ({exc})") from None
+    config = read_json(os.path.join(run_dir, CONFIG_FILE), missing=f"{run_dir}: not a finetune run folder (no config.json)")
     if not isinstance(config, dict) or not str(config.get("format", "")).startswith("nlpt-finetune/"):
         raise NlptError(f"{run_dir}: not a finetune run folder (config.json is not from `nlpt finetune`)")
-    if not os.path.exists(os.path.join(run_dir, "model.safetensors")):
+    if not os.path.exists(os.path.join(run_dir, WEIGHTS_FILE)):
         raise NlptError(f"{run_dir}: no model.safetensors (the run ended before its first epoch?)")
     return config
 
@@ -44,7 +38,7 @@ def load_classifier(run_dir: str):
     if enc["kind"] == "static":
         from nlpt.finetune import static
 
-        vocab = static.WordVocabulary.load(os.path.join(run_dir, "words.txt"), enc["tokenizer"], enc["max_length"])
+        vocab = static.WordVocabulary.load(os.path.join(run_dir, WORDS_FILE), enc["tokenizer"], enc["max_length"])
         encoder = static.build_encoder(enc["type"], enc["words"], enc["dim"], enc["pair"], True, enc["filters"], enc["kernel_sizes"])
         min_length = getattr(encoder, "min_length", 1)
         pad_ids: dict = {}
@@ -67,7 +61,7 @@ def load_classifier(run_dir: str):
         encode = builder.encode_batch
     classifier = SequenceClassifier(encoder, head["outputs"], head["type"], head["dropout"])
     try:
-        missing, unexpected = load_model(classifier, os.path.join(run_dir, "model.safetensors"), strict=False)
+        missing, unexpected = load_model(classifier, os.path.join(run_dir, WEIGHTS_FILE), strict=False)
     except Exception as exc:  # noqa: BLE001 - corrupt or foreign file
         raise NlptError(f"{run_dir}/model.safetensors: cannot load ({exception_reason(exc)})") from None
     if missing or unexpected:
@@ -85,7 +79,7 @@ def run_predict(run_dir: str, input_path: str, output: str, fmt: str | None = No
 
     from nlpt.common.output import atomic_output, check_writable
     from nlpt.finetune.data import Columns, _EXTENSIONS, describe_skipped, read_lines, read_split
-    from nlpt.finetune.train import resolve_device
+    from nlpt.engine.distributed import pick_device
     from nlpt.objectives.classification import EncodedSplit, predict
 
     config = read_run_config(run_dir)
@@ -102,7 +96,7 @@ def run_predict(run_dir: str, input_path: str, output: str, fmt: str | None = No
     if message:
         log(message, quiet)
     classifier, config, encode, pad_ids, min_length = load_classifier(run_dir)
-    dev = resolve_device(device)
+    dev = pick_device(device)
     classifier.to(dev)
     data = EncodedSplit("input", encode(split.texts, split.pairs), torch.zeros(len(split)), pad_ids=pad_ids, min_length=min_length)
     out = predict(classifier, data, batch_size, dev, __import__("contextlib").nullcontext) if len(split) else torch.zeros(0)

@@ -26,13 +26,13 @@ head trains; otherwise everything trains, the body at `body_lr`, the new head at
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
 
 from nlpt.common.errors import NlptError, UsageError
 from nlpt.common.progress import Progress, log
+from nlpt.common.runfolder import CHECKPOINTS_DIR, RESULTS_FILE, WEIGHTS_FILE, WORDS_FILE, read_json, write_json
 from nlpt.transformer.memory import PRECISIONS
 
 FORMAT = "nlpt-finetune/1"
@@ -156,15 +156,12 @@ def resume_point(s: Settings, world: int = 1):
     from nlpt.engine import resume
 
     out = os.path.abspath(s.output)
-    if not check_run_folder(s.output, FORMAT, "-o"):
+    config = check_run_folder(s.output, FORMAT, "-o")
+    if config is None:
         return None
-    try:
-        with open(os.path.join(out, "config.json"), encoding="utf-8") as fh:
-            saved = json.load(fh).get("train") or {}
-    except (OSError, ValueError, AttributeError):
-        saved = {}
-    changes = resume.differences(saved, s.resolved(world), _RESUME_FREE)
-    if os.path.exists(os.path.join(out, "results.json")):
+    saved = config.get("train")
+    changes = resume.differences(saved if isinstance(saved, dict) else {}, s.resolved(world), _RESUME_FREE)
+    if os.path.exists(os.path.join(out, RESULTS_FILE)):
         if changes:  # its checkpoints are gone: a finished run cannot be continued, with changes or without
             raise NlptError(f"{s.output}: holds a finished run with other settings ({resume.describe(changes)}); "
                             f"choose another -o")
@@ -178,20 +175,7 @@ def resume_point(s: Settings, world: int = 1):
 
 
 # ---------------------------------------------------------------------------------------------
-# Device and precision
-
-
-def resolve_device(name: str):
-    """The engine's device choice (auto: CUDA, then MPS, then CPU); `cuda:N` names one GPU."""
-    import torch
-
-    from nlpt.engine.distributed import pick_device
-
-    if name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise UsageError("--device cuda: no CUDA device is available to this torch")
-        return torch.device(name)
-    return pick_device(name)
+# Precision
 
 
 def autocast_for(device, precision: str):
@@ -213,6 +197,10 @@ class Task:
     columns: object
     labels: object  # LabelMap
     dev_source: str
+
+    @property
+    def kind(self) -> str:
+        return "regression" if self.labels.regression else "classification"
 
 
 def read_task(s: Settings) -> Task:
@@ -304,7 +292,7 @@ def build_static(s: Settings, task: Task) -> Built:
     }
     source = {"kind": "vectors", "path": os.path.abspath(s.vectors)} if s.vectors else {"kind": "random", "dim": s.dim}
     conv = sum(p.numel() for n, p in encoder.named_parameters() if not n.startswith("embedding"))
-    return Built(classifier, classifier, splits, encoder_config, source, lambda d: vocab.save(os.path.join(d, "words.txt")),
+    return Built(classifier, classifier, splits, encoder_config, source, lambda d: vocab.save(os.path.join(d, WORDS_FILE)),
                  body_params=[encoder.embedding.weight] if not s.freeze else [],
                  forward_flops_per_token=2.0 * conv + matrix.shape[1], info={"coverage": coverage})
 
@@ -400,14 +388,6 @@ def save_weights(model, path: str) -> None:
     atomic_write_with(path, lambda tmp: save_model(model, tmp))
 
 
-def _write_json(path: str, data: dict) -> None:
-    from nlpt.common.output import atomic_output
-
-    with atomic_output(path) as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-
-
 class EpochRecords:
     """Loop callback (before `KeepBest`): after each dev evaluation (each epoch), evaluates the test split (a "test" line in
     metrics.jsonl, never used for selection) and records the epoch: train loss (from the loop's train line),
@@ -447,9 +427,7 @@ class EpochRecords:
 
 def finished_results(s: Settings) -> dict:
     """The results.json of a finished run rerun with the same settings (nothing is trained); says so."""
-    from nlpt.engine.run import read_json
-
-    path = os.path.join(s.output, "results.json")
+    path = os.path.join(s.output, RESULTS_FILE)
     results = read_json(path)
     if not isinstance(results, dict):
         raise NlptError(f"{path}: not a finetune results file")
@@ -462,215 +440,197 @@ def run_finetune(s: Settings) -> dict | None:
     None on the other ranks. `results["stopped_by"]` names a stop signal (the run can be continued)."""
     import dataclasses
 
-    from nlpt.engine import distributed as dist_
     from nlpt.engine.launch import resolve_launch
+    from nlpt.engine.run import split_global_batch
 
     s.check()
     launch = resolve_launch(os.environ)
-    main = launch.rank == 0
-    if not main:
+    if launch.rank != 0:
         s = dataclasses.replace(s, quiet=True)
     start = time.perf_counter()
     if s.model is not None:
         from nlpt.finetune.sources import source_kind
 
         source_kind(s.model)  # not a model folder, or an unsupported family: fail before any work
-    from nlpt.engine.run import split_global_batch
-
     global_batch, accum = split_global_batch(s.batch_size, s.global_batch, launch.world)
     found = resume_point(s, launch.world)  # every rank: a finished run ends here on all of them
     if found == FINISHED:
-        return finished_results(s) if main else None
-    resume_from, changes = (found.path, found.changes) if found else (None, [])
-    if found and main:
+        return finished_results(s) if launch.rank == 0 else None
+    if found:
         from nlpt.engine.resume import resuming
 
         log(resuming(found), s.quiet)
     task = read_task(s)
-    import torch  # after the checks: bad input fails without paying for the import
+    import torch
 
-    from nlpt.common.threads import resolve_threads
-    from nlpt.engine import checkpoint as ckpt
-    from nlpt.engine.callbacks import KeepBest
-    from nlpt.engine.loop import LoopSettings, LoopState, MetricsLog, train_loop
-    from nlpt.finetune.metrics import SELECTION_METRIC, classification_metrics, regression_metrics
-    from nlpt.objectives.classification import ClassificationObjective
+    from nlpt.engine.loop import train_loop
+    from nlpt.engine.session import open_session
 
-    threads = resolve_threads(s.threads)
-    if s.threads is None and launch.world > 1:  # ranks on one node share its CPUs
-        threads = max(1, threads // max(1, launch.local_world))
-    d = dist_.setup("cuda" if s.device.startswith("cuda:") else s.device)  # ranks: one device each
-    matmul = None
-    try:
-        if d.world == 1:
-            d.device = resolve_device(s.device)  # `cuda:N` names one GPU
-        device = d.device
-        if device.type == "cpu":
-            from nlpt.models import cpu_matmul
-
-            torch.set_num_threads(threads)
-            if s.model is not None:  # nlpt's Transformer layers; static encoders are torch's own
-                matmul = cpu_matmul.configure(s.cpu_matmul, threads)  # undone in `finally`; logged below
-        if s.precision == "fp16" and device.type != "cuda":
-            raise UsageError("--precision fp16 needs a CUDA device (use bf16 or fp32)")
-        resume_from = dist_.broadcast_object(resume_from, d)
-        autocast = autocast_for(device, s.precision)
+    run_dir = os.path.abspath(s.output)
+    weights_path = os.path.join(run_dir, WEIGHTS_FILE)
+    # static encoders are torch's own layers: only nlpt's Transformer layers have a CPU backend to choose
+    with open_session(s.device, s.precision, s.threads, s.cpu_matmul if s.model is not None else None,
+                      quiet=s.quiet) as run:
         torch.manual_seed(s.seed)
-        built = build_pretrained(s, task, device, autocast) if s.model is not None else build_static(s, task)
-        if matmul is not None and d.main:  # once the input is known to be good: errors stay one line
-            log(matmul.describe(), s.quiet)
-        kind = "regression" if task.labels.regression else "classification"
-        select = SELECTION_METRIC[kind]
-        if task.labels.regression:  # start from the mean score, not 0: the first epochs then learn the differences
-            with torch.no_grad():
-                built.classifier.head.layers[-1].bias.fill_(float(built.splits["train"].targets.mean()))
-
-        run_dir = os.path.abspath(s.output)
+        autocast = autocast_for(run.device, s.precision)
+        built = build_pretrained(s, task, run.device, autocast) if s.model is not None else build_static(s, task)
+        run.announce_backend()
+        objective = _objective(s, task, built, global_batch)
+        trained = built.trained.to(run.device)
+        built.classifier.to(run.device)
         body_lr = s.resolved(launch.world)["body_lr"]
-        splits = {("val" if name == "dev" else name): split for name, split in built.splits.items()}
-        score = regression_metrics if task.labels.regression else classification_metrics
-        objective = ClassificationObjective(task.labels.regression, splits, s.seed, global_batch, score)
-        steps_per_epoch = objective.steps_per_epoch
-        total_steps = steps_per_epoch * s.epochs
-        train_split = built.splits["train"]
-        mean_length = train_split.tokens() / max(1, len(train_split))
-        config = {
-            "format": FORMAT,
-            "task": {"kind": kind, "format": s.format, "columns": asdict(task.columns), "train": os.path.abspath(s.train),
-                     "dev": task.dev_source, "test": os.path.abspath(s.test) if s.test else None},
-            "labels": task.labels.labels,
-            "source": built.source,
-            **({"model": built.model_config} if built.model_config else {}),  # the architecture, as pretrain saves it
-            "encoder": built.encoder_config,
-            "head": {"type": s.head, "dropout": s.dropout, "outputs": task.labels.num_outputs},
-            "freeze": s.freeze,
-            "train": {**s.resolved(launch.world), "accum": accum,
-                      "world": d.world, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps},
-        }
-        weights_path = os.path.join(run_dir, "model.safetensors")
-
-        trained = built.trained.to(device)
-        built.classifier.to(device)
-        groups = _param_groups(trained, built.body_params, s.lr, body_lr, s.weight_decay)
-        optimizer = torch.optim.AdamW(groups, lr=s.lr)
-        trainable = [p for g in optimizer.param_groups for p in g["params"]]
-        n_trainable = sum(p.numel() for p in trainable)
-        n_total = sum(p.numel() for p in built.classifier.parameters())
+        optimizer = torch.optim.AdamW(_param_groups(trained, built.body_params, s.lr, body_lr, s.weight_decay), lr=s.lr)
         scaler = torch.amp.GradScaler("cuda") if s.precision == "fp16" else None
         generator = torch.Generator().manual_seed(s.seed)  # unused by the epoch reader; kept for the loop's checkpoints
-        records = EpochRecords(objective, s.batch_size, device, s.precision, steps_per_epoch)
-        keep = KeepBest(select, lambda model, state: save_weights(built.classifier, weights_path),
-                        patience=s.patience if task.dev is not None else None, main=d.main)
-        callbacks = [records, keep] if task.dev is not None else [records]
-        state = LoopState()
-        if resume_from:
-            reader = ckpt.Reader(resume_from)
-            saved = reader.state
-            ckpt.load_weights(trained, reader)
-            ckpt.load_optimizer(trained, optimizer, reader)
-            torch.set_rng_state(saved["rng_torch"])
-            if "rng_cuda" in saved and device.type == "cuda":
-                torch.cuda.set_rng_state(saved["rng_cuda"], device)
-            if scaler is not None and "scaler" in saved:
-                scaler.load_state_dict(saved["scaler"])
-            for cb, cb_state in zip(callbacks, saved.get("callbacks") or []):
-                cb.load_state_dict(cb_state)
-            state = LoopState(step=int(saved["step"]), tokens=int(saved["tokens"]), elapsed_s=float(saved["elapsed_s"]),
-                              train_sums=dict(saved.get("train_sums") or {}))
-        model = trained
-        if d.world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            model = DistributedDataParallel(trained, device_ids=[device.index] if device.type == "cuda" else None,
-                                            find_unused_parameters=s.model is not None and not s.freeze)
-        if d.main:
-            os.makedirs(run_dir, exist_ok=True)
-            _write_json(os.path.join(run_dir, "config.json"), config)
-            if changes:
-                from nlpt.engine import resume
-
-                log(resume.changes_note(changes, resume.record_changes(run_dir, state.step, resume_from, changes)),
-                    s.quiet)
+        records, keep = _callbacks(s, task, built, objective, run, weights_path)
+        callbacks = [records, keep] if keep is not None else [records]
+        state = run.restore(found, trained, optimizer, generator, scaler, callbacks)
+        model = run.wrap(trained, find_unused=s.model is not None and not s.freeze)
+        config = _run_config(s, task, built, run.world, accum, objective.steps_per_epoch)
+        run.start_run_folder(run_dir, config, state, found, found.changes if found else ())
+        if run.main:
             built.save_vocab(run_dir)
-            log_file = MetricsLog(run_dir)
-            if resume_from:
-                log_file.truncate_after(state.step)
-            elif os.path.exists(log_file.path):
-                os.unlink(log_file.path)
-            log(f"{kind}: {len(task.train)} train, {len(task.dev) if task.dev else 0} dev, "
-                f"{len(task.test) if task.test else 0} test rows; {n_trainable:,} of {n_total:,} parameters train; "
-                f"global batch {global_batch} ({s.batch_size} × {accum} accumulated × {d.world} rank"
-                f"{'s' if d.world > 1 else ''}), {steps_per_epoch} steps per epoch; device {device}", s.quiet)
-        dist_.barrier(d)
+            log(_plan_line(s, task, built, optimizer, config["train"], run), s.quiet)
+        run.barrier()
 
-        settings = LoopSettings(
-            micro_batch=s.batch_size, accum=accum, context=max(1, round(mean_length)), total_steps=total_steps, lr=s.lr,
-            warmup=int(s.warmup * total_steps), schedule="linear", min_lr_ratio=0.0, grad_clip=1.0,
-            eval_every=steps_per_epoch, log_every=steps_per_epoch,  # no dev set: the test line still comes
-            checkpoint_every=steps_per_epoch, keep_last=1, precision=s.precision, quiet=s.quiet,
-            steps_per_epoch=steps_per_epoch, progress_name="finetune")
-        state = train_loop(model, trained, optimizer, objective, generator, settings, d, run_dir, state,
+        settings = _loop_settings(s, accum, objective.steps_per_epoch, built.splits["train"])
+        state = train_loop(model, trained, optimizer, objective, generator, settings, run.d, run_dir, state,
                            {"format": FORMAT}, scaler, on_progress=records.on_train_line, callbacks=callbacks)
-        if task.dev is None and d.main:  # no dev set: the last epoch is the model
+        if task.dev is None and run.main:  # no dev set: the last epoch is the model
             save_weights(built.classifier, weights_path)
-        dist_.barrier(d)  # leave together: a rank tearing down while a peer is mid-collective can abort gloo
-        if not d.main:
+        if not run.main:
             return None
         if state.stopped_by:
             return {"run_dir": run_dir, "stopped_by": state.stopped_by, "steps": state.step, "checkpoint": state.checkpoint}
-    except RuntimeError as exc:  # a peer rank that died mid-collective: one line, not the backend's
-        dist_.raise_if_peer_gone(exc, d)
-        raise
-    finally:
-        if matmul is not None:
-            matmul.restore()
-        dist_.teardown(d)
+        results = _results(s, task, built, config, records, keep, state, time.perf_counter() - start, optimizer)
+    if state.stopped_early:
+        log(f"dev {keep.metric} has not improved for {s.patience} epochs: stopped early after epoch "
+            f"{results['epochs']}", s.quiet)
+    write_json(os.path.join(run_dir, RESULTS_FILE), results)
+    import shutil
 
+    shutil.rmtree(os.path.join(run_dir, CHECKPOINTS_DIR), ignore_errors=True)  # only for continuing an unfinished run
+    return results
+
+
+def _callbacks(s: Settings, task: Task, built: Built, objective, run, weights_path: str):
+    """(`EpochRecords`, `KeepBest` or None without a dev set): the loop's callbacks at each epoch's end."""
+    from nlpt.engine.callbacks import KeepBest
+    from nlpt.finetune.metrics import SELECTION_METRIC
+
+    records = EpochRecords(objective, s.batch_size, run.device, s.precision, objective.steps_per_epoch)
+    if task.dev is None:
+        return records, None
+    keep = KeepBest(SELECTION_METRIC[task.kind], lambda model, state: save_weights(built.classifier, weights_path),
+                    patience=s.patience, main=run.main)
+    return records, keep
+
+
+def _objective(s: Settings, task: Task, built: Built, global_batch: int):
+    """The task as the loop's objective: epochs over the training rows, dev as validation (metrics that select
+    the best epoch), test logged beside it. A regression head starts from the mean score, not 0: the first
+    epochs then learn the differences."""
+    import torch
+
+    from nlpt.finetune.metrics import classification_metrics, regression_metrics
+    from nlpt.objectives.classification import ClassificationObjective
+
+    if task.labels.regression:
+        with torch.no_grad():
+            built.classifier.head.layers[-1].bias.fill_(float(built.splits["train"].targets.mean()))
+    splits = {("val" if name == "dev" else name): split for name, split in built.splits.items()}
+    score = regression_metrics if task.labels.regression else classification_metrics
+    return ClassificationObjective(task.labels.regression, splits, s.seed, global_batch, score)
+
+
+def _run_config(s: Settings, task: Task, built: Built, world: int, accum: int, steps_per_epoch: int) -> dict:
+    """The run's config.json: everything `predict` needs (layout in the module docstring)."""
+    return {
+        "format": FORMAT,
+        "task": {"kind": "regression" if task.labels.regression else "classification", "format": s.format,
+                 "columns": asdict(task.columns), "train": os.path.abspath(s.train), "dev": task.dev_source,
+                 "test": os.path.abspath(s.test) if s.test else None},
+        "labels": task.labels.labels,
+        "source": built.source,
+        **({"model": built.model_config} if built.model_config else {}),  # the architecture, as pretrain saves it
+        "encoder": built.encoder_config,
+        "head": {"type": s.head, "dropout": s.dropout, "outputs": task.labels.num_outputs},
+        "freeze": s.freeze,
+        "train": {**s.resolved(world), "accum": accum, "world": world, "steps_per_epoch": steps_per_epoch,
+                  "total_steps": steps_per_epoch * s.epochs},
+    }
+
+
+def _parameters(built: Built, optimizer) -> dict:
+    return {"total": sum(p.numel() for p in built.classifier.parameters()),
+            "trainable": sum(p.numel() for g in optimizer.param_groups for p in g["params"])}
+
+
+def _plan_line(s: Settings, task: Task, built: Built, optimizer, train: dict, run) -> str:
+    """What is about to train, in one line."""
+    n = _parameters(built, optimizer)
+    world = run.world
+    return (f"{task.kind}: {len(task.train)} train, {len(task.dev) if task.dev else 0} dev, "
+            f"{len(task.test) if task.test else 0} test rows; {n['trainable']:,} of {n['total']:,} parameters train; "
+            f"global batch {train['global_batch']} ({s.batch_size} × {train['accum']} accumulated × {world} rank"
+            f"{'s' if world > 1 else ''}), {train['steps_per_epoch']} steps per epoch; device {run.device}")
+
+
+def _loop_settings(s: Settings, accum: int, steps_per_epoch: int, train_split):
+    """The loop's settings for epochs: validation, a log line and a checkpoint at the end of each."""
+    from nlpt.engine.loop import LoopSettings
+
+    total_steps = steps_per_epoch * s.epochs
+    mean_length = train_split.tokens() / max(1, len(train_split))
+    return LoopSettings(
+        micro_batch=s.batch_size, accum=accum, context=max(1, round(mean_length)), total_steps=total_steps, lr=s.lr,
+        warmup=int(s.warmup * total_steps), schedule="linear", min_lr_ratio=0.0, grad_clip=1.0,
+        eval_every=steps_per_epoch, log_every=steps_per_epoch,  # no dev set: the test line still comes
+        checkpoint_every=steps_per_epoch, keep_last=1, precision=s.precision, quiet=s.quiet,
+        steps_per_epoch=steps_per_epoch, progress_name="finetune")
+
+
+def _results(s: Settings, task: Task, built: Built, config: dict, records, keep, state, elapsed: float,
+             optimizer) -> dict:
+    """results.json: the selected epoch's dev and test metrics, every epoch's, what was skipped, the compute."""
+    steps_per_epoch = config["train"]["steps_per_epoch"]
     history = [{"epoch": r["epoch"], "train_loss": r["train_loss"], **{k: r[k] for k in ("dev", "test") if k in r}}
                for r in records.history]
-    if task.dev is not None and keep.best is not None:
+    if keep is not None and keep.best is not None:
         best_step = keep.best["step"]
         best = next(r for r in history if r["epoch"] == -(-best_step // steps_per_epoch))
     else:
         best = history[-1] if history else {"epoch": 0}
-    elapsed = time.perf_counter() - start
-    tokens = state.tokens
     if s.freeze and s.model is not None:
         # The body ran once over every split; only the head trained.
         flops = built.forward_flops_per_token * built.info.get("feature_tokens", 0)
     else:
         factor = 3.0 if built.body_params else 1.0  # backward through a trained body costs twice the forward
-        flops = factor * built.forward_flops_per_token * tokens
-    results = {
-        "run_dir": run_dir,
-        "task": kind,
+        flops = factor * built.forward_flops_per_token * state.tokens
+    splits = (("train", task.train), ("dev", task.dev), ("test", task.test))
+    return {
+        "run_dir": os.path.abspath(s.output),
+        "task": task.kind,
         "labels": task.labels.labels,
         "source": built.source,
         "encoder": built.encoder_config.get("type") or (built.model_config or {}).get("family"),
         "pooling": built.encoder_config.get("pooling"),
         "freeze": s.freeze,
-        "rows": {name: len(split) for name, split in (("train", task.train), ("dev", task.dev), ("test", task.test)) if split is not None},
-        "skipped": {split.name: dict(split.skipped) for split in (task.train, task.dev, task.test) if split is not None and split.skipped},
+        "rows": {name: len(split) for name, split in splits if split is not None},
+        "skipped": {split.name: dict(split.skipped) for _, split in splits if split is not None and split.skipped},
         "epochs": len(history),
         "best_epoch": best["epoch"],
-        "selected_on": f"dev {select}" if task.dev is not None else "last epoch (no dev set)",
+        "selected_on": f"dev {keep.metric}" if keep is not None else "last epoch (no dev set)",
         "stopped_early": state.stopped_early,
         "dev": best.get("dev"),
         "test": best.get("test"),
         "history": history,
-        "parameters": {"total": n_total, "trainable": n_trainable},
-        "global_batch": global_batch,
+        "parameters": _parameters(built, optimizer),
+        "global_batch": config["train"]["global_batch"],
         "steps": state.step,
-        "train_tokens": tokens,
+        "train_tokens": state.tokens,
         "compute_flops": flops,
         "elapsed_s": round(elapsed, 3),
         "stopped_by": None,
         **built.info,
     }
-    if state.stopped_early:
-        log(f"dev {select} has not improved for {s.patience} epochs: stopped early after epoch {len(history)}", s.quiet)
-    _write_json(os.path.join(run_dir, "results.json"), results)
-    import shutil
-
-    shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)  # only for continuing an unfinished run
-    return results

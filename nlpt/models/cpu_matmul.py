@@ -57,7 +57,6 @@ AUTO_MARGIN = 1.1  # numpy must be this much faster for "auto" to take it
 _PROBE_SHAPE = (2048, 384, 1536)  # rows, width, FFN width: gpt-mini's products, when the model's are not given
 CACHE_ENV = "NLPT_CACHE_DIR"  # where auto keeps its per-machine decisions (default ~/.cache/nlpt)
 POOLS_REASON = "on {threads} threads numpy's and torch's thread pools would contend for the same cores"
-RECORD_FILE = "cpu-matmul.json"  # in a run folder: `Choice.record()`
 
 _use_numpy = False
 _PLAIN = (torch.Tensor, nn.Parameter)
@@ -73,7 +72,7 @@ class Choice:
         self._previous, self._limits = previous, limits
 
     def record(self) -> dict:
-        """What a run folder keeps (RECORD_FILE), so that a slow run can be explained afterwards."""
+        """What a run folder keeps (its cpu-matmul.json), so that a slow run can be explained afterwards."""
         return {"requested": self.requested, "backend": self.backend, "threads": self.threads, "reason": self.reason,
                 "numpy_speedup": None if self.speedup is None else round(self.speedup, 3),
                 "from_cache": self.cached}
@@ -101,15 +100,16 @@ def _limit_blas_threads(threads: int):
     return threadpool_limits(limits=threads, user_api="blas")
 
 
-def time_product(m: int, k: int, n: int, threads: int, calls: int = 7) -> tuple[float, float]:
+def time_product(m: int, k: int, n: int, threads: int, calls: int = 7, limit_blas: bool = True) -> tuple[float, float]:
     """Best seconds of x [m × k] · wᵀ (w stored n × k, as a layer's weight) through torch and through numpy,
     both on `threads` threads, in alternating calls after two untimed ones (which start each library's threads).
     On one thread both compute in the calling thread, so its CPU clock is read: other jobs taking the core
-    between calls do not count, and a timing on a busy machine decides as on a quiet one."""
+    between calls do not count, and a timing on a busy machine decides as on a quiet one. `limit_blas` False:
+    the caller has already limited numpy's BLAS to `threads`."""
     clock = time.thread_time if threads == 1 else time.perf_counter
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    limits = _limit_blas_threads(threads)  # numpy's BLAS on the same threads, whoever calls this
+    limits = _limit_blas_threads(threads) if limit_blas else None  # numpy's BLAS on the same threads
     try:
         g = torch.Generator().manual_seed(0)
         x, w, out = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g), torch.empty(m, n)
@@ -163,9 +163,9 @@ def _read_cache(path: str) -> dict:
         return {}
 
 
-def _write_cache(path: str, key: str, speedup: float) -> None:
-    """Keep the decision (best effort: a read-only home only means timing again next time)."""
-    data = _read_cache(path)
+def _write_cache(path: str, data: dict, key: str, speedup: float) -> None:
+    """Keep the decision beside the others of `data` (the cache as read; best effort: a read-only home only
+    means timing again next time)."""
     data[key] = {"numpy_speedup": round(speedup, 3), "measured": time.strftime("%Y-%m-%dT%H:%M:%S")}
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
@@ -182,15 +182,18 @@ def _write_cache(path: str, key: str, speedup: float) -> None:
 
 def _measured_speedup(threads: int, shape: tuple) -> tuple[float, bool]:
     """numpy's speed over torch's on `threads` threads at a layer's products for `shape` (rows, width, FFN
-    width): x · W into the FFN and back out of it, summed; (ratio, whether it came from the cache)."""
+    width): x · W into the FFN and back out of it, summed; (ratio, whether it came from the cache). numpy's
+    BLAS is already limited to `threads` (by `configure`)."""
     path, key = cache_file(), _machine_key(threads, shape)
-    known = _read_cache(path).get(key)
+    cache = _read_cache(path)
+    known = cache.get(key)
     if isinstance(known, dict) and isinstance(known.get("numpy_speedup"), (int, float)) and known["numpy_speedup"] > 0:
         return float(known["numpy_speedup"]), True
     rows, width, ffn = shape
-    into, out = time_product(rows, width, ffn, threads, calls=9), time_product(rows, ffn, width, threads, calls=9)
+    into = time_product(rows, width, ffn, threads, calls=9, limit_blas=False)
+    out = time_product(rows, ffn, width, threads, calls=9, limit_blas=False)
     speedup = (into[0] + out[0]) / (into[1] + out[1])
-    _write_cache(path, key, speedup)
+    _write_cache(path, cache, key, speedup)
     return speedup, False
 
 

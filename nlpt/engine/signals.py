@@ -1,0 +1,48 @@
+"""SIGINT, SIGTERM and SIGUSR1 while a stage of a run works: the one stop-signal mechanism of the engine.
+
+Two stages need them handled differently, with the same handlers installed and put back the same way:
+
+* the training loop *notes* the signal (`StopSignals().signum`) and acts on it at the next step boundary:
+  every rank agrees, saves a checkpoint and returns, so a requeued job continues where it stopped;
+* building token files *raises* `Interrupted` at once (`StopSignals(raise_now=True)`, exit 130/143/138 with
+  `note`), so that the temporary folder is removed before the process ends.
+
+Handlers are installed only in the main thread (Python allows no other); elsewhere nothing changes.
+Torch-free.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Optional
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1") if hasattr(signal, name))
+
+
+class StopSignals:
+    """A context that handles `STOP_SIGNALS` while it is open and puts the previous handlers back on leaving."""
+
+    def __init__(self, raise_now: bool = False, note: Optional[str] = None):
+        self.raise_now = raise_now
+        self.note = note  # with raise_now: what was left behind, for the exit message
+        self.signum = 0  # the last signal received (0: none)
+        self._old: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        self.signum = signum
+        if self.raise_now:
+            from nlpt.common.errors import Interrupted
+
+            raise Interrupted(signum, self.note)
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for s in STOP_SIGNALS:
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+        self._old = {}
