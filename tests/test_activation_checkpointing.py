@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 pytest.importorskip("tokenizers")
 
-from _cli import documents_and_tokenizers, nlpt_main, require_gloo  # noqa: E402
+from _cli import nlpt, require_gloo  # noqa: E402
 from test_pretrain_distributed import _torchrun, train_losses  # noqa: E402
 from test_pretrain_distributed import args as gloo_args  # noqa: E402
 
@@ -78,14 +78,9 @@ def test_blocks_run_plainly_without_gradients():
 # --------------------------------------------------------------------------- through the CLI
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    return documents_and_tokenizers(tmp_path_factory, "checkpointing", lines=300)
-
-
-def _args(files, run, arch, extra=()):
-    tok = {"bert-mini": files["wp"], "t5-mini": files["t5"]}.get(arch, files["bpe"])
-    return [files["corpus"], "-o", run, "--tokenizer", tok, "--arch", arch, "--layers", 2, "--hidden", 32,
+def _args(documents, run, arch, extra=()):
+    tok = {"bert-mini": documents["wp"], "t5-mini": documents["t5"]}.get(arch, documents["bpe"])
+    return [documents["corpus"], "-o", run, "--tokenizer", tok, "--arch", arch, "--layers", 2, "--hidden", 32,
             "--heads", 2, "--ffn", 64, "--context", 32, "--vocab", 320, "--batch", 4, "--max-steps", 3,
             "--warmup", 1, "--eval-every", 0, "--eval-batches", 1, "--log-every", 1, "--threads", 1,
             "--dropout", 0.1, "--quiet", *extra]
@@ -98,11 +93,11 @@ def _losses(run):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["gpt-mini", "llama-mini", "moe-mini", "bert-mini", "t5-mini", "bart-mini"])
-def test_cli_same_losses_for_every_family(arch, files, tmp_path, capsys):
+def test_cli_same_losses_for_every_family(arch, documents, tmp_path):
     runs = {}
     for flag in ((), ("--activation-checkpointing",)):
         run = str(tmp_path / ("ckpt" if flag else "plain"))
-        code, _, err = nlpt_main("pretrain", *_args(files, run, arch, flag), capsys=capsys)
+        code, _, err = nlpt("pretrain", *_args(documents, run, arch, flag))
         assert code == 0, err
         runs[bool(flag)] = _losses(run)
     assert len(runs[False]) == 3
@@ -113,14 +108,14 @@ def test_cli_same_losses_for_every_family(arch, files, tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_gloo_ranks_with_checkpointing_match_one_process(strategy, files, tmp_path, capsys):
+def test_two_gloo_ranks_with_checkpointing_match_one_process(strategy, documents, tmp_path):
     require_gloo(fsdp=strategy == "fsdp")
     tokens = tmp_path / "tokens"
     single = str(tmp_path / "single")
-    char = files["char"]
-    assert nlpt_main("pretrain", *gloo_args(files["flat"], char, single, 4, tokens), capsys=capsys)[0] == 0
+    char = documents["char"]
+    assert nlpt("pretrain", *gloo_args(documents["flat"], char, single, 4, tokens))[0] == 0
     double = str(tmp_path / "double")
-    r = _torchrun("pretrain", *gloo_args(files["flat"], char, double, 4, tokens,
+    r = _torchrun("pretrain", *gloo_args(documents["flat"], char, double, 4, tokens,
                                          ["--strategy", strategy, "--activation-checkpointing"]))
     assert r.returncode == 0, r.stderr[-3000:]
     a, b = train_losses(single), train_losses(double)
@@ -130,16 +125,15 @@ def test_two_gloo_ranks_with_checkpointing_match_one_process(strategy, files, tm
 
 
 @pytest.mark.slow
-def test_compile_with_checkpointing(files, tmp_path, capsys):
+def test_compile_with_checkpointing(documents, tmp_path):
     eager = str(tmp_path / "eager")
-    assert nlpt_main("pretrain", *_args(files, eager, "gpt-mini", ("--dropout", 0)), capsys=capsys)[0] == 0
+    assert nlpt("pretrain", *_args(documents, eager, "gpt-mini", ("--dropout", 0)))[0] == 0
     compiled = str(tmp_path / "compiled")
-    code, _, err = nlpt_main("pretrain", *_args(files, compiled, "gpt-mini",
-                                                ("--dropout", 0, "--compile", "--activation-checkpointing")),
-                             capsys=capsys)
+    code, _, err = nlpt("pretrain", *_args(documents, compiled, "gpt-mini",
+                                                ("--dropout", 0, "--compile", "--activation-checkpointing")))
     if code != 0:
         plain = str(tmp_path / "plain-compile")
-        if nlpt_main("pretrain", *_args(files, plain, "gpt-mini", ("--dropout", 0, "--compile")), capsys=capsys)[0]:
+        if nlpt("pretrain", *_args(documents, plain, "gpt-mini", ("--dropout", 0, "--compile")))[0]:
             pytest.skip(f"torch.compile does not run on this machine: {err.strip()[-300:]}")
     assert code == 0, err
     assert _losses(compiled) == pytest.approx(_losses(eager), rel=1e-4, abs=1e-4)

@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import nlpt
-from _corpus_helpers import nlpt as run_nlpt
+from _cli import nlpt
+from nlpt import __version__
 from nlpt.cli import app
 
 HEAVY = ("numpy", "numba", "torch", "llvmlite", "scipy", "tokenizers")
@@ -30,12 +30,12 @@ def all_command_paths():
 
 
 def test_help_and_version():
-    r = run_nlpt("--help")
+    r = nlpt("--help")
     assert r.returncode == 0
     for name in ("corpus", "vocab", "train-w2v", "train-glove", "train-subword", "pretrain", "finetune", "params", "compare"):
         assert name in r.stdout
-    r = run_nlpt("--version")
-    assert r.returncode == 0 and r.stdout.strip() == f"nlpt {nlpt.__version__}"
+    r = nlpt("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"nlpt {__version__}"
 
 
 def test_every_subcommand_has_help():
@@ -49,14 +49,14 @@ def test_every_subcommand_has_help():
 
 
 def test_vocab_default_subcommand_help_mentions_tokenizers():
-    r = run_nlpt("vocab", "count", "--help")
+    r = nlpt("vocab", "count", "--help")
     assert r.returncode == 0 and "--tokenizer" in r.stdout and "--min-count" in r.stdout
 
 
 def test_usage_error_exit_code():
-    r = run_nlpt("corpus", "stats")
+    r = nlpt("corpus", "stats")
     assert r.returncode == 2
-    r = run_nlpt("vocab", "merge", "--no-such-option", "x")
+    r = nlpt("vocab", "merge", "--no-such-option", "x")
     assert r.returncode == 2
     # one line, whichever command: the shell reports click's usage errors itself
     assert r.stderr.strip() == "nlpt: error: No such option: --no-such-option (see 'nlpt vocab merge --help')"
@@ -95,10 +95,10 @@ def test_light_commands_import_no_pydantic(args):
 
 def test_errors_are_one_line_unless_debug(tmp_path):
     missing = tmp_path / "nope.txt"
-    r = run_nlpt("corpus", "stats", missing)
+    r = nlpt("corpus", "stats", missing)
     assert r.returncode == 1
     assert r.stderr.strip() == f"nlpt: error: {missing}: no such file or directory"
     for args, env in ((("--debug", "corpus", "stats", missing), None), (("corpus", "stats", missing), {"NLPT_DEBUG": "1"})):
-        r = run_nlpt(*args, env=env)
+        r = nlpt(*args, env=env)
         assert r.returncode != 0
         assert "Traceback" in r.stderr and "no such file or directory" in r.stderr

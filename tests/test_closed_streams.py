@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from _corpus_helpers import REPO
+from _cli import ROOT
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def corpus(tmp_path):
 
 def run_closed(args, close: tuple, cwd):
     """`python -m nlpt ARGS` with the descriptors in `close` closed in the child; stdout/stderr captured when open."""
-    env = dict(os.environ, PYTHONPATH=REPO)
+    env = dict(os.environ, PYTHONPATH=ROOT)
     env.pop("NLPT_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "nlpt", *map(str, args)],

@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from _cli import ROOT
-from _corpus_helpers import nlpt
+from _cli import ROOT, nlpt
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from _corpus_helpers import nlpt
+from _cli import nlpt
 from nlpt.embeddings import evaluate as ev
 from nlpt.embeddings.formats.vectors import Vectors
 

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from _corpus_helpers import nlpt
+from _cli import nlpt
 from nlpt.embeddings.formats.vectors import Vectors
 
 CRANE = ["a crane is flying", "a crane driver came"]

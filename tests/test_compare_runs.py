@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from _corpus_helpers import nlpt
+from _cli import nlpt
 from nlpt.transformer.configs import EncoderConfig, GPTConfig, LlamaConfig, config_fields, config_from_dict
 from nlpt.transformer import params as P
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from _corpus_helpers import nlpt
+from _cli import nlpt
 from test_compare_arch import _imported_modules
 from nlpt.transformer.registry import resolve
 from nlpt.transformer import report

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from _corpus_helpers import SHARED, nlpt
+from _cli import SHARED, nlpt
 
 TEXT = "The cat sat.\nThe dog sat, too!\n\nA cat\n"
 

@@ -13,7 +13,7 @@ pytest.importorskip("safetensors")
 pytest.importorskip("threadpoolctl")
 
 import torch.nn.functional as F  # noqa: E402
-from _cli import char_tokenizer_file, needs_synthetic, nlpt_main, synthetic_head  # noqa: E402
+from _cli import char_tokenizer_file, needs_synthetic, nlpt, synthetic_head  # noqa: E402
 
 from nlpt.models import build, cpu_matmul  # noqa: E402
 from nlpt.transformer.configs import GPTConfig, LlamaConfig  # noqa: E402
@@ -121,14 +121,14 @@ def test_auto_says_what_it_chose(tmp_path, monkeypatch):
 
 
 @needs_synthetic
-def test_pretrain_cpu_matmul_flag_end_to_end(tmp_path_factory, tmp_path, capsys):
+def test_pretrain_cpu_matmul_flag_end_to_end(tmp_path_factory, tmp_path):
     corpus = synthetic_head(tmp_path_factory, 300)
     tok = char_tokenizer_file(tmp_path_factory, corpus)
     run = str(tmp_path / "run")
     args = [corpus, "-o", run, "--tokenizer", tok, "--arch", "gpt-mini", "--layers", 1, "--hidden", 32, "--heads", 4,
             "--ffn", 64, "--context", 32, "--vocab", 64, "--batch", 4, "--max-steps", 12, "--lr", 3e-3, "--warmup", 2,
             "--eval-every", 0, "--eval-batches", 2, "--log-every", 1, "--threads", 1]
-    code, _, err = nlpt_main("pretrain", *args, "--cpu-matmul", "numpy", capsys=capsys)
+    code, _, err = nlpt("pretrain", *args, "--cpu-matmul", "numpy")
     assert code == 0, err
     assert "matrix products on CPU through numpy's BLAS" in err
     assert not cpu_matmul.active()  # the run undid its choice
@@ -138,8 +138,7 @@ def test_pretrain_cpu_matmul_flag_end_to_end(tmp_path_factory, tmp_path, capsys)
     with open(os.path.join(run, "config.json")) as fh:
         assert json.load(fh)["train"]["cpu_matmul"] == "numpy"
 
-    code, _, err = nlpt_main("pretrain", *args[:2], str(tmp_path / "bad"), *args[3:], "--cpu-matmul", "blas",
-                             capsys=capsys)
+    code, _, err = nlpt("pretrain", *args[:2], str(tmp_path / "bad"), *args[3:], "--cpu-matmul", "blas")
     assert code == 2 and "--cpu-matmul must be one of auto, torch, numpy" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not os.path.exists(tmp_path / "bad")
 
@@ -148,7 +147,6 @@ def test_finetune_cpu_matmul_flag_end_to_end(tmp_path_factory, tmp_path):
     """`nlpt finetune --model` (a Hugging Face folder, read into nlpt's own BERT) multiplies through the chosen
     BLAS and says so; static vectors never configure it; a bad value is a usage error."""
     transformers = pytest.importorskip("transformers")
-    from _corpus_helpers import nlpt
     from _finetune_task import FILLER, NEG, POS, write_task
     from tokenizers import Tokenizer, models, pre_tokenizers
 

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 pytest.importorskip("threadpoolctl")
 
-from _cli import char_tokenizer_file, needs_synthetic, nlpt_main, synthetic_head  # noqa: E402
+from _cli import char_tokenizer_file, needs_synthetic, nlpt, synthetic_head  # noqa: E402
 
 from nlpt.models import cpu_matmul  # noqa: E402
 
@@ -94,17 +94,16 @@ def test_explicit_backends_never_time(cache_dir, timings):
 
 @needs_synthetic
 @pytest.mark.parametrize("threads, backend", [(1, "numpy"), (2, "torch")])
-def test_the_run_folder_says_which_backend_and_why(tmp_path_factory, tmp_path, capsys, cache_dir, timings, threads,
+def test_the_run_folder_says_which_backend_and_why(tmp_path_factory, tmp_path, cache_dir, timings, threads,
                                                    backend):
     planned, _ = timings
     planned.append((2.0, 1.0))  # on one thread: numpy "2× faster"
     corpus = synthetic_head(tmp_path_factory, 200)
     tok = char_tokenizer_file(tmp_path_factory, corpus)
     run = tmp_path / "run"
-    code, _, err = nlpt_main("pretrain", corpus, "-o", run, "--tokenizer", tok, "--arch", "gpt-mini", "--layers", 1,
-                             "--hidden", 16, "--heads", 2, "--ffn", 32, "--context", 16, "--vocab", 64, "--batch", 2,
-                             "--max-steps", 2, "--eval-every", 0, "--eval-batches", 1, "--threads", threads,
-                             capsys=capsys)
+    code, _, err = nlpt("pretrain", corpus, "-o", run, "--tokenizer", tok, "--arch", "gpt-mini", "--layers", 1,
+                        "--hidden", 16, "--heads", 2, "--ffn", 32, "--context", 16, "--vocab", 64, "--batch", 2,
+                        "--max-steps", 2, "--eval-every", 0, "--eval-batches", 1, "--threads", threads)
     assert code == 0, err
     record = json.loads((run / "cpu-matmul.json").read_text())
     assert record["requested"] == "auto" and record["backend"] == backend and record["threads"] == threads

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _cli import char_tokenizer_file, nlpt_main, synthetic_head  # noqa: E402
+from _cli import char_tokenizer_file, nlpt, synthetic_head  # noqa: E402
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (benchmarks/gpu_check.sh "
@@ -37,9 +37,9 @@ def tiny(corpus, tok, run, arch="gpt-mini", extra=()):
 
 
 @pytest.mark.parametrize("arch, precision", [("gpt-mini", "bf16"), ("llama-mini", "bf16"), ("gpt-mini", "fp16")])
-def test_mixed_precision_training_learns_and_logs_memory(arch, precision, corpus, tok, tmp_path, capsys):
+def test_mixed_precision_training_learns_and_logs_memory(arch, precision, corpus, tok, tmp_path):
     run = tmp_path / "run"
-    code, _, err = nlpt_main("pretrain", *tiny(corpus, tok, run, arch, ("--precision", precision)), capsys=capsys)
+    code, _, err = nlpt("pretrain", *tiny(corpus, tok, run, arch, ("--precision", precision)))
     assert code == 0, err
     with open(run / "metrics.jsonl") as fh:
         train = [r for r in map(json.loads, fh) if r["split"] == "train"]
@@ -78,14 +78,14 @@ def test_sdpa_flash_and_efficient_kernels_equal_the_math_kernel():
         assert torch.allclose(out[backend], out[SDPBackend.MATH], atol=5e-2, rtol=5e-2), backend
 
 
-def test_eval_on_cuda_equals_cpu(corpus, tok, tmp_path, capsys):
+def test_eval_on_cuda_equals_cpu(corpus, tok, tmp_path):
     run = tmp_path / "run"
-    code, _, err = nlpt_main("pretrain", *tiny(corpus, tok, run, extra=("--max-steps", 5)), capsys=capsys)
+    code, _, err = nlpt("pretrain", *tiny(corpus, tok, run, extra=("--max-steps", 5)))
     assert code == 0, err
     docs = []
     for device in ("cpu", "cuda"):
-        code, out, err = nlpt_main("pretrain", "eval", run, "--data", corpus, "--stride", 32, "--device", device,
-                                   "--json", capsys=capsys)
+        code, out, err = nlpt("pretrain", "eval", run, "--data", corpus, "--stride", 32, "--device", device,
+                              "--json")
         assert code == 0, err
         docs.append(json.loads(out))
     assert docs[1]["nats"] == pytest.approx(docs[0]["nats"], rel=1e-3)

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from _corpus_helpers import nlpt
+from _cli import nlpt
 
 PAYLOAD = os.urandom(300_000) + b"the end"
 TEXT = ("the quick brown fox " * 5000).encode()

@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from _corpus_helpers import nlpt  # noqa: E402
+from _cli import nlpt  # noqa: E402
 from nlpt.finetune.train import Settings, run_finetune  # noqa: E402
 
 from _finetune_task import FILLER, NEG, POS, labelled_sentence as _row, write_task  # noqa: E402

@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from _cli import ROOT, nlpt_main, require_gloo  # noqa: E402
+from _cli import ROOT, nlpt, require_gloo  # noqa: E402
 
 from _finetune_task import write_task  # noqa: E402
 
@@ -44,13 +44,12 @@ def weights(run):
     return load_file(os.path.join(run, "model.safetensors"))
 
 
-def test_global_batch_accumulation_equals_one_big_batch(task, tmp_path, capsys):
+def test_global_batch_accumulation_equals_one_big_batch(task, tmp_path):
     common = ("--epochs", "3", "--patience", "3", "--dropout", "0")
-    code, out, err = nlpt_main(*args(task, tmp_path / "big", "--batch-size", "40", *common), capsys=capsys)
+    code, out, err = nlpt(*args(task, tmp_path / "big", "--batch-size", "40", *common))
     assert code == 0, err
     big = json.loads(out)
-    code, out, err = nlpt_main(*args(task, tmp_path / "acc", "--batch-size", "10", "--global-batch", "40", *common),
-                               capsys=capsys)
+    code, out, err = nlpt(*args(task, tmp_path / "acc", "--batch-size", "10", "--global-batch", "40", *common))
     assert code == 0, err
     acc = json.loads(out)
     assert big["global_batch"] == acc["global_batch"] == 40 and big["steps"] == acc["steps"] == 15
@@ -67,18 +66,18 @@ def test_global_batch_accumulation_equals_one_big_batch(task, tmp_path, capsys):
     # and it learnt: the engine's loop trains the classifier
     assert acc["test"]["accuracy"] >= 0.9
     # a global batch that micro-batches cannot make up is refused before any work
-    code, _, err = nlpt_main(*args(task, tmp_path / "bad", "--batch-size", "16", "--global-batch", "40"), capsys=capsys)
+    code, _, err = nlpt(*args(task, tmp_path / "bad", "--batch-size", "16", "--global-batch", "40"))
     assert code == 2 and "--global-batch 40 is not a multiple of --batch 16" in err
     assert not (tmp_path / "bad").exists()
 
 
-def test_sigterm_mid_epoch_then_the_same_command_continues_to_the_same_result(task, tmp_path, capsys, monkeypatch):
+def test_sigterm_mid_epoch_then_the_same_command_continues_to_the_same_result(task, tmp_path, monkeypatch):
     from nlpt.objectives.classification import ClassificationObjective
 
     # dropout on: the torch RNG must resume too; trainable vectors: the optimizer state as well
     common = ("--batch-size", "16", "--epochs", "4", "--patience", "4", "--dropout", "0.2", "--encoder", "cnn",
               "--filters", "8")
-    code, out, err = nlpt_main(*args(task, tmp_path / "straight", *common), capsys=capsys)
+    code, out, err = nlpt(*args(task, tmp_path / "straight", *common))
     assert code == 0, err
     straight = json.loads(out)
     assert not (tmp_path / "straight" / "checkpoints").exists()  # removed once the run is finished
@@ -92,16 +91,16 @@ def test_sigterm_mid_epoch_then_the_same_command_continues_to_the_same_result(ta
 
     monkeypatch.setattr(ClassificationObjective, "step_batch", step_batch)
     stopped = tmp_path / "stopped"
-    code, out, err = nlpt_main(*args(task, stopped, *common), capsys=capsys)
+    code, out, err = nlpt(*args(task, stopped, *common))
     assert code == 143, err
     assert "stopped by SIGTERM at step 18" in err and "rerun the same command to continue" in err
     assert not (stopped / "results.json").exists() and (stopped / "checkpoints" / "step-18").is_dir()
     monkeypatch.setattr(ClassificationObjective, "step_batch", real)
 
     # other settings are refused, the same command continues
-    code, _, err = nlpt_main(*args(task, stopped, *common[:-1], "9"), capsys=capsys)
+    code, _, err = nlpt(*args(task, stopped, *common[:-1], "9"))
     assert code == 1 and "holds an unfinished run with other settings (filters: 8 then, 9 now)" in err
-    code, out, err = nlpt_main(*args(task, stopped, *common), capsys=capsys)
+    code, out, err = nlpt(*args(task, stopped, *common))
     assert code == 0, err
     resumed = json.loads(out)
     a, b = weights(tmp_path / "straight"), weights(stopped)
@@ -112,9 +111,9 @@ def test_sigterm_mid_epoch_then_the_same_command_continues_to_the_same_result(ta
     assert [x["split"] for x in lines(stopped)][:3] == ["train", "val", "test"]
 
 
-def test_early_stopping_is_a_loop_callback_that_keeps_the_best_epoch(task, tmp_path, capsys):
-    code, out, err = nlpt_main(*args(task, tmp_path / "run", "--freeze", "--lr", "0.5", "--epochs", "40",
-                                     "--patience", "1", "--batch-size", "50"), capsys=capsys)
+def test_early_stopping_is_a_loop_callback_that_keeps_the_best_epoch(task, tmp_path):
+    code, out, err = nlpt(*args(task, tmp_path / "run", "--freeze", "--lr", "0.5", "--epochs", "40",
+                                     "--patience", "1", "--batch-size", "50"))
     assert code == 0, err
     r = json.loads(out)
     assert r["stopped_early"] and r["epochs"] < 40 and "stopped early after epoch" in err
@@ -128,7 +127,7 @@ def test_early_stopping_is_a_loop_callback_that_keeps_the_best_epoch(task, tmp_p
     no_dev = args(task, tmp_path / "nodev", "--freeze", "--epochs", "2", "--dev-split", "0")
     assert no_dev[3] == "--dev"
     del no_dev[3:5]
-    code, out, err = nlpt_main(*no_dev, capsys=capsys)
+    code, out, err = nlpt(*no_dev)
     assert code == 0, err
     r = json.loads(out)
     assert r["dev"] is None and r["best_epoch"] == 2 and [h["epoch"] for h in r["history"]] == [1, 2]
@@ -137,10 +136,10 @@ def test_early_stopping_is_a_loop_callback_that_keeps_the_best_epoch(task, tmp_p
 
 
 @pytest.mark.slow
-def test_two_process_torchrun_gloo_matches_one_process(task, tmp_path, capsys):
+def test_two_process_torchrun_gloo_matches_one_process(task, tmp_path):
     require_gloo()
     common = ("--epochs", "2", "--dropout", "0", "--global-batch", "40")
-    code, out, err = nlpt_main(*args(task, tmp_path / "one", "--batch-size", "40", *common), capsys=capsys)
+    code, out, err = nlpt(*args(task, tmp_path / "one", "--batch-size", "40", *common))
     assert code == 0, err
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                         "-m", "nlpt", *map(str, args(task, tmp_path / "two", "--batch-size", "20", *common))],
@@ -160,7 +159,7 @@ def test_two_process_torchrun_gloo_matches_one_process(task, tmp_path, capsys):
     assert two["test"]["accuracy"] >= 0.8
 
 
-def test_static_vectors_are_tokenized_as_their_sidecar_says(task, tmp_path, capsys):
+def test_static_vectors_are_tokenized_as_their_sidecar_says(task, tmp_path):
     """Vectors with upper-case words whose sidecar says the corpus was lower-cased and NFKC-normalised: the task
     text (upper case, full-width letters) is tokenized the same way, unless a flag says otherwise."""
     from nlpt.corpus.reader import ReaderOptions
@@ -180,7 +179,7 @@ def test_static_vectors_are_tokenized_as_their_sidecar_says(task, tmp_path, caps
                                              for i, r in enumerate(rows[1:])]) + "\n", encoding="utf-8")
     base = ["finetune", "--train", shouted, "--dev-split", "0.2", "--vectors", vec, "--freeze", "--lr", "0.05",
             "--epochs", "2", "--threads", "1", "--json"]
-    code, out, err = nlpt_main(*base, "-o", tmp_path / "sidecar", capsys=capsys)
+    code, out, err = nlpt(*base, "-o", tmp_path / "sidecar")
     assert code == 0, err
     assert "tokenizing task text as the vectors were trained (vec.txt.json: lower, nfkc)" in err
     results = json.loads(out)
@@ -188,18 +187,18 @@ def test_static_vectors_are_tokenized_as_their_sidecar_says(task, tmp_path, caps
     with open(tmp_path / "sidecar" / "config.json") as fh:
         assert json.load(fh)["encoder"]["tokenizer"] == {"lower": True, "nfkc": True, "split_punct": False, "cjk": False}
     # an explicit flag wins over the sidecar, and the log says so
-    code, out, err = nlpt_main(*base, "--keep-case", "-o", tmp_path / "keep", capsys=capsys)
+    code, out, err = nlpt(*base, "--keep-case", "-o", tmp_path / "keep")
     assert code == 0, err
     assert "changed by the options given to nfkc" in err
     assert 0 < json.loads(out)["coverage"]["train_tokens_with_vectors"] < results["coverage"]["train_tokens"]
     # without a sidecar: the old guess (the vectors have an upper-case word, so the case is kept)
     os.unlink(str(vec) + ".json")
-    code, out, err = nlpt_main(*base, "-o", tmp_path / "none", capsys=capsys)
+    code, out, err = nlpt(*base, "-o", tmp_path / "none")
     assert code == 0, err
     assert "whitespace only (no sidecar)" in err
 
 
-def test_compare_normalises_query_words_as_the_sidecar_says(task, tmp_path, capsys):
+def test_compare_normalises_query_words_as_the_sidecar_says(task, tmp_path):
     """`compare --neighbours`: a full-width query word finds the vectors' word when their sidecar says the corpus
     was NFKC-normalised, and is unknown without the sidecar."""
     from nlpt.corpus.reader import ReaderOptions
@@ -210,7 +209,7 @@ def test_compare_normalises_query_words_as_the_sidecar_says(task, tmp_path, caps
     vec.write_bytes((task / "vec.txt").read_bytes())
     write_sidecar(str(vec), command="train-w2v", reader_options=ReaderOptions(tokenizer=TokenizerOptions(nfkc=True)),
                   vocab_size=30, dim=16)
-    code, out, err = nlpt_main("compare", vec, "--neighbours", "ｇｏｏｄ", "--k", "2", "--json", capsys=capsys)
+    code, out, err = nlpt("compare", vec, "--neighbours", "ｇｏｏｄ", "--k", "2", "--json")
     assert code == 0, err
     data = json.loads(out)
     row = data["rows"][0]
@@ -218,7 +217,7 @@ def test_compare_normalises_query_words_as_the_sidecar_says(task, tmp_path, caps
     assert len(row["neighbours"]["ｇｏｏｄ"]) == 2
     assert any("query words normalised as the vectors were trained (vec.txt.json: nfkc)" in n for n in data["notes"])
     os.unlink(str(vec) + ".json")
-    code, out, err = nlpt_main("compare", vec, "--neighbours", "ｇｏｏｄ", "--k", "2", "--json", capsys=capsys)
+    code, out, err = nlpt("compare", vec, "--neighbours", "ｇｏｏｄ", "--k", "2", "--json")
     assert code == 0, err
     row = json.loads(out)["rows"][0]
     assert row["trained_tokenization"] is None and row["neighbours"]["ｇｏｏｄ"] is None

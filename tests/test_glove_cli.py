@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from _cli import SYNTHETIC, needs_synthetic, synthetic_head
-from _corpus_helpers import nlpt as run_nlpt
+from _cli import nlpt as run_nlpt
 from nlpt.embeddings.formats.vectors import Vectors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,6 +17,7 @@ QUESTIONS = ROOT / "data" / "synthetic-questions.txt"
 
 
 def nlpt(*args, cwd=None):
+    """The CLI with progress lines off."""
     return run_nlpt(*args, env={"NLPT_LOG_INTERVAL": "0"}, cwd=cwd)
 
 

@@ -20,8 +20,7 @@ import threading
 
 import pytest
 
-from _cli import SYNTHETIC, needs_synthetic
-from _corpus_helpers import REPO, nlpt
+from _cli import ROOT, SYNTHETIC, needs_synthetic, nlpt
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="os.mknod of character devices needs root (CI runs as root)")
@@ -99,7 +98,7 @@ def test_output_onto_fifo_reaches_its_reader(tmp_path, corpus):
 
 
 def test_output_onto_proc_self_fd_writes_to_that_descriptor(corpus):
-    r = nlpt("corpus", "tokenize", corpus, "-o", "/proc/self/fd/1", "-q")
+    r = nlpt("corpus", "tokenize", corpus, "-o", "/proc/self/fd/1", "-q", process=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == TEXT.splitlines()
 
@@ -261,7 +260,7 @@ def test_checkpoint_refuses_other_inputs(tmp_path, small):
     check = tmp_path / "ck.npz"
     proc = subprocess.Popen([sys.executable, "-m", "nlpt", "train-w2v", str(small), "-o", str(tmp_path / "v.txt"),
                              "--checkpoint", str(check), "--epochs", "200", "--threads", "1", "--size", "8"],
-                            stderr=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "NLPT_LOG_INTERVAL": "0.2"})
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "NLPT_LOG_INTERVAL": "0.2"})
     for line in proc.stderr:
         if "skip-gram" in line:  # training has started
             break

@@ -23,42 +23,18 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 pytest.importorskip("tokenizers")
 
-from _cli import ROOT, nlpt_main  # noqa: E402
+from _cli import nlpt  # noqa: E402
 
-SYNTHETIC = os.path.join(ROOT, "data", "synthetic.txt")
 COMMON = ["--batch", 8, "--eval-every", 0, "--eval-batches", 4, "--log-every", 1, "--threads", 1, "--dropout", 0,
           "--quiet", "--cpu-matmul", "torch"]
 TEXTS = ["the city of the river", "and then some more"]
 PAIRS = ["a short one", "the second part is longer"]
 
 
-def _cli(*args):
-    """Run the CLI; (exit code, stdout, stderr) from the process's own capture (no capsys in module fixtures)."""
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code, _, _ = nlpt_main(*args)
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    """Documents of data/synthetic.txt lines, a WordPiece, a byte-level BPE and a BPE + T5 sentinels tokenizer."""
-    if not os.path.exists(SYNTHETIC):
-        pytest.skip("data/synthetic.txt missing")
-    d = tmp_path_factory.mktemp("hf")
-    with open(SYNTHETIC, encoding="utf-8") as fh:
-        lines = [next(fh).strip() for _ in range(900)]
-    corpus = d / "docs.txt"
-    corpus.write_text("".join("\n".join(lines[i:i + 6]) + "\n\n" for i in range(0, len(lines), 6)), encoding="utf-8")
-    for args in (["vocab", "--tokenizer", "wordpiece", "--size", 300, "-o", d / "wp.json", corpus, "--quiet"],
-                 ["vocab", "--tokenizer", "bpe", "--size", 300, "-o", d / "bpe.json", corpus, "--quiet"],
-                 ["pretrain", "add-sentinels", d / "bpe.json", "-o", d / "t5.json", "--count", 20]):
-        code, _, err = _cli(*args)
-        assert code == 0, err
-    return {"dir": d, "corpus": str(corpus), "wp": str(d / "wp.json"), "bpe": str(d / "bpe.json"), "t5": str(d / "t5.json")}
+def files(documents, tmp_path_factory):
+    """The shared documents and tokenizers, with a folder of this module's own for architecture files."""
+    return {**documents, "dir": tmp_path_factory.mktemp("hf")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,10 +75,10 @@ def exported(files, tmp_path_factory):
             d = tmp_path_factory.mktemp(family)
             run, out = str(d / "run"), str(d / "hf")
             arch, tok, extra = _run_args(files, family)
-            code, _, err = _cli("pretrain", files["corpus"], "-o", run, "--tokenizer", tok, "--arch", arch, *extra,
+            code, _, err = nlpt("pretrain", files["corpus"], "-o", run, "--tokenizer", tok, "--arch", arch, *extra,
                                 "--context", 64, "--max-steps", 3, "--lr", 3e-3, "--warmup", 1, *COMMON)
             assert code == 0, err
-            code, _, err = _cli("pretrain", "export", run, "--export-hf", out)
+            code, _, err = nlpt("pretrain", "export", run, "--export-hf", out)
             assert code == 0, err
             made[family] = (run, out)
         return made[family]
@@ -191,7 +167,7 @@ def test_fill_mask_pipeline_equals_nlpt_fill_mask(family, exported):
     run, out = exported(family)
     pipe = transformers.pipeline("fill-mask", model=out, tokenizer=out)
     text = f"the {pipe.tokenizer.mask_token} of the river"
-    code, stdout, err = _cli("pretrain", "fill-mask", run, text, "--top-k", 3, "--json")
+    code, stdout, err = nlpt("pretrain", "fill-mask", run, text, "--top-k", 3, "--json")
     assert code == 0, err
     mine = json.loads(stdout)[0]["masks"][0]["predictions"]
     theirs = pipe(text, top_k=3)
@@ -206,7 +182,7 @@ def test_fill_mask_pipeline_equals_nlpt_fill_mask(family, exported):
 def test_text_generation_pipeline_equals_nlpt_sample_greedy(family, exported):
     run, out = exported(family)
     prompt = "the city of"
-    code, stdout, err = _cli("pretrain", "sample", run, "--prompt", prompt, "--temperature", 0, "--max-new-tokens", 12)
+    code, stdout, err = nlpt("pretrain", "sample", run, "--prompt", prompt, "--temperature", 0, "--max-new-tokens", 12)
     assert code == 0, err
     pipe = transformers.pipeline("text-generation", model=out, tokenizer=out)
     hf = pipe(prompt, max_new_tokens=12, min_new_tokens=12, do_sample=False)[0]["generated_text"]
@@ -234,7 +210,7 @@ def test_generate_equals_nlpt_greedy_decoding(family, exported):
     eos = hf.config.eos_token_id
     assert mine[:len(theirs)] == theirs and (len(theirs) == n or theirs[-1] == eos)
     if family == "bart":
-        code, stdout, err = _cli("pretrain", "infill", run, text, "--max-new-tokens", n, "--json")
+        code, stdout, err = nlpt("pretrain", "infill", run, text, "--max-new-tokens", n, "--json")
         assert code == 0, err
         full = greedy(model, enc["input_ids"], start, eos, min(max(n, 2 * enc["input_ids"].shape[1]), 63))[0]
         assert json.loads(stdout)[0]["output"] == hf_tok.decode(full, skip_special_tokens=True)
@@ -328,7 +304,7 @@ def test_init_logits_equal_transformers_before_the_first_step(name, hf_source):
 
 
 def _init_run(files, path, run, steps, lr, *extra):
-    return _cli("pretrain", files["corpus"], "--init", path, "-o", run, "--context", 32, "--max-steps", steps,
+    return nlpt("pretrain", files["corpus"], "--init", path, "-o", run, "--context", 32, "--max-steps", steps,
                 "--lr", lr, "--warmup", 0, "--schedule", "constant", "--weight-decay", 0, "--eval-batches", 0,
                 *COMMON, *extra)
 
@@ -387,7 +363,7 @@ def test_init_refuses_what_contradicts_the_source(hf_source, files, tmp_path):
         assert not os.path.exists(run), extra
     code, _, err = _init_run(files, path, run, 1, 1e-9, "--layers", 2, "--tokenizer", files["bpe"])
     assert code == 0, err  # a flag equal to the source's and the source's own vocabulary are fine
-    code, _, err = _cli("pretrain", files["corpus"], "--init", str(tmp_path / "nowhere"), "-o", str(tmp_path / "r2"),
+    code, _, err = nlpt("pretrain", files["corpus"], "--init", str(tmp_path / "nowhere"), "-o", str(tmp_path / "r2"),
                         "--max-steps", 1)
     assert code == 1 and "nowhere" in err and len(err.strip().splitlines()) == 1, err
     distil = tmp_path / "distilbert"  # a layout nlpt's encoder cannot hold: refused before anything is written

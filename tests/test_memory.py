@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from _cli import ROOT, nlpt_main
+from _cli import ROOT, nlpt
 
 from nlpt.transformer.registry import REGISTRY
 from nlpt.transformer.memory import training_memory
@@ -101,21 +101,21 @@ def test_ranks_strategy_and_precision():
 
 @pytest.mark.parametrize("model", ["gpt2", "llama2-7b", "mixtral-8x7b", "deepseek-v3", "bert-base", "albert-base-v2",
                                    "roberta-base", "t5-small", "bart-base"])
-def test_cli_json_and_table_for_every_family(model, capsys):
-    code, out, _ = nlpt_main("params", model, "--batch", 2, "--context", 128, "--json", capsys=capsys)
+def test_cli_json_and_table_for_every_family(model):
+    code, out, _ = nlpt("params", model, "--batch", 2, "--context", 128, "--json")
     assert code == 0
     tm = json.loads(out)["training_memory"]
     assert tm["precision"] == "bf16" and tm["batch"] == 2 and tm["context"] == 128
     assert tm["bytes"]["total"] == sum(v for k, v in tm["bytes"].items() if k != "total")
     assert tm["bytes"]["activations"] > 0 and tm["activations_per_layer"]
-    code, out, _ = nlpt_main("params", model, "--batch", 2, "--context", 128, "--activation-checkpointing",
-                             "--ranks", 4, "--strategy", "fsdp", "--precision", "fp32", capsys=capsys)
+    code, out, _ = nlpt("params", model, "--batch", 2, "--context", 128, "--activation-checkpointing",
+                        "--ranks", 4, "--strategy", "fsdp", "--precision", "fp32")
     assert code == 0
     assert "Training memory per rank" in out and "activation checkpointing" in out and "total per rank" in out
 
 
-def test_cli_rejects_bad_options(capsys):
+def test_cli_rejects_bad_options():
     for flags, what in ((["--precision", "fp8"], "--precision"), (["--strategy", "zero"], "--strategy"),
                         (["--ranks", "0"], "--ranks")):
-        code, _, err = nlpt_main("params", "gpt2", *flags, capsys=capsys)
+        code, _, err = nlpt("params", "gpt2", *flags)
         assert code == 2 and what in err, err

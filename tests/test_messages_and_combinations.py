@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from _cli import nlpt_main
+from _cli import nlpt
 
 
 @pytest.fixture
@@ -24,26 +24,26 @@ def no_torch(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
 
 
-def test_without_torch_the_install_line_comes_first(no_torch, corpus, tmp_path, capsys):
+def test_without_torch_the_install_line_comes_first(no_torch, corpus, tmp_path):
     line = "pip install 'nlpt[transformer]'"
     for args in (["finetune", "--train", corpus, "-o", tmp_path / "run"], ["finetune", "predict", "run", "x.tsv"],
                  ["pretrain", corpus, "-o", tmp_path / "run"],  # no --tokenizer: torch is named first
                  ["pretrain", "sample", "run"]):
-        code, _, err = nlpt_main(*args, capsys=capsys)
+        code, _, err = nlpt(*args)
         assert code == 1 and err.strip() == f"nlpt: error: `nlpt {args[0]}` needs torch: {line}", (args, err)
-    code, out, _ = nlpt_main("pretrain", "train", "--help", capsys=capsys)
+    code, out, _ = nlpt("pretrain", "train", "--help")
     assert code == 0 and "--tokenizer" in out  # help needs no torch
-    code, _, err = nlpt_main("pretrain", "add-sentinels", capsys=capsys)  # needs tokenizers only
+    code, _, err = nlpt("pretrain", "add-sentinels")  # needs tokenizers only
     assert code == 2 and "torch" not in err
 
 
 @pytest.mark.parametrize("command", [["vocab"], ["train-glove", "--min-count", "1"]])
-def test_a_missing_tmp_dir_does_not_exist(corpus, tmp_path, command, capsys):
-    code, _, err = nlpt_main(*command, corpus, "-o", tmp_path / "out.txt", "--tmp-dir", tmp_path / "nowhere", capsys=capsys)
+def test_a_missing_tmp_dir_does_not_exist(corpus, tmp_path, command):
+    code, _, err = nlpt(*command, corpus, "-o", tmp_path / "out.txt", "--tmp-dir", tmp_path / "nowhere")
     assert code == 1 and err.strip() == f"nlpt: error: {tmp_path / 'nowhere'}: --tmp-dir does not exist"
 
 
-def test_a_full_spill_disk_says_no_space_left(tmp_path, monkeypatch, capsys):
+def test_a_full_spill_disk_says_no_space_left(tmp_path, monkeypatch):
     """The spill files go to /dev/full (ENOSPC on every write); numpy's tofile said "cannot write (None)"."""
     from nlpt.common.spill import SpillDir
 
@@ -51,8 +51,8 @@ def test_a_full_spill_disk_says_no_space_left(tmp_path, monkeypatch, capsys):
     (tmp_path / "many.txt").write_text("\n".join(" ".join(f"w{rng.randrange(10**7)}" for _ in range(10))
                                                  for _ in range(15000)))
     monkeypatch.setattr(SpillDir, "new_path", lambda self, *name: "/dev/full")
-    code, _, err = nlpt_main("vocab", tmp_path / "many.txt", "-o", tmp_path / "v.txt", "--memory", "0.002",
-                             "--threads", "1", "-q", capsys=capsys)
+    code, _, err = nlpt("vocab", tmp_path / "many.txt", "-o", tmp_path / "v.txt", "--memory", "0.002",
+                        "--threads", "1", "-q")
     assert code == 1 and "no space left on device while spilling word counts" in err, err
     assert not (tmp_path / "v.txt").exists()
 
@@ -73,13 +73,13 @@ def test_kernels_compiled_reads_numba_s_cache_index(tmp_path, monkeypatch):
     assert not process.kernels_compiled("vocab")
 
 
-def test_the_first_run_says_it_compiles(corpus, tmp_path, monkeypatch, capsys):
+def test_the_first_run_says_it_compiles(corpus, tmp_path, monkeypatch):
     from nlpt.common import process
 
     monkeypatch.setattr(process, "kernels_compiled", lambda command: False)
-    code, _, err = nlpt_main("vocab", corpus, "-o", tmp_path / "v.txt", capsys=capsys)
+    code, _, err = nlpt("vocab", corpus, "-o", tmp_path / "v.txt")
     assert code == 0 and "nlpt: compiling kernels (first run only, ~30 s)" in err.splitlines()
-    code, _, err = nlpt_main("vocab", corpus, "-o", tmp_path / "v.txt", "-q", capsys=capsys)
+    code, _, err = nlpt("vocab", corpus, "-o", tmp_path / "v.txt", "-q")
     assert code == 0 and err == ""
 
 
@@ -106,16 +106,16 @@ def test_a_resumed_run_reports_the_rate_of_this_segment(monkeypatch):
     (["vocab", "{c}", "--tokenizer", "char", "--min-count", "3", "-o", "{d}/t.json"], "--min-count: not with --tokenizer char"),
     (["vocab", "{c}", "--tokenizer", "wordpiece", "--prune-limit", "5000", "-o", "{d}/t.json"], "--prune-limit: not with"),
 ])
-def test_ignored_combinations_are_refused(corpus, tmp_path, args, message, capsys):
+def test_ignored_combinations_are_refused(corpus, tmp_path, args, message):
     args = [a.format(c=corpus, d=tmp_path) for a in args]
-    code, _, err = nlpt_main(*args, capsys=capsys)
+    code, _, err = nlpt(*args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert sorted(os.listdir(tmp_path)) == ["c.txt"]
 
 
-def test_shard_refuses_stdin_before_creating_its_folder(tmp_path, capsys):
-    code, _, err = nlpt_main("corpus", "shard", "-", "-n", "2", "-o", tmp_path / "new" / "part-", capsys=capsys)
+def test_shard_refuses_stdin_before_creating_its_folder(tmp_path):
+    code, _, err = nlpt("corpus", "shard", "-", "-n", "2", "-o", tmp_path / "new" / "part-")
     assert code == 2 and "cannot shard stdin" in err
     assert not (tmp_path / "new").exists()
-    _, out, _ = nlpt_main("corpus", "shard", "--help", capsys=capsys)
+    _, out, _ = nlpt("corpus", "shard", "--help")
     assert "not stdin" in out

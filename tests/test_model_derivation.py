@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from _cli import char_tokenizer_file, nlpt_main, synthetic_head
+from _cli import char_tokenizer_file, nlpt, synthetic_head
 
 from nlpt.common.errors import UsageError
 from nlpt.transformer.flags import apply_flags
@@ -72,8 +72,8 @@ def test_built_weights_have_the_derived_std():
     assert published.wte.weight.std().item() == pytest.approx(0.02, rel=0.03)
 
 
-def test_params_cli_follows_the_same_rules(capsys):
-    code, out, err = nlpt_main("params", "t5-mini", "--layers", "2", "--hidden", "128", "--json", capsys=capsys)
+def test_params_cli_follows_the_same_rules():
+    code, out, err = nlpt("params", "t5-mini", "--layers", "2", "--hidden", "128", "--json")
     assert code == 0, err
     config = json.loads(out)["config"]
     assert (config["num_layers"], config["num_decoder_layers"], config["ffn_size"], config["d_kv"]) == (2, 2, 512, 32)
@@ -86,7 +86,7 @@ def help_example() -> list:
     return found.group(1).split()
 
 
-def test_help_example_trains_the_benchmark_model_with_the_tokenizers_vocabulary(tmp_path_factory, tmp_path, capsys):
+def test_help_example_trains_the_benchmark_model_with_the_tokenizers_vocabulary(tmp_path_factory, tmp_path):
     pytest.importorskip("torch")
     corpus = synthetic_head(tmp_path_factory, 300)
     tok = char_tokenizer_file(tmp_path_factory, corpus)
@@ -94,8 +94,8 @@ def test_help_example_trains_the_benchmark_model_with_the_tokenizers_vocabulary(
     flags = help_example()
     flags[flags.index("--max-steps") + 1] = "2"
     run = tmp_path / "run"
-    code, _, err = nlpt_main("pretrain", corpus, "-o", run, "--tokenizer", tok, *flags, "--eval-batches", "1",
-                             "--threads", "1", "--quiet", capsys=capsys)
+    code, _, err = nlpt("pretrain", corpus, "-o", run, "--tokenizer", tok, *flags, "--eval-batches", "1",
+                        "--threads", "1", "--quiet")
     assert code == 0, err
     saved = json.load(open(run / "config.json"))
     model = saved["model"]
@@ -107,8 +107,8 @@ def test_help_example_trains_the_benchmark_model_with_the_tokenizers_vocabulary(
     assert saved["train"]["lr"] == 1e-3 and saved["train"]["batch"] == 12
 
     run2 = tmp_path / "run2"  # --vocab given: kept
-    code, _, err = nlpt_main("pretrain", corpus, "-o", run2, "--tokenizer", tok, *flags, "--vocab", size + 10,
-                             "--eval-batches", "1", "--threads", "1", "--quiet", capsys=capsys)
+    code, _, err = nlpt("pretrain", corpus, "-o", run2, "--tokenizer", tok, *flags, "--vocab", size + 10,
+                        "--eval-batches", "1", "--threads", "1", "--quiet")
     assert code == 0, err
     assert json.load(open(run2 / "config.json"))["model"]["vocab_size"] == size + 10
 

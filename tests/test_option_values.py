@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from _cli import nlpt_main
+from _cli import nlpt
 
 
 def _declarations():
@@ -105,30 +105,30 @@ def test_every_command_draws_arguments_plainly():
 
 
 @pytest.mark.parametrize("path,option", FLOATS, ids=[" ".join(p) + " " + o for p, o in FLOATS])
-def test_every_float_option_refuses_non_finite_values(path, option, capsys):
+def test_every_float_option_refuses_non_finite_values(path, option):
     for value in ("nan", "inf", "-Infinity"):
-        code, _, err = nlpt_main(*path, f"{option}={value}", capsys=capsys)
+        code, _, err = nlpt(*path, f"{option}={value}")
         assert code == 2, err
         assert err.strip() == f"nlpt: error: Invalid value for '{option}': '{value}' is not a finite number", err
 
 
-def test_out_of_range_values_name_the_range(capsys):
-    code, _, err = nlpt_main("train-w2v", "x.txt", "-o", "v.txt", "--sample", "-1", capsys=capsys)
+def test_out_of_range_values_name_the_range():
+    code, _, err = nlpt("train-w2v", "x.txt", "-o", "v.txt", "--sample", "-1")
     assert code == 2 and "'--sample': -1 is out of range (it must be >= 0)" in err
-    code, _, err = nlpt_main("pretrain", "train", "--beta2", "1.5", capsys=capsys)
+    code, _, err = nlpt("pretrain", "train", "--beta2", "1.5")
     assert code == 2 and "'--beta2': 1.5 is out of range (it must be >= 0 and <= 1)" in err
-    code, _, err = nlpt_main("train-w2v", "x.txt", "-o", "v.txt", "--window", "0", capsys=capsys)
+    code, _, err = nlpt("train-w2v", "x.txt", "-o", "v.txt", "--window", "0")
     assert code == 2 and err.strip() == "nlpt: error: Invalid value for '--window': 0 is out of range (it must be >= 1)"
     for value, what in (("x", "an integer"), ("2.5", "an integer")):
-        code, _, err = nlpt_main("train-w2v", "x.txt", "-o", "v.txt", "--window", value, capsys=capsys)
+        code, _, err = nlpt("train-w2v", "x.txt", "-o", "v.txt", "--window", value)
         assert code == 2 and err.strip() == f"nlpt: error: Invalid value for '--window': '{value}' is not {what}", err
-    code, _, err = nlpt_main("train-w2v", "x.txt", "-o", "v.txt", "--sample", "often", capsys=capsys)
+    code, _, err = nlpt("train-w2v", "x.txt", "-o", "v.txt", "--sample", "often")
     assert code == 2 and err.strip() == "nlpt: error: Invalid value for '--sample': 'often' is not a number", err
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(p) for p in COMMANDS])
-def test_help_shows_plain_metavars(path, capsys):
-    code, out, _ = nlpt_main(*path, "--help", capsys=capsys)
+def test_help_shows_plain_metavars(path):
+    code, out, _ = nlpt(*path, "--help")
     assert code == 0 and out.startswith("Usage: nlpt")
     assert not re.search(r"<(str|int|float|list|bool|path)[^>]*>|INTEGER|RANGE", out), out
     assert "{" not in out.splitlines()[0], out.splitlines()[0]
@@ -136,13 +136,13 @@ def test_help_shows_plain_metavars(path, capsys):
     assert usage.startswith(f"Usage: nlpt {' '.join(path)} [OPTIONS]"), usage
 
 
-def test_help_ranges_match_what_is_accepted(capsys):
-    _, out, _ = nlpt_main("vocab", "count", "--help", capsys=capsys)
+def test_help_ranges_match_what_is_accepted():
+    _, out, _ = nlpt("vocab", "count", "--help")
     assert "bpe 261 or more" in out
-    _, out, _ = nlpt_main("train-glove", "--help", capsys=capsys)
+    _, out, _ = nlpt("train-glove", "--help")
     memory = " ".join(out.split()).split("--memory FLOAT ")[1].split(" --")[0]
     assert "in GB (more than 0)" in memory and "x>=" not in memory, memory
-    _, out, _ = nlpt_main("train-w2v", "--help", capsys=capsys)
+    _, out, _ = nlpt("train-w2v", "--help")
     assert "Usage: nlpt train-w2v [OPTIONS] FILE..." in out and "-o, --output PATH" in out and "--window INT" in out
 
 
@@ -154,8 +154,8 @@ def nan_vectors(tmp_path):
     return path
 
 
-def test_query_skips_non_finite_rows_and_names_missing_words(nan_vectors, capsys):
-    code, out, err = nlpt_main("query", "nn", nan_vectors, "the", "bad", "zebra", "-k", "3", capsys=capsys)
+def test_query_skips_non_finite_rows_and_names_missing_words(nan_vectors):
+    code, out, err = nlpt("query", "nn", nan_vectors, "the", "bad", "zebra", "-k", "3")
     assert code == 0, err
     assert [line.split("\t")[1] for line in out.splitlines()] == ["cat", "dog"]  # no "bad", no nan or -inf
     assert "nan" not in out and "inf" not in out
@@ -163,10 +163,10 @@ def test_query_skips_non_finite_rows_and_names_missing_words(nan_vectors, capsys
     assert "2 words had no vector" in err and "bad, zebra" in err
 
 
-def test_compare_skips_non_finite_rows(nan_vectors, capsys, tmp_path):
+def test_compare_skips_non_finite_rows(nan_vectors, tmp_path):
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("the cat 9\nthe dog 8\ncat dog 7\nthe bad 1\n")
-    code, out, err = nlpt_main("compare", nan_vectors, "--similarity", pairs, "--neighbours", "the", "--json", capsys=capsys)
+    code, out, err = nlpt("compare", nan_vectors, "--similarity", pairs, "--neighbours", "the", "--json")
     assert code == 0, err
     import json
 
@@ -176,17 +176,17 @@ def test_compare_skips_non_finite_rows(nan_vectors, capsys, tmp_path):
     assert any("1 vector holds NaN or inf values: skipped" in n for n in json.loads(out)["notes"])
 
 
-def test_recipe_floats_must_be_finite(tmp_path, capsys):
+def test_recipe_floats_must_be_finite(tmp_path):
     recipe = tmp_path / "r.toml"
     for value in ("nan", "inf", "-inf"):
         recipe.write_text(f"lr = {value}\n")
-        code, _, err = nlpt_main("pretrain", "train", tmp_path / "c.txt", "-o", tmp_path / "run", "--tokenizer",
-                                 tmp_path / "tok.json", "--config", recipe, capsys=capsys)
+        code, _, err = nlpt("pretrain", "train", tmp_path / "c.txt", "-o", tmp_path / "run", "--tokenizer",
+                            tmp_path / "tok.json", "--config", recipe)
         assert code == 2 and f"{recipe}: lr = " in err and "not a finite number" in err, err
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "nanm", "-5m", "0"])
-def test_max_time_must_be_a_finite_positive_duration(tmp_path, value, capsys):
-    code, _, err = nlpt_main("pretrain", "train", tmp_path / "c.txt", "-o", tmp_path / "run", "--tokenizer",
-                             tmp_path / "tok.json", "--max-time", value, capsys=capsys)
+def test_max_time_must_be_a_finite_positive_duration(tmp_path, value):
+    code, _, err = nlpt("pretrain", "train", tmp_path / "c.txt", "-o", tmp_path / "run", "--tokenizer",
+                        tmp_path / "tok.json", "--max-time", value)
     assert code == 2 and f"--max-time {value}: not a finite positive duration" in err, err

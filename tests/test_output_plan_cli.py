@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from _corpus_helpers import nlpt
+from _cli import nlpt
 
 
 @pytest.fixture

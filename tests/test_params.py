@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from _cli import nlpt
 from nlpt.common.errors import NlptError
 from nlpt.transformer.hf_config import from_hf_config
 from nlpt.transformer.registry import REGISTRY, resolve
@@ -16,7 +17,8 @@ from nlpt.transformer.params import count, lecture_formula, parse_count
 
 
 def run(*args, ok=True):
-    proc = subprocess.run([sys.executable, "-m", "nlpt", "params", *args], capture_output=True, text=True, timeout=60)
+    """`nlpt params ARGS`, checked to succeed unless `ok=False`."""
+    proc = nlpt("params", *args)
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc

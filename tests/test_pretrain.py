@@ -17,7 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from _cli import ROOT, char_tokenizer_file, needs_synthetic, nlpt_main, synthetic_head  # noqa: E402
+from _cli import ROOT, needs_synthetic, nlpt  # noqa: E402
 
 from nlpt.models import build  # noqa: E402
 from nlpt.transformer.configs import GPTConfig, LlamaConfig  # noqa: E402
@@ -31,21 +31,6 @@ TINY = {
     "moe": LlamaConfig(vocab_size=97, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, ffn_size=48,
                        max_positions=32, num_experts=4, experts_per_token=2, variant="mixtral"),
 }
-
-
-def run_nlpt(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "nlpt", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return synthetic_head(tmp_path_factory, 600)
-
-
-@pytest.fixture(scope="module")
-def char_tok(corpus, tmp_path_factory):
-    return char_tokenizer_file(tmp_path_factory, corpus)
 
 
 def tiny_args(corpus, tok, run_dir, family="gpt", steps=20, extra=()):
@@ -250,9 +235,9 @@ def test_batches_are_the_same_whatever_the_split_into_ranks(corpus, char_tok, tm
 
 @needs_synthetic
 @pytest.mark.parametrize("family", ["gpt", "llama", "moe"])
-def test_loss_falls(family, corpus, char_tok, tmp_path, capsys):
+def test_loss_falls(family, corpus, char_tok, tmp_path):
     run = str(tmp_path / "run")
-    code, _, err = nlpt_main("pretrain", *tiny_args(corpus, char_tok, run, family, steps=40), capsys=capsys)
+    code, _, err = nlpt("pretrain", *tiny_args(corpus, char_tok, run, family, steps=40))
     assert code == 0, err
     losses = [loss for _, loss in train_losses(run)]
     assert len(losses) == 40
@@ -271,24 +256,21 @@ def test_loss_falls(family, corpus, char_tok, tmp_path, capsys):
 
 
 @needs_synthetic
-def test_sample_and_export_through_the_cli(corpus, char_tok, tmp_path, capsys):
+def test_sample_and_export_through_the_cli(corpus, char_tok, tmp_path):
     transformers = pytest.importorskip("transformers")
     run = str(tmp_path / "run")
     recipe = tmp_path / "recipe.toml"
     recipe.write_text('[train]\nseed = 7\nwarmup = 1\nmin-lr-ratio = 0.5\n')
-    code, _, err = nlpt_main("pretrain", *tiny_args(corpus, char_tok, run, "llama", steps=5), "--config", recipe,
-                             capsys=capsys)
+    code, _, err = nlpt("pretrain", *tiny_args(corpus, char_tok, run, "llama", steps=5), "--config", recipe)
     assert code == 0, err
     with open(os.path.join(run, "config.json")) as fh:
         train = json.load(fh)["train"]
     assert (train["seed"], train["min_lr_ratio"], train["warmup"]) == (7, 0.5, 5)  # the command line wins
-    code, out, err = nlpt_main("pretrain", "sample", run, "--prompt", "the ", "--max-new-tokens", 12, "--seed", 1,
-                               capsys=capsys)
+    code, out, err = nlpt("pretrain", "sample", run, "--prompt", "the ", "--max-new-tokens", 12, "--seed", 1)
     assert code == 0, err
     assert out.startswith("the ") and len(out) > 10
-    assert nlpt_main("pretrain", "sample", run, "--prompt", "the ", "--max-new-tokens", 12, "--seed", 1,
-                     capsys=capsys)[1] == out
-    code, _, err = nlpt_main("pretrain", "export", run, "--export-hf", tmp_path / "hf", capsys=capsys)
+    assert nlpt("pretrain", "sample", run, "--prompt", "the ", "--max-new-tokens", 12, "--seed", 1)[1] == out
+    code, _, err = nlpt("pretrain", "export", run, "--export-hf", tmp_path / "hf")
     assert code == 0, err
     hf = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / "hf"))
     assert type(hf).__name__ == "LlamaForCausalLM"
@@ -296,14 +278,14 @@ def test_sample_and_export_through_the_cli(corpus, char_tok, tmp_path, capsys):
 
 
 @needs_synthetic
-def test_sigterm_then_resume_equals_an_uninterrupted_run(corpus, char_tok, tmp_path, capsys):
+def test_sigterm_then_resume_equals_an_uninterrupted_run(corpus, char_tok, tmp_path):
     from safetensors.torch import load_file
 
     steps = 40
     # dropout: the RNG must resume too; one named BLAS (not auto's timing) so that both runs multiply alike
     extra = ["--dropout", 0.1, "--checkpoint-every", 0, "--global-batch", 8, "--cpu-matmul", "numpy"]
     straight = str(tmp_path / "straight")
-    code, _, err = nlpt_main("pretrain", *tiny_args(corpus, char_tok, straight, "gpt", steps, extra), capsys=capsys)
+    code, _, err = nlpt("pretrain", *tiny_args(corpus, char_tok, straight, "gpt", steps, extra))
     assert code == 0, err
 
     stopped = str(tmp_path / "stopped")
@@ -323,7 +305,7 @@ def test_sigterm_then_resume_equals_an_uninterrupted_run(corpus, char_tok, tmp_p
     with open(os.path.join(stopped, "checkpoints", "latest")) as fh:
         stop_step = int(fh.read().strip().removeprefix("step-"))
     assert 1 <= stop_step < steps
-    code, _, err = nlpt_main("pretrain", *tiny_args(corpus, char_tok, stopped, "gpt", steps, extra), capsys=capsys)
+    code, _, err = nlpt("pretrain", *tiny_args(corpus, char_tok, stopped, "gpt", steps, extra))
     assert code == 0, err
     a = load_file(os.path.join(straight, "checkpoints", f"step-{steps}", "model.safetensors"))
     b = load_file(os.path.join(stopped, "checkpoints", f"step-{steps}", "model.safetensors"))
@@ -337,9 +319,9 @@ def test_sigterm_then_resume_equals_an_uninterrupted_run(corpus, char_tok, tmp_p
 
 
 @needs_synthetic
-def test_error_cases_are_one_line(corpus, char_tok, tmp_path, capsys):
+def test_error_cases_are_one_line(corpus, char_tok, tmp_path):
     def fails(*args, code=1, match):
-        got, out, err = nlpt_main("pretrain", *args, capsys=capsys)
+        got, out, err = nlpt("pretrain", *args)
         assert got == code, err
         assert match in err and "Traceback" not in err and err.count("\n") == 1, err
 
@@ -364,7 +346,7 @@ def test_error_cases_are_one_line(corpus, char_tok, tmp_path, capsys):
     fails(*tiny_args(corpus, char_tok, str(blocker / "run"), "gpt"), match="cannot create the")
     # a checkpoint from another architecture: rerun into the same folder with another width
     run = str(tmp_path / "r6")
-    assert nlpt_main("pretrain", *tiny_args(corpus, char_tok, run, "gpt", 2), capsys=capsys)[0] == 0
+    assert nlpt("pretrain", *tiny_args(corpus, char_tok, run, "gpt", 2))[0] == 0
     fails(*tiny_args(corpus, char_tok, run, "gpt", 4, extra=["--hidden", 64]), match="checkpoint is from another architecture")
     fails(*tiny_args(corpus, char_tok, str(tmp_path / "r7"), "gpt", 4, extra=["--resume", run, "--layers", 3]),
           match="checkpoint is from another architecture")
@@ -372,10 +354,9 @@ def test_error_cases_are_one_line(corpus, char_tok, tmp_path, capsys):
 
 
 @needs_synthetic
-def test_max_time_stops_early_with_a_checkpoint_and_validation(corpus, char_tok, tmp_path, capsys):
+def test_max_time_stops_early_with_a_checkpoint_and_validation(corpus, char_tok, tmp_path):
     run = str(tmp_path / "run")
-    code, out, err = nlpt_main("pretrain", *tiny_args(corpus, char_tok, run, "gpt", 50, ["--max-time", "0.001s", "--json"]),
-                               capsys=capsys)
+    code, out, err = nlpt("pretrain", *tiny_args(corpus, char_tok, run, "gpt", 50, ["--max-time", "0.001s", "--json"]))
     assert code == 0, err
     summary = json.loads(out)
     assert summary["steps"] == 1 and summary["stopped_by"] is None and summary["val"]["loss"] > 0
@@ -383,13 +364,13 @@ def test_max_time_stops_early_with_a_checkpoint_and_validation(corpus, char_tok,
     assert [r["split"] for r in map(json.loads, open(os.path.join(run, "metrics.jsonl")))] == ["train", "val"]
 
 
-def test_vocab_char_tokenizer_through_the_cli(tmp_path, capsys):
+def test_vocab_char_tokenizer_through_the_cli(tmp_path):
     from tokenizers import Tokenizer
 
     text = "To be, or not to be:\n\tthat is the question.  Ünïcödé\n"
     (tmp_path / "c.txt").write_text(text, encoding="utf-8")
     out = tmp_path / "tok.json"
-    code, _, err = nlpt_main("vocab", "--tokenizer", "char", "-o", out, tmp_path / "c.txt", capsys=capsys)
+    code, _, err = nlpt("vocab", "--tokenizer", "char", "-o", out, tmp_path / "c.txt")
     assert code == 0, err
     tok = Tokenizer.from_file(str(out))
     assert tok.get_vocab_size() == len(set(text)) + 1  # every character, whitespace included, plus <unk>

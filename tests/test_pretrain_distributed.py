@@ -18,23 +18,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from _cli import ROOT, char_tokenizer_file, needs_synthetic, nlpt_main, require_gloo, synthetic_head  # noqa: E402
+from _cli import ROOT, needs_synthetic, nlpt, require_gloo  # noqa: E402
 
 from nlpt.common.errors import NlptError  # noqa: E402
 from nlpt.engine.launch import Launch, expand_nodelist, resolve_launch  # noqa: E402
 
 LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
                "TORCHELASTIC_RUN_ID", "GROUP_RANK", "ROLE_RANK")
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return synthetic_head(tmp_path_factory, 600)
-
-
-@pytest.fixture(scope="module")
-def char_tok(corpus, tmp_path_factory):
-    return char_tokenizer_file(tmp_path_factory, corpus)
 
 
 def args(corpus, tok, run_dir, steps, token_dir, extra=()):
@@ -138,7 +128,7 @@ def _assert_close(a: dict, b: dict):
 
 @needs_synthetic
 @pytest.mark.slow
-def test_sharded_checkpoints_resume_on_another_number_of_ranks(corpus, char_tok, tmp_path, capsys):
+def test_sharded_checkpoints_resume_on_another_number_of_ranks(corpus, char_tok, tmp_path):
     """1 rank -> 2 FSDP ranks (launched as srun does) -> 1 rank: the weights follow the uninterrupted run."""
     require_gloo(fsdp=True)
     from safetensors import safe_open
@@ -147,11 +137,11 @@ def test_sharded_checkpoints_resume_on_another_number_of_ranks(corpus, char_tok,
 
     tokens = tmp_path / "tokens"
     straight = str(tmp_path / "straight")
-    assert nlpt_main("pretrain", *args(corpus, char_tok, straight, 8, tokens), capsys=capsys)[0] == 0
+    assert nlpt("pretrain", *args(corpus, char_tok, straight, 8, tokens))[0] == 0
     want = read_weights(os.path.join(straight, "checkpoints", "step-8"))
 
     mixed = str(tmp_path / "mixed")  # 4 steps on one process ...
-    assert nlpt_main("pretrain", *args(corpus, char_tok, mixed, 4, tokens), capsys=capsys)[0] == 0
+    assert nlpt("pretrain", *args(corpus, char_tok, mixed, 4, tokens))[0] == 0
     # ... then 4 more on two FSDP ranks, from that whole checkpoint, with sharded checkpoints at 6 and 8
     results = _srun_like(["pretrain", *args(corpus, char_tok, mixed, 8, tokens, ["--strategy", "fsdp",
                                                                                  "--checkpoint-every", 2,
@@ -184,8 +174,8 @@ def test_sharded_checkpoints_resume_on_another_number_of_ranks(corpus, char_tok,
 
     # 2 FSDP ranks -> 1 process: continue from the sharded step 6
     back = str(tmp_path / "back")
-    code, _, err = nlpt_main("pretrain", *args(corpus, char_tok, back, 8, tokens,
-                                               ["--resume", os.path.join(mixed, "checkpoints", "step-6")]), capsys=capsys)
+    code, _, err = nlpt("pretrain", *args(corpus, char_tok, back, 8, tokens,
+                                               ["--resume", os.path.join(mixed, "checkpoints", "step-6")]))
     assert code == 0, err
     _assert_close(read_weights(os.path.join(back, "checkpoints", "step-8")), want)
 
@@ -196,10 +186,9 @@ def test_sharded_checkpoints_resume_on_another_number_of_ranks(corpus, char_tok,
     for name, value in model.state_dict().items():
         if name in got:
             torch.testing.assert_close(value, got[name], atol=0, rtol=0)
-    code, out, err = nlpt_main("pretrain", "sample", mixed, "--prompt", "the ", "--max-new-tokens", 5, "--seed", 1,
-                               capsys=capsys)
+    code, out, err = nlpt("pretrain", "sample", mixed, "--prompt", "the ", "--max-new-tokens", 5, "--seed", 1)
     assert code == 0 and out.startswith("the "), err
-    code, _, err = nlpt_main("pretrain", "export", mixed, "--export-hf", tmp_path / "hf", capsys=capsys)
+    code, _, err = nlpt("pretrain", "export", mixed, "--export-hf", tmp_path / "hf")
     assert code == 0, err
     from safetensors.torch import load_file
 
@@ -209,7 +198,7 @@ def test_sharded_checkpoints_resume_on_another_number_of_ranks(corpus, char_tok,
 
     # a missing shard is a one-line error naming the file
     os.unlink(os.path.join(step8, "model-00001-of-00002.safetensors"))
-    code, _, err = nlpt_main("pretrain", "sample", mixed, "--prompt", "x", "--max-new-tokens", 2, capsys=capsys)
+    code, _, err = nlpt("pretrain", "sample", mixed, "--prompt", "x", "--max-new-tokens", 2)
     assert code == 1 and "model-00001-of-00002.safetensors" in err and err.count("\n") == 1, err
 
 
@@ -231,14 +220,14 @@ def train_losses(run_dir):
 @needs_synthetic
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_process_gloo_run_matches_one_process(strategy, corpus, char_tok, tmp_path, capsys):
+def test_two_process_gloo_run_matches_one_process(strategy, corpus, char_tok, tmp_path):
     """torchrun with 2 ranks gives one process's loss curve; FSDP also stops at step 6 and resumes 2 -> 2 sharded."""
     require_gloo(fsdp=strategy == "fsdp")
     from nlpt.engine.checkpoint import read_weights
 
     tokens = tmp_path / "tokens"
     single = str(tmp_path / "single")
-    assert nlpt_main("pretrain", *args(corpus, char_tok, single, 12, tokens), capsys=capsys)[0] == 0
+    assert nlpt("pretrain", *args(corpus, char_tok, single, 12, tokens))[0] == 0
     double = str(tmp_path / "double")
     for steps in ([6, 12] if strategy == "fsdp" else [12]):  # 6 more steps: a change of --max-steps, said so
         r = _torchrun("pretrain", *args(corpus, char_tok, double, steps, tokens,
@@ -282,40 +271,39 @@ def test_half_written_checkpoints_are_never_the_latest(tmp_path):
 
 
 @needs_synthetic
-def test_world_size_not_dividing_the_global_batch(corpus, char_tok, tmp_path, capsys, monkeypatch):
+def test_world_size_not_dividing_the_global_batch(corpus, char_tok, tmp_path, monkeypatch):
     # torchrun's variables for rank 0 of 2: the check comes before joining the group (no peer needed)
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "2")
     run = tmp_path / "run"
-    code, _, err = nlpt_main("pretrain", *args(corpus, char_tok, str(run), 4, tmp_path / "tokens",
-                                               ["--global-batch", 12]), capsys=capsys)
+    code, _, err = nlpt("pretrain", *args(corpus, char_tok, str(run), 4, tmp_path / "tokens",
+                                               ["--global-batch", 12]))
     assert code == 2 and err.count("\n") == 1, err
     assert "--global-batch 12 is not a multiple of --batch 4 × 2 ranks = 8" in err
     assert not run.exists()
 
 
 @needs_synthetic
-def test_cuda_out_of_memory_names_the_flags_to_lower(corpus, char_tok, tmp_path, capsys, monkeypatch):
-    import nlpt.engine.loop
+def test_cuda_out_of_memory_names_the_flags_to_lower(corpus, char_tok, tmp_path, monkeypatch):
+    from nlpt.engine import loop
 
     def oom(*a, **k):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(nlpt.engine.loop, "train_loop", oom)
-    code, _, err = nlpt_main("pretrain", *args(corpus, char_tok, str(tmp_path / "run"), 4, tmp_path / "tokens"),
-                             capsys=capsys)
+    monkeypatch.setattr(loop, "train_loop", oom)
+    code, _, err = nlpt("pretrain", *args(corpus, char_tok, str(tmp_path / "run"), 4, tmp_path / "tokens"))
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err, err
     assert "CUDA out of memory with --batch 4 and --context 32: lower --batch" in err and "--strategy fsdp" in err
 
 
 @needs_synthetic
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
-def test_unwritable_run_folder(corpus, char_tok, tmp_path, capsys):
+def test_unwritable_run_folder(corpus, char_tok, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     run.chmod(0o555)
     try:
-        code, _, err = nlpt_main("pretrain", *args(corpus, char_tok, str(run), 4, tmp_path / "tokens"), capsys=capsys)
+        code, _, err = nlpt("pretrain", *args(corpus, char_tok, str(run), 4, tmp_path / "tokens"))
     finally:
         run.chmod(0o755)
     assert code == 1 and "the run folder is not writable" in err and err.count("\n") == 1, err
@@ -324,7 +312,7 @@ def test_unwritable_run_folder(corpus, char_tok, tmp_path, capsys):
 # --------------------------------------------------------------------------- --arch from files (library)
 
 
-def test_arch_from_registry_run_config_bare_dict_and_hf_config(tmp_path, capsys):
+def test_arch_from_registry_run_config_bare_dict_and_hf_config(tmp_path):
     from nlpt.common.errors import UsageError
     from nlpt.engine.run import model_config
     from nlpt.transformer.configs import config_fields
@@ -348,10 +336,10 @@ def test_arch_from_registry_run_config_bare_dict_and_hf_config(tmp_path, capsys)
     # through the CLI: one JSON error handler, one line, exit 1
     broken = tmp_path / "broken.json"
     broken.write_text('{"model_type": "gpt2",')
-    code, _, err = nlpt_main("pretrain", "corpus.txt", "-o", tmp_path / "run", "--tokenizer", "tok.json", "--arch",
-                             broken, "--max-steps", 1, capsys=capsys)
+    code, _, err = nlpt("pretrain", "corpus.txt", "-o", tmp_path / "run", "--tokenizer", "tok.json", "--arch",
+                        broken, "--max-steps", 1)
     assert code == 1 and "broken.json: not valid JSON" in err and err.count("\n") == 1, err
-    code, _, err = nlpt_main("pretrain", "corpus.txt", "-o", tmp_path / "run", "--tokenizer", "tok.json", "--arch",
-                             tmp_path / "absent.json", "--max-steps", 1, capsys=capsys)
+    code, _, err = nlpt("pretrain", "corpus.txt", "-o", tmp_path / "run", "--tokenizer", "tok.json", "--arch",
+                        tmp_path / "absent.json", "--max-steps", 1)
     assert code == 1 and "absent.json: no such file" in err, err
     assert not (tmp_path / "run").exists()

@@ -14,17 +14,18 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("tokenizers")
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _cli import SYNTHETIC, documents_and_tokenizers, nlpt_main  # noqa: E402
+from _cli import SYNTHETIC, nlpt  # noqa: E402
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    """Documents, a held-out text (with non-ASCII bytes), a second text and the tokenizers."""
-    out = documents_and_tokenizers(tmp_path_factory, "evaldata", lines=600, held_out=40)
+def files(documents, tmp_path_factory):
+    """The shared documents, held-out text (with non-ASCII bytes) and tokenizers, a second text, and a folder of
+    this module's own for the runs it trains."""
+    d = tmp_path_factory.mktemp("evaldata")
     with open(SYNTHETIC, encoding="utf-8") as fh:
         lines = [next(fh).strip() for _ in range(660)]
-    second = out["dir"] / "second.txt"
+    second = d / "second.txt"
     second.write_text("\n".join(lines[640:660]) + "\n", encoding="utf-8")
-    return {**out, "second": str(second)}
+    return {**documents, "dir": d, "second": str(second)}
 
 
 TOKENIZER = {"gpt-mini": "char", "llama-mini": "bpe", "moe-mini": "char", "bert-mini": "wp", "t5-mini": "t5",
@@ -35,10 +36,10 @@ def trained(files, arch: str, name: str = None, tokenizer: str = None) -> str:
     """A run folder trained for a few steps (cached per module)."""
     run = files["dir"] / (name or arch)
     if not run.exists():
-        code = nlpt_main("pretrain", files["corpus"], "-o", run, "--tokenizer", files[tokenizer or TOKENIZER[arch]],
-                         "--arch", arch, "--layers", 1, "--hidden", 32, "--heads", 2, "--ffn", 64, "--context", 32,
-                         "--vocab", 360, "--batch", 8, "--max-steps", 6, "--lr", 3e-3, "--warmup", 1,
-                         "--eval-batches", 1, "--threads", 1, "--dropout", 0, "--quiet")[0]
+        code = nlpt("pretrain", files["corpus"], "-o", run, "--tokenizer", files[tokenizer or TOKENIZER[arch]],
+                    "--arch", arch, "--layers", 1, "--hidden", 32, "--heads", 2, "--ffn", 64, "--context", 32,
+                    "--vocab", 360, "--batch", 8, "--max-steps", 6, "--lr", 3e-3, "--warmup", 1,
+                    "--eval-batches", 1, "--threads", 1, "--dropout", 0, "--quiet")[0]
         assert code == 0
     return str(run)
 
@@ -46,12 +47,12 @@ def trained(files, arch: str, name: str = None, tokenizer: str = None) -> str:
 def exported(files, arch: str) -> str:
     out = files["dir"] / f"{arch}-hf"
     if not out.exists():
-        assert nlpt_main("pretrain", "export", trained(files, arch), "-o", out)[0] == 0
+        assert nlpt("pretrain", "export", trained(files, arch), "-o", out)[0] == 0
     return str(out)
 
 
-def eval_json(capsys, source, *args) -> dict:
-    code, out, err = nlpt_main("pretrain", "eval", source, *args, "--json", capsys=capsys)
+def eval_json(source, *args) -> dict:
+    code, out, err = nlpt("pretrain", "eval", source, *args, "--json")
     assert code == 0, err
     return json.loads(out)
 
@@ -87,7 +88,7 @@ def check_figures(doc: dict, text_files: list) -> None:
     assert doc["bits_per_byte"] == pytest.approx(doc["nats"] / math.log(2) / n_bytes)
 
 
-def test_decoder_eval_equals_transformers_sliding_window_loss(files, tmp_path, capsys):
+def test_decoder_eval_equals_transformers_sliding_window_loss(files, tmp_path):
     """GPT: the run, its export, and transformers' own loss (labels, -100 for the unscored) on each window agree."""
     import transformers
 
@@ -95,12 +96,12 @@ def test_decoder_eval_equals_transformers_sliding_window_loss(files, tmp_path, c
     from tokenizers import Tokenizer
 
     run, hf = trained(files, "gpt-mini"), exported(files, "gpt-mini")
-    doc = eval_json(capsys, run, "--data", files["held"], "--context", 24, "--stride", 10)
+    doc = eval_json(run, "--data", files["held"], "--context", 24, "--stride", 10)
     check_figures(doc, [files["held"]])
     ids = encode_text(Tokenizer.from_file(files["char"]), read_text(files["held"]))
     assert doc["tokens"] == len(ids) and doc["scored_tokens"] == len(ids) - 1  # all but the first
     assert (doc["context"], doc["stride"]) == (24, 10)
-    assert eval_json(capsys, hf, "--data", files["held"], "--context", 24, "--stride", 10)["nats"] == \
+    assert eval_json(hf, "--data", files["held"], "--context", 24, "--stride", 10)["nats"] == \
         pytest.approx(doc["nats"], rel=1e-5)
     # transformers' loss with its own label shift: window ids[b:e+1], targets before `first` ignored
     model = transformers.GPT2LMHeadModel.from_pretrained(hf).eval()
@@ -114,25 +115,25 @@ def test_decoder_eval_equals_transformers_sliding_window_loss(files, tmp_path, c
             nats += float(model(window, labels=labels).loss) * n
     assert nats == pytest.approx(doc["nats"], rel=1e-5)
     # without overlap (stride = context) the same tokens are scored, with less history at each window start
-    other = eval_json(capsys, run, "--data", files["held"], "--context", 24)
+    other = eval_json(run, "--data", files["held"], "--context", 24)
     assert other["scored_tokens"] == doc["scored_tokens"] and other["stride"] == 24 and other["nats"] != doc["nats"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["llama-mini", "moe-mini", "bert-mini", "t5-mini", "bart-mini"])
-def test_every_family_equals_transformers_on_the_same_windows(arch, files, capsys):
+def test_every_family_equals_transformers_on_the_same_windows(arch, files):
     from tokenizers import Tokenizer
 
     from nlpt.engine.evaluate import encode_text, read_text
 
     run, hf = trained(files, arch), exported(files, arch)
     family = json.load(open(os.path.join(run, "config.json")))["model"]["family"]
-    doc = eval_json(capsys, run, "--data", files["held"], "--context", 24, "--stride", 16)
+    doc = eval_json(run, "--data", files["held"], "--context", 24, "--stride", 16)
     check_figures(doc, [files["held"]])
     ids = encode_text(Tokenizer.from_file(files[TOKENIZER[arch]]), read_text(files["held"]))
     masked = family not in ("gpt", "llama")
     assert doc["scored_tokens"] == len(ids) - (0 if masked else 1)  # every token once (decoders: but the first)
-    from_hf = eval_json(capsys, hf, "--data", files["held"], "--context", 24, "--stride", 16)
+    from_hf = eval_json(hf, "--data", files["held"], "--context", 24, "--stride", 16)
     assert from_hf["nats"] == pytest.approx(doc["nats"], rel=1e-5)
     nats, scored = hf_nats(hf, files[TOKENIZER[arch]], family, files["held"], 24, 16)
     assert scored == doc["scored_tokens"] and nats == pytest.approx(doc["nats"], rel=1e-5)
@@ -150,30 +151,30 @@ def test_masked_passes_mask_every_token_once():
                 assert all(abs(len(m) - length / passes) <= span for m in chosen)
 
 
-def test_several_files_sum_and_text_output(files, capsys):
+def test_several_files_sum_and_text_output(files):
     run = trained(files, "gpt-mini")
-    both = eval_json(capsys, run, "--data", files["held"], "--data", files["second"])
-    one = [eval_json(capsys, run, "--data", p) for p in (files["held"], files["second"])]
+    both = eval_json(run, "--data", files["held"], "--data", files["second"])
+    one = [eval_json(run, "--data", p) for p in (files["held"], files["second"])]
     assert both["nats"] == pytest.approx(one[0]["nats"] + one[1]["nats"], rel=1e-6)
     assert both["scored_tokens"] == one[0]["scored_tokens"] + one[1]["scored_tokens"]
     assert [f["path"] for f in both["files"]] == [files["held"], files["second"]]
     check_figures(both, [files["held"], files["second"]])
-    code, out, err = nlpt_main("pretrain", "eval", run, "--data", files["held"], capsys=capsys)
+    code, out, err = nlpt("pretrain", "eval", run, "--data", files["held"])
     assert code == 0, err
     assert f"{one[0]['bits_per_byte']:.4f} bits per byte" in out and f"loss {one[0]['loss']:.4f}" in out
 
 
-def test_compare_shows_eval_results_side_by_side(files, capsys):
+def test_compare_shows_eval_results_side_by_side(files):
     """A char model and a BPE model on the same bytes: bits per byte is comparable across tokenizers."""
     char_run, bpe_run = trained(files, "gpt-mini"), trained(files, "gpt-mini", "gpt-bpe", "bpe")
-    code, out, err = nlpt_main("compare", char_run, bpe_run, "--eval-data", files["held"], "--json", capsys=capsys)
+    code, out, err = nlpt("compare", char_run, bpe_run, "--eval-data", files["held"], "--json")
     assert code == 0, err
     rows = json.loads(out)["rows"] if isinstance(json.loads(out), dict) else json.loads(out)
-    alone = [eval_json(capsys, r, "--data", files["held"]) for r in (char_run, bpe_run)]
+    alone = [eval_json(r, "--data", files["held"]) for r in (char_run, bpe_run)]
     assert [r["source"] for r in rows] == [char_run, bpe_run]
     assert [r["bits_per_byte"] for r in rows] == pytest.approx([a["bits_per_byte"] for a in alone])
     assert rows[0]["tokenizer_entries"] != rows[1]["tokenizer_entries"] and rows[0]["bytes"] == rows[1]["bytes"]
-    code, out, err = nlpt_main("compare", char_run, bpe_run, "--eval-data", files["held"], capsys=capsys)
+    code, out, err = nlpt("compare", char_run, bpe_run, "--eval-data", files["held"])
     assert code == 0 and "bits/byte" in out and f"{alone[1]['bits_per_byte']:.4f}" in out, err
 
 
@@ -182,15 +183,15 @@ def test_compare_shows_eval_results_side_by_side(files, capsys):
     (("--data", "HELD", "--stride", 500), "--stride must be between 1 and", 2),
     (("--data", "HELD", "--context", 4096), "exceeds the model's", 2),
 ])
-def test_eval_errors_are_one_line(args, message, code, files, capsys):
+def test_eval_errors_are_one_line(args, message, code, files):
     run = trained(files, "gpt-mini")
     args = [files["held"] if a == "HELD" else a for a in args]
-    rc, out, err = nlpt_main("pretrain", "eval", run, *args, capsys=capsys)
+    rc, out, err = nlpt("pretrain", "eval", run, *args)
     assert rc == code and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_eval_refuses_a_folder_that_is_no_model(files, tmp_path, capsys):
-    rc, _, err = nlpt_main("pretrain", "eval", str(tmp_path), "--data", files["held"], capsys=capsys)
+def test_eval_refuses_a_folder_that_is_no_model(files, tmp_path):
+    rc, _, err = nlpt("pretrain", "eval", str(tmp_path), "--data", files["held"])
     assert rc == 1 and "no config.json" in err and len(err.strip().splitlines()) == 1
 
 
@@ -230,7 +231,7 @@ def _transformers_model(name: str, vocab: int):
 @pytest.mark.parametrize("name, family, tokenizer", [
     ("gpt", "gpt", "bpe"), ("llama", "llama", "bpe"), ("encoder", "encoder", "wp"), ("roberta", "encoder", "bpe"),
     ("albert", "encoder", "wp"), ("t5", "t5", "t5"), ("bart", "bart", "bpe")])
-def test_folders_saved_by_transformers_equal_transformers(name, family, tokenizer, files, tmp_path, capsys):
+def test_folders_saved_by_transformers_equal_transformers(name, family, tokenizer, files, tmp_path):
     """Folders transformers itself writes (tied heads not stored) score as transformers scores them."""
     import shutil
 
@@ -238,12 +239,12 @@ def test_folders_saved_by_transformers_equal_transformers(name, family, tokenize
     folder = str(tmp_path / name)
     _transformers_model(name, 340).save_pretrained(folder)
     shutil.copyfile(files[tokenizer], os.path.join(folder, "tokenizer.json"))
-    doc = eval_json(capsys, folder, "--data", files["held"], "--context", 24, "--stride", 16)
+    doc = eval_json(folder, "--data", files["held"], "--context", 24, "--stride", 16)
     nats, scored = hf_nats(folder, files[tokenizer], family, files["held"], 24, 16)
     assert scored == doc["scored_tokens"] and nats == pytest.approx(doc["nats"], rel=1e-5)
 
 
-def test_a_folder_without_its_head_is_refused(files, tmp_path, capsys):
+def test_a_folder_without_its_head_is_refused(files, tmp_path):
     """A bare BertModel folder (no MLM head) would score at random: refused in one line."""
     import shutil
 
@@ -254,9 +255,7 @@ def test_a_folder_without_its_head_is_refused(files, tmp_path, capsys):
                                                    num_attention_heads=2, intermediate_size=64,
                                                    max_position_embeddings=64)).save_pretrained(folder)
     shutil.copyfile(files["wp"], os.path.join(folder, "tokenizer.json"))
-    capsys.readouterr()  # transformers' progress bars
-    rc, out, err = nlpt_main("pretrain", "eval", folder, "--data", files["held"], capsys=capsys)
+    rc, out, err = nlpt("pretrain", "eval", folder, "--data", files["held"])
     assert rc == 1 and "no weights for the language-model head (cls." in err and len(err.strip().splitlines()) == 1
-    rc, _, err = nlpt_main("compare", folder, "--eval-data", files["held"], "--plot", tmp_path / "p.png",
-                           capsys=capsys)
+    rc, _, err = nlpt("compare", folder, "--eval-data", files["held"], "--plot", tmp_path / "p.png")
     assert rc == 2 and "does not combine with --plot" in err

@@ -14,21 +14,16 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("tokenizers")
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _cli import ROOT, documents_and_tokenizers, nlpt_main  # noqa: E402
+from _cli import ROOT, nlpt  # noqa: E402
 
 from nlpt.transformer.hardware import GPUS  # noqa: E402
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    return documents_and_tokenizers(tmp_path_factory, "plan", lines=600)
-
 
 TOKENIZER = {"gpt-mini": "char", "llama-mini": "char", "moe-mini": "char", "bert-mini": "wp", "t5-mini": "t5",
              "bart-mini": "bpe"}
 
 
-def tiny(files, run, arch, extra=()):
-    return [files["corpus"], "-o", run, "--tokenizer", files[TOKENIZER[arch]], "--arch", arch, "--layers", 1,
+def tiny(documents, run, arch, extra=()):
+    return [documents["corpus"], "-o", run, "--tokenizer", documents[TOKENIZER[arch]], "--arch", arch, "--layers", 1,
             "--hidden", 32, "--heads", 2, "--ffn", 64, "--context", 32, "--vocab", 320, "--batch", 4,
             "--threads", 1, "--quiet", *extra]
 
@@ -38,16 +33,16 @@ def listing(path) -> list:
 
 
 @pytest.mark.parametrize("arch", sorted(TOKENIZER))
-def test_dry_run_plans_every_family_and_writes_nothing(arch, files, tmp_path, capsys):
+def test_dry_run_plans_every_family_and_writes_nothing(arch, documents, tmp_path):
     from nlpt.transformer.params import count, flops
 
     run = tmp_path / "run"
-    before = listing(os.path.dirname(files["corpus"]))
-    code, out, err = nlpt_main("pretrain", *tiny(files, str(run), arch, ("--global-batch", 16, "--max-tokens", "100k",
+    before = listing(os.path.dirname(documents["corpus"]))
+    code, out, err = nlpt("pretrain", *tiny(documents, str(run), arch, ("--global-batch", 16, "--max-tokens", "100k",
                                                                          "--dry-run", "--json", "--gpu", "a100",
-                                                                         "--mfu", 0.5, "--ranks", 2)), capsys=capsys)
+                                                                         "--mfu", 0.5, "--ranks", 2)))
     assert code == 0, err
-    assert not run.exists() and listing(os.path.dirname(files["corpus"])) == before
+    assert not run.exists() and listing(os.path.dirname(documents["corpus"])) == before
     plan = json.loads(out)
     b = plan["batch"]
     assert (b["ranks"], b["micro_batch"], b["accumulation"], b["global_batch"]) == (2, 4, 2, 16)
@@ -71,25 +66,23 @@ def test_dry_run_plans_every_family_and_writes_nothing(arch, files, tmp_path, ca
         mem["other_bytes"] == mem["total_bytes"]
     assert plan["tokens"]["source"] == "estimate" and plan["tokens"]["total"] > 0
     # the text form names the same figures
-    code, out, err = nlpt_main("pretrain", *tiny(files, str(run), arch, ("--max-steps", 10, "--dry-run")),
-                               capsys=capsys)
+    code, out, err = nlpt("pretrain", *tiny(documents, str(run), arch, ("--max-steps", 10, "--dry-run")))
     assert code == 0, err
     assert "10 steps" not in out and "steps      10 " in out and "per rank" in out and not run.exists()
 
 
-def test_dry_run_counts_the_token_files_of_an_earlier_run_and_its_checkpoint(files, tmp_path, capsys):
+def test_dry_run_counts_the_token_files_of_an_earlier_run_and_its_checkpoint(documents, tmp_path):
     run = str(tmp_path / "run")
-    args = tiny(files, run, "gpt-mini", ("--max-steps", 2, "--eval-batches", 1, "--log-every", 1))
-    code, out, err = nlpt_main("pretrain", *args, "--json", "--dry-run", capsys=capsys)
+    args = tiny(documents, run, "gpt-mini", ("--max-steps", 2, "--eval-batches", 1, "--log-every", 1))
+    code, out, err = nlpt("pretrain", *args, "--json", "--dry-run")
     assert code == 0, err
     estimate = json.loads(out)["tokens"]
-    code, _, err = nlpt_main("pretrain", *args, capsys=capsys)
+    code, _, err = nlpt("pretrain", *args)
     assert code == 0, err
     with open(os.path.join(run, "config.json")) as fh:
         data = json.load(fh)["data"]
     before = listing(run)
-    code, out, err = nlpt_main("pretrain", *args, "--max-steps", 4, "--resume-with-changes", "--json", "--dry-run",
-                               capsys=capsys)
+    code, out, err = nlpt("pretrain", *args, "--max-steps", 4, "--resume-with-changes", "--json", "--dry-run")
     assert code == 0, err
     plan = json.loads(out)
     assert listing(run) == before
@@ -99,10 +92,10 @@ def test_dry_run_counts_the_token_files_of_an_earlier_run_and_its_checkpoint(fil
     assert plan["resume"]["changes"] == [{"name": "max_steps", "then": 2, "now": 4}]
     # the same command again: the run is finished and would be left alone; other settings are refused as the run
     # refuses them
-    code, out, err = nlpt_main("pretrain", *args, "--json", "--dry-run", capsys=capsys)
+    code, out, err = nlpt("pretrain", *args, "--json", "--dry-run")
     assert code == 0 and json.loads(out)["resume"]["state"] == "finished", err
-    code, _, err = nlpt_main("pretrain", *args, "--max-steps", 4, "--lr", 0.01, "--dry-run", capsys=capsys)
-    real_code, _, real_err = nlpt_main("pretrain", *args, "--max-steps", 4, "--lr", 0.01, capsys=capsys)
+    code, _, err = nlpt("pretrain", *args, "--max-steps", 4, "--lr", 0.01, "--dry-run")
+    real_code, _, real_err = nlpt("pretrain", *args, "--max-steps", 4, "--lr", 0.01)
     assert code == real_code == 1 and err == real_err and "lr: " in err, (err, real_err)
     assert listing(run) == before
     # the char tokenizer gives one token per character: the estimate is within a few per cent of the count
@@ -117,33 +110,32 @@ def test_dry_run_counts_the_token_files_of_an_earlier_run_and_its_checkpoint(fil
     (("--max-steps", 5, "--tokenizer", "/nonexistent/tok.json"), "no such tokenizer file", 1),
     ((), "give --max-steps or --max-tokens", 2),
 ])
-def test_dry_run_refuses_what_the_run_would_refuse(flags, message, code, files, tmp_path, capsys):
+def test_dry_run_refuses_what_the_run_would_refuse(flags, message, code, documents, tmp_path):
     run = tmp_path / "run"
-    rc, out, err = nlpt_main("pretrain", *tiny(files, str(run), "gpt-mini", flags), "--dry-run", capsys=capsys)
+    rc, out, err = nlpt("pretrain", *tiny(documents, str(run), "gpt-mini", flags), "--dry-run")
     assert rc == code and message in err and "Traceback" not in err, err
     assert len(err.strip().splitlines()) == 1 and not run.exists()
 
 
 @pytest.mark.parametrize("flag, value", [("--gpu", "h100"), ("--mfu", 0.4), ("--ranks", 2)])
-def test_dry_run_options_need_dry_run(flag, value, files, tmp_path, capsys):
+def test_dry_run_options_need_dry_run(flag, value, documents, tmp_path):
     run = tmp_path / "run"
-    rc, _, err = nlpt_main("pretrain", *tiny(files, str(run), "gpt-mini", ("--max-steps", 1, flag, value)),
-                           capsys=capsys)
+    rc, _, err = nlpt("pretrain", *tiny(documents, str(run), "gpt-mini", ("--max-steps", 1, flag, value)))
     assert rc == 2 and f"{flag} applies to --dry-run only" in err and not run.exists()
 
 
 # ---------------------------------------------------------------------------------------------
 # --tensorboard
 
-def test_tensorboard_events_equal_the_metrics_lines(files, tmp_path, capsys):
+def test_tensorboard_events_equal_the_metrics_lines(documents, tmp_path):
     try:
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     except ImportError:
         pytest.skip("the tensorboard package is not installed (pip install 'nlpt[tensorboard]')")
     run, events = str(tmp_path / "run"), str(tmp_path / "tb")
-    code, _, err = nlpt_main("pretrain", *tiny(files, run, "gpt-mini", ("--max-steps", 4, "--log-every", 2,
+    code, _, err = nlpt("pretrain", *tiny(documents, run, "gpt-mini", ("--max-steps", 4, "--log-every", 2,
                                                                       "--eval-every", 2, "--eval-batches", 2,
-                                                                      "--tensorboard", events)), capsys=capsys)
+                                                                      "--tensorboard", events)))
     assert code == 0, err
     with open(os.path.join(run, "metrics.jsonl")) as fh:
         records = [json.loads(line) for line in fh]
@@ -159,7 +151,7 @@ def test_tensorboard_events_equal_the_metrics_lines(files, tmp_path, capsys):
             assert got == [(r["step"], pytest.approx(r[name], rel=1e-6)) for r in lines], name
 
 
-def test_tensorboard_absent_is_one_line_before_any_work(files, tmp_path):
+def test_tensorboard_absent_is_one_line_before_any_work(documents, tmp_path):
     import subprocess
 
     shim = tmp_path / "shim" / "tensorboard"
@@ -168,7 +160,7 @@ def test_tensorboard_absent_is_one_line_before_any_work(files, tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shim.parent), ROOT])}
     proc = subprocess.run([sys.executable, "-m", "nlpt", "pretrain",
-                           *map(str, tiny(files, str(run), "gpt-mini", ("--max-steps", 2, "--tensorboard",
+                           *map(str, tiny(documents, str(run), "gpt-mini", ("--max-steps", 2, "--tensorboard",
                                                                         tmp_path / "tb")))],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 1, proc.stderr
@@ -177,13 +169,13 @@ def test_tensorboard_absent_is_one_line_before_any_work(files, tmp_path):
     assert not run.exists() and not (tmp_path / "tb").exists()
 
 
-def test_dry_run_memory_follows_checkpointing_and_sharding(files, tmp_path, capsys):
+def test_dry_run_memory_follows_checkpointing_and_sharding(documents, tmp_path):
     run = str(tmp_path / "run")
 
     def memory(*flags):
-        code, out, err = nlpt_main("pretrain", *tiny(files, run, "llama-mini", ("--max-steps", 5, "--ranks", 4,
+        code, out, err = nlpt("pretrain", *tiny(documents, run, "llama-mini", ("--max-steps", 5, "--ranks", 4,
                                                                               *flags)),
-                                   "--dry-run", "--json", capsys=capsys)
+                              "--dry-run", "--json")
         assert code == 0, err
         return json.loads(out)["memory_per_rank"]
 

@@ -10,31 +10,30 @@ import threading
 
 import pytest
 
-from _cli import ROOT, documents_and_tokenizers, nlpt_main
+from _cli import ROOT, nlpt
 
 
 @pytest.fixture(scope="module")
-def bert_run(tmp_path_factory):
+def bert_run(documents, tmp_path_factory):
     """A BERT-style run of one step at context 16 (predictions are not the point: where they go is)."""
     pytest.importorskip("torch")
-    files = documents_and_tokenizers(tmp_path_factory, "fillmask", lines=120)
     run = tmp_path_factory.mktemp("bert") / "run"
-    code, _, err = nlpt_main("pretrain", files["corpus"], "-o", run, "--tokenizer", files["wp"], "--arch", "bert-mini",
-                             "--layers", 1, "--hidden", 16, "--heads", 2, "--ffn", 32, "--context", 16, "--vocab", 320,
-                             "--batch", 2, "--max-steps", 1, "--eval-batches", 1, "--threads", 1, "--quiet")
+    code, _, err = nlpt("pretrain", documents["corpus"], "-o", run, "--tokenizer", documents["wp"], "--arch", "bert-mini",
+                        "--layers", 1, "--hidden", 16, "--heads", 2, "--ffn", 32, "--context", 16, "--vocab", 320,
+                        "--batch", 2, "--max-steps", 1, "--eval-batches", 1, "--threads", 1, "--quiet")
     assert code == 0, err
     return run
 
 
-def test_fill_mask_says_when_a_mask_lies_past_the_context(bert_run, capsys):
+def test_fill_mask_says_when_a_mask_lies_past_the_context(bert_run):
     long = "the [MASK] " + "the " * 30 + "[MASK] ."
-    code, out, err = nlpt_main("pretrain", "fill-mask", bert_run, long, "--json", capsys=capsys)
+    code, out, err = nlpt("pretrain", "fill-mask", bert_run, long, "--json")
     assert code == 0, err
     masks = json.loads(out)[0]["masks"]
     assert masks[0]["position"] == 2 and len(masks[0]["predictions"]) == 5
     assert masks[1]["predictions"] is None and masks[1]["position"] > 16
     assert "past the model's context of 16 tokens" in masks[1]["note"]
-    code, out, err = nlpt_main("pretrain", "fill-mask", bert_run, "the " * 30 + "[MASK] .", capsys=capsys)
+    code, out, err = nlpt("pretrain", "fill-mask", bert_run, "the " * 30 + "[MASK] .")
     assert code == 0, err
     assert "past the model's context of 16 tokens: not predicted" in out
 
@@ -59,14 +58,14 @@ def test_fill_mask_answers_each_stdin_line_before_reading_the_next(bert_run):
         proc.kill()
 
 
-def test_params_one_n_for_both_training_figures_and_small_gpu_hours(capsys):
-    code, out, err = nlpt_main("params", "gpt2", "--tokens", "1M", "--json", capsys=capsys)
+def test_params_one_n_for_both_training_figures_and_small_gpu_hours():
+    code, out, err = nlpt("params", "gpt2", "--tokens", "1M", "--json")
     assert code == 0, err
     d = json.loads(out)
     fl, tr = d["flops"], d["training"]
     assert tr["parameters_used"] == fl["matmul_parameters"]
     assert tr["flops_with_attention"] == tr["flops_6nd"] + 3 * fl["attention_term"] * tr["tokens"]
-    code, out, err = nlpt_main("params", "gpt2", "--tokens", "1M", capsys=capsys)
+    code, out, err = nlpt("params", "gpt2", "--tokens", "1M")
     assert code == 0, err
     row = next(line for line in out.splitlines() if "GPU-hours on" in line)
     hours = row.split("│")[-2].strip()
@@ -74,7 +73,7 @@ def test_params_one_n_for_both_training_figures_and_small_gpu_hours(capsys):
     assert f"6·N·D (N = {fl['matmul_parameters'] / 1e6:.1f}M)" in out
 
 
-def test_compare_names_a_missing_run_folder(bert_run, tmp_path, capsys):
+def test_compare_names_a_missing_run_folder(bert_run, tmp_path):
     for missing in (tmp_path / "nothere", f"{tmp_path}/gone/"):
-        code, _, err = nlpt_main("compare", bert_run, missing, capsys=capsys)
+        code, _, err = nlpt("compare", bert_run, missing)
         assert code == 1 and err.strip() == f"nlpt: error: {missing}: no such file or folder", err

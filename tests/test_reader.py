@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from _corpus_helpers import nlpt
+from _cli import SHARED, nlpt
 from nlpt.common.errors import NlptError
 from nlpt.corpus.reader import (
     ReaderOptions,
@@ -139,8 +139,6 @@ def test_lower_nfkc_and_punctuation():
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data", "zh-classics")), reason="shared data missing")
 def test_chinese_classic_without_segmenter():
-    from _corpus_helpers import SHARED
-
     path = os.path.join(SHARED, "zh-classics", "xiyouji.txt")
     opts = ReaderOptions(tokenizer=TokenizerOptions(cjk=True), chunk_bytes=1 << 16)
     first = next(iter_sentences(as_sources([path]), opts))

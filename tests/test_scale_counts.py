@@ -14,7 +14,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from _corpus_helpers import nlpt
+from _cli import nlpt
 from nlpt.corpus.reader import ReaderOptions
 from nlpt.corpus.tokenize import TokenizerOptions
 

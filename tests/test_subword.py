@@ -8,8 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from _cli import SYNTHETIC, needs_synthetic, synthetic_head
-from _corpus_helpers import nlpt
+from _cli import SYNTHETIC, needs_synthetic, nlpt, synthetic_head
 from nlpt.common.hashing import fnv1a_signed
 from nlpt.corpus.reader import ReaderOptions
 from nlpt.embeddings import evaluate as ev

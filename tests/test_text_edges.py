@@ -9,60 +9,59 @@ import os
 
 import pytest
 
-from _cli import nlpt_main
+from _cli import nlpt
 from nlpt.common.errors import NlptError
 from nlpt.corpus.reader import expand_inputs
 
 BOM = b"\xef\xbb\xbf"
 
 
-def test_a_byte_order_mark_is_not_part_of_the_first_word(tmp_path, capsys):
+def test_a_byte_order_mark_is_not_part_of_the_first_word(tmp_path):
     path = tmp_path / "bom.txt"
     path.write_bytes(BOM + b"hello world\nhello\n")
-    code, out, err = nlpt_main("vocab", path, "-q", capsys=capsys)
+    code, out, err = nlpt("vocab", path, "-q")
     assert code == 0, err
     assert out.splitlines() == ["hello 2", "world 1"]
-    code, out, _ = nlpt_main("corpus", "tokenize", path, "-q", capsys=capsys)
+    code, out, _ = nlpt("corpus", "tokenize", path, "-q")
     assert out == "hello world\nhello\n"
     gz = tmp_path / "bom.txt.gz"
     gz.write_bytes(gzip.compress(path.read_bytes()))
-    code, out, _ = nlpt_main("corpus", "stats", gz, "--json", "-q", capsys=capsys)
+    code, out, _ = nlpt("corpus", "stats", gz, "--json", "-q")
     assert json.loads(out)["types"] == 2
 
 
-def test_shards_keep_the_bytes_as_they_are(tmp_path, capsys):
+def test_shards_keep_the_bytes_as_they_are(tmp_path):
     path = tmp_path / "bom.txt"
     path.write_bytes(BOM + b"hello world\nhello\n")
-    code, _, err = nlpt_main("corpus", "shard", path, "-n", "1", "-o", tmp_path / "s-", "-q", capsys=capsys)
+    code, _, err = nlpt("corpus", "shard", path, "-n", "1", "-o", tmp_path / "s-", "-q")
     assert code == 0, err
     assert (tmp_path / "s-00.txt").read_bytes() == path.read_bytes()
 
 
 @pytest.mark.parametrize("threads", ["1", "3"])
-def test_a_final_line_without_a_newline_is_a_line(tmp_path, capsys, threads):
+def test_a_final_line_without_a_newline_is_a_line(tmp_path, threads):
     path = tmp_path / "c.txt"
     path.write_text("one two three\n" * 3000 + "last line")
-    code, out, err = nlpt_main("corpus", "stats", path, "--json", "-q", "--threads", threads, capsys=capsys)
+    code, out, err = nlpt("corpus", "stats", path, "--json", "-q", "--threads", threads)
     assert code == 0, err
     assert json.loads(out)["lines"] == 3001
     path.write_text("one two three\n" * 3000)
-    _, out, _ = nlpt_main("corpus", "stats", path, "--json", "-q", "--threads", threads, capsys=capsys)
+    _, out, _ = nlpt("corpus", "stats", path, "--json", "-q", "--threads", threads)
     assert json.loads(out)["lines"] == 3000
     (tmp_path / "empty.txt").write_text("")
-    _, out, _ = nlpt_main("corpus", "stats", path, tmp_path / "empty.txt", "--json", "-q", capsys=capsys)
+    _, out, _ = nlpt("corpus", "stats", path, tmp_path / "empty.txt", "--json", "-q")
     assert json.loads(out)["lines"] == 3000
 
 
-def test_vocab_counts_the_final_line_of_every_file(tmp_path, capsys):
+def test_vocab_counts_the_final_line_of_every_file(tmp_path):
     for name in ("a.txt", "b.txt"):
         (tmp_path / name).write_text("x y\nz")
-    code, out, err = nlpt_main("vocab", tmp_path / "a.txt", tmp_path / "b.txt", "-o", tmp_path / "v.txt", "--json",
-                               capsys=capsys)
+    code, out, err = nlpt("vocab", tmp_path / "a.txt", tmp_path / "b.txt", "-o", tmp_path / "v.txt", "--json")
     assert code == 0, err
     assert json.loads(out)["lines"] == 4
 
 
-def test_an_unreadable_sub_folder_is_an_error(tmp_path, monkeypatch, capsys):
+def test_an_unreadable_sub_folder_is_an_error(tmp_path, monkeypatch):
     """Root reads any folder, so the refusal is simulated: listing `sub` raises PermissionError."""
     (tmp_path / "a.txt").write_text("a b\n")
     (tmp_path / "sub").mkdir()
@@ -78,7 +77,7 @@ def test_an_unreadable_sub_folder_is_an_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(os, "scandir", scandir)
     with pytest.raises(NlptError, match=r"sub: cannot read the folder \(permission denied\)"):
         expand_inputs([str(tmp_path)])
-    code, _, err = nlpt_main("corpus", "stats", tmp_path, capsys=capsys)
+    code, _, err = nlpt("corpus", "stats", tmp_path)
     assert code == 1 and err.strip() == f"nlpt: error: {blocked}: cannot read the folder (permission denied)"
 
 

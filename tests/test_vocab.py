@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from _corpus_helpers import nlpt
+from _cli import nlpt
 from nlpt.corpus.reader import ReaderOptions
 from nlpt.corpus.tokenize import TokenizerOptions, make_splitter
 from nlpt.vocab.count import count_words

@@ -11,8 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from _cli import ROOT, needs_synthetic, synthetic_head
-from _corpus_helpers import nlpt
+from _cli import ROOT, needs_synthetic, nlpt, synthetic_head
 from nlpt.embeddings.formats.vectors import Vectors
 
 pytestmark = needs_synthetic
