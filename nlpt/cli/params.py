@@ -92,6 +92,7 @@ def params(
     import json
     import sys
 
+    from nlpt.cli import params_tables
     from nlpt.transformer import report
 
     if list_:
@@ -99,7 +100,7 @@ def params(
         if json_out:
             sys.stdout.write(json.dumps(models, indent=2) + "\n")
         else:
-            report.render_list(models)
+            params_tables.render_list(models)
         return
     flags = {"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim, "ffn": ffn,
              "vocab": vocab, "context": context, "experts": experts, "top_k": top_k, "shared_experts": shared_experts,
@@ -112,4 +113,4 @@ def params(
     if json_out:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        report.render(doc)
+        params_tables.render(doc)
