@@ -84,32 +84,13 @@ def tokenize(
 
     Example: nlpt corpus tokenize --lower --split-punct raw/ | gzip > clean.txt.gz
     """
-    from nlpt.common.output import atomic_output
     from nlpt.common.plan import OutputPlan
-    from nlpt.common.progress import Progress
-    from nlpt.corpus.reader import ReadStats, as_sources, expand_inputs, iter_sentences
+    from nlpt.corpus.reader import expand_inputs, write_sentences
 
     paths = expand_inputs(inputs)
     OutputPlan().read("INPUTS", *inputs, *paths).write("--output", output).check()
     opts = reader_options(lower, nfkc, split_punct, cjk, max_sentence_length, force_binary)
-    st = ReadStats()
-    n = 0
-    with atomic_output(output) as fh, Progress("tokenizing", unit="B", quiet=quiet) as bar:
-        buf: list[str] = []
-        for sentence in iter_sentences(as_sources(paths), opts, st):
-            buf.append(" ".join(sentence))
-            if len(buf) >= 4096:
-                buf.append("")
-                fh.write("\n".join(buf))
-                n += len(buf) - 1
-                buf = []
-                bar.update(st.bytes, sentences=n)
-        if buf:
-            buf.append("")
-            fh.write("\n".join(buf))
-            n += len(buf) - 1
-        bar.update(st.bytes, sentences=n)
-    st.report(quiet)
+    write_sentences(paths, opts, output, quiet).report(quiet)
 
 
 @app.command("shard")

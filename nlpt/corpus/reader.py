@@ -399,6 +399,32 @@ def iter_sentences(
 # -- encoding for the trainers ------------------------------------------------------
 
 
+def write_sentences(paths: list[str], opts: ReaderOptions, output: str, quiet: bool = False) -> ReadStats:
+    """Every sentence of `paths`, normalised and space-separated, one per line, into `output` (a file renamed
+    into place when whole, or - for stdout): `nlpt corpus tokenize`. Returns what was read."""
+    from nlpt.common.output import atomic_output
+    from nlpt.common.progress import Progress
+
+    st = ReadStats()
+    n = 0
+    with atomic_output(output) as fh, Progress("tokenizing", unit="B", quiet=quiet) as bar:
+        buf: list[str] = []
+        for sentence in iter_sentences(as_sources(paths), opts, st):
+            buf.append(" ".join(sentence))
+            if len(buf) >= 4096:
+                buf.append("")
+                fh.write("\n".join(buf))
+                n += len(buf) - 1
+                buf = []
+                bar.update(st.bytes, sentences=n)
+        if buf:
+            buf.append("")
+            fh.write("\n".join(buf))
+            n += len(buf) - 1
+        bar.update(st.bytes, sentences=n)
+    return st
+
+
 class _IdMap(dict):
     """word -> id, with -1 for words outside the vocabulary."""
 
