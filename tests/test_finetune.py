@@ -253,7 +253,7 @@ def test_errors_are_one_line_and_leave_nothing(task, tmp_path):
     _fails(nlpt(*base, "--model", foreign), 1, "model_type", "xlnet")
     _fails(nlpt(*base, "--vectors", vec, "--dim", "7"), 1, "vec.txt: vectors have dimension 16, but --dim 7 was asked")
     _fails(nlpt(*base, "--vectors", vec, "--model", empty), 2, "give one representation")
-    _fails(nlpt(*base, "--vectors", vec, "--encoder", "rnn"), 2, "--encoder must be one of bag, cnn")
+    _fails(nlpt(*base, "--vectors", vec, "--encoder", "rnn"), 2, "--encoder 'rnn' must be one of bag, cnn")
     strict = tmp_path / "strict.tsv"
     strict.write_text("sentence\tlabel\ngood w1\tpos\n \tneg\nbad w2\tneg\n")
     _fails(nlpt("finetune", "--train", strict, "--dev", dev, "--vectors", vec, "--strict", "-o", out), 1,

@@ -7,7 +7,8 @@ from typing import Optional
 import typer
 
 from nlpt.cli.defaultgroup import DefaultGroup
-from nlpt.cli.options import JSON, QUIET, THREADS, App, exit_if_stopped, float_option, int_option
+from nlpt.cli.options import JSON, QUIET, THREADS, App, choice_option, exit_if_stopped, float_option, int_option
+from nlpt.finetune.choices import ENCODERS, FORMATS, HEADS, POOLINGS
 
 
 class _FinetuneGroup(DefaultGroup):
@@ -84,7 +85,7 @@ def train(
     dev: Optional[str] = typer.Option(None, "--dev", metavar="PATH", help="Dev file for model selection and early stopping.", show_default=False),
     dev_split: Optional[float] = float_option(None, "--dev-split", help="Hold out this share of --train as dev [default: 0.1 without --dev; 0 = no dev].", show_default=False),
     test: Optional[str] = typer.Option(None, "--test", metavar="PATH", help="Test file, evaluated each epoch (never used for selection).", show_default=False),
-    fmt: Optional[str] = typer.Option(None, "--format", metavar="tsv|csv|jsonl", help="File format [default: from the extension].", show_default=False),
+    fmt: Optional[str] = choice_option(None, "--format", choices=FORMATS, help="File format [default: from the extension].", show_default=False),
     text_column: Optional[str] = typer.Option(None, "--text-column", metavar="TEXT", help="Text column [default: text, sentence, sentence1 or sentence_A].", show_default=False),
     pair_column: Optional[str] = typer.Option(None, "--pair-column", metavar="TEXT", help="Second text of a sentence pair [default: sentence2/sentence_B beside sentence1/sentence_A].", show_default=False),
     label_column: Optional[str] = typer.Option(None, "--label-column", metavar="TEXT", help="Label column [default: label or gold_label].", show_default=False),
@@ -95,15 +96,15 @@ def train(
     dim: Optional[int] = int_option(None, "--dim", min=1, help="Random word vectors of this size, trained with the task (with --vectors: the size they must have).", show_default=False),
     freeze: bool = typer.Option(False, "--freeze", help="Train only the head: frozen pretrained body / frozen vectors."),
     from_scratch: bool = typer.Option(False, "--from-scratch", help="With --model: same architecture and tokenizer, random weights."),
-    encoder: str = typer.Option("bag", "--encoder", metavar="bag|cnn", help="Static classifier: bag of embeddings or TextCNN."),
+    encoder: str = choice_option("bag", "--encoder", choices=ENCODERS, help="Static classifier: bag of embeddings or TextCNN."),
     filters: int = int_option(100, "--filters", min=1, help="TextCNN feature maps per kernel size."),
     kernel_sizes: str = typer.Option("3,4,5", "--kernel-sizes", metavar="TEXT", help="TextCNN kernel widths."),
     lower: Optional[bool] = typer.Option(None, "--lower/--keep-case", help="Lower-case text for static vectors [default: as the vectors were trained, else lower-case when they have no upper case].", show_default=False),
     split_punct: bool = typer.Option(False, "--split-punct", help="Split punctuation from words (static vectors) [default: as the vectors were trained]."),
     nfkc: bool = typer.Option(False, "--nfkc", help="NFKC-normalise text (static vectors) [default: as the vectors were trained]."),
     cjk: bool = typer.Option(False, "--cjk", help="One token per CJK character (static vectors) [default: as the vectors were trained]."),
-    pooling: Optional[str] = typer.Option(None, "--pooling", metavar="cls|last|mean", help="Sequence representation [default: cls for encoders, last for decoders, mean for encoder-decoders].", show_default=False),
-    head: str = typer.Option("linear", "--head", metavar="linear|mlp", help="The new output layer."),
+    pooling: Optional[str] = choice_option(None, "--pooling", choices=POOLINGS, help="Sequence representation [default: cls for encoders, last for decoders, mean for encoder-decoders].", show_default=False),
+    head: str = choice_option("linear", "--head", choices=HEADS, help="The new output layer."),
     max_length: int = int_option(128, "--max-length", min=2, help="Tokens per example (longer texts are cut)."),
     epochs: int = int_option(5, "--epochs", min=1, help="Maximum epochs."),
     batch_size: int = int_option(32, "--batch-size", min=1, help="Examples per micro-batch (per rank)."),
@@ -136,7 +137,6 @@ def train(
         precision=precision, cpu_matmul=cpu_matmul, threads=threads, quiet=quiet,
         resume_with_changes=resume_with_changes, resume_from_older=resume_from_older,
     )
-    _check_choices(encoder, pooling, head, fmt)
     from nlpt.common.plan import OutputPlan
     from nlpt.common.runfolder import FINETUNE_WRITES
 
@@ -152,16 +152,6 @@ def train(
         print(json_module.dumps(results, indent=2))
     else:
         _print_results(results)
-
-
-def _check_choices(encoder: str | None, pooling: str | None, head: str | None, fmt: str | None) -> None:
-    """Choice options (typer takes them as strings): a usage error naming the choices."""
-    from nlpt.common.errors import UsageError
-
-    for flag, value, allowed in (("--encoder", encoder, ("bag", "cnn")), ("--pooling", pooling, ("cls", "last", "mean")),
-                                 ("--head", head, ("linear", "mlp")), ("--format", fmt, ("tsv", "csv", "jsonl"))):
-        if value is not None and value not in allowed:
-            raise UsageError(f"{flag} must be one of {', '.join(allowed)}, not {value!r}")
 
 
 _SHORT = {"accuracy": "acc", "macro_f1": "F1", "roc_auc": "AUC", "pearson": "r", "spearman": "rho"}
@@ -204,7 +194,7 @@ def predict(
     run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A run folder written by `nlpt finetune`.", show_default=False),
     input_path: str = typer.Argument(..., metavar="FILE|-", help="Texts to classify: .tsv/.csv/.jsonl with the training's text column(s), or plain lines (stdin: -; pairs: text TAB pair).", show_default=False),
     output: str = typer.Option("-", "--output", "-o", metavar="PATH", help="JSONL output file, or - for stdout."),
-    fmt: Optional[str] = typer.Option(None, "--format", metavar="tsv|csv|jsonl", help="Input format [default: from the extension; plain lines for - and other files].", show_default=False),
+    fmt: Optional[str] = choice_option(None, "--format", choices=FORMATS, help="Input format [default: from the extension; plain lines for - and other files].", show_default=False),
     text_column: Optional[str] = typer.Option(None, "--text-column", metavar="TEXT", help="Text column [default: the training's].", show_default=False),
     pair_column: Optional[str] = typer.Option(None, "--pair-column", metavar="TEXT", help="Pair column [default: the training's].", show_default=False),
     batch_size: int = int_option(64, "--batch-size", min=1, help="Examples per forward pass."),
@@ -221,7 +211,6 @@ def predict(
 
       echo "a gorgeous , witty , seductive movie ." | nlpt finetune predict runs/sst2-bag -
     """
-    _check_choices(None, None, None, fmt)
     from nlpt.common.plan import OutputPlan
 
     OutputPlan().read_folder("RUN_DIR", run_dir).read("FILE", input_path).write("--output", output).check()

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from nlpt.common.errors import NlptError, UsageError
+from nlpt.finetune.choices import FORMATS
 
-FORMATS = ("tsv", "csv", "jsonl")
 _EXTENSIONS = {".tsv": "tsv", ".tab": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 
 # Column names tried, in order, when the user names none (GLUE, SICK, common CSV conventions).

@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from nlpt.common.errors import NlptError, UsageError
+from nlpt.finetune.choices import ENCODERS
 from nlpt.corpus.tokenize import TokenizerOptions, make_splitter
 
 PAD, UNK = "<pad>", "<unk>"
-ENCODERS = ("bag", "cnn")
 _FASTTEXT_MAGIC = 793712314  # first int32 of a fastText .bin model
 
 
