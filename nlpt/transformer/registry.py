@@ -6,7 +6,6 @@ Pure Python: importing this module must not import numpy, numba or torch.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -153,6 +152,8 @@ def resolve(name: str) -> Entry:
             return REGISTRY[candidate]
         if candidate in ALIASES:
             return REGISTRY[ALIASES[candidate]]
+    import difflib
+
     names = list(REGISTRY) + list(ALIASES)
     close = difflib.get_close_matches(key, names, n=4, cutoff=0.5)
     close = list(dict.fromkeys(ALIASES.get(c, c) for c in close))

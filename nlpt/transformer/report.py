@@ -12,8 +12,6 @@ from typing import Optional
 
 from nlpt.common.errors import NlptError, UsageError
 from nlpt.transformer.configs import BartConfig, DeepSeekConfig, EncoderConfig, GPTConfig, LlamaConfig, ModelConfig, T5Config, config_fields
-from nlpt.transformer.flags import FAMILY_BASES, apply_flags
-from nlpt.transformer.config_file import config_from_path
 from nlpt.transformer.registry import REGISTRY, norm_name, resolve
 from nlpt.transformer import params as P
 from nlpt.transformer.hardware import GPUS
@@ -39,6 +37,8 @@ def resolve_model(model: Optional[str], family: Optional[str], flags: dict) -> R
     if model is not None and family is not None:
         raise UsageError("give either a model (name or config.json) or --family, not both")
     if family is not None:
+        from nlpt.transformer.flags import FAMILY_BASES, apply_flags
+
         key = family.lower()
         if key not in FAMILY_BASES:
             raise UsageError(f"unknown --family '{family}' (choose from {', '.join(FAMILY_BASES)})")
@@ -47,6 +47,8 @@ def resolve_model(model: Optional[str], family: Optional[str], flags: dict) -> R
         desc = f"custom {key} model"
         return Resolved(f"custom-{key}", "custom", desc, cfg, flags.get("context") or cfg.max_positions)
     if os.path.exists(model) or model.endswith(".json"):
+        from nlpt.transformer.config_file import config_from_path
+
         cfg = config_from_path(model)
         label, source, desc, ctx, rep = model, "config", f"{type(cfg).__name__} from {model}", cfg.max_positions, None
     else:
@@ -59,6 +61,8 @@ def resolve_model(model: Optional[str], family: Optional[str], flags: dict) -> R
     if any_flag:
         arch = {k: v for k, v in flags.items() if k != "context"}
         if any(v is not None for v in arch.values()):
+            from nlpt.transformer.flags import apply_flags
+
             cfg = apply_flags(cfg, arch, derive=False)
             changed = ", ".join(f"{k.replace('_', '-')}={v}" for k, v in arch.items() if v is not None)
             label, rep = f"{label} (modified: {changed})", None
