@@ -8,8 +8,6 @@ numba or torch.
 
 from __future__ import annotations
 
-import os
-import re
 from typing import List, Optional
 
 import typer
@@ -43,8 +41,6 @@ def _vector_formats() -> tuple:
     return FORMATS
 
 
-_VECTOR_OPTIONS = ("--analogies", "--similarity", "--neighbours", "--format")
-_EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]*$")
 
 
 def compare(
@@ -72,132 +68,19 @@ def compare(
     as_csv: bool = typer.Option(False, "--csv", help="Print the table as CSV (one line per item, raw numbers)."),
 ) -> None:
     from nlpt.common.errors import UsageError
+    from nlpt.compare.items import compare_items
 
     chosen = [name for name, on in (("--json", as_json), ("--markdown", markdown), ("--csv", as_csv)) if on]
     if len(chosen) > 1:
         raise UsageError(f"{' and '.join(chosen)}: choose one output format")
     out = {"--json": "json", "--markdown": "markdown", "--csv": "csv"}.get(chosen[0] if chosen else "", "table")
-    vector_opts = [name for name, value in zip(_VECTOR_OPTIONS, (analogies, similarity, neighbours, fmt)) if value]
-    nb_words = _split(neighbours)
-
-    if eval_data:
-        from nlpt.compare import evals
-
-        if plot is not None or vector_opts or word is not None or context or contexts_file:
-            raise UsageError("--eval-data scores model folders; it does not combine with --plot, vector-file "
-                             "options or --word/--context")
-
-        _print(evals.compare(vectors, list(eval_data), context=eval_context, stride=stride), out)
-        return
-    if eval_context is not None or stride is not None:
-        raise UsageError(f"{'--eval-context' if eval_context is not None else '--stride'}: only with --eval-data")
-    if word is not None or context or contexts_file:
-        table = _context(vectors, word, context, contexts_file, k, candidates, fmt, plot,
-                         [n for n in vector_opts if n != "--format"])
-        _print(table, out)
-        return
-
-    _refuse_missing_paths(vectors)
-    kinds = [_classify(item) for item in vectors]
-    if len(set(kinds)) > 1:
-        raise UsageError("give one kind of item: architectures (registry names or config.json files), vector files, "
-                         "or run folders, not a mix; run compare once for each")
-    kind = kinds[0]
-    if kind != "vectors":
-        if vector_opts:
-            what = {"arch": "architectures", "run": "run folders"}[kind]
-            raise UsageError(f"{', '.join(vector_opts)}: only for vector files, not for {what}")
-        if plot_words:
-            raise UsageError("--words: only for --plot with vector files")
-    if plot is not None:
-        from nlpt.compare import plot as P
-
-        if kind == "vectors" and not (plot_words or nb_words):
-            raise UsageError("--plot with vector files needs --words (or --neighbours): the words to place")
-        from nlpt.common.plan import OutputPlan
-
-        plan = OutputPlan().read("--analogies", analogies).read("--similarity", similarity)
-        for item in vectors:
-            plan.read_folder("ITEM", item)  # a vector file, a config.json, or a run or model folder
-        plan.write("--plot", plot).check()
-        P.check(plot)
-
-    if kind == "arch":
-        from nlpt.compare import architectures
-
-        table = architectures.compare(vectors)
-        _print(table, out)
-        if plot is not None:
-            P.parameter_bars(table, plot)
-    elif kind == "run":
-        from nlpt.compare import runs
-
-        table = runs.compare(vectors)
-        _print(table, out)
-        if plot is not None:
-            P.run_curves(table, plot)
-    else:
-        from nlpt.compare import vectors as V
-        pairs = [tuple(w.split(":", 1)) for w in _split(plot_words) if ":" in w]
-        placed = list(dict.fromkeys(p for w in (_split(plot_words) or nb_words) for p in w.split(":") if p))
-        if plot is not None:
-            for path in (analogies, similarity):  # every input checked before the first file is read
-                if path and not os.path.isfile(path):
-                    raise UsageError(f"{path}: no such evaluation file")
-        table = V.compare(vectors, fmt=fmt, analogies=analogies, similarity=similarity, words=nb_words, k=k or 10,
-                          restrict=restrict or None)
-        _print(table, out)
-        if plot is not None:
-            P.word_map(vectors, placed, pairs, plot, fmt)
-
-
-def _refuse_missing_paths(items: List[str]) -> None:
-    """"ITEM: no such file or folder" for an item that names no file beside run folders, or that is spelt as a
-    folder (`runs/gpt`, `runs/gpt/`), unless it is a registry name; a missing vectors file keeps the loader's message."""
-    from nlpt.common.errors import NlptError
-    from nlpt.common.runfolder import is_run_dir
-    from nlpt.transformer.registry import resolve
-
-    missing = [i for i in items if i != "-" and not os.path.exists(i)]
-    if not missing:
-        return
-    with_runs = any(is_run_dir(i) for i in items)
-    for item in missing:
-        folder_like = item.endswith(("/", os.sep)) or (("/" in item or os.sep in item) and not _EXTENSION.search(item))
-        if not (with_runs or folder_like):
-            continue
-        try:
-            resolve(item)
-            continue  # a registry name
-        except NlptError:
-            raise NlptError(f"{item}: no such file or folder") from None
-
-
-def _split(values: Optional[List[str]]) -> list:
-    return [w for item in (values or []) for w in item.split(",") if w]
-
-
-def _context(items, word, context, contexts_file, k, candidates, fmt, plot, vector_opts):
-    from nlpt.common.errors import UsageError
-
-    if word is None:
-        raise UsageError("--context/--contexts need --word: the word to follow")
-    if vector_opts:
-        raise UsageError(f"{', '.join(vector_opts)}: not with --word (context sensitivity)")
-    if plot is not None:
-        raise UsageError("--plot: not for context sensitivity (runs, vector files and architectures only)")
-    if context and contexts_file:
-        raise UsageError("give --context or --contexts FILE, not both")
-    from nlpt.compare import context as X
-
-    sentences = X.read_contexts(contexts_file) if contexts_file else list(context or [])
-    X.check_contexts(word, sentences)
-    for item in items:
-        if not os.path.exists(item):
-            raise UsageError(f"{item}: no such file or folder (--word needs vector files or model folders with "
-                             "weights: an `nlpt pretrain` run or a Hugging Face folder)")
-    return X.compare(items, word, sentences, k=k or 5, candidates=candidates,
-                     is_static=os.path.isfile, fmt=fmt)
+    table, draw = compare_items(
+        vectors, analogies=analogies, similarity=similarity, neighbours=neighbours, k=k, restrict=restrict, fmt=fmt,
+        word=word, context=context, contexts_file=contexts_file, candidates=candidates, plot=plot,
+        plot_words=plot_words, eval_data=eval_data, eval_context=eval_context, stride=stride)
+    _print(table, out)
+    if draw is not None:
+        draw()
 
 
 def _print(table, out: str) -> None:
@@ -216,34 +99,3 @@ def _print(table, out: str) -> None:
         return
     sys.stdout.write(T.render(table, out))
     sys.stdout.flush()
-
-
-def _classify(item: str) -> str:
-    """'arch', 'run' or 'vectors'; an unknown name that does not look like a path fails with the closest names.
-
-    Existing files win (as in `nlpt params`): a run folder (metrics.jsonl or an nlpt run config.json) is a run,
-    another folder or a .json file a config, any other file vectors. A missing path (it has a '/' or an extension)
-    that is not a registry name is left to the vector loader, which reports "no such vectors file".
-    """
-    from nlpt.common.errors import NlptError
-    from nlpt.compare.architectures import reported_only_name
-    from nlpt.common.runfolder import is_run_dir
-    from nlpt.transformer.registry import resolve
-
-    if item == "-":
-        return "vectors"  # a vector file on standard input
-    if is_run_dir(item):
-        return "run"
-    if os.path.isdir(item) or item.endswith(".json"):
-        return "arch"
-    if os.path.exists(item):
-        return "vectors"
-    if reported_only_name(item):
-        return "arch"
-    try:
-        resolve(item)
-        return "arch"
-    except NlptError:
-        if "/" in item or os.sep in item or _EXTENSION.search(item):
-            return "vectors"
-        raise
