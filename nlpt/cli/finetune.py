@@ -214,10 +214,6 @@ def predict(
     from nlpt.common.plan import OutputPlan
 
     OutputPlan().read_folder("RUN_DIR", run_dir).read("FILE", input_path).write("--output", output).check()
-    import torch
-
-    from nlpt.common.threads import resolve_threads
     from nlpt.finetune.predict import run_predict
 
-    torch.set_num_threads(resolve_threads(threads))
-    run_predict(run_dir, input_path, output, fmt, text_column, pair_column, batch_size, device, strict, quiet)
+    run_predict(run_dir, input_path, output, fmt, text_column, pair_column, batch_size, device, strict, quiet, threads)

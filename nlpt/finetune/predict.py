@@ -73,9 +73,14 @@ def load_classifier(run_dir: str):
 
 def run_predict(run_dir: str, input_path: str, output: str, fmt: str | None = None, text_column: str | None = None,
                 pair_column: str | None = None, batch_size: int = 64, device: str = "auto", strict: bool = False,
-                quiet: bool = False) -> dict:
-    """Write JSONL predictions for `input_path` (`-`: stdin) to `output` (`-`: stdout); returns a summary."""
+                quiet: bool = False, threads: int | None = None) -> dict:
+    """Write JSONL predictions for `input_path` (`-`: stdin) to `output` (`-`: stdout); returns a summary.
+    `threads`: torch's intra-op threads (None: SLURM_CPUS_PER_TASK or the CPUs available, as everywhere)."""
     import torch
+
+    from nlpt.common.threads import resolve_threads
+
+    torch.set_num_threads(resolve_threads(threads))
 
     from nlpt.common.output import atomic_output, check_writable
     from nlpt.finetune.data import Columns, _EXTENSIONS, describe_skipped, read_lines, read_split
