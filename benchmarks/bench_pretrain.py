@@ -81,7 +81,7 @@ def table(headers: list, rows: list) -> str:
 
 
 def _char_tokenizer(path: str, out: str) -> str:
-    from nlpt.vocab.chars import char_tokenizer
+    from nlpt.tokenizer.chars import char_tokenizer
 
     char_tokenizer([path], 1000).save(out)
     return out
@@ -523,8 +523,9 @@ def _seq_setup(work: str, threads: int):
     """Tokenizers (WordPiece for BERT; byte-level BPE + T5 sentinels) and token files of one enwiki file."""
     import torch
 
-    from nlpt.engine.tokens import load_tokenizer, prepare_tokens
-    from nlpt.objectives.denoising import add_sentinels
+    from nlpt.engine.tokens import prepare_tokens
+    from nlpt.tokenizer.files import load_tokenizer
+    from nlpt.tokenizer.sentinels import add_sentinels
 
     torch.set_num_threads(threads)
     corpus = os.path.join(DATA, "enwiki-2015-100m", "enwiki_2015_part00.txt")
@@ -599,7 +600,7 @@ def _seq_row(name: str, args, toks: dict, threads: int) -> list:
     import torch
     import transformers
 
-    from nlpt.engine.tokens import load_tokenizer
+    from nlpt.tokenizer.files import load_tokenizer
     from nlpt.engine.objective import make_objective
     from nlpt.models import build
     from nlpt.transformer.registry import REGISTRY

@@ -51,7 +51,7 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, REPO)
     from nlpt.engine.tokens import prepare_tokens
-    from nlpt.vocab.chars import char_tokenizer
+    from nlpt.tokenizer.chars import char_tokenizer
 
     work = tempfile.mkdtemp(prefix="sweep-small-")
     tok = os.path.join(work, "tok.json")

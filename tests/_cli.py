@@ -157,7 +157,7 @@ def synthetic_head(tmp_path_factory, lines: int, name: str = "head.txt") -> str:
 
 def char_tokenizer_file(tmp_path_factory, corpus: str, size: int = 1000) -> str:
     """A character tokenizer.json of `corpus` in a fresh temporary folder; returns its path."""
-    from nlpt.vocab.chars import char_tokenizer
+    from nlpt.tokenizer.chars import char_tokenizer
 
     path = str(tmp_path_factory.mktemp("tok") / "tok.json")
     char_tokenizer([corpus], size).save(path)

@@ -1,7 +1,7 @@
 """Sentence pairs reach a fine-tuned model in the layout its exported tokenizer gives them.
 
-`nlpt finetune` builds its inputs itself (`nlpt.finetune.pretrained.InputBuilder`); an export's
-`tokenizer.json` carries the family's template (`nlpt.models.hf_tokenizer.template`), which is what
+`nlpt finetune` builds its inputs itself (`nlpt.tokenizer.inputs.InputBuilder`); an export's
+`tokenizer.json` carries the family's template (`nlpt.tokenizer.hf_folder.template`), which is what
 `AutoTokenizer` applies. For every family and encoder layout the two must give the same ids and segment ids.
 """
 
@@ -17,7 +17,7 @@ pytest.importorskip("torch")
 from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
 
 from nlpt.finetune.pretrained import input_builder  # noqa: E402
-from nlpt.models.hf_tokenizer import special_roles, template  # noqa: E402
+from nlpt.tokenizer.hf_folder import special_roles, template  # noqa: E402
 
 SPECIALS = {
     "bert": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],

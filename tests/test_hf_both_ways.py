@@ -416,8 +416,8 @@ def test_init_from_a_folder_with_only_vocab_txt(hf_source, files, tmp_path):
 def test_a_character_tokenizer_exports_without_inventing_special_tokens(files, tmp_path):
     """A character tokenizer's `<unk>` is a vocabulary entry text never produces: it is not declared, so
     AutoTokenizer splits a literal "<unk>" into characters as nlpt does."""
-    from nlpt.models.hf_tokenizer import write_tokenizer_folder
-    from nlpt.vocab.chars import char_tokenizer
+    from nlpt.tokenizer.hf_folder import write_tokenizer_folder
+    from nlpt.tokenizer.chars import char_tokenizer
 
     tok = char_tokenizer([files["corpus"]], 100)
     assert write_tokenizer_folder(tok, str(tmp_path), "gpt", None, 64) == {}

@@ -20,7 +20,7 @@ def files(tmp_path):
     (tmp_path / "v.txt").write_text("the 4\nsat 2\n")
     (tmp_path / "vec.txt").write_text("2 2\nthe 1 0\nsat 0 1\n")
     (tmp_path / "train.tsv").write_text("sentence\tlabel\nthe cat\t1\nthe dog\t0\n")
-    from nlpt.vocab.chars import char_tokenizer
+    from nlpt.tokenizer.chars import char_tokenizer
 
     char_tokenizer([str(tmp_path / "c.txt")], 100).save(str(tmp_path / "tok.json"))
     run = tmp_path / "run"

@@ -191,7 +191,7 @@ def test_moe_routes_top_k_and_returns_balancing_loss():
 
 def test_token_files_lines_documents_and_reuse(tmp_path):
     from nlpt.engine.tokens import prepare_tokens
-    from nlpt.vocab.chars import char_tokenizer
+    from nlpt.tokenizer.chars import char_tokenizer
 
     text = "first line\nsecond line\n\ndoc two\nmore\n\n\ndoc three\nend"
     path = tmp_path / "c.txt"
@@ -216,7 +216,8 @@ def test_token_files_lines_documents_and_reuse(tmp_path):
 
 
 def test_batches_are_the_same_whatever_the_split_into_ranks(corpus, char_tok, tmp_path):
-    from nlpt.engine.tokens import load_tokenizer, prepare_tokens
+    from nlpt.engine.tokens import prepare_tokens
+    from nlpt.tokenizer.files import load_tokenizer
     from nlpt.objectives.causal_lm import make
 
     data = prepare_tokens([corpus], char_tok, str(tmp_path / "t"))

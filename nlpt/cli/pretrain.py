@@ -294,9 +294,8 @@ def add_sentinels(
     """
     from nlpt.common.plan import OutputPlan
     from nlpt.common.progress import log
-    from nlpt.engine.tokens import load_tokenizer
-    from nlpt.objectives.denoising import add_sentinels as add
-    from nlpt.vocab.subword import save_tokenizer
+    from nlpt.tokenizer.files import load_tokenizer, save_tokenizer
+    from nlpt.tokenizer.sentinels import add_sentinels as add
 
     OutputPlan().read("TOKENIZER", tokenizer).write("--output", output).check()
     tok = add(load_tokenizer(tokenizer), count)

@@ -276,7 +276,8 @@ def _train_tokenizer(inputs, output, kind, size, min_count, opts, quiet, as_json
 
     from nlpt.common.progress import log, warn
     from nlpt.corpus.reader import expand_inputs
-    from nlpt.vocab.subword import check_size, describe_size, save_tokenizer, train_tokenizer
+    from nlpt.tokenizer.files import save_tokenizer
+    from nlpt.tokenizer.train import check_size, describe_size, train_tokenizer
 
     kind = check_size(kind, size)
     paths = expand_inputs(inputs)

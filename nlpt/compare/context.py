@@ -154,14 +154,9 @@ class Encoder:
 
 
 def _tokenizer(path: str):
-    from tokenizers import Tokenizer
+    from nlpt.tokenizer.files import load_tokenizer
 
-    if not os.path.isfile(path):
-        raise NlptError(f"{os.path.dirname(path) or '.'}: no tokenizer.json (needed to read contexts)")
-    try:
-        return Tokenizer.from_file(path)
-    except Exception as exc:  # tokenizers raises plain Exception on a bad file
-        raise NlptError(f"{path}: not a tokenizers file ({str(exc).splitlines()[0]})") from None
+    return load_tokenizer(path, missing=f"{os.path.dirname(path) or '.'}: no tokenizer.json (needed to read contexts)")
 
 
 def _nlpt_hidden(model):

@@ -165,18 +165,15 @@ class Specials:
 
 def specials(tokenizer, family: str) -> Specials:
     """The special tokens a family's inputs need; NlptError naming the missing ones."""
-    from nlpt.engine.tokens import special_id
+    from nlpt.tokenizer.sentinels import sentinel_ids
+    from nlpt.tokenizer.specials import mlm_ids, special_id
 
     if family == "encoder":
-        from nlpt.objectives.mlm import _special
-
-        ids = _special(tokenizer, 8)
+        ids = mlm_ids(tokenizer)
         return Specials(cls=ids["[CLS]"], sep=ids["[SEP]"], mask=ids["[MASK]"], pad=ids["[PAD]"])
     if family == "t5":
         pad, eos = tokenizer.token_to_id("<pad>"), tokenizer.token_to_id("</s>")
-        sentinels = []
-        while tokenizer.token_to_id(f"<extra_id_{len(sentinels)}>") is not None:
-            sentinels.append(tokenizer.token_to_id(f"<extra_id_{len(sentinels)}>"))
+        sentinels = sentinel_ids(tokenizer)
         if pad is None or eos is None or not sentinels:
             raise NlptError("the tokenizer lacks T5's <pad>, </s> or sentinels <extra_id_N>")
         return Specials(pad=pad, eos=eos, sentinels=tuple(sentinels))

@@ -49,7 +49,7 @@ def read_init_source(path: str) -> InitSource:
         kind = source_kind(path)
     if kind in ("run", "checkpoint"):
         from nlpt.engine.run import read_run_config
-        from nlpt.engine.tokens import load_tokenizer
+        from nlpt.tokenizer.files import load_tokenizer
         from nlpt.transformer.config_file import config_from_json
 
         cfg = read_run_config(run_dir)
@@ -57,7 +57,8 @@ def read_init_source(path: str) -> InitSource:
         tok_file = os.path.join(run_dir, cfg.get("tokenizer", TOKENIZER_FILE))
         options = dict(cfg.get("objective_options") or {})
         return InitSource(path, kind, config, load_tokenizer(tok_file), tok_file, options)
-    from nlpt.models.hf import load_hf_tokenizer, read_hf_config
+    from nlpt.models.hf import read_hf_config
+    from nlpt.tokenizer.files import load_hf_tokenizer
 
     config = read_hf_config(path)
     tok_file = os.path.join(path, "tokenizer.json")
@@ -122,7 +123,7 @@ def resolve_init(path: str, flags: dict, tokenizer: Optional[str], context: Opti
         raise UsageError(f"--context {context} exceeds what --init {path} was built for ({limit}); --context may "
                          f"only shrink it")
     if tokenizer is not None:
-        from nlpt.engine.tokens import load_tokenizer
+        from nlpt.tokenizer.files import load_tokenizer
 
         diff = vocabulary_difference(load_tokenizer(tokenizer), src.tokenizer)
         if diff:

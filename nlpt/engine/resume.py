@@ -228,7 +228,7 @@ def _pretrain_settings(o, objective: str, context: int, global_batch: int) -> di
     from dataclasses import asdict
 
     from nlpt.corpus.reader import ReaderOptions
-    from nlpt.engine.tokens import tokenizer_sha256
+    from nlpt.tokenizer.files import tokenizer_sha256
 
     now = {**o.resolved(), "context": context, "global_batch": global_batch}
     now.update({"corpus": [os.path.abspath(p) for p in o.corpus], "objective": objective,
@@ -242,7 +242,7 @@ def _pretrain_settings(o, objective: str, context: int, global_batch: int) -> di
 
 
 def _saved_pretrain_settings(config: dict, run_dir: str) -> dict:
-    from nlpt.engine.tokens import tokenizer_sha256
+    from nlpt.tokenizer.files import tokenizer_sha256
 
     data = config.get("data") or {}
     saved = {**(config.get("train") or {}), "corpus": data.get("corpus"), "objective": config.get("objective"),

@@ -169,7 +169,7 @@ def out_of_memory_message(batch: int, context: int, strategy: str, world: int) -
 def check_inputs(o: TrainOptions):
     """(options with the objective's special-token ids in the model config, objective name, context, tokenizer):
     every check of the options, tokenizer and corpus paths a run makes before any work (`--dry-run` too)."""
-    from nlpt.engine.tokens import load_tokenizer
+    from nlpt.tokenizer.files import load_tokenizer
 
     validate_options(o)
     objective_name = o.objective or DEFAULT_OBJECTIVE.get(o.model.family)
@@ -378,7 +378,7 @@ def model_config(arch: str, overrides: Optional[dict] = None, context: Optional[
     else:
         base = resolve(arch).config
         if tokenizer is not None and overrides.get("vocab") is None:
-            from nlpt.engine.tokens import load_tokenizer
+            from nlpt.tokenizer.files import load_tokenizer
 
             overrides["vocab"] = load_tokenizer(tokenizer).get_vocab_size()
     if base.family not in TRAINABLE_FAMILIES:
@@ -401,7 +401,7 @@ def load_run(run_dir: str, checkpoint: Optional[str] = None, device: str = "cpu"
     """(model in eval mode with the newest checkpoint's weights, tokenizer, run config)."""
     from nlpt.engine import checkpoint as ckpt
     from nlpt.engine.distributed import pick_device
-    from nlpt.engine.tokens import load_tokenizer
+    from nlpt.tokenizer.files import load_tokenizer
     from nlpt.models import build
     from nlpt.transformer.config_file import config_from_json
 

@@ -1,4 +1,4 @@
-"""Tokenizers and token files: text becomes token ids once, on disk, memory-mapped by every later run.
+"""Token files: text becomes token ids once, on disk, memory-mapped by every later run.
 
 `prepare_tokens` streams the corpus through the reader in blocks, cuts them
 into lines, encodes each batch of lines with the `tokenizers` library (its
@@ -13,7 +13,6 @@ the next run with the same inputs reuses them. The layout is described by
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -28,47 +27,10 @@ import numpy as np
 from nlpt.common.errors import NlptError, UsageError
 from nlpt.common.output import os_reason
 from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, expand_inputs, iter_text
+from nlpt.tokenizer.files import load_tokenizer, tokenizer_sha256
+from nlpt.tokenizer.specials import newline_id
 
 TOKENS_FORMAT = "nlpt-tokens/1"
-
-
-# ---------------------------------------------------------------------------------------------
-# tokenizers
-
-def load_tokenizer(path: str):
-    """A `tokenizers.Tokenizer` from a tokenizer.json; `NlptError` naming the file if it does not load."""
-    from tokenizers import Tokenizer
-
-    if not os.path.isfile(path):
-        raise NlptError(f"{path}: no such tokenizer file")
-    try:
-        return Tokenizer.from_file(path)
-    except Exception as exc:  # the library raises a bare Exception with a serde message
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise NlptError(f"{path}: not a tokenizer.json the tokenizers library loads ({reason})") from None
-
-
-def tokenizer_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def newline_id(tokenizer) -> Optional[int]:
-    """The id that ends a line in the stream, when the tokenizer keeps "\\n" as a token of its own."""
-    ids = tokenizer.encode("\n", add_special_tokens=False).ids
-    return ids[0] if len(ids) == 1 else None
-
-
-def special_id(tokenizer, *names: str) -> Optional[int]:
-    """The id of the first of `names` the tokenizer knows (e.g. "</s>", "<|endoftext|>"), else None."""
-    for name in names:
-        i = tokenizer.token_to_id(name)
-        if i is not None:
-            return i
-    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -46,14 +46,13 @@ def load_classifier(run_dir: str):
         def encode(texts, pairs):
             return static.encode_split(vocab, texts, pairs)
     else:
-        from tokenizers import Tokenizer
-
         from nlpt.finetune import pretrained as pt
         from nlpt.models import build
+        from nlpt.tokenizer.files import load_tokenizer
         from nlpt.transformer.config_file import config_from_json
 
         model_config = config_from_json(config, os.path.join(run_dir, "config.json"))
-        tokenizer = Tokenizer.from_file(os.path.join(run_dir, "tokenizer.json"))
+        tokenizer = load_tokenizer(os.path.join(run_dir, "tokenizer.json"))
         builder = pt.input_builder(tokenizer, model_config, enc["max_length"])
         encoder = pt.PretrainedEncoder(build(model_config), enc["pooling"])
         min_length = 1

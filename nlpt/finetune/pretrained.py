@@ -4,10 +4,7 @@ Either way the weights end up in nlpt's own model for the family (`nlpt.models.b
 `nlpt.engine.load_pretrained`: the run's checkpoint, or the family's one Hugging Face mapping for HF
 folders (what `--export-hf` writes, or a downloaded `bert-base-uncased`/`gpt2` folder). The encoder feeds `model.hidden_states(...)` to a pooling:
 [CLS] for BERT-style encoders, the last token for decoders, the mean of the encoder output for
-encoder–decoders. Inputs are built per family: `[CLS] a [SEP] b [SEP]` with segment ids for
-encoders (`<s> a </s></s> b </s>` for RoBERTa-layout encoders, RoBERTa's own convention, which its
-exported tokenizer applies too), `a <eos> b <eos>` for decoders (so the last token has read everything), `a </s> b </s>`
-for T5 and `<s> a </s></s> b </s>` for BART.
+encoder–decoders. Inputs are built per family by `nlpt.tokenizer.inputs.InputBuilder`.
 """
 
 from __future__ import annotations
@@ -16,91 +13,8 @@ import torch
 from torch import nn
 
 from nlpt.common.errors import NlptError
-from nlpt.models.hf_tokenizer import ROLE_NAMES
 from nlpt.objectives.classification import DEFAULT_POOLING, POOLINGS, pool
-
-# Special tokens looked up by name, first found wins: the roles an export declares (nlpt.models.hf_tokenizer),
-# with [SEP] as a last resort for a decoder's end of text and no GPT-2 <|endoftext|> as a beginning.
-CLS_NAMES = ROLE_NAMES["cls_token"]
-SEP_NAMES = ROLE_NAMES["sep_token"]
-PAD_NAMES = ROLE_NAMES["pad_token"]
-EOS_NAMES = ("<|endoftext|>", "</s>", "<eos>", "[SEP]", "<|end_of_text|>")
-BOS_NAMES = ("<s>", "<|begin_of_text|>", "<bos>")
-
-
-# ---------------------------------------------------------------------------------------------
-# Inputs
-
-
-def _find(tokenizer, names) -> int | None:
-    from nlpt.engine.tokens import special_id
-
-    return special_id(tokenizer, *names)
-
-
-class InputBuilder:
-    """Text (and pair) -> token ids, token types, in the family's format, cut to `max_length`."""
-
-    def __init__(self, tokenizer, family: str, max_length: int, segments: bool, double_separator: bool = False):
-        self.tokenizer = tokenizer
-        self.family = family
-        self.max_length = max_length
-        self.segments = segments
-        self.double_separator = double_separator  # RoBERTa: </s></s> between the two texts of a pair
-        self.cls = _find(tokenizer, CLS_NAMES)
-        self.sep = _find(tokenizer, SEP_NAMES)
-        self.eos = _find(tokenizer, EOS_NAMES)
-        self.bos = _find(tokenizer, BOS_NAMES)
-        pad = _find(tokenizer, PAD_NAMES)
-        self.pad = pad if pad is not None else (self.eos if self.eos is not None else 0)
-        if family == "encoder" and (self.cls is None or self.sep is None):
-            missing = " and ".join(n for n, v in (("[CLS]", self.cls), ("[SEP]", self.sep)) if v is None)
-            raise NlptError(f"the tokenizer has no {missing} token, which an encoder's inputs need")
-        if family in ("t5", "bart") and self.eos is None:
-            raise NlptError("the tokenizer has no </s> token, which an encoder-decoder's inputs need")
-
-    def _parts(self, n_pair: bool) -> tuple[list, list, list]:
-        """(prefix, middle, suffix) special ids around text a and b."""
-        f = self.family
-        if f == "encoder":
-            return [self.cls], [self.sep] * (2 if self.double_separator else 1), [self.sep]
-        if f == "bart":
-            return [self.bos] if self.bos is not None else [], [self.eos, self.eos], [self.eos]
-        if f == "t5":
-            return [], [self.eos], [self.eos]
-        end = [self.eos] if self.eos is not None else []
-        return ([self.bos] if f == "llama" and self.bos is not None else []), end, end
-
-    def encode_batch(self, texts: list[str], pairs: list[str] | None) -> dict:
-        a_ids = [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
-        b_ids = [e.ids for e in self.tokenizer.encode_batch(pairs, add_special_tokens=False)] if pairs is not None else None
-        prefix, middle, suffix = self._parts(pairs is not None)
-        input_ids, token_types = [], []
-        for i, a in enumerate(a_ids):
-            if b_ids is None:
-                budget = self.max_length - len(prefix) - len(suffix)
-                a = a[: max(budget, 0)]
-                ids = prefix + a + suffix
-                types = [0] * len(ids)
-            else:
-                b = b_ids[i]
-                budget = self.max_length - len(prefix) - len(middle) - len(suffix)
-                while len(a) + len(b) > max(budget, 0):  # longest first, as BERT's truncation
-                    if len(a) >= len(b):
-                        a = a[:-1]
-                    else:
-                        b = b[:-1]
-                first = prefix + a + middle[:1]
-                second = middle[1:] + b + suffix
-                ids = first + second
-                types = [0] * len(first) + [1 if self.segments else 0] * len(second)
-            input_ids.append(ids or [self.pad])
-            token_types.append(types or [0])
-        fields = {"input_ids": input_ids}
-        if self.family == "encoder" and self.segments:
-            fields["token_type_ids"] = token_types
-        return fields
-
+from nlpt.tokenizer.inputs import InputBuilder
 
 # ---------------------------------------------------------------------------------------------
 # The encoder module

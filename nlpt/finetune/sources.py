@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 from nlpt.common.errors import NlptError
+from nlpt.common.inputs import read_json
 
 HF_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
@@ -36,15 +36,6 @@ def source_kind(path: str) -> str:
     raise NlptError(f"{config_path}: neither an nlpt run configuration nor a Hugging Face config (no \"model_type\")")
 
 
-def read_json(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NlptError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise NlptError(f"{path}: expected a JSON object")
-    return data
 
 
 

@@ -11,7 +11,7 @@ Every family module keeps one weight mapping and offers it through the same name
 `linear_pairs`, `pairs_state_dict` and `load_pairs` are the copy loops the families' mappings share: a family
 lists (transformers name, nlpt tensor or a view of one) pairs once, and both directions follow.
 
-The tokenizer files come from `hf_tokenizer` (the family's template and special tokens). Writes are atomic:
+The tokenizer files come from `nlpt.tokenizer.hf_folder` (the family's template and special tokens). Writes are atomic:
 the folder appears complete under its name or not at all.
 """
 
@@ -69,7 +69,7 @@ def export_hf(model, out_dir: str, tokenizer_file: str | None = None) -> dict:
     tensors = module.hf_state_dict(model)
     tokenizer = None
     if tokenizer_file:
-        from nlpt.engine.tokens import load_tokenizer
+        from nlpt.tokenizer.files import load_tokenizer
 
         tokenizer = load_tokenizer(tokenizer_file)
     out_dir = os.path.abspath(out_dir)
@@ -79,7 +79,7 @@ def export_hf(model, out_dir: str, tokenizer_file: str | None = None) -> dict:
         raise NlptError(f"{out_dir}: parent folder {parent} does not exist or is not writable")
     with atomic_directory(out_dir) as tmp:
         if tokenizer is not None:
-            from nlpt.models.hf_tokenizer import write_tokenizer_folder
+            from nlpt.tokenizer.hf_folder import write_tokenizer_folder
 
             roles = write_tokenizer_folder(tokenizer, tmp, model.config.family, _layout(model.config),
                                            context_length(model.config))
@@ -118,6 +118,7 @@ def load_hf(path: str, config=None):
     import torch
 
     from nlpt.models import build
+    from nlpt.tokenizer.files import load_hf_tokenizer
 
     config = config or read_hf_config(path)
     with torch.random.fork_rng(devices=[]):
@@ -164,7 +165,7 @@ def read_hf_weights(path: str) -> dict:
     import torch
     from safetensors.torch import load_file
 
-    from nlpt.finetune.sources import read_json
+    from nlpt.common.inputs import read_json
 
     single = os.path.join(path, "model.safetensors")
     index = os.path.join(path, "model.safetensors.index.json")
@@ -199,32 +200,3 @@ def _normalise_names(found: dict, expected: dict) -> dict:
     if best:  # heads sit outside the body's prefix (cls.…, lm_head.…): keep them under their own names
         out.update({k: v for k, v in renamed.items() if k in expected and best + k not in expected})
     return out
-
-
-def load_hf_tokenizer(path: str):
-    """The folder's tokenizer: tokenizer.json, or BERT's vocab.txt, or GPT-2's vocab.json + merges.txt."""
-    from tokenizers import Tokenizer
-
-    from nlpt.finetune.sources import read_json
-
-    tokenizer_json = os.path.join(path, "tokenizer.json")
-    if os.path.exists(tokenizer_json):
-        try:
-            return Tokenizer.from_file(tokenizer_json)
-        except Exception as exc:  # noqa: BLE001
-            raise NlptError(f"{tokenizer_json}: not a tokenizers file ({exception_reason(exc)})") from None
-    vocab_txt = os.path.join(path, "vocab.txt")
-    if os.path.exists(vocab_txt):
-        from tokenizers.implementations import BertWordPieceTokenizer
-
-        settings = os.path.join(path, "tokenizer_config.json")
-        lower = read_json(settings).get("do_lower_case", True) if os.path.exists(settings) else True
-        return BertWordPieceTokenizer(vocab_txt, lowercase=lower)._tokenizer
-    vocab_json, merges = os.path.join(path, "vocab.json"), os.path.join(path, "merges.txt")
-    if os.path.exists(vocab_json) and os.path.exists(merges):
-        from tokenizers.implementations import ByteLevelBPETokenizer
-
-        tok = ByteLevelBPETokenizer(vocab_json, merges)._tokenizer
-        tok.add_special_tokens([t for t in ("<|endoftext|>",) if tok.token_to_id(t) is not None])  # as GPT-2's own
-        return tok
-    raise NlptError(f"{path}: no tokenizer (tokenizer.json, vocab.txt, or vocab.json + merges.txt)")

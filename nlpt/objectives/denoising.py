@@ -25,7 +25,9 @@ import torch
 import torch.nn.functional as F
 
 from nlpt.common.errors import NlptError
-from nlpt.objectives.mlm import Sentences, correct, eval_chunks, special_ids, with_token_ids
+from nlpt.objectives.mlm import Sentences, correct, eval_chunks, with_token_ids
+from nlpt.tokenizer.sentinels import is_sentinel, sentinel
+from nlpt.tokenizer.specials import special_ids
 
 EVAL_SEED = 20_191_029
 IGNORE = -100
@@ -157,7 +159,7 @@ def _special(name: str, tokenizer, context: int, opts: dict) -> dict:
     if name == "span_corruption":
         density, mean_span = _t5_options(opts)
         n_spans = max(int(round(round(t5_raw_length(context, density, mean_span) * density) / mean_span)), 1)
-        names = ["<pad>", "</s>"] + [f"<extra_id_{i}>" for i in range(n_spans)]
+        names = ["<pad>", "</s>"] + [sentinel(i) for i in range(n_spans)]
         return special_ids(tokenizer, names, hint=f" (T5 span corruption at context {context} needs <pad>, </s> and "
                                                   f"{n_spans} sentinels <extra_id_0>…<extra_id_{n_spans - 1}>; "
                                                   f"add them with `nlpt pretrain add-sentinels`)")
@@ -188,7 +190,7 @@ class Denoising:
         if name == "span_corruption":
             self.density, self.mean_span = _t5_options(opts)
             self.raw_length = t5_raw_length(context, self.density, self.mean_span)
-            self.sentinels = [i for n, i in ids.items() if n.startswith("<extra_id_")]
+            self.sentinels = [i for n, i in ids.items() if is_sentinel(n)]
             self.start = self.pad
         else:
             self.ratio = float(opts.get("mask_ratio", 0.3))
@@ -327,11 +329,11 @@ def infill(model, tokenizer, family: str, texts: list, max_new_tokens: int = 64)
         if family == "t5":
             k = 0
             while "<mask>" in text:
-                text = text.replace("<mask>", f"<extra_id_{k}>", 1)
+                text = text.replace("<mask>", sentinel(k), 1)
                 k += 1
             ids = special_ids(tokenizer, ("<pad>", "</s>"))
             enc = tokenizer.encode(text, add_special_tokens=False).ids + [ids["</s>"]]
-            if not any(tokenizer.id_to_token(i).startswith("<extra_id_") for i in enc):
+            if not any(is_sentinel(tokenizer.id_to_token(i)) for i in enc):
                 raise NlptError(f"no gap in {text!r}: mark gaps with <extra_id_0>, <extra_id_1>, … or <mask>")
             out = greedy(model, torch.tensor([enc[-model.config.max_positions:]]), ids["<pad>"], ids["</s>"],
                          max_new_tokens)[0]
@@ -340,7 +342,7 @@ def infill(model, tokenizer, family: str, texts: list, max_new_tokens: int = 64)
                 if t == ids["</s>"]:
                     break
                 name = tokenizer.id_to_token(t)
-                if name.startswith("<extra_id_"):
+                if is_sentinel(name):
                     current = name
                     spans[current] = []
                 elif current is not None:
@@ -357,13 +359,3 @@ def infill(model, tokenizer, family: str, texts: list, max_new_tokens: int = 64)
             out = [t for t in out if t not in (ids["<s>"], ids["</s>"])]
             results.append(tokenizer.decode(out))
     return results
-
-
-
-def add_sentinels(tokenizer, count: int):
-    """The tokenizer with T5's sentinels `<extra_id_0>` … `<extra_id_{count-1}>` added as special tokens
-    (new ids at the end of the vocabulary; ones already there are kept)."""
-    if count < 1:
-        raise NlptError(f"--count must be at least 1 (got {count})")
-    tokenizer.add_special_tokens([f"<extra_id_{i}>" for i in range(count)])
-    return tokenizer

@@ -31,22 +31,9 @@ import torch
 import torch.nn.functional as F
 
 from nlpt.common.errors import NlptError
+from nlpt.tokenizer.specials import MLM_SPECIALS, mlm_ids
 
-SPECIALS = ("[CLS]", "[SEP]", "[MASK]", "[PAD]")
-ROBERTA_SPECIALS = ("<s>", "</s>", "<mask>", "<pad>")  # the same roles in a byte-level BPE tokenizer (RoBERTa)
 EVAL_SEED = 20_190_524  # fixed masks and pairs for validation, so every evaluation scores the same task
-
-
-def special_ids(tokenizer, names=SPECIALS, hint: str = "") -> dict:
-    """{name: id} for the special tokens; NlptError naming every missing one."""
-    ids = {n: tokenizer.token_to_id(n) for n in names}
-    missing = [n for n, i in ids.items() if i is None]
-    if missing:
-        raise NlptError(f"the tokenizer has no {' '.join(missing)} token{'s' if len(missing) > 1 else ''}{hint}")
-    return ids
-
-
-MLM_HINT = " (MLM needs [CLS] [SEP] [MASK] [PAD]; train one with `nlpt vocab --tokenizer wordpiece`)"
 
 
 def correct(logits: torch.Tensor, target: torch.Tensor) -> float:
@@ -69,9 +56,7 @@ def _special(tokenizer, context: int) -> dict:
     """{role ([CLS], [SEP], [MASK], [PAD]): id}: BERT's tokens, or RoBERTa's <s> </s> <mask> <pad>."""
     if context < 8:
         raise NlptError(f"context {context} is too short for [CLS] A [SEP] B [SEP] sequences")
-    if all(tokenizer.token_to_id(t) is not None for t in ROBERTA_SPECIALS) and tokenizer.token_to_id("[CLS]") is None:
-        return {role: tokenizer.token_to_id(t) for role, t in zip(SPECIALS, ROBERTA_SPECIALS)}
-    return special_ids(tokenizer, hint=MLM_HINT)
+    return mlm_ids(tokenizer)
 
 
 def check(name, tokenizer, model_config, context: int, options: dict):
@@ -147,7 +132,7 @@ class MaskedLM:
         if not 0.0 < self.mask_prob < 1.0:
             raise NlptError(f"mask probability must be between 0 and 1 (got {self.mask_prob})")
         self.ids = _special(tokenizer, context)
-        self.cls, self.sep, self.mask, self.pad = (self.ids[n] for n in SPECIALS)
+        self.cls, self.sep, self.mask, self.pad = (self.ids[n] for n in MLM_SPECIALS)
         self.vocab_size = tokenizer.get_vocab_size()
         self.context = context
         newline = getattr(train, "newline_id", None)

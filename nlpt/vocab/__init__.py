@@ -1,1 +1,1 @@
-"""Vocabularies: word counts shared by every trainer, and subword tokenizers."""
+"""Vocabularies: the word counts shared by every trainer (tokenizers live in `nlpt.tokenizer`)."""

@@ -12,7 +12,7 @@ The templates are the ones nlpt's objectives build training inputs with, so that
 
 Encoders trained with RoBERTa's tokens (`<s>`, `</s>`) but a BERT/ALBERT layout use `<s>`/`</s>` in the
 [CLS]/[SEP] roles, as the MLM objective does. Special tokens are found by name, first found wins
-(`ROLE_NAMES`, which finetune's input builder also uses). No torch here.
+(`nlpt.tokenizer.specials.ROLE_NAMES`, which finetune's input builder also uses). No torch here.
 """
 
 from __future__ import annotations
@@ -20,16 +20,8 @@ from __future__ import annotations
 import json
 import os
 
-# role -> names looked up in the vocabulary, first found wins
-ROLE_NAMES = {
-    "cls_token": ("[CLS]", "<s>", "<cls>"),
-    "sep_token": ("[SEP]", "</s>", "<sep>"),
-    "mask_token": ("[MASK]", "<mask>"),
-    "pad_token": ("[PAD]", "<pad>", "<|pad|>"),
-    "unk_token": ("[UNK]", "<unk>", "<|unk|>"),
-    "bos_token": ("<s>", "<|begin_of_text|>", "<bos>", "<|endoftext|>"),
-    "eos_token": ("<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>"),
-}
+from nlpt.tokenizer.sentinels import is_sentinel
+from nlpt.tokenizer.specials import ROLE_NAMES, find_token
 
 # the roles each family declares (others would mislead a pipeline: a decoder has no [MASK] to fill)
 FAMILY_ROLES = {
@@ -39,20 +31,6 @@ FAMILY_ROLES = {
     "gpt": ("bos_token", "eos_token", "pad_token", "unk_token"),
     "llama": ("bos_token", "eos_token", "pad_token", "unk_token"),
 }
-
-
-def find_token(tokenizer, names) -> tuple[str, int] | None:
-    """(name, id) of the first of `names` that the tokenizer holds as one token, else None.
-
-    A vocabulary entry that text never produces (a character tokenizer's `<unk>`: the text "<unk>" is five
-    characters) is not declared: transformers would add it as a special token, and "<unk>" in a text would
-    then become one id where nlpt's tokenizer gives five."""
-    added = {t.content for t in tokenizer.get_added_tokens_decoder().values()}
-    for name in names:
-        i = tokenizer.token_to_id(name)
-        if i is not None and (name in added or tokenizer.encode(name, add_special_tokens=False).ids == [i]):
-            return name, i
-    return None
 
 
 def special_roles(tokenizer, family: str, layout: str | None = None) -> dict:
@@ -115,7 +93,7 @@ def write_tokenizer_folder(tokenizer, out_dir: str, family: str, layout: str | N
     extra = []
     if family == "t5":
         extra = [t for t, _ in sorted(tok.get_vocab(with_added_tokens=True).items(), key=lambda kv: kv[1])
-                 if t.startswith("<extra_id_")]
+                 if is_sentinel(t)]
     tok.add_special_tokens(sorted({name for name, _ in roles.values()} | set(extra)))  # never split, skipped in decode
     post = template(family, layout, roles)
     if post is not None:

@@ -1,4 +1,4 @@
-"""Subword tokenizers (BPE, WordPiece) trained with Hugging Face `tokenizers` from the reader's stream.
+"""Training tokenizers: subword ones (BPE, WordPiece) trained with Hugging Face `tokenizers` from the reader's stream.
 
 * `bpe`: byte-level byte-pair encoding (GPT-2 style): merges of the most
   frequent adjacent symbol pairs, starting from the 256 byte symbols, so any
@@ -9,8 +9,9 @@
 
 The reader's normalisation (`--lower`, `--nfkc`) is also written into the
 tokenizer's normaliser, so encoding new text later matches training. The
-result is one `tokenizer.json`, written atomically, that the Transformer
-commands load with `tokenizers.Tokenizer.from_file`.
+result is one `tokenizer.json`, written atomically (`nlpt.tokenizer.files.save_tokenizer`), that the
+Transformer commands load with `nlpt.tokenizer.files.load_tokenizer`. `char` (nlpt.tokenizer.chars) needs
+no training: one token per character seen.
 """
 
 from __future__ import annotations
@@ -91,8 +92,8 @@ def train_tokenizer(paths: list[str], kind: str, size: int, min_count: int = 2, 
         raise UsageError("--size must be positive")
     require_tokenizers()
     stats = ReadStats()
-    if kind == "char":  # no training: the characters seen (nlpt.vocab.chars)
-        from nlpt.vocab.chars import char_tokenizer
+    if kind == "char":  # no training: the characters seen (nlpt.tokenizer.chars)
+        from nlpt.tokenizer.chars import char_tokenizer
 
         return char_tokenizer(paths, size, opts, stats), stats
     show = not quiet and sys.stderr.isatty()
@@ -119,15 +120,6 @@ def train_tokenizer(paths: list[str], kind: str, size: int, min_count: int = 2, 
             single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
         )
     return tok, stats
-
-
-def save_tokenizer(tok, path: str) -> None:
-    """Write tokenizer.json atomically (`-` = stdout)."""
-    from nlpt.common.output import atomic_output
-
-    with atomic_output(path) as fh:
-        fh.write(tok.to_str(pretty=True))
-        fh.write("\n")
 
 
 def check_size(kind: str, size: int) -> str:
