@@ -171,7 +171,7 @@ def sample(
     """
     import sys
 
-    from nlpt.engine.generate import generate
+    from nlpt.engine.inference import generate
     from nlpt.engine.run import load_run
 
     model, tokenizer, _ = load_run(run_dir, checkpoint=checkpoint, device=device)
