@@ -72,7 +72,7 @@ def test_global_batch_accumulation_equals_one_big_batch(task, tmp_path):
 
 
 def test_sigterm_mid_epoch_then_the_same_command_continues_to_the_same_result(task, tmp_path, monkeypatch):
-    from nlpt.objectives.classification import ClassificationObjective
+    from nlpt.finetune.classification import ClassificationObjective
 
     # dropout on: the torch RNG must resume too; trainable vectors: the optimizer state as well
     common = ("--batch-size", "16", "--epochs", "4", "--patience", "4", "--dropout", "0.2", "--encoder", "cnn",

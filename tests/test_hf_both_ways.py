@@ -194,7 +194,7 @@ def test_generate_equals_nlpt_greedy_decoding(family, exported):
     """`generate` (transformers 5 has no text2text pipeline) on AutoTokenizer's input = nlpt's greedy decoding
     (what `nlpt pretrain infill` runs); the decoded text equals `infill`'s for BART."""
     from nlpt.engine import load_run
-    from nlpt.objectives.denoising import greedy
+    from nlpt.engine.inference import greedy
 
     run, out = exported(family)
     model, tok, _ = load_run(run)

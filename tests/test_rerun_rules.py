@@ -268,7 +268,7 @@ def test_finetune_reruns_follow_the_same_rule(task, tmp_path, monkeypatch):
     assert snapshot(done) == before
 
     # a run stopped by a signal: other settings refused, then continued with --resume-with-changes
-    from nlpt.objectives.classification import ClassificationObjective
+    from nlpt.finetune.classification import ClassificationObjective
 
     real = ClassificationObjective.step_batch
 

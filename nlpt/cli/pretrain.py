@@ -248,8 +248,8 @@ def fill_mask(
     """
     queries, model, tokenizer = _query_run(run_dir, texts, checkpoint, "fill-mask", ("encoder",), "an encoder",
                                            "use `infill` for T5/BART, `sample` for decoders")
+    from nlpt.engine.inference import fill_mask as predict
     from nlpt.models import context_length
-    from nlpt.objectives.mlm import fill_mask as predict
 
     context = f"past the model's context of {context_length(model.config)} tokens: not predicted (shorten the text)"
     _print_answers(queries, lambda q: predict(model, tokenizer, [q], top_k)[0], json,
@@ -275,7 +275,7 @@ def infill(
     """
     queries, model, tokenizer = _query_run(run_dir, texts, checkpoint, "infill", ("t5", "bart"), "a T5 or BART",
                                            "use `fill-mask` for encoders, `sample` for decoders")
-    from nlpt.objectives.denoising import infill as fill
+    from nlpt.engine.inference import infill as fill
 
     _print_answers(queries, lambda q: fill(model, tokenizer, model.config.family, [q], max_new_tokens)[0], json,
                    lambda r: {"output": r},

@@ -52,7 +52,8 @@ import torch
 
 from nlpt.common.errors import NlptError, UsageError
 from nlpt.models import context_length
-from nlpt.objectives.classification import pad
+from nlpt.objectives.batching import pad
+from nlpt.objectives.denoising import t5_corrupt, t5_target_index
 
 ENCODER_PASSES = 7  # encoders and T5: every 7th position (span) is masked in a pass
 BART_PASSES = 3
@@ -214,21 +215,9 @@ def _row(family: str, sp: Specials, w: np.ndarray, masked: np.ndarray):
         if len(starts) > len(sp.sentinels):
             raise NlptError(f"the tokenizer has {len(sp.sentinels)} sentinels; this context needs {len(starts)} "
                             f"(lower --context or add sentinels with `nlpt pretrain add-sentinels`)")
-        inputs, target, where = [], [], {}
-        span = -1
-        for j, t in enumerate(w.tolist()):
-            if is_masked[j]:
-                if j == 0 or not is_masked[j - 1]:
-                    span += 1
-                    inputs.append(sp.sentinels[span])
-                    target.append(sp.sentinels[span])
-                where[len(target)] = j
-                target.append(t)
-            else:
-                inputs.append(t)
-        target.append(sp.eos)
+        inputs, target = t5_corrupt(w, is_masked, sp.sentinels, sp.eos)
         decoder = [sp.pad] + target[:-1]  # T5 starts decoding from the pad token
-        return inputs + [sp.eos], (decoder, target), where
+        return inputs, (decoder, target), dict(zip(t5_target_index(is_masked).tolist(), masked.tolist()))
     # bart: each masked span -> one <mask>; the decoder rebuilds <s> w </s> (starting from </s>)
     inputs = [sp.bos]
     for j, t in enumerate(w.tolist()):

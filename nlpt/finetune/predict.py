@@ -31,7 +31,7 @@ def load_classifier(run_dir: str):
     """(classifier in eval mode, run config, encode(texts, pairs) -> fields) from a finetune run folder."""
     from safetensors.torch import load_model
 
-    from nlpt.objectives.classification import SequenceClassifier
+    from nlpt.finetune.classification import SequenceClassifier
 
     config = read_run_config(run_dir)
     enc, head = config["encoder"], config["head"]
@@ -84,7 +84,7 @@ def run_predict(run_dir: str, input_path: str, output: str, fmt: str | None = No
     from nlpt.common.output import atomic_output, check_writable
     from nlpt.finetune.data import Columns, _EXTENSIONS, describe_skipped, read_lines, read_split
     from nlpt.engine.distributed import pick_device
-    from nlpt.objectives.classification import EncodedSplit, predict
+    from nlpt.finetune.classification import EncodedSplit, predict
 
     config = read_run_config(run_dir)
     check_writable(output)

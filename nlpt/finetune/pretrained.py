@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from nlpt.common.errors import NlptError
-from nlpt.objectives.classification import DEFAULT_POOLING, POOLINGS, pool
+from nlpt.finetune.classification import DEFAULT_POOLING, POOLINGS, pool
 from nlpt.tokenizer.inputs import InputBuilder
 
 # ---------------------------------------------------------------------------------------------

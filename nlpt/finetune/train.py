@@ -258,7 +258,7 @@ def _targets(labels, split):
 
 def build_static(s: Settings, task: Task) -> Built:
     from nlpt.finetune import static
-    from nlpt.objectives.classification import EncodedSplit, SequenceClassifier
+    from nlpt.finetune.classification import EncodedSplit, SequenceClassifier
 
     import torch
 
@@ -302,8 +302,8 @@ def build_pretrained(s: Settings, task: Task, device, autocast) -> Built:
 
     from nlpt.engine import load_pretrained
     from nlpt.finetune import pretrained as pt
+    from nlpt.finetune.classification import CachedFeatures, EncodedSplit, SequenceClassifier, extract_features
     from nlpt.models import context_length
-    from nlpt.objectives.classification import CachedFeatures, EncodedSplit, SequenceClassifier, extract_features
 
     model, tokenizer, source = load_pretrained(s.model)
     config = model.config
@@ -532,8 +532,8 @@ def _objective(s: Settings, task: Task, built: Built, global_batch: int):
     epochs then learn the differences."""
     import torch
 
+    from nlpt.finetune.classification import ClassificationObjective
     from nlpt.finetune.metrics import classification_metrics, regression_metrics
-    from nlpt.objectives.classification import ClassificationObjective
 
     if task.labels.regression:
         with torch.no_grad():

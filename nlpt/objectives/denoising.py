@@ -12,8 +12,9 @@
   `<s> … </s>`.
 
 Training is teacher-forced (decoder input = target shifted right, starting with
-the decoder start token: T5's pad, BART's `</s>`); `greedy` generates for the
-infilling query. Metrics: target-token loss and accuracy.
+the decoder start token: T5's pad, BART's `</s>`). Metrics: target-token loss and
+accuracy. `t5_corrupt` is also the rule of the T5 evaluation (`nlpt.engine.evaluate`);
+the infilling query is `nlpt.engine.inference.infill`.
 """
 
 from __future__ import annotations
@@ -72,6 +73,14 @@ def t5_corrupt(tokens: np.ndarray, mask: np.ndarray, sentinels: list, eos: int) 
         else:
             inputs.append(t)
     return inputs + [eos], targets + [eos]
+
+
+def t5_target_index(mask: np.ndarray) -> np.ndarray:
+    """For each noise position of `mask` (in order), its index in `t5_corrupt`'s target: the noise tokens before
+    it plus one sentinel per span begun so far."""
+    noise = np.flatnonzero(mask)
+    starts = noise[(noise == 0) | ~mask[np.maximum(noise - 1, 0)]]
+    return np.arange(len(noise)) + np.searchsorted(starts, noise, side="right")
 
 
 def t5_reconstruct(inputs: list, targets: list, sentinels: list, eos: int) -> list:
@@ -297,65 +306,3 @@ class Denoising:
 
 def make(name, tokenizer, train, val, context: int, options: dict) -> Denoising:
     return Denoising(name, tokenizer, train, val, context, options)
-
-
-# ---------------------------------------------------------------------------------------------
-# generation and the infilling query
-
-@torch.no_grad()
-def greedy(model, input_ids: torch.Tensor, start_id: int, eos_id: int, max_new_tokens: int = 64) -> list:
-    """Greedy decoding (no cache: the decoder reruns on the prefix; fine for the short outputs of a query)."""
-    model.eval()
-    memory = model.hidden_states(input_ids)
-    out = torch.full((input_ids.shape[0], 1), start_id, dtype=torch.long)
-    done = torch.zeros(input_ids.shape[0], dtype=torch.bool)
-    for _ in range(max_new_tokens):
-        nxt = model.lm_logits(model.decode(out, memory)[:, -1]).argmax(-1)
-        nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)
-        out = torch.cat([out, nxt[:, None]], dim=1)
-        done |= nxt == eos_id
-        if bool(done.all()):
-            break
-    return [row[1:].tolist() for row in out]
-
-
-def infill(model, tokenizer, family: str, texts: list, max_new_tokens: int = 64) -> list:
-    """For each text, what the model fills in: T5 → {sentinel: span text}; BART → the reconstructed text.
-
-    T5 texts mark gaps with `<extra_id_0>`, `<extra_id_1>`, … (or `<mask>`, numbered in order);
-    BART texts with `<mask>`."""
-    results = []
-    for text in texts:
-        if family == "t5":
-            k = 0
-            while "<mask>" in text:
-                text = text.replace("<mask>", sentinel(k), 1)
-                k += 1
-            ids = special_ids(tokenizer, ("<pad>", "</s>"))
-            enc = tokenizer.encode(text, add_special_tokens=False).ids + [ids["</s>"]]
-            if not any(is_sentinel(tokenizer.id_to_token(i)) for i in enc):
-                raise NlptError(f"no gap in {text!r}: mark gaps with <extra_id_0>, <extra_id_1>, … or <mask>")
-            out = greedy(model, torch.tensor([enc[-model.config.max_positions:]]), ids["<pad>"], ids["</s>"],
-                         max_new_tokens)[0]
-            spans, current = {}, None
-            for t in out:
-                if t == ids["</s>"]:
-                    break
-                name = tokenizer.id_to_token(t)
-                if is_sentinel(name):
-                    current = name
-                    spans[current] = []
-                elif current is not None:
-                    spans[current].append(t)
-            results.append({name: tokenizer.decode(span).strip() for name, span in spans.items()})
-        else:
-            ids = special_ids(tokenizer, ("<s>", "</s>", "<mask>"))
-            enc = tokenizer.encode(text, add_special_tokens=False).ids
-            if ids["<mask>"] not in enc:
-                raise NlptError(f"no <mask> in {text!r}: mark the gaps with <mask>")
-            enc = [ids["<s>"]] + enc[:model.config.max_positions - 2] + [ids["</s>"]]
-            longest = min(max(max_new_tokens, 2 * len(enc)), model.config.max_positions - 1)  # learned positions
-            out = greedy(model, torch.tensor([enc]), ids["</s>"], ids["</s>"], longest)[0]
-            out = [t for t in out if t not in (ids["<s>"], ids["</s>"])]
-            results.append(tokenizer.decode(out))
-    return results

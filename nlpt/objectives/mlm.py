@@ -309,39 +309,3 @@ class MaskedLM:
 
 def make(name, tokenizer, train, val, context: int, options: dict) -> MaskedLM:
     return MaskedLM(tokenizer, train, val, context, options)
-
-
-# ---------------------------------------------------------------------------------------------
-# fill-mask query
-
-def fill_mask(model, tokenizer, texts: list, top_k: int = 5) -> list:
-    """For each text, [(position, [(token, probability), ...]), ...] at every [MASK] (RoBERTa: <mask>) in it.
-
-    A [MASK] that lies past the model's context (the text is cut there) gets None instead of predictions."""
-    from nlpt.models import context_length
-
-    ids = _special(tokenizer, 8)
-    mask_id = ids["[MASK]"]
-    out = []
-    model.eval()
-    with torch.no_grad():
-        for text in texts:
-            enc = tokenizer.encode(text).ids
-            if not enc or enc[0] != ids["[CLS]"]:  # tokenizers without BERT's template (byte-level BPE)
-                enc = [ids["[CLS]"]] + enc + [ids["[SEP]"]]
-            limit = context_length(model.config)
-            everywhere = [i for i, t in enumerate(enc) if t == mask_id]
-            if not everywhere:
-                name = tokenizer.id_to_token(mask_id)
-                raise NlptError(f"no {name} in {text!r}: write {name} where a word should be predicted")
-            input_ids = torch.tensor([enc[:limit]])
-            where = (input_ids[0] == mask_id).nonzero().flatten()
-            answers = []
-            if len(where):
-                logits, _ = model(input_ids, None, torch.zeros_like(input_ids), where)
-                probs = logits.float().softmax(-1)
-                top = probs.topk(min(top_k, probs.shape[-1]))
-                answers = [(int(p), [(tokenizer.id_to_token(int(i)), float(v)) for v, i in zip(vals, idx)])
-                           for p, vals, idx in zip(where, top.values, top.indices)]
-            out.append(answers + [(p, None) for p in everywhere if p >= limit])
-    return out

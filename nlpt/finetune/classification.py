@@ -1,4 +1,4 @@
-"""Sequence classification and regression: pooling, the output head, and the loss.
+"""Sequence classification and regression for `nlpt finetune`: pooling, the output head, and the loss.
 
 A `SequenceClassifier` is an *encoder* (anything whose `forward(batch)` gives one feature vector
 per example: a pretrained Transformer with pooling, a bag of word vectors, a TextCNN, or cached
@@ -13,6 +13,8 @@ from typing import Iterator
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from nlpt.objectives.batching import pad
 
 POOLINGS = ("cls", "last", "mean")
 HEADS = ("linear", "mlp")
@@ -76,17 +78,6 @@ class CachedFeatures(nn.Module):
 
     def forward(self, batch: dict) -> torch.Tensor:
         return batch["features"]
-
-
-def pad(sequences: list[list[int]], pad_id: int, min_length: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded [B, T] ids and the [B, T] 0/1 attention mask."""
-    length = max(min_length, max((len(s) for s in sequences), default=0))
-    ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), length), dtype=torch.long)
-    for i, s in enumerate(sequences):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[i, : len(s)] = 1
-    return ids, mask
 
 
 class EncodedSplit:
