@@ -223,7 +223,7 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
 
     with open_session(o.device, o.precision, o.threads, o.cpu_matmul, probe_shape(o.model, o.batch, context),
                       o.strategy, o.quiet, out_of_memory_message(o.batch, context, o.strategy, launch.world)) as run:
-        data = _token_data(o, run)
+        data = _token_data(o, run, tokenizer)
         objective = make_objective(objective_name, tokenizer, data.train, data.val, context, dict(o.objective_options))
         for note in getattr(objective, "notes", ()):  # what it had to leave out (e.g. one-sentence documents for NSP)
             run.log(note)
@@ -253,9 +253,9 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
     return summary
 
 
-def _token_data(o: TrainOptions, run):
+def _token_data(o: TrainOptions, run, tokenizer):
     """The run's token files (`nlpt.engine.tokens.TokenData`): rank 0 makes them (or finds them made) in a
-    checked run folder, the other ranks wait and read them."""
+    checked run folder, the other ranks wait and read them; `tokenizer` is the one `check_inputs` read."""
     from nlpt.corpus.reader import ReaderOptions
     from nlpt.engine.distributed import broadcast_object
     from nlpt.engine.tokens import prepare_tokens
@@ -265,13 +265,13 @@ def _token_data(o: TrainOptions, run):
     if run.main:
         _check_run_dir(o.run_dir)
         try:
-            reused = prepare_tokens(o.corpus, o.tokenizer, _token_dir(o), o.val_fraction, reader, o.quiet).reused
+            reused = prepare_tokens(o.corpus, o.tokenizer, _token_dir(o), o.val_fraction, reader, o.quiet, tokenizer).reused
         except NlptError as exc:
             error = str(exc)
     error = broadcast_object(error, run.d)
     if error:
         raise NlptError(error)
-    data = prepare_tokens(o.corpus, o.tokenizer, _token_dir(o), o.val_fraction, reader, True)
+    data = prepare_tokens(o.corpus, o.tokenizer, _token_dir(o), o.val_fraction, reader, True, tokenizer)
     data.reused = reused
     return data
 

@@ -147,17 +147,19 @@ def _open(directory: str, meta: dict, source: str, reused: bool) -> TokenData:
 
 
 def prepare_tokens(inputs: list[str], tokenizer_path: str, out_dir: str, val_fraction: float = 0.1,
-                   opts: ReaderOptions = ReaderOptions(), quiet: bool = True) -> TokenData:
+                   opts: ReaderOptions = ReaderOptions(), quiet: bool = True, tokenizer=None) -> TokenData:
     """Token files for `inputs` under `out_dir` (made once; reused while inputs and tokenizer are unchanged).
 
     The validation split is the last `val_fraction` of the tokens, moved forward to the next line start.
+    `tokenizer`: the tokenizer of `tokenizer_path` when the caller has loaded it already (else it is loaded here).
     """
 
     if not 0.0 < val_fraction < 1.0:
         raise UsageError(f"--val-fraction must be between 0 and 1 (got {val_fraction})")
     paths = expand_inputs(inputs)
     source = paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
-    tokenizer = load_tokenizer(tokenizer_path)
+    if tokenizer is None:
+        tokenizer = load_tokenizer(tokenizer_path)
     key = _fingerprint(paths, tokenizer_path, opts, val_fraction)
     meta_path = os.path.join(out_dir, "meta.json")
     if os.path.isfile(meta_path):
