@@ -17,7 +17,7 @@ composed of the same layers:
     checkpointing.py  activation checkpointing of the layers (--checkpointing)
     cpu_matmul.py  `Linear`/`linear`/`mm`: CPU products through numpy's BLAS where it is faster (--cpu-matmul)
     hf.py       Hugging Face folders both ways: export, and loading a folder into the family's model
-    hf_tokenizer.py  the tokenizer files of an exported folder
+                (its tokenizer files: nlpt.tokenizer.hf_folder)
 
 The family protocol, kept by every family module (gpt, llama, bert, t5, bart); callers reach a family
 through `family_module(family)` and never probe for optional functions:
