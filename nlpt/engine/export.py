@@ -5,7 +5,6 @@ is missing).
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 from nlpt.common.progress import log
@@ -17,8 +16,8 @@ def export_run(run_dir: str, export_dir: str, checkpoint: Optional[str] = None) 
     from nlpt.engine.run import load_run
     from nlpt.models.hf import export_hf
 
-    model, _, cfg = load_run(run_dir, checkpoint=checkpoint)
-    return export_hf(model, export_dir, os.path.join(run_dir, cfg.get("tokenizer", "tokenizer.json")))
+    model, tokenizer, _ = load_run(run_dir, checkpoint=checkpoint)
+    return export_hf(model, export_dir, tokenizer)
 
 
 def pretrain_and_export(opts, export_dir: Optional[str]) -> Optional[dict]:

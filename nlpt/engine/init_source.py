@@ -84,13 +84,14 @@ def vocabulary_difference(mine, theirs) -> str:
     return "; ".join(parts)
 
 
-def resolve_init(path: str, flags: dict, tokenizer: Optional[str], context: Optional[int], dropout: Optional[float],
+def resolve_init(path: str, flags: dict, tokenizer, context: Optional[int], dropout: Optional[float],
                  arch_given: bool, sentence_head: Optional[str]) -> tuple[InitSource, Any, Optional[int]]:
     """(source, model config to train, context) for `--init PATH`; UsageError for flags that contradict it.
 
     `flags` are the architecture overrides (--layers, --hidden, ...; None = not given): one that would change
     the source's architecture is refused; `--context` may shrink the training length, never grow it past the
-    source's positions; `--tokenizer` is accepted only with the source's exact vocabulary."""
+    source's positions; `--tokenizer` (a `nlpt.tokenizer.files.TokenizerFile`) is accepted only with the source's
+    exact vocabulary."""
     from nlpt.transformer.flags import apply_flags
 
     src = read_init_source(path)
@@ -123,11 +124,9 @@ def resolve_init(path: str, flags: dict, tokenizer: Optional[str], context: Opti
         raise UsageError(f"--context {context} exceeds what --init {path} was built for ({limit}); --context may "
                          f"only shrink it")
     if tokenizer is not None:
-        from nlpt.tokenizer.files import load_tokenizer
-
-        diff = vocabulary_difference(load_tokenizer(tokenizer), src.tokenizer)
+        diff = vocabulary_difference(tokenizer.load(), src.tokenizer)
         if diff:
-            raise UsageError(f"--tokenizer {tokenizer} is not the vocabulary of --init {path} ({diff}); leave "
+            raise UsageError(f"--tokenizer {tokenizer.path} is not the vocabulary of --init {path} ({diff}); leave "
                              f"--tokenizer out to continue with the source's")
     if dropout is not None:
         config = dataclasses.replace(config, dropout=dropout)

@@ -133,6 +133,7 @@ def train_options(v: dict, given: Callable[[str], bool], on_close: Callable[[Cal
         raise UsageError("give the corpus to pretrain on (see 'nlpt pretrain --help')")
     if isinstance(v["inputs"], str):
         v["inputs"] = [v["inputs"]]
+    from nlpt.tokenizer.files import TokenizerFile
     from nlpt.transformer.params import parse_count
 
     try:
@@ -141,19 +142,20 @@ def train_options(v: dict, given: Callable[[str], bool], on_close: Callable[[Cal
         raise UsageError(f"--max-tokens: {exc}") from None
     time_limit = parse_duration(v["max_time"]) if v["max_time"] is not None else None
     flags = {name: v[name] for name in ARCH_FLAGS}
+    tokenizer = TokenizerFile(v["tokenizer"]) if v["tokenizer"] else None  # read once, by the first step needing it
     init_source = None
     if v["init"]:
         from nlpt.engine.init_source import resolve_init
 
         head = "none" if v["no_nsp"] else v.get("sentence_head")
         init_source, model_config, v["context"] = resolve_init(
-            v["init"], flags, v["tokenizer"], v["context"], v["dropout"], given("arch"), head)
+            v["init"], flags, tokenizer, v["context"], v["dropout"], given("arch"), head)
     elif not v["tokenizer"]:
         raise UsageError("give --tokenizer (a tokenizer.json), or --init SOURCE to continue from a model")
     else:
         from nlpt.engine.run import model_config as build_config
 
-        model_config = build_config(v["arch"], flags, context=v["context"], dropout=v["dropout"], tokenizer=v["tokenizer"])
+        model_config = build_config(v["arch"], flags, context=v["context"], dropout=v["dropout"], tokenizer=tokenizer)
     model_config, objective_options = with_sentence_head(model_config, v["no_nsp"], v.get("sentence_head"))
     train_plan(v).check()
 
@@ -171,6 +173,8 @@ def train_options(v: dict, given: Callable[[str], bool], on_close: Callable[[Cal
         scratch = tempfile.mkdtemp(prefix="nlpt-init-")  # removed when the command ends, however it ends
         on_close(lambda: shutil.rmtree(scratch, ignore_errors=True))
         tokenizer_file = write_source_tokenizer(init_source, scratch)
+        if init_source.tokenizer_file:  # the source's own file, already read
+            tokenizer = TokenizerFile(tokenizer_file, init_source.tokenizer)
     opts = TrainOptions(
         run_dir=v["output"], corpus=list(v["inputs"]), tokenizer=tokenizer_file, model=model_config,
         init=init_source.record() if init_source is not None else None,
@@ -185,7 +189,7 @@ def train_options(v: dict, given: Callable[[str], bool], on_close: Callable[[Cal
         val_fraction=v["val_fraction"], token_dir=v["token_dir"], threads=v["threads"],
         cpu_matmul=v["cpu_matmul"], activation_checkpointing=v["activation_checkpointing"],
         reader=ReaderOptions(tokenizer=TokenizerOptions(lower=v["lower"], nfkc=v["nfkc"])), quiet=v["quiet"],
-        tensorboard=v["tensorboard"])
+        tensorboard=v["tensorboard"], loaded_tokenizer=tokenizer.loaded if tokenizer is not None else None)
     if not v["dry_run"]:
         for flag, name in DRY_RUN_ONLY:
             if given(name):

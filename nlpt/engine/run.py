@@ -75,11 +75,12 @@ class TrainOptions:
     quiet: bool = False
     tensorboard: Optional[str] = None  # also write the metrics as TensorBoard events here (nlpt.engine.tensorboard)
     init: Optional[dict] = None  # --init: {"source": path, "kind": "hf"|"run"|"checkpoint"} (nlpt.engine.init_source)
+    loaded_tokenizer: Any = None  # the `tokenizer` file's tokenizer when the checks before the run read it already
 
     def resolved(self) -> dict:
         """The `train` part of config.json."""
-        skip = {"run_dir", "corpus", "tokenizer", "model", "objective", "objective_options", "reader", "quiet",
-                "tensorboard", "resume_with_changes", "resume_from_older"}
+        skip = {"run_dir", "corpus", "tokenizer", "loaded_tokenizer", "model", "objective", "objective_options", "reader",
+                "quiet", "tensorboard", "resume_with_changes", "resume_from_older"}
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
 
@@ -176,7 +177,7 @@ def check_inputs(o: TrainOptions):
     if objective_name is None:
         raise UsageError(f"the {o.model.family} family cannot be pretrained")
     context = o.context or o.model.max_positions
-    tokenizer = load_tokenizer(o.tokenizer)
+    tokenizer = o.loaded_tokenizer if o.loaded_tokenizer is not None else load_tokenizer(o.tokenizer)
     if tokenizer.get_vocab_size() > o.model.vocab_size:
         raise UsageError(f"{o.tokenizer}: the tokenizer has {tokenizer.get_vocab_size():,} entries but the model's "
                          f"vocabulary is {o.model.vocab_size:,} (give --vocab {tokenizer.get_vocab_size()} or more)")
@@ -356,12 +357,12 @@ TRAINABLE_FAMILIES = ("gpt", "llama", "encoder", "t5", "bart")
 
 
 def model_config(arch: str, overrides: Optional[dict] = None, context: Optional[int] = None,
-                 dropout: Optional[float] = None, tokenizer: Optional[str] = None):
+                 dropout: Optional[float] = None, tokenizer=None):
     """The model to train: `--arch` (a registry name or a config.json) with `nlpt params`-style size overrides.
 
     `overrides` uses the flag names of `apply_flags` (layers, hidden, heads, kv_heads, ffn, experts, top_k,
     vocab); what derives from them follows (`nlpt.transformer.derive`). A registry model's vocabulary is
-    the `tokenizer`'s size unless `vocab` is given (a config.json keeps its own). `context` also sets the
+    the `tokenizer`'s size (a `nlpt.tokenizer.files.TokenizerFile`) unless `vocab` is given (a config.json keeps its own). `context` also sets the
     position table. UsageError for what cannot be trained.
     """
     import dataclasses
@@ -378,9 +379,7 @@ def model_config(arch: str, overrides: Optional[dict] = None, context: Optional[
     else:
         base = resolve(arch).config
         if tokenizer is not None and overrides.get("vocab") is None:
-            from nlpt.tokenizer.files import load_tokenizer
-
-            overrides["vocab"] = load_tokenizer(tokenizer).get_vocab_size()
+            overrides["vocab"] = tokenizer.load().get_vocab_size()
     if base.family not in TRAINABLE_FAMILIES:
         raise UsageError(f"--arch {arch}: the {base.family} family cannot be trained by this version")
     config = apply_flags(base, overrides, derive=False)

@@ -60,18 +60,14 @@ def load_pairs(pairs, tensors: dict) -> None:
 # ---------------------------------------------------------------------------------------------
 # export
 
-def export_hf(model, out_dir: str, tokenizer_file: str | None = None) -> dict:
-    """Write `model` (an nlpt model, unwrapped) and its tokenizer as a transformers folder; returns the config dict."""
+def export_hf(model, out_dir: str, tokenizer=None) -> dict:
+    """Write `model` (an nlpt model, unwrapped) and its tokenizer (a `tokenizers.Tokenizer`, as `load_run` gives
+    it) as a transformers folder; returns the config dict."""
     from safetensors.torch import save_file
 
     module = family_module(model.config.family)
     config = module.hf_config(model.config)
     tensors = module.hf_state_dict(model)
-    tokenizer = None
-    if tokenizer_file:
-        from nlpt.tokenizer.files import load_tokenizer
-
-        tokenizer = load_tokenizer(tokenizer_file)
     out_dir = os.path.abspath(out_dir)
     require_new_folder(out_dir, "--export-hf")
     parent = os.path.dirname(out_dir)

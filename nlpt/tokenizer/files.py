@@ -26,6 +26,21 @@ def load_tokenizer(path: str, missing: str | None = None):
         raise NlptError(f"{path}: not a tokenizer.json the tokenizers library loads ({reason})") from None
 
 
+class TokenizerFile:
+    """A tokenizer.json whose tokenizer is read the first time a step needs it, then kept: the checks before a
+    run (a registry model's vocabulary, `--init`'s vocabulary, the objective's special tokens) and the run itself
+    (token files, objective) share one load."""
+
+    def __init__(self, path: str, tokenizer=None):
+        self.path = path
+        self.loaded = tokenizer  # the `tokenizers.Tokenizer` once read (None before)
+
+    def load(self):
+        if self.loaded is None:
+            self.loaded = load_tokenizer(self.path)
+        return self.loaded
+
+
 def save_tokenizer(tok, path: str) -> None:
     """Write tokenizer.json atomically (`-` = stdout)."""
     from nlpt.common.output import atomic_output
