@@ -106,17 +106,3 @@ def read_all(path: str) -> bytes:
     finally:
         if fh is not sys.stdin.buffer:
             fh.close()
-
-
-def read_json(path: str) -> dict:
-    """A JSON object from `path`; NlptError naming the file when it is not valid JSON or not an object."""
-    import json
-
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NlptError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise NlptError(f"{path}: expected a JSON object")
-    return data

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from nlpt.common.errors import NlptError
-from nlpt.common.inputs import read_json
+from nlpt.common.runfolder import read_json
 
 HF_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
@@ -19,7 +19,7 @@ def source_kind(path: str) -> str:
     config_path = os.path.join(path, "config.json")
     if not os.path.exists(config_path):
         raise NlptError(f"{path}: not a model folder (no config.json)")
-    config = read_json(config_path)
+    config = read_json(config_path, want_object=True)
     fmt = str(config.get("format", ""))
     if fmt.startswith("nlpt-run/"):
         _check_family(path, (config.get("model") or {}).get("family"))
@@ -34,10 +34,6 @@ def source_kind(path: str) -> str:
         _check_family(path, config_from_json(config, config_path).family)
         return "hf"
     raise NlptError(f"{config_path}: neither an nlpt run configuration nor a Hugging Face config (no \"model_type\")")
-
-
-
-
 
 
 def _check_family(path: str, family) -> None:

@@ -161,7 +161,7 @@ def read_hf_weights(path: str) -> dict:
     import torch
     from safetensors.torch import load_file
 
-    from nlpt.common.inputs import read_json
+    from nlpt.common.runfolder import read_json
 
     single = os.path.join(path, "model.safetensors")
     index = os.path.join(path, "model.safetensors.index.json")
@@ -169,7 +169,7 @@ def read_hf_weights(path: str) -> dict:
         if os.path.exists(single):
             return load_file(single)
         if os.path.exists(index):
-            shards = sorted(set(read_json(index).get("weight_map", {}).values()))
+            shards = sorted(set(read_json(index, want_object=True).get("weight_map", {}).values()))
             weights: dict = {}
             for shard in shards:
                 weights.update(load_file(os.path.join(path, shard)))

@@ -61,7 +61,7 @@ def tokenizer_sha256(path: str) -> str:
 
 def load_hf_tokenizer(path: str):
     """The folder's tokenizer: tokenizer.json, or BERT's vocab.txt, or GPT-2's vocab.json + merges.txt."""
-    from nlpt.common.inputs import read_json
+    from nlpt.common.runfolder import read_json
 
     tokenizer_json = os.path.join(path, "tokenizer.json")
     if os.path.exists(tokenizer_json):
@@ -71,7 +71,7 @@ def load_hf_tokenizer(path: str):
         from tokenizers.implementations import BertWordPieceTokenizer
 
         settings = os.path.join(path, "tokenizer_config.json")
-        lower = read_json(settings).get("do_lower_case", True) if os.path.exists(settings) else True
+        lower = read_json(settings, want_object=True).get("do_lower_case", True) if os.path.exists(settings) else True
         return BertWordPieceTokenizer(vocab_txt, lowercase=lower)._tokenizer
     vocab_json, merges = os.path.join(path, "vocab.json"), os.path.join(path, "merges.txt")
     if os.path.exists(vocab_json) and os.path.exists(merges):
