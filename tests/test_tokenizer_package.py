@@ -94,14 +94,12 @@ def test_t5_target_index_points_at_each_removed_token():
         assert t5_reconstruct(inputs, target, sent, eos) == window.tolist()
 
 
-def test_a_pretraining_run_reads_its_tokenizer_once(tmp_path_factory, monkeypatch):
+def test_a_pretraining_run_reads_its_tokenizer_once(corpus, char_tok, tmp_path, monkeypatch):
     """The vocabulary size, the objective's checks and the token files (built, then reopened) share one load."""
     pytest.importorskip("torch")
     import tokenizers
-    from _cli import char_tokenizer_file, nlpt_main, synthetic_head
+    from _cli import nlpt
 
-    corpus = synthetic_head(tmp_path_factory, 200)
-    tok = char_tokenizer_file(tmp_path_factory, corpus)
     reads = []
     real = tokenizers.Tokenizer
 
@@ -111,9 +109,8 @@ def test_a_pretraining_run_reads_its_tokenizer_once(tmp_path_factory, monkeypatc
 
     monkeypatch.setattr(tokenizers, "Tokenizer", type("CountingTokenizer", (), {
         "from_file": staticmethod(from_file), "from_str": staticmethod(real.from_str)}))
-    run = tmp_path_factory.mktemp("run") / "r"
-    code, _, _ = nlpt_main("pretrain", corpus, "-o", run, "--tokenizer", tok, "--arch", "gpt-mini", "--layers", 1,
-                           "--hidden", 16, "--heads", 2, "--ffn", 32, "--context", 16, "--batch", 2, "--max-steps", 1,
-                           "--eval-every", 0, "--threads", 1, "--quiet")
-    assert code == 0
-    assert reads == [tok]
+    code, _, err = nlpt("pretrain", corpus, "-o", tmp_path / "run", "--tokenizer", char_tok, "--arch", "gpt-mini",
+                        "--layers", 1, "--hidden", 16, "--heads", 2, "--ffn", 32, "--context", 16, "--batch", 2,
+                        "--max-steps", 1, "--eval-every", 0, "--threads", 1, "--quiet")
+    assert code == 0, err
+    assert reads == [char_tok]
