@@ -47,7 +47,7 @@ def _token_counts(o, paths: list, token_dir: str, reader) -> Optional[dict]:
 def _estimate_tokens(o, paths: list, tokenizer, reader) -> dict:
     """Tokens estimated from the corpus size and the tokenizer's tokens per byte on its first `SAMPLE_BYTES`."""
     from nlpt.corpus.reader import ReadStats, as_sources, iter_text
-    from nlpt.engine.tokens import _encode_lines
+    from nlpt.tokenizer.inputs import encode_lines
 
     size = sum(os.path.getsize(p) for p in paths)
     sample, read = [], 0
@@ -57,7 +57,7 @@ def _estimate_tokens(o, paths: list, tokenizer, reader) -> dict:
         if read >= SAMPLE_BYTES:
             break
     lines = "".join(sample).splitlines(keepends=True)
-    tokens = sum(len(ids) for ids in _encode_lines(tokenizer, [line for line in lines if line.strip()])) if lines else 0
+    tokens = sum(len(ids) for ids in encode_lines(tokenizer, [line for line in lines if line.strip()])) if lines else 0
     if not tokens:
         raise NlptError(f"{paths[0]}: no tokens found")
     per_byte = tokens / max(1, read)

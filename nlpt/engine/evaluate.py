@@ -122,10 +122,10 @@ def read_text(path: str) -> str:
 
 def encode_text(tokenizer, text: str) -> np.ndarray:
     """Token ids of `text` as the token files hold them: each non-blank line with its newline, no special tokens."""
-    from nlpt.engine.tokens import _encode_lines
+    from nlpt.tokenizer.inputs import encode_lines
 
     lines = [line for line in text.splitlines(keepends=True) if line.strip()]
-    ids = _encode_lines(tokenizer, lines) if lines else []
+    ids = encode_lines(tokenizer, lines) if lines else []
     return np.fromiter((i for row in ids for i in row), dtype=np.int64)
 
 

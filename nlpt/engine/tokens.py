@@ -28,6 +28,7 @@ from nlpt.common.errors import NlptError, UsageError
 from nlpt.common.output import os_reason
 from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, expand_inputs, iter_text
 from nlpt.tokenizer.files import load_tokenizer, tokenizer_sha256
+from nlpt.tokenizer.inputs import encode_lines
 from nlpt.tokenizer.specials import newline_id
 
 TOKENS_FORMAT = "nlpt-tokens/1"
@@ -69,11 +70,6 @@ def _fingerprint(paths: list[str], tokenizer_path: str, opts: ReaderOptions, val
             "reader": json.loads(json.dumps(asdict(opts), default=str)), "val_fraction": val_fraction}
 
 
-def _encode_lines(tokenizer, lines: list[str]) -> list[list[int]]:
-    enc = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
-    return [e.ids for e in enc(lines, add_special_tokens=False)]
-
-
 def _write_stream(paths, tokenizer, dtype, out_dir, opts, stats, progress=None, batch_lines: int = 4096) -> dict:
     """Encode every file to out_dir/tokens.bin, lines.bin, docs.bin; returns counts."""
     n_tokens = 0
@@ -86,7 +82,7 @@ def _write_stream(paths, tokenizer, dtype, out_dir, opts, stats, progress=None, 
             nonlocal n_tokens, n_lines, new_doc
             if not lines:
                 return
-            ids = _encode_lines(tokenizer, lines)
+            ids = encode_lines(tokenizer, lines)
             lens = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
             offsets = n_tokens + np.concatenate(([0], np.cumsum(lens)[:-1]))
             nonblank = [bool(s.strip()) for s in lines]

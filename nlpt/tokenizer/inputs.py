@@ -1,4 +1,5 @@
-"""Text and text pairs to token ids in a family's input format, as `nlpt finetune` feeds its encoders.
+"""Text to token ids: lines of the token stream (`encode_lines`), and text and text pairs in a family's input
+format, as `nlpt finetune` feeds its encoders (`InputBuilder`).
 
 `[CLS] a [SEP] b [SEP]` with segment ids for encoders (`<s> a </s></s> b </s>` for RoBERTa-layout
 encoders, RoBERTa's own convention, which its exported tokenizer applies too), `a <eos> b <eos>` for
@@ -19,6 +20,13 @@ SEP_NAMES = ROLE_NAMES["sep_token"]
 PAD_NAMES = ROLE_NAMES["pad_token"]
 EOS_NAMES = ("<|endoftext|>", "</s>", "<eos>", "[SEP]", "<|end_of_text|>")
 BOS_NAMES = ("<s>", "<|begin_of_text|>", "<bos>")
+
+
+def encode_lines(tokenizer, lines: list[str]) -> list[list[int]]:
+    """The ids of each line without special tokens, as the token files hold them (the library's threads encode
+    the batch in parallel)."""
+    enc = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+    return [e.ids for e in enc(lines, add_special_tokens=False)]
 
 
 class InputBuilder:
