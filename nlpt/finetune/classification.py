@@ -14,10 +14,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from nlpt.finetune.choices import HEADS
 from nlpt.objectives.batching import pad
 
-POOLINGS = ("cls", "last", "mean")
-HEADS = ("linear", "mlp")
 # What each family's representation of a whole sequence is, unless --pooling says otherwise:
 # BERT-style encoders their [CLS] position, decoders the last token (it has seen all the others),
 # encoder-decoders the mean of the encoder output.

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from nlpt.common.errors import NlptError
-from nlpt.finetune.classification import DEFAULT_POOLING, POOLINGS, pool
+from nlpt.finetune.choices import POOLINGS
+from nlpt.finetune.classification import DEFAULT_POOLING, pool
 from nlpt.tokenizer.inputs import InputBuilder
 
 # ---------------------------------------------------------------------------------------------
