@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from nlpt.common.errors import NlptError
-from nlpt.objectives.mlm import Sentences, correct, eval_chunks, with_token_ids
+from nlpt.objectives.mlm import Sentences, correct, seeded_eval_batches, with_token_ids
 from nlpt.tokenizer.sentinels import is_sentinel, sentinel
 from nlpt.tokenizer.specials import special_ids
 
@@ -282,12 +282,7 @@ class Denoising:
 
     def eval_batches(self, batch_size: int, rank: int = 0, world: int = 1, limit: Optional[int] = None) -> Iterator[dict]:
         """The validation split walked in order, with the noise fixed per example (seeded by its index)."""
-        if not hasattr(self, "_eval_cache"):
-            self._eval_cache = self._eval_starts()
-        starts = self._eval_cache
-        for chunk in eval_chunks(len(starts), batch_size, limit)[rank::world]:
-            pairs = [self._example(self.val, starts[k], np.random.default_rng([EVAL_SEED, k])) for k in chunk]
-            yield self._collate(pairs)
+        return seeded_eval_batches(self, self._example, EVAL_SEED, batch_size, rank, world, limit)
 
     def loss(self, model, batch: dict):
         labels = batch["labels"]

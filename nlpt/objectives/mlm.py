@@ -112,6 +112,18 @@ def eval_chunks(n: int, batch_size: int, limit: Optional[int]) -> list:
     return chunks
 
 
+def seeded_eval_batches(objective, example, seed: int, batch_size: int, rank: int, world: int,
+                        limit: Optional[int]) -> Iterator[dict]:
+    """This rank's validation batches: the examples starting at `objective._eval_starts()` (found once), each
+    made by `example(split, start, rng)` with its randomness seeded by (`seed`, its index), so that every
+    evaluation scores the same task."""
+    if not hasattr(objective, "_eval_cache"):
+        objective._eval_cache = objective._eval_starts()
+    starts = objective._eval_cache
+    for chunk in eval_chunks(len(starts), batch_size, limit)[rank::world]:
+        yield objective._collate([example(objective.val, starts[k], np.random.default_rng([seed, k])) for k in chunk])
+
+
 def truncate_pair(a: list, b: list, budget: int) -> None:
     """Drop tokens from the end of the longer segment until len(a) + len(b) <= budget (BERT's truncate_seq_pair)."""
     while len(a) + len(b) > budget:
@@ -278,12 +290,7 @@ class MaskedLM:
 
     def eval_batches(self, batch_size: int, rank: int = 0, world: int = 1, limit: Optional[int] = None) -> Iterator[dict]:
         """The validation split walked in order, with pairs and masks fixed per sequence (seeded by its index)."""
-        if not hasattr(self, "_eval_cache"):
-            self._eval_cache = self._eval_starts()
-        starts = self._eval_cache
-        for chunk in eval_chunks(len(starts), batch_size, limit)[rank::world]:
-            yield self._collate([self._row(self.val, starts[k], np.random.default_rng([EVAL_SEED, k]))
-                                 for k in chunk])
+        return seeded_eval_batches(self, self._row, EVAL_SEED, batch_size, rank, world, limit)
 
     def loss(self, model, batch: dict):
         mlm_logits, sentence_logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"],
