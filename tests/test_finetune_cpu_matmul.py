@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 pytest.importorskip("threadpoolctl")
 
-from _cli import char_tokenizer_file, nlpt_main  # noqa: E402
+from _cli import char_tokenizer_file, nlpt  # noqa: E402
 from _finetune_task import write_task  # noqa: E402
 
 from nlpt.models import cpu_matmul  # noqa: E402
@@ -27,15 +27,15 @@ def task_and_model(tmp_path_factory):
     corpus.write_text("".join(line.split("\t")[0] + "\n" for line in (folder / "train.tsv").read_text().splitlines()[1:]))
     tok = char_tokenizer_file(tmp_path_factory, str(corpus))
     run = folder / "gpt"
-    code, _, err = nlpt_main("pretrain", corpus, "-o", run, "--tokenizer", tok, "--arch", "gpt-mini", "--layers", 1,
-                             "--hidden", 16, "--heads", 2, "--ffn", 32, "--context", 32, "--batch", 2, "--max-steps", 2,
-                             "--eval-every", 0, "--threads", 1, "--cpu-matmul", "torch", "--quiet")
+    code, _, err = nlpt("pretrain", corpus, "-o", run, "--tokenizer", tok, "--arch", "gpt-mini", "--layers", 1,
+                        "--hidden", 16, "--heads", 2, "--ffn", 32, "--context", 32, "--batch", 2, "--max-steps", 2,
+                        "--eval-every", 0, "--threads", 1, "--cpu-matmul", "torch", "--quiet")
     assert code == 0, err
     return folder, run
 
 
 @pytest.mark.parametrize("threads, backend", [(1, "numpy"), (2, "torch")])
-def test_the_finetune_run_folder_says_which_backend_and_why(task_and_model, tmp_path, monkeypatch, capsys, threads,
+def test_the_finetune_run_folder_says_which_backend_and_why(task_and_model, tmp_path, monkeypatch, threads,
                                                             backend):
     monkeypatch.setenv(cpu_matmul.CACHE_ENV, str(tmp_path / "cache"))
     timed = []
@@ -47,8 +47,8 @@ def test_the_finetune_run_folder_says_which_backend_and_why(task_and_model, tmp_
     monkeypatch.setattr(cpu_matmul, "time_product", numpy_twice_as_fast)
     folder, model = task_and_model
     out = tmp_path / "ft"
-    code, _, err = nlpt_main("finetune", "--train", folder / "train.tsv", "--dev", folder / "dev.tsv", "--model", model,
-                             "--epochs", 1, "--threads", threads, "-o", out, capsys=capsys)
+    code, _, err = nlpt("finetune", "--train", folder / "train.tsv", "--dev", folder / "dev.tsv", "--model", model,
+                        "--epochs", 1, "--threads", threads, "-o", out)
     assert code == 0, err
     record = json.loads((out / "cpu-matmul.json").read_text())
     assert record["requested"] == "auto" and record["backend"] == backend and record["threads"] == threads
