@@ -73,22 +73,10 @@ def train_glove(
     from nlpt.embeddings.glove.pipeline import run_glove
 
     check_trainable_sentences(max_sentence_length)
-
-    if checkpoint:  # the trainers' one name: save the state there, and resume from it when it exists
-        if save_state or resume:
-            from nlpt.common.errors import UsageError
-
-            raise UsageError("--checkpoint saves and resumes in one file: drop --save-state/--resume (its old names)")
-        import os
-
-        save_state, resume = checkpoint, (checkpoint if os.path.exists(checkpoint) else None)
-
-    args = dict(
-        inputs=list(inputs or []), output=output, fmt=fmt.value, window=window, symmetric=symmetric,
-        distance_weighting=distance_weighting, min_count=min_count, max_vocab=max_vocab, read_vocab=read_vocab,
-        save_vocab=save_vocab, save_cooccur=save_cooccur, cooccur=list(cooccur or []), memory=memory, tmp_dir=tmp_dir,
-        vector_size=vector_size, iterations=iterations, x_max=x_max, alpha=alpha, eta=eta, grad_clip=grad_clip,
-        which=("main" if model == 1 else "sum") if model is not None else vectors.value, seed=seed,
-        save_state=save_state, resume=resume, threads=threads, quiet=quiet,
-    )
-    run_glove(**args, ropts=reader_options(lower, nfkc, split_punct, cjk, max_sentence_length, force_binary), args=args)
+    run_glove(inputs=inputs, output=output, fmt=fmt.value, window=window, symmetric=symmetric,
+              distance_weighting=distance_weighting, min_count=min_count, max_vocab=max_vocab, read_vocab=read_vocab,
+              save_vocab=save_vocab, save_cooccur=save_cooccur, cooccur=cooccur, memory=memory, tmp_dir=tmp_dir,
+              vector_size=vector_size, iterations=iterations, x_max=x_max, alpha=alpha, eta=eta, grad_clip=grad_clip,
+              vectors=vectors.value, model=model, seed=seed, checkpoint=checkpoint, save_state=save_state,
+              resume=resume, threads=threads, quiet=quiet,
+              ropts=reader_options(lower, nfkc, split_punct, cjk, max_sentence_length, force_binary))

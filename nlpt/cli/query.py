@@ -35,63 +35,21 @@ def _words(words: Optional[List[str]]):
             yield tokens
 
 
-def _load(model: str, quiet: bool):
-    """The vectors, without rows holding NaN or inf (said on stderr: their words have no vector)."""
-    from nlpt.common.plan import OutputPlan
-    from nlpt.common.progress import log
-    from nlpt.embeddings.loading import load_vectors
+def _print(lines) -> None:
+    """Each batch's lines as soon as they are ready (pipes stream)."""
+    import sys
 
-    OutputPlan().read("MODEL", model).write("the output", "-").check()
-    v, bad = load_vectors(model).without_non_finite()
-    if bad:
-        log(f"{model}: {bad:,} vector{'s hold' if bad != 1 else ' holds'} NaN or inf values: skipped (as words "
-            "without a vector)", quiet)
-    return v
-
-
-def _no_vector(missing: list, what: str, quiet: bool) -> None:
-    """Name the words that had no vector (the first ten, and how many in all)."""
-    from nlpt.common.progress import log
-
-    if missing:
-        shown = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
-        log(f"{len(missing)} word{'s' if len(missing) != 1 else ''} had no vector (not in the vocabulary and no "
-            f"known n-gram): {shown}; {what}", quiet)
-
-
-def _vectors_of(v, words: list[str]):
-    """(matrix, the words without a vector): subword models answer any word, others give zeros."""
-    import numpy as np
-
-    if hasattr(v, "vectors_for"):
-        m = v.vectors_for(words)
-        return m, [w for w, row in zip(words, m) if not row.any()]
-    m = np.zeros((len(words), v.dim), np.float32)
-    missing = []
-    for i, w in enumerate(words):
-        j = v.index.get(w)
-        if j is None:
-            missing.append(w)
-        else:
-            m[i] = v.matrix[j]
-    return m, missing
+    for text in lines:
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
 
 @app.command("vectors")
 def vectors(model: str = MODEL, words: Optional[List[str]] = WORDS, quiet: bool = o.QUIET) -> None:
     """Print `word v1 ... vd` for each word (fastText's print-word-vectors; zeros for a word with no vector)."""
-    import sys
+    from nlpt.embeddings.query import vector_lines
 
-
-    v = _load(model, quiet)
-    missing: list = []
-    for batch in _words(words):
-        m, miss = _vectors_of(v, batch)
-        missing += miss
-        sys.stdout.write("".join(w + " " + " ".join(f"{x:.9g}" for x in row.tolist()) + "\n"
-                                 for w, row in zip(batch, m)))
-        sys.stdout.flush()
-    _no_vector(missing, "printed as zeros", quiet)
+    _print(vector_lines(model, _words(words), quiet))
 
 
 @app.command("nn")
@@ -100,28 +58,6 @@ def nn(model: str = MODEL, words: Optional[List[str]] = WORDS,
        as_json: bool = typer.Option(False, "--json", help="One JSON object per word: {\"word\": ..., \"neighbours\": [[word, cosine], ...]}."),
        quiet: bool = o.QUIET) -> None:
     """Print the k nearest vocabulary words of each word by cosine (fastText's nn): `word<TAB>neighbour<TAB>cosine`."""
-    import json
-    import sys
+    from nlpt.embeddings.query import neighbour_lines
 
-    from nlpt.common.errors import NlptError
-    from nlpt.embeddings import evaluate as ev
-
-    v = _load(model, quiet)
-    unit = v.normalized()
-    unknown: list = []
-    for batch in _words(words):
-        out = []
-        for w in batch:
-            try:
-                nb = ev.neighbours(v, w, k, unit=unit)
-            except NlptError:
-                nb = None
-                unknown.append(w)
-            if as_json:
-                out.append(json.dumps({"word": w, "neighbours": None if nb is None else [[n, round(s, 6)] for n, s in nb]},
-                                      ensure_ascii=False) + "\n")
-            elif nb is not None:
-                out.extend(f"{w}\t{n}\t{s:.6f}\n" for n, s in nb)
-        sys.stdout.write("".join(out))
-        sys.stdout.flush()
-    _no_vector(unknown, "no neighbours", quiet)
+    _print(neighbour_lines(model, _words(words), k, as_json, quiet))

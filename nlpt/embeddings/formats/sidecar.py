@@ -88,3 +88,13 @@ def sidecar_reader_options(meta: dict):
     tok = TokenizerOptions(**{k: bool(r.get(k, False)) for k in ("lower", "nfkc", "split_punct", "cjk")})
     return ReaderOptions(tokenizer=tok, max_sentence=int(r.get("max_sentence_length", 10_000)),
                          force_binary=bool(r.get("force_binary", False)))
+
+
+def save_vectors(path: str, words: list[str], matrix, fmt: str, *, command: str, reader_options, args: dict,
+                 dim: int | None, extra: dict | None = None) -> None:
+    """Write vectors and, beside them, their sidecar: how every trainer writes its vectors."""
+    from nlpt.embeddings.formats.vectors import Vectors
+
+    Vectors(words, matrix).save(path, fmt)
+    write_sidecar(path, command=command, reader_options=reader_options, vocab_size=len(words), dim=dim, args=args,
+                  extra=extra)

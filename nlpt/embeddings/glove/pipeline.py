@@ -28,12 +28,33 @@ class GloveJobResult:
 
 
 def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min_count, max_vocab, read_vocab, save_vocab,
-              save_cooccur, cooccur, memory, tmp_dir, vector_size, iterations, x_max, alpha, eta, grad_clip, which, seed,
-              save_state, resume, threads, quiet, ropts, args: dict | None = None) -> GloveJobResult:
+              save_cooccur, cooccur, memory, tmp_dir, vector_size, iterations, x_max, alpha, eta, grad_clip, vectors, model,
+              seed, checkpoint, save_state, resume, threads, quiet, ropts) -> GloveJobResult:
     """Train GloVe vectors on `inputs` (or on the co-occurrence files `cooccur`, a list) and write `output`.
 
-    `args`: the command's options, recorded in the vectors' sidecar.
+    `vectors` is sum|main, `model` GloVe's spelling of it (2 or 1, None: not given); `checkpoint` saves the
+    state after each iteration and resumes from it when it exists (`save_state`/`resume` are its old names).
     """
+    if checkpoint:  # the trainers' one name: save the state there, and resume from it when it exists
+        if save_state or resume:
+            raise UsageError("--checkpoint saves and resumes in one file: drop --save-state/--resume (its old names)")
+        import os
+
+        save_state, resume = checkpoint, (checkpoint if os.path.exists(checkpoint) else None)
+    args = dict(  # the options as the sidecar records them
+        inputs=list(inputs or []), output=output, fmt=fmt, window=window, symmetric=symmetric,
+        distance_weighting=distance_weighting, min_count=min_count, max_vocab=max_vocab, read_vocab=read_vocab,
+        save_vocab=save_vocab, save_cooccur=save_cooccur, cooccur=list(cooccur or []), memory=memory, tmp_dir=tmp_dir,
+        vector_size=vector_size, iterations=iterations, x_max=x_max, alpha=alpha, eta=eta, grad_clip=grad_clip,
+        which=("main" if model == 1 else "sum") if model is not None else vectors, seed=seed,
+        save_state=save_state, resume=resume, threads=threads, quiet=quiet,
+    )
+    return _run(**args, ropts=ropts, args=args)
+
+
+def _run(*, inputs, output, fmt, window, symmetric, distance_weighting, min_count, max_vocab, read_vocab, save_vocab,
+         save_cooccur, cooccur, memory, tmp_dir, vector_size, iterations, x_max, alpha, eta, grad_clip, which, seed,
+         save_state, resume, threads, quiet, ropts, args: dict) -> GloveJobResult:
     from nlpt.common.process import peak_rss_mib
     from nlpt.common.progress import Progress, log
     from nlpt.common.threads import resolve_threads
@@ -89,7 +110,7 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
 
     from nlpt.embeddings.glove import cooccur as co
     from nlpt.embeddings.glove import glove as gl
-    from nlpt.embeddings.formats.vectors import Vectors
+    from nlpt.embeddings.formats.sidecar import save_vectors
     from nlpt.vocab.training import trainer_vocab
 
     total = progress_total(paths) if paths else None  # bytes to read (uncompressed), for the progress bars
@@ -186,8 +207,8 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
     words, matrix = vocab.words, gl.output_matrix(state, which)
     if read_vocab is not None:
         words, matrix = _trained_only(state, words, matrix, read_vocab)
-    Vectors(words, matrix).save(output, fmt)
-    _write_sidecar(output, "train-glove", ropts, len(words), args)
+    save_vectors(output, words, matrix, fmt, command="train-glove", reader_options=ropts, args=args,
+                 dim=args.get("vector_size"))
     peaks["output"] = peak_rss_mib()
     log(f"wrote {V} vectors of size {vector_size} to {output} "
         f"(counting {result.count_seconds:.1f}s, training {result.train_seconds:.1f}s, {n_records} records)", quiet)
@@ -231,10 +252,3 @@ def _spill_summary(stats) -> str:
     return (f"{stats.spills} spill(s): {stats.spilled_bytes / 1e6:.0f} MB written, at most "
             f"{stats.temp_peak_bytes / 1e6:.0f} MB on disk at once = {stats.temp_ratio:.2f}x the final records, "
             f"{stats.merge_passes} merge pass(es) in {stats.partitions} partition(s)")
-
-
-def _write_sidecar(output, command, ropts, vocab_size, args) -> None:
-    from nlpt.embeddings.formats.sidecar import write_sidecar
-
-    write_sidecar(output, command=command, reader_options=ropts, vocab_size=vocab_size,
-                  dim=(args or {}).get("vector_size"), args=args or {})
