@@ -28,6 +28,7 @@ from numba import njit
 from nlpt.common.errors import UsageError
 from nlpt.common.hashing import FNV32_MASK, FNV32_OFFSET, FNV32_PRIME, fnv1a_signed
 from nlpt.embeddings.formats.vectors import Vectors
+from nlpt.embeddings.word2vec.kernels import gather_rows
 from nlpt.embeddings.word2vec.w2v import InputRows, W2VConfig
 
 BOW, EOW = "<", ">"
@@ -126,21 +127,13 @@ def subword_table(words: list[str], minn: int, maxn: int, bucket: int, own_rows:
 
 @njit(nogil=True, cache=True)
 def mean_rows(matrix, row_starts, row_ids):
-    """out[k] = mean of matrix[row_ids[row_starts[k]:row_starts[k+1]]] (zero when the list is empty)."""
+    """out[k] = mean of matrix[row_ids[row_starts[k]:row_starts[k+1]]] (zero when the list is empty): the
+    training kernels' own input vector (`gather_rows`), so a word's vector is the one it was trained as."""
     n = row_starts.shape[0] - 1
     d = matrix.shape[1]
     out = np.zeros((n, d), np.float32)
     for k in range(n):
-        a = row_starts[k]
-        b = row_starts[k + 1]
-        for q in range(a, b):
-            r = row_ids[q]
-            for t in range(d):
-                out[k, t] += matrix[r, t]
-        if b > a:
-            inv = np.float32(1.0 / (b - a))
-            for t in range(d):
-                out[k, t] *= inv
+        gather_rows(matrix, row_starts, row_ids, k, out, k, d)
     return out
 
 

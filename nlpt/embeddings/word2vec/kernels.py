@@ -166,7 +166,7 @@ def out_block(inp, n, syn1, outs, labels, nout, alpha, grad, G, with_loss):
 
 
 @njit(inline="always")
-def _gather(syn0, row_starts, row_ids, w, dst, j, d):
+def gather_rows(syn0, row_starts, row_ids, w, dst, j, d):
     """dst[j] = mean of word w's input rows (a plain copy for a single row)."""
     a = row_starts[w]
     b = row_starts[w + 1]
@@ -387,7 +387,7 @@ def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
                 # hidden vector. Adding a gradient to every row moves their mean by that gradient,
                 # so `inp` stays the mean of the updated rows without summing them again, and the
                 # rows are written once at the end: fastText's sequential updates, one gather/scatter.
-                _gather(syn0, row_starts, row_ids, w, inp, 0, d)
+                gather_rows(syn0, row_starts, row_ids, w, inp, 0, d)
                 for t in range(d):
                     gsum[0, t] = 0.0
                 for j in range(nctx):
@@ -478,7 +478,7 @@ def train_chunk(ids, starts, syn0, syn1neg, syn1, codes, points, code_lens,
             # skip-gram: the context words' rows against the centre word's output rows
             n_in = nctx
             for j in range(nctx):
-                _gather(syn0, row_starts, row_ids, ctx[j], inp, j, d)
+                gather_rows(syn0, row_starts, row_ids, ctx[j], inp, j, d)
                 for t in range(d):
                     grad[j, t] = 0.0
             if use_hs:
