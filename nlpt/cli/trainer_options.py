@@ -1,7 +1,8 @@
 """The options the streamed trainers (`train-w2v`, `train-subword`) end with, declared once.
 
 `with_corpus_options` appends them to a command's parameters: typer reads a command's parameters from
-`inspect.signature`, which honours `__signature__`, and the command receives them as `**corpus`;
+`inspect.signature`, which honours `__signature__`, and their types from `__annotations__`; the command
+receives them as `**corpus`;
 `corpus_kwargs` turns them into the keywords of the library's trainer jobs.
 """
 
@@ -33,6 +34,8 @@ def with_corpus_options(command):
     shared = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=option, annotation=kind)
               for name, kind, option in _CORPUS_OPTIONS]
     command.__signature__ = inspect.Signature(own + shared)
+    command.__annotations__ = {**{k: v for k, v in command.__annotations__.items() if k != "corpus"},
+                               **{name: kind for name, kind, _ in _CORPUS_OPTIONS}}
     return command
 
 
