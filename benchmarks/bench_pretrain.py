@@ -505,7 +505,7 @@ def row_d(args) -> str:
             + table(["system", "tokens/s", "MFU"], [["nlpt pretrain", f"{tps:,.0f}", f"{100 * mfu:.1f}%"]]))
 
 
-# --------------------------------------------------------------------------------------------- rows e, f (#12)
+# -------------------------------------------------------------------------------------------------- rows e, f
 #
 # e  CPU training tokens/s of a small BERT (bert-mini: 4 layers, 256 wide, 4 heads, context 128, vocabulary 8192,
 #    dropout 0.1 as BERT's) with MLM + NSP, batch 16, against transformers' BertForPreTraining with the same config.

@@ -1,4 +1,4 @@
-"""Hardening (issue 8), end to end through the CLI in temporary folders: outputs onto devices, FIFOs,
+"""Hardening, end to end through the CLI in temporary folders: outputs onto devices, FIFOs,
 symlinks and inputs; closed pipes; compressed and stdin inputs for every file option; NaN guards;
 checkpoints that refuse other inputs; impossible architectures; subword sizes; usage errors; cosmetics.
 

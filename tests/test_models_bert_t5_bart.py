@@ -1,4 +1,4 @@
-"""BERT, T5 and BART models (#12): parameter counts equal `nlpt params`, exported folders load in transformers
+"""BERT, T5 and BART models: parameter counts equal `nlpt params`, exported folders load in transformers
 with the same logits, and the models' own pieces (padding masks, MLM positions) behave."""
 
 from __future__ import annotations

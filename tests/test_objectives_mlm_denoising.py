@@ -1,4 +1,4 @@
-"""MLM + NSP/SOP and T5/BART denoising objectives (#12): masking statistics, pair construction that respects
+"""MLM + NSP/SOP and T5/BART denoising objectives: masking statistics, pair construction that respects
 document boundaries, corruption round-trips, batches, metrics and one-line errors for unusable tokenizers/corpora."""
 
 from __future__ import annotations

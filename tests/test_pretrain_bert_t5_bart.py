@@ -1,4 +1,4 @@
-"""`nlpt pretrain` for BERT (MLM + NSP), T5 (span corruption) and BART (denoising) through the CLI (#12):
+"""`nlpt pretrain` for BERT (MLM + NSP), T5 (span corruption) and BART (denoising) through the CLI:
 loss falls, fill-mask and infill queries, --export-hf, resume equivalence, and the one-line errors.
 
 Tiny configs on documents made of data/synthetic.txt lines (6 lines each, blank lines between documents).
