@@ -57,7 +57,8 @@ def module_problems(text: str, root: Path = ROOT) -> list[str]:
             source = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
             if source.is_file():
                 rest = parts[i:]
-                ok = not rest or (len(rest) == 1 and rest[0] in _defined_names(source))
+                names = _defined_names(source)  # a module-level __getattr__ makes names on demand
+                ok = not rest or (len(rest) == 1 and (rest[0] in names or "__getattr__" in names))
                 break
         else:
             ok = False
