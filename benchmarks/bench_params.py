@@ -68,7 +68,7 @@ def main() -> None:
     print(f"modules imported: {len(modules)}")
     pyd = [line.split("|") for line in proc.stderr.splitlines() if line.startswith("import time:")
            and line.split("|")[-1].strip() == "pydantic"]
-    if pyd:  # typer imports it for its parameter coercion; nlpt no longer patches that away
+    if pyd:  # typer imports it for its parameter coercion; nlpt uses typer's public API only
         print(f"pydantic import (cumulative, this run): {int(pyd[0][1]) / 1e6:.3f} s")
     if heavy:
         sys.exit(1)

@@ -1,8 +1,8 @@
 """Matrix products on CPU through numpy's BLAS where it is the faster one on this machine.
 
 torch's CPU wheels multiply fp32 matrices with Intel's MKL, numpy's wheels with
-OpenBLAS. The two are not equally fast everywhere: on the AMD EPYC (AVX2) this
-project was developed on earlier, one thread, a small Transformer's shapes ([2048 × 384]
+OpenBLAS. The two are not equally fast everywhere: on an AMD EPYC with AVX2,
+one thread, a small Transformer's shapes ([2048 × 384]
 · [384 × 1152] and the like) run at 65–79 GFLOP/s in torch and 85–99 GFLOP/s
 in numpy (`benchmarks/bench_pretrain.py --rows g`). The products, the fp32 inputs and outputs are the same; only the order
 of the additions inside a dot product differs, so results agree to rounding.
@@ -22,10 +22,10 @@ Why auto stays with torch on several threads: each library keeps its own pool
 of worker threads, and a worker that has just finished waits spinning for the
 next call before it sleeps. Training alternates numpy's products with torch's
 own parallel operations (softmax, GELU, AdamW...), so the two pools spin on the
-same cores and wait for each other: in an earlier quiet run (2026-12-06), the gpt-mini
+same cores and wait for each other: in a quiet run (2026-12-06, docs/benchmarks.md), the gpt-mini
 Tiny Shakespeare shape trained 5.5× slower on 2 threads through numpy than through
 torch, while on 1 thread (no pools: each library runs in the calling thread) numpy's
-products are 1.02–1.05× torch's on this AVX-512 EPYC (1.22–1.29× on the earlier AVX2 host).
+products are 1.02–1.05× torch's on an AVX-512 EPYC (1.22–1.29× on the AVX2 one).
 A product timed alone cannot see this, so it is not asked on several threads.
 
 On one thread the timing is done once per machine (processor, library versions,
