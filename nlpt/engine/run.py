@@ -1,9 +1,10 @@
 """A pretraining run from start to finish, and reading a finished run back (`load_run`).
 
-`pretrain(options)` validates everything before any work, prepares the run
-folder (rank 0), the token files (once; reused), the objective, the model
-(wrapped for DDP or FSDP2), the optimizer, resumes from a checkpoint when there
-is one, runs the loop and returns a summary. The run folder layout is in
+`pretrain(options)` validates everything before any work and decides what the run
+folder holds (continue, nothing to do, or refuse), then, in an engine session
+(`nlpt.engine.session`: ranks, device, threads, CPU backend, resume, DDP/FSDP2,
+teardown), prepares the token files (once; reused), the objective, the model and
+the optimizer, runs the loop and returns a summary. The run folder layout is in
 `nlpt/engine/__init__.py`.
 """
 

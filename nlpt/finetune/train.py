@@ -1,7 +1,8 @@
 """Training a task classifier on the pretraining engine's loop: epochs as steps, dev selection, early stopping.
 
 `run_finetune` builds the classifier and a `ClassificationObjective` over the task's splits and
-hands them to `nlpt.engine.loop.train_loop`, the loop `nlpt pretrain` uses: precision (autocast,
+hands them to `nlpt.engine.loop.train_loop`, the loop `nlpt pretrain` uses, in the engine session
+`nlpt pretrain` sets up (`nlpt.engine.session`): device, threads, CPU backend, precision (autocast,
 fp16 scaling), accumulation of micro-batches to `--global-batch`, checkpoints, resume, SIGINT /
 SIGTERM / SIGUSR1 save-and-exit, torchrun/Slurm DDP and metrics.jsonl are the engine's. An epoch
 is ceil(train rows / global batch) steps; at the end of each the loop validates on dev (accuracy,
@@ -14,6 +15,7 @@ RUN_DIR (written as training goes; each file renamed into place when whole; rank
                       "encoder": {...}, "head": {...}, "train": {...}}: everything `predict` needs
     model.safetensors the best-on-dev weights of the whole classifier (body + head)
     tokenizer.json    (pretrained models) or words.txt (static vectors: the word table, id order)
+    cpu-matmul.json   (pretrained models on CPU) whose BLAS multiplied and why (nlpt.models.cpu_matmul)
     metrics.jsonl     the engine's lines: {"step", "tokens", "elapsed_s", "epoch", "split": "train"|"val"|"test",
                       "loss", metrics...}; "tokens" counts training examples × their mean length
     checkpoints/      the engine's step-N checkpoints while the run is unfinished (one per epoch and one on a
