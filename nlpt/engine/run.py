@@ -263,18 +263,19 @@ def _token_data(o: TrainOptions, run, tokenizer):
     from nlpt.engine.tokens import prepare_tokens
 
     reader = o.reader or ReaderOptions()
-    error, reused = None, None
+    data, error = None, None
     if run.main:
         _check_run_dir(o.run_dir)
         try:
-            reused = prepare_tokens(o.corpus, o.tokenizer, _token_dir(o), o.val_fraction, reader, o.quiet, tokenizer).reused
+            data = prepare_tokens(o.corpus, o.tokenizer, _token_dir(o), o.val_fraction, reader, o.quiet, tokenizer)
         except NlptError as exc:
             error = str(exc)
     error = broadcast_object(error, run.d)
     if error:
         raise NlptError(error)
-    data = prepare_tokens(o.corpus, o.tokenizer, _token_dir(o), o.val_fraction, reader, True, tokenizer)
-    data.reused = reused
+    if data is None:  # another rank: the files rank 0 made (whether they were reused is rank 0's to say)
+        data = prepare_tokens(o.corpus, o.tokenizer, _token_dir(o), o.val_fraction, reader, True, tokenizer)
+        data.reused = None
     return data
 
 
