@@ -4,8 +4,9 @@ Two stages need them handled differently, with the same handlers installed and p
 
 * the training loop *notes* the signal (`StopSignals().signum`) and acts on it at the next step boundary:
   every rank agrees, saves a checkpoint and returns, so a requeued job continues where it stopped;
-* building token files *raises* `Interrupted` at once (`StopSignals(raise_now=True)`, exit 130/143/138 with
-  `note`), so that the temporary folder is removed before the process ends.
+* building token files *raises* `Interrupted` (exit 130/143/138 with a note of what was removed) as soon as
+  its temporary folder exists and its removal is certain (`raise_from_now`), so the folder is removed before
+  the process ends; a signal that came while the folder was being made is raised then.
 
 Handlers are installed only in the main thread (Python allows no other); elsewhere nothing changes.
 Torch-free.
@@ -23,18 +24,27 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SI
 class StopSignals:
     """A context that handles `STOP_SIGNALS` while it is open and puts the previous handlers back on leaving."""
 
-    def __init__(self, raise_now: bool = False, note: Optional[str] = None):
-        self.raise_now = raise_now
-        self.note = note  # with raise_now: what was left behind, for the exit message
+    def __init__(self):
+        self.raise_now = False  # `raise_from_now`: raise on a signal rather than note it
+        self.note: Optional[str] = None  # what the stage leaves behind, for the exit message
         self.signum = 0  # the last signal received (0: none)
         self._old: dict = {}
 
     def _handle(self, signum, frame) -> None:
         self.signum = signum
         if self.raise_now:
-            from nlpt.common.errors import Interrupted
+            self._raise()
 
-            raise Interrupted(signum, self.note)
+    def _raise(self) -> None:
+        from nlpt.common.errors import Interrupted
+
+        raise Interrupted(self.signum, self.note)
+
+    def raise_from_now(self, note: Optional[str] = None) -> None:
+        """From now on a signal raises `Interrupted(signum, note)` at once; one already noted is raised now."""
+        self.note, self.raise_now = note, True
+        if self.signum:
+            self._raise()
 
     def __enter__(self) -> "StopSignals":
         if threading.current_thread() is threading.main_thread():

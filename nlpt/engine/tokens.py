@@ -170,7 +170,9 @@ def prepare_tokens(inputs: list[str], tokenizer_path: str, out_dir: str, val_fra
     dtype = np.uint16 if vocab_size <= 1 << 16 else np.uint32
     from nlpt.engine.signals import StopSignals
 
-    with StopSignals(raise_now=True) as stop:  # before the temporary folder exists: it is never left behind
+    # a signal while the temporary folder is made is noted, and raised once its removal is certain: it is never
+    # left behind
+    with StopSignals() as stop:
         try:
             os.makedirs(out_dir, exist_ok=True)
             remove_stale_temporaries(out_dir)
@@ -178,8 +180,8 @@ def prepare_tokens(inputs: list[str], tokenizer_path: str, out_dir: str, val_fra
         except OSError as exc:
             raise NlptError(f"{out_dir}: cannot create the token folder ({os_reason(exc)})") from None
         try:
-            stop.note = (f"the token files were not finished and their temporary folder {tmp} was removed "
-                         f"(rerun the command to build them)")
+            stop.raise_from_now(f"the token files were not finished and their temporary folder {tmp} was removed "
+                                f"(rerun the command to build them)")
             return _build(paths, source, tokenizer, key, dtype, vocab_size, out_dir, tmp, meta_path, val_fraction,
                           opts, quiet)
         finally:
