@@ -38,6 +38,7 @@ def _loss_and_grads(config, on: bool):
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_same_loss_and_gradients_with_dropout(name):
     config = CONFIGS[name]
@@ -49,6 +50,7 @@ def test_same_loss_and_gradients_with_dropout(name):
         assert torch.allclose(grads[n], grads_ck[n], rtol=0, atol=1e-6), n
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gpt2", "mixtral", "bert", "t5", "bart"])
 def test_saved_bytes_drop_as_params_predicts(name):
     config = CONFIGS[name]

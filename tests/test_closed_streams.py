@@ -11,6 +11,8 @@ import pytest
 
 from _cli import ROOT
 
+pytestmark = pytest.mark.slow  # each test starts a process of its own
+
 
 @pytest.fixture
 def corpus(tmp_path):

@@ -108,6 +108,7 @@ def test_a_model_trains_alike_with_either_backend(config):
         torch.testing.assert_close(ga[name], gb[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
+@pytest.mark.slow
 def test_auto_says_what_it_chose(tmp_path, monkeypatch):
     monkeypatch.setenv(cpu_matmul.CACHE_ENV, str(tmp_path))  # a fresh timing, kept away from the user's cache
     choice = cpu_matmul.configure("auto", 1)

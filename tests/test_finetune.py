@@ -191,6 +191,7 @@ def test_hugging_face_folders_of_other_families_load(family, tmp_path):
     assert torch.allclose(ours * mask[..., None], theirs * mask[..., None], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_pretrained_frozen_and_fine_tuned_learn_and_predict(task, hf_bert, tmp_path):
     frozen = run_finetune(settings(task, tmp_path / "frozen", model=str(hf_bert), freeze=True, pooling="mean",
                                    lr=0.05, epochs=25, patience=25))
@@ -210,6 +211,7 @@ def test_pretrained_frozen_and_fine_tuned_learn_and_predict(task, hf_bert, tmp_p
         assert np.mean([p == g for p, g in zip(predicted, gold)]) == pytest.approx(results["test"]["accuracy"])
 
 
+@pytest.mark.slow
 def test_nlpt_pretrain_run_folder_fine_tunes_with_last_token_pooling(task, gpt_run, tmp_path):
     tuned = run_finetune(settings(task, tmp_path / "gpt", model=str(gpt_run), lr=3e-3, body_lr=3e-3, epochs=4))
     assert tuned["source"]["kind"] == "run" and tuned["pooling"] == "last"

@@ -27,6 +27,7 @@ def small_corpus(tmp_path_factory):
     return Path(synthetic_head(tmp_path_factory, 8000, "small.txt"))
 
 
+@pytest.mark.slow
 @needs_synthetic
 def test_planted_analogies_are_learnt(tmp_path):
     from nlpt.embeddings.evaluate import analogy
@@ -58,6 +59,7 @@ def test_cooccur_file_round_trip_trains_identically(tmp_path, small_corpus):
     assert direct.read_bytes() == again.read_bytes()
 
 
+@pytest.mark.slow
 @needs_synthetic
 def test_formats_and_main_vectors(tmp_path, small_corpus):
     common = ["--vector-size", 6, "--iter", 1, "--min-count", 3, "-q"]
@@ -87,6 +89,7 @@ def test_formats_and_main_vectors(tmp_path, small_corpus):
     assert not np.allclose(main.matrix, total.matrix)
 
 
+@pytest.mark.slow
 @needs_synthetic
 def test_resume_continues_from_saved_state(tmp_path, small_corpus):
     common = ["--vector-size", 8, "--threads", 1, "--seed", 9, "--min-count", 3]
@@ -150,6 +153,7 @@ def test_bad_input(tmp_path):
     assert not (tmp_path / "v.txt").exists()
 
 
+@pytest.mark.slow
 @needs_synthetic
 def test_small_memory_trains_from_disk_identically(tmp_path, small_corpus):
     common = ["--vector-size", 10, "--iter", 3, "--threads", 1, "--seed", 3, "--min-count", 3, "--tmp-dir", tmp_path]

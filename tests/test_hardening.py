@@ -165,6 +165,7 @@ def test_closed_pipe_exits_141_quietly(tmp_path, corpus, args):
     assert "error" not in r.stderr and "Traceback" not in r.stderr and "Exception" not in r.stderr
 
 
+@pytest.mark.slow
 @needs_synthetic
 def test_closed_pipe_train_w2v_to_stdout(small):
     r = closed_pipe_run("train-w2v", small, "-o", "-", "--size", 8, "--epochs", 1, "-q")
@@ -255,6 +256,7 @@ def test_compare_json_never_prints_nan(tmp_path):
 # -- 4. checkpoints refuse other inputs --------------------------------------------------------------
 
 
+@pytest.mark.slow
 @needs_synthetic
 def test_checkpoint_refuses_other_inputs(tmp_path, small):
     check = tmp_path / "ck.npz"

@@ -86,6 +86,7 @@ def help_example() -> list:
     return found.group(1).split()
 
 
+@pytest.mark.slow
 def test_help_example_trains_the_benchmark_model_with_the_tokenizers_vocabulary(tmp_path_factory, tmp_path):
     pytest.importorskip("torch")
     corpus = synthetic_head(tmp_path_factory, 300)

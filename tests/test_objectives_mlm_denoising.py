@@ -282,6 +282,7 @@ def _validate(obj, model):
     return {k: float(v[0] / v[1]) for k, v in sums.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mlm", "span_corruption", "bart_denoising"])
 def test_loss_falls(name):
     """30 steps on a corpus of repeated-token sentences: validation loss must fall clearly, accuracy rise."""

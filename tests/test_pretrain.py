@@ -101,6 +101,7 @@ def test_export_loads_in_transformers_with_equal_logits(family, tmp_path):
     torch.testing.assert_close(mine, theirs, atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["gpt", "llama", "moe"])
 def test_chunked_lm_loss_equals_cross_entropy_of_the_logits(family, monkeypatch):
     """The loss computed chunk by chunk without logits (gradients made in the forward pass) equals
@@ -234,6 +235,7 @@ def test_batches_are_the_same_whatever_the_split_into_ranks(corpus, char_tok, tm
 # --------------------------------------------------------------------------- training
 
 
+@pytest.mark.slow
 @needs_synthetic
 @pytest.mark.parametrize("family", ["gpt", "llama", "moe"])
 def test_loss_falls(family, corpus, char_tok, tmp_path):
@@ -278,6 +280,7 @@ def test_sample_and_export_through_the_cli(corpus, char_tok, tmp_path):
     assert os.path.isfile(tmp_path / "hf" / "tokenizer.json")
 
 
+@pytest.mark.slow
 @needs_synthetic
 def test_sigterm_then_resume_equals_an_uninterrupted_run(corpus, char_tok, tmp_path):
     from safetensors.torch import load_file

@@ -151,6 +151,7 @@ def test_tensorboard_events_equal_the_metrics_lines(documents, tmp_path):
             assert got == [(r["step"], pytest.approx(r[name], rel=1e-6)) for r in lines], name
 
 
+@pytest.mark.slow
 def test_tensorboard_absent_is_one_line_before_any_work(documents, tmp_path):
     import subprocess
 

@@ -38,6 +38,7 @@ def test_fill_mask_says_when_a_mask_lies_past_the_context(bert_run):
     assert "past the model's context of 16 tokens: not predicted" in out
 
 
+@pytest.mark.slow
 def test_fill_mask_answers_each_stdin_line_before_reading_the_next(bert_run):
     proc = subprocess.Popen([sys.executable, "-m", "nlpt", "pretrain", "fill-mask", str(bert_run)], cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -237,6 +237,7 @@ def _stream(path):
     return tuple(map(int, r.stdout.split()))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc for peak RSS")
 def test_50mb_single_line_streams_with_bounded_memory(tmp_path):
     piece = (" ".join(f"w{i % 5000}x" for i in range(20000)) + " ").encode()

@@ -298,6 +298,7 @@ def test_finetune_reruns_follow_the_same_rule(task, tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- signals while building token files
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGINT, signal.SIGTERM])
 def test_a_signal_while_building_token_files_removes_the_temporary_folder(signum, char_tok, tmp_path):
     # the corpus is a FIFO nobody writes to: the builder waits in it, its temporary folder made, until the signal

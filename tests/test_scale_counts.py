@@ -40,6 +40,7 @@ def big_corpus(tmp_path_factory) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_spilled_counts_equal_in_memory_counts_for_any_threads(big_corpus, tmp_path):
     from nlpt.vocab.count import count_words
 
@@ -147,6 +148,7 @@ def _vocab_of(path):
     return Vocab.from_counts(Counter(path.read_text().split()), 2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("partitions", [1, 5])
 def test_glove_counts_with_many_spills_and_small_fan_in_equal_brute_force(tmp_path, partitions):
     from nlpt.embeddings.glove import cooccur as co
@@ -169,6 +171,7 @@ def test_glove_counts_with_many_spills_and_small_fan_in_equal_brute_force(tmp_pa
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".nlpt-cooccur-")]
 
 
+@pytest.mark.slow
 def test_partitioned_spills_keep_the_temporary_disk_within_twice_the_records(tmp_path):
     """Hundreds of spills: each partition is compacted on its own, so the disk held at once stays within
     1.5x the final records plus one partition; one partition (no split) may reach 2x plus a spill."""

@@ -49,6 +49,7 @@ def _parse_questions(path: Path) -> dict[str, list[list[str]]]:
     return sections
 
 
+@pytest.mark.slow
 def test_regenerating_with_default_seed_is_byte_identical(tmp_path):
     # Through the command line, as the README documents it.
     proc = subprocess.run(
@@ -61,6 +62,7 @@ def test_regenerating_with_default_seed_is_byte_identical(tmp_path):
     assert not [p.name for p in tmp_path.iterdir() if p.name not in FILES]  # no temp files left
 
 
+@pytest.mark.slow
 def test_seed_changes_output_and_build_is_repeatable():
     gen = _load_generator()
     a = gen.build(seed=gen.DEFAULT_SEED)

@@ -100,6 +100,7 @@ def test_bad_option_values_are_usage_errors(tmp_path, args, message):
     assert message in r.stderr
 
 
+@pytest.mark.slow
 def test_training_process_loads_no_scipy_linalg(tiny, tmp_path):
     """Memory: numba's scipy.linalg import is avoided (~25 MB resident)."""
     code = (
@@ -128,6 +129,7 @@ def _start_long_run(corpus, out, extra=()):
     return proc
 
 
+@pytest.mark.slow
 def test_sigterm_writes_nothing(small, tmp_path):
     out = tmp_path / "v.txt"
     proc = _start_long_run(small, str(out))
@@ -138,6 +140,7 @@ def test_sigterm_writes_nothing(small, tmp_path):
     assert os.listdir(tmp_path) == []  # no output, no temporary file
 
 
+@pytest.mark.slow
 def test_checkpoint_on_interrupt_then_resume(tiny, tmp_path):
     out = tmp_path / "v.txt"
     ck = tmp_path / "state.ckpt"

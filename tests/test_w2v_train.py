@@ -17,7 +17,8 @@ CORPUS = os.path.join(ROOT, "data", "synthetic.txt")
 QUESTIONS = os.path.join(ROOT, "data", "synthetic-questions.txt")
 PAIRS = os.path.join(ROOT, "data", "synthetic-similarity.tsv")
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CORPUS), reason="data/synthetic.txt missing")
+# every test trains on the whole synthetic corpus
+pytestmark = [pytest.mark.skipif(not os.path.exists(CORPUS), reason="data/synthetic.txt missing"), pytest.mark.slow]
 
 
 def _train(**kw):

@@ -194,6 +194,7 @@ def _tricky_corpus(rng) -> bytes:
     return "\n".join(lines).encode("utf-8") + b"\nbad \xff byte x\xe2\x80 y ab\xc3cd\r\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lower, nfkc, split_punct", [(False, False, False), (True, False, False),
                                                       (True, True, False), (False, False, True)])
 def test_counted_vocab_is_exactly_what_the_encoder_reads(tmp_path, lower, nfkc, split_punct):
