@@ -57,10 +57,10 @@ def read_init_source(path: str) -> InitSource:
         tok_file = os.path.join(run_dir, cfg.get("tokenizer", TOKENIZER_FILE))
         options = dict(cfg.get("objective_options") or {})
         return InitSource(path, kind, config, load_tokenizer(tok_file), tok_file, options)
-    from nlpt.models.hf import read_hf_config
     from nlpt.tokenizer.files import load_hf_tokenizer
+    from nlpt.transformer.config_file import config_from_path
 
-    config = read_hf_config(path)
+    config = config_from_path(path)
     tok_file = os.path.join(path, "tokenizer.json")
     options = {"sentence_head": config.sentence_head} if config.family == "encoder" else {}
     return InitSource(path, "hf", config, load_hf_tokenizer(path), tok_file if os.path.isfile(tok_file) else None,

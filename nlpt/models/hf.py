@@ -102,21 +102,15 @@ def is_head(name: str) -> bool:
     return name.startswith(HEAD_PREFIXES)
 
 
-def read_hf_config(path: str):
-    """The registry config of a Hugging Face folder's config.json."""
-    from nlpt.transformer.config_file import config_from_path
-
-    return config_from_path(path)
-
-
 def load_hf(path: str, config=None):
     """(nlpt model, `tokenizers.Tokenizer`, {"kind": "hf", "path", "fresh": [names left at their initialisation]})."""
     import torch
 
     from nlpt.models import build
     from nlpt.tokenizer.files import load_hf_tokenizer
+    from nlpt.transformer.config_file import config_from_path
 
-    config = config or read_hf_config(path)
+    config = config or config_from_path(path)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # heads the folder lacks get the same initialisation every time
         model = build(config)
