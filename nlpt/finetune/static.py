@@ -12,7 +12,6 @@ else split on whitespace, lower-cased when the vectors have no upper-case words.
 from __future__ import annotations
 
 import os
-import struct
 from collections import Counter
 from dataclasses import asdict
 
@@ -25,23 +24,18 @@ from nlpt.finetune.choices import ENCODERS
 from nlpt.corpus.tokenize import TokenizerOptions, make_splitter
 
 PAD, UNK = "<pad>", "<unk>"
-_FASTTEXT_MAGIC = 793712314  # first int32 of a fastText .bin model
-
-
 def load_vectors(path: str):
     """word2vec text/binary or GloVe text (`Vectors`), or a fastText .bin model (`SubwordModel`,
     which gives words outside its vocabulary a vector from their character n-grams)."""
     from nlpt.embeddings.formats.vectors import Vectors
+    from nlpt.embeddings.subword.fasttext_bin import is_fasttext_bin
 
     if os.path.isdir(path):
         raise NlptError(f"{path}: is a directory, expected a vectors file")
-    if os.path.exists(path) and os.path.getsize(path) >= 4:
-        with open(path, "rb") as fh:
-            magic = struct.unpack("<i", fh.read(4))[0]
-        if magic == _FASTTEXT_MAGIC:
-            from nlpt.embeddings.subword.subword import model_from_bin
+    if is_fasttext_bin(path):
+        from nlpt.embeddings.subword.subword import model_from_bin
 
-            return model_from_bin(path)  # a SubwordModel: vectors for any word from its n-grams
+        return model_from_bin(path)  # a SubwordModel: vectors for any word from its n-grams
     return Vectors.load(path)
 
 
