@@ -23,9 +23,8 @@ is left.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 
@@ -162,31 +161,56 @@ class Session:
             os.unlink(metrics.path)
 
 
-@contextlib.contextmanager
 def open_session(device: str = "auto", precision: str = "fp32", threads: Optional[int] = None,
                  cpu_matmul: Optional[str] = "auto", matmul_shape: Optional[tuple] = None, strategy: str = "auto",
-                 quiet: bool = False, out_of_memory: Optional[str] = None) -> Iterator[Session]:
-    """A `Session` set up for the length of the `with` block (see the module docstring).
+                 quiet: bool = False, out_of_memory: Optional[str] = None) -> "_Opened":
+    """A `Session` set up for the length of a `with` block (see the module docstring).
 
     `cpu_matmul` None keeps torch's products (models without nlpt's layers); `matmul_shape` is what auto times
     (`cpu_matmul.probe_shape`). `out_of_memory` is the one-line error for CUDA running out of memory (None:
     torch's own)."""
-    d = dist_.setup(device)
-    session = Session(d, quiet, strategy)
-    try:
-        session._check_precision(precision)
-        session._set_threads(threads)
-        session._choose_cpu_matmul(cpu_matmul, matmul_shape)
-        yield session
-        session.barrier()  # leave together: a rank tearing down while a peer is mid-collective can abort gloo
-    except torch.cuda.OutOfMemoryError:  # moving the model, the optimizer state or a training step
-        if out_of_memory is None:
+    return _Opened(device, precision, threads, cpu_matmul, matmul_shape, strategy, quiet, out_of_memory)
+
+
+class _Opened:
+    """`open_session`'s context (a class, not a generator: an error leaving the block keeps no generator frame
+    alive, so the run's model is released, as torch.distributed needs, before the process ends)."""
+
+    def __init__(self, device, precision, threads, cpu_matmul, matmul_shape, strategy, quiet, out_of_memory):
+        self.device, self.precision, self.threads = device, precision, threads
+        self.cpu_matmul, self.matmul_shape, self.strategy, self.quiet = cpu_matmul, matmul_shape, strategy, quiet
+        self.out_of_memory = out_of_memory
+        self.session: Optional[Session] = None
+
+    def __enter__(self) -> Session:
+        session = self.session = Session(dist_.setup(self.device), self.quiet, self.strategy)
+        try:
+            session._check_precision(self.precision)
+            session._set_threads(self.threads)
+            session._choose_cpu_matmul(self.cpu_matmul, self.matmul_shape)
+        except BaseException:
+            self._close()
             raise
-        raise NlptError(out_of_memory) from None
-    except RuntimeError as exc:  # a peer rank that died mid-collective: one line, not the backend's
-        dist_.raise_if_peer_gone(exc, d)
-        raise
-    finally:
-        if session.matmul is not None:
-            session.matmul.restore()
-        dist_.teardown(d)
+        return session
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        try:
+            if error is None:
+                try:
+                    self.session.barrier()  # leave together: a rank tearing down while a peer is mid-collective can abort gloo
+                except RuntimeError as exc:
+                    dist_.raise_if_peer_gone(exc, self.session.d)
+                    raise
+            elif isinstance(error, torch.cuda.OutOfMemoryError) and self.out_of_memory is not None:
+                raise NlptError(self.out_of_memory) from None  # moving the model, the optimizer state or a step
+            elif isinstance(error, RuntimeError):  # a peer rank that died mid-collective: one line, not the backend's
+                dist_.raise_if_peer_gone(error, self.session.d)
+        finally:
+            self._close()
+        return False
+
+    def _close(self) -> None:
+        """The CPU backend put back; the process group left."""
+        if self.session.matmul is not None:
+            self.session.matmul.restore()
+        dist_.teardown(self.session.d)
