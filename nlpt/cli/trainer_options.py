@@ -34,8 +34,9 @@ def with_corpus_options(command):
     shared = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=option, annotation=kind)
               for name, kind, option in _CORPUS_OPTIONS]
     command.__signature__ = inspect.Signature(own + shared)
-    command.__annotations__ = {**{k: v for k, v in command.__annotations__.items() if k != "corpus"},
-                               **{name: kind for name, kind, _ in _CORPUS_OPTIONS}}
+    own_types = {k: v for k, v in command.__annotations__.items() if k not in ("corpus", "return")}
+    command.__annotations__ = {**own_types, **{name: kind for name, kind, _ in _CORPUS_OPTIONS},
+                               "return": command.__annotations__.get("return")}
     return command
 
 
