@@ -227,7 +227,7 @@ def _hf_models():
     enc = dict(vocab_size=320, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                max_position_embeddings=64)
     s2s = dict(vocab_size=320, d_model=32, d_kv=16, num_heads=2, d_ff=64, num_layers=2, num_decoder_layers=2)
-    return {
+    models = {
         "gpt2": (t.GPT2LMHeadModel, t.GPT2Config(vocab_size=320, n_embd=32, n_layer=2, n_head=2, n_positions=64), "bpe"),
         "llama": (t.LlamaForCausalLM, t.LlamaConfig(**dec, rope_theta=500000.0), "bpe"),
         "mistral": (t.MistralForCausalLM, t.MistralConfig(**dec, sliding_window=None), "bpe"),
@@ -245,9 +245,12 @@ def _hf_models():
                                                               pad_token_id=0, bos_token_id=2, eos_token_id=3,
                                                               decoder_start_token_id=3, forced_eos_token_id=None), "bpe"),
     }
+    assert list(models) == HF_NAMES
+    return models
 
 
-HF_NAMES = list(_hf_models())
+# the names of _hf_models(), written out: building its configs at collection would load transformers' models
+HF_NAMES = ["gpt2", "llama", "mistral", "qwen2", "mixtral", "bert", "roberta", "albert", "t5", "t5-v1.1", "bart"]
 
 
 @pytest.fixture(scope="module")
