@@ -142,6 +142,7 @@ def test_output_onto_an_input_is_refused(tmp_path, corpus):
 # -- 7. closed pipes ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a process per case
 @pytest.mark.parametrize("args", [
     ["corpus", "tokenize", "{corpus}"],
     ["corpus", "stats", "{corpus}", "--json"],
