@@ -93,7 +93,10 @@ def _run_main(argv: list[str]) -> int:
 
 @contextlib.contextmanager
 def _environment(env: dict | None, cwd):
-    """Environment additions (NLPT_DEBUG dropped), working folder and signal handlers, all restored afterwards."""
+    """Environment additions (NLPT_DEBUG dropped), working folder, signal handlers and torch's thread count
+    (`--threads` sets it for the process), all restored afterwards."""
+    torch = sys.modules.get("torch")
+    saved_threads = torch.get_num_threads() if torch is not None else None
     saved_env = dict(os.environ)
     saved_cwd = os.getcwd()
     saved_handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -109,6 +112,8 @@ def _environment(env: dict | None, cwd):
         os.environ.update(saved_env)
         for s, h in saved_handlers.items():
             signal.signal(s, h)
+        if saved_threads is not None:
+            torch.set_num_threads(saved_threads)
 
 
 @contextlib.contextmanager
