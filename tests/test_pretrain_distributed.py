@@ -217,17 +217,24 @@ def train_losses(run_dir):
         return [(r["step"], r["loss"]) for r in map(json.loads, fh) if r["split"] == "train"]
 
 
+@pytest.fixture(scope="module")
+def single_run(corpus, char_tok, tmp_path_factory) -> tuple:
+    """One process's 12-step run and its token files: what the 2-rank runs are compared with."""
+    folder = tmp_path_factory.mktemp("single")
+    tokens, single = folder / "tokens", str(folder / "single")
+    assert nlpt("pretrain", *args(corpus, char_tok, single, 12, tokens))[0] == 0
+    return single, tokens
+
+
 @needs_synthetic
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_process_gloo_run_matches_one_process(strategy, corpus, char_tok, tmp_path):
+def test_two_process_gloo_run_matches_one_process(strategy, corpus, char_tok, single_run, tmp_path):
     """torchrun with 2 ranks gives one process's loss curve; FSDP also stops at step 6 and resumes 2 -> 2 sharded."""
     require_gloo(fsdp=strategy == "fsdp")
     from nlpt.engine.checkpoint import read_weights
 
-    tokens = tmp_path / "tokens"
-    single = str(tmp_path / "single")
-    assert nlpt("pretrain", *args(corpus, char_tok, single, 12, tokens))[0] == 0
+    single, tokens = single_run
     double = str(tmp_path / "double")
     for steps in ([6, 12] if strategy == "fsdp" else [12]):  # 6 more steps: a change of --max-steps, said so
         r = _torchrun("pretrain", *args(corpus, char_tok, double, steps, tokens,
