@@ -108,14 +108,21 @@ def test_cli_same_losses_for_every_family(arch, documents, tmp_path):
         assert json.load(fh)["train"]["activation_checkpointing"] is True
 
 
+@pytest.fixture(scope="module")
+def single_run(documents, tmp_path_factory) -> tuple:
+    """One process's 4-step run (no checkpointing) and its token files: what the 2-rank runs are compared with."""
+    folder = tmp_path_factory.mktemp("single")
+    tokens, single = folder / "tokens", str(folder / "single")
+    assert nlpt("pretrain", *gloo_args(documents["flat"], documents["char"], single, 4, tokens))[0] == 0
+    return single, tokens
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_gloo_ranks_with_checkpointing_match_one_process(strategy, documents, tmp_path):
+def test_two_gloo_ranks_with_checkpointing_match_one_process(strategy, documents, single_run, tmp_path):
     require_gloo(fsdp=strategy == "fsdp")
-    tokens = tmp_path / "tokens"
-    single = str(tmp_path / "single")
+    single, tokens = single_run
     char = documents["char"]
-    assert nlpt("pretrain", *gloo_args(documents["flat"], char, single, 4, tokens))[0] == 0
     double = str(tmp_path / "double")
     r = _torchrun("pretrain", *gloo_args(documents["flat"], char, double, 4, tokens,
                                          ["--strategy", strategy, "--activation-checkpointing"]))
