@@ -47,9 +47,9 @@ def nlpt(*args, input=None, env=None, cwd=None, process=False, timeout=300) -> R
     if process:
         full_env = {k: v for k, v in os.environ.items() if k != "NLPT_DEBUG"}
         full_env.update(env or {})
-        return Result(*_completed(subprocess.run([sys.executable, "-m", "nlpt", *argv], input=input,
-                                                 capture_output=True, text=not binary, env=full_env, cwd=cwd,
-                                                 timeout=timeout)))
+        proc = subprocess.run([sys.executable, "-m", "nlpt", *argv], input=input, capture_output=True,
+                              text=not binary, env=full_env, cwd=cwd, timeout=timeout)
+        return Result(proc.returncode, proc.stdout, proc.stderr)
     stdin = _Kept(input if binary else (input or "").encode("utf-8"))
     out, err = _Kept(), _Kept()
     with _environment(env, cwd), _streams(stdin, out, err):
@@ -64,10 +64,6 @@ class _Kept(io.BytesIO):
 
     def close(self) -> None:
         pass
-
-
-def _completed(proc: subprocess.CompletedProcess) -> tuple:
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def _text(data: bytes) -> str:
@@ -86,7 +82,7 @@ def _run_main(argv: list[str]) -> int:
             return exc.code or 0
         print(exc.code, file=sys.stderr)
         return 1
-    except BaseException:  # noqa: BLE001 - what the interpreter does with an uncaught exception
+    except Exception:  # noqa: BLE001 - what the interpreter does with an uncaught exception (--debug re-raises)
         traceback.print_exc()
         return 1
 
