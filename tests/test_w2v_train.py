@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from _cli import synthetic_head
 from nlpt.corpus.reader import ReaderOptions
 from nlpt.embeddings import evaluate as ev
 from nlpt.embeddings.formats.vectors import Vectors
@@ -21,10 +22,16 @@ PAIRS = os.path.join(ROOT, "data", "synthetic-similarity.tsv")
 pytestmark = [pytest.mark.skipif(not os.path.exists(CORPUS), reason="data/synthetic.txt missing"), pytest.mark.slow]
 
 
-def _train(**kw):
+def _train(corpus=CORPUS, **kw):
     kw.setdefault("size", 40)
     kw.setdefault("threads", 1)
-    return train([CORPUS], ReaderOptions(), W2VConfig(**kw), quiet=True)
+    return train([corpus], ReaderOptions(), W2VConfig(**kw), quiet=True)
+
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory) -> str:
+    """The first 5,000 lines: enough for the tests that compare two trainings rather than learn analogies."""
+    return synthetic_head(tmp_path_factory, 5000)
 
 
 def _accuracy(model, matrix=None):
@@ -88,7 +95,7 @@ def test_input_and_output_matrices_are_not_swapped(tmp_path):
 
 
 @pytest.mark.parametrize("cbow", [False, True], ids=["sg", "cbow"])
-def test_kernel_reads_rows_through_the_table(cbow):
+def test_kernel_reads_rows_through_the_table(cbow, head):
     # Word w stored in row perm[w] (a table that is not the identity, so the kernel takes its general
     # path) trains exactly the same vectors as plain word2vec (the identity table, read directly).
     from nlpt.embeddings.word2vec.w2v import InputRows
@@ -105,18 +112,18 @@ def test_kernel_reads_rows_through_the_table(cbow):
             return moved
 
     config = dict(size=16, epochs=1, threads=1, seed=7, cbow=cbow)
-    plain = _train(**config)
+    plain = _train(head, **config)
     rows = Permuted()
-    moved = train([CORPUS], ReaderOptions(), W2VConfig(**config), quiet=True, inputs=rows)
+    moved = train([head], ReaderOptions(), W2VConfig(**config), quiet=True, inputs=rows)
     assert moved.vocab.words == plain.vocab.words
     assert np.array_equal(moved.syn0[rows.perm], plain.syn0)
     assert np.array_equal(moved.syn1neg, plain.syn1neg)
     assert not np.array_equal(moved.syn0, plain.syn0)
 
 
-def test_seed_reproducible_with_one_thread():
-    a = _train(epochs=1, size=16, seed=7)
-    b = _train(epochs=1, size=16, seed=7)
-    c = _train(epochs=1, size=16, seed=8)
+def test_seed_reproducible_with_one_thread(head):
+    a = _train(head, epochs=1, size=16, seed=7)
+    b = _train(head, epochs=1, size=16, seed=7)
+    c = _train(head, epochs=1, size=16, seed=8)
     assert np.array_equal(a.syn0, b.syn0) and np.array_equal(a.syn1neg, b.syn1neg)
     assert not np.array_equal(a.syn0, c.syn0)
