@@ -127,7 +127,8 @@ def _nlpt_steps(kind: str, steps: int, warmup: int, threads: int, corpus: str, t
     CPU seconds per step from the loop's per-step progress callback."""
     import shutil
 
-    from nlpt.engine.run import TrainOptions, pretrain
+    from nlpt.engine.options import TrainOptions
+    from nlpt.engine.run import pretrain
     from nlpt.transformer.registry import REGISTRY
 
     arch = "gpt-mini" if kind == "gpt" else "llama-mini"
@@ -487,7 +488,8 @@ def row_d(args) -> str:
 
     if not torch.cuda.is_available():
         return "(d) GPU 124M GPT-2 bf16 tokens/s and MFU: not measured (no CUDA device in this run)"
-    from nlpt.engine.run import TrainOptions, pretrain
+    from nlpt.engine.options import TrainOptions
+    from nlpt.engine.run import pretrain
     from nlpt.transformer.registry import REGISTRY
 
     work = tempfile.mkdtemp(prefix="bench-pretrain-d-")

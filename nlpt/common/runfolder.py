@@ -25,6 +25,13 @@ TOKENS_DIR = "tokens"
 WEIGHTS_FILE = "model.safetensors"
 RESULTS_FILE = "results.json"
 WORDS_FILE = "words.txt"
+STATE_FILE = "state.pt"  # a checkpoint's
+RUN_FORMAT = "nlpt-run/1"  # config.json "format" of an `nlpt pretrain` run
+# keys of a pretrain run's config.json: "format", "model" (family + registry dataclass fields; read back with
+# nlpt.transformer.configs.config_from_dict), "objective", "objective_options", "tokenizer"
+# (file name inside RUN_DIR), "data" (corpus, token dir, val fraction, context), "train" (the
+# resolved training options: batch sizes, lr, schedule, steps, seed, precision, strategy...)
+RUN_CONFIG_KEYS = ("format", "model", "objective", "objective_options", "tokenizer", "data", "train")
 # what a command writes in its -o folder (the output plan checks no input is among them); the copy of the
 # tokenizer is not listed for pretrain: a rerun may read the run's own tokenizer.json
 PRETRAIN_WRITES = (CONFIG_FILE, METRICS_FILE, CHECKPOINTS_DIR + "/", TOKENS_DIR + "/", CHANGES_FILE, CPU_MATMUL_FILE)
@@ -51,6 +58,15 @@ def read_json(path: str, missing: Optional[str] = None, want_object: bool = Fals
     if want_object and not isinstance(data, dict):
         raise NlptError(f"{path}: expected a JSON object")
     return data
+
+
+def read_run_config(run_dir: str) -> dict:
+    """A pretrain run folder's config.json; NlptError when the folder holds none or another kind of file."""
+    path = os.path.join(run_dir, CONFIG_FILE)
+    cfg = read_json(path, missing=f"{run_dir}: not a run folder (no {CONFIG_FILE})")
+    if not isinstance(cfg, dict) or cfg.get("format") != RUN_FORMAT:
+        raise NlptError(f"{path}: not an nlpt run configuration (format {RUN_FORMAT})")
+    return cfg
 
 
 def write_json(path: str, data) -> None:

@@ -25,7 +25,7 @@ def check_texts(paths: list) -> None:
 
 def evaluate_source(source: str, paths: list, **options) -> dict:
     """`nlpt.engine.evaluate.evaluate` of the model in a run or Hugging Face folder, with "source" added."""
-    from nlpt.finetune.sources import source_kind
+    from nlpt.models.sources import source_kind
 
     check_texts(paths)
     source_kind(source)  # a one-line error for what is not a model folder, before torch loads anything
@@ -39,7 +39,7 @@ def evaluate_source(source: str, paths: list, **options) -> dict:
 
 def compare(sources: list, paths: list, **options) -> Table:
     """One row per source: its scores on all of `paths` together."""
-    from nlpt.finetune.sources import source_kind
+    from nlpt.models.sources import source_kind
 
     check_texts(paths)
     for s in sources:  # every folder checked before the first model is scored

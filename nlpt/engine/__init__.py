@@ -11,7 +11,7 @@ temporary name and renamed into place):
     RUN_DIR/
       config.json          resolved run configuration: {"format": "nlpt-run/1", "model": {"family": ..., <registry
                            dataclass fields>}, "objective": "causal_lm", "tokenizer": "tokenizer.json",
-                           "data": {...}, "train": {...}}  (see objective.RUN_CONFIG_KEYS)
+                           "data": {...}, "train": {...}}  (see common.runfolder.RUN_CONFIG_KEYS)
       tokenizer.json       the Hugging Face `tokenizers` file the run was trained with (a copy)
       cpu-matmul.json      on CPU: whose BLAS the latest session multiplied with and why (nlpt.models.cpu_matmul)
       metrics.jsonl        one JSON object per line: {"step", "tokens", "elapsed_s", "split": "train"|"val",
@@ -46,7 +46,7 @@ def load_pretrained(path: str, need_head: bool = False):
     import os
 
     from nlpt.common.errors import NlptError
-    from nlpt.finetune.sources import source_kind
+    from nlpt.models.sources import source_kind
 
     if source_kind(path) == "run":
         model, tokenizer, run_config = load_run(path)

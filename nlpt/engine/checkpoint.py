@@ -39,7 +39,7 @@ import torch
 from nlpt.common.errors import NlptError, exception_reason
 from nlpt.common.output import os_reason
 from nlpt.common.runfolder import CHECKPOINTS_DIR, WEIGHTS_FILE
-from nlpt.engine.objective import STATE_FILE
+from nlpt.common.runfolder import STATE_FILE
 
 STATE_FORMAT = "nlpt-checkpoint/1"
 INDEX_FILE = "index.json"

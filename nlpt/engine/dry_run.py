@@ -94,7 +94,8 @@ def plan(o, *, gpu: Optional[str] = None, mfu: float = DEFAULT_MFU, ranks: Optio
     from nlpt.corpus.reader import ReaderOptions, expand_inputs
     from nlpt.engine.launch import resolve_launch
     from nlpt.engine.resume import plan_pretrain
-    from nlpt.engine.run import check_inputs, split_global_batch, steps_of
+    from nlpt.engine.options import split_global_batch, steps_of
+    from nlpt.engine.run import check_inputs
     from nlpt.transformer.configs import config_fields
     from nlpt.transformer.hardware import GPUS
     from nlpt.transformer.params import count, flops, training

@@ -35,8 +35,7 @@ class InitSource:
 
 def read_init_source(path: str) -> InitSource:
     """The source's model config and tokenizer; NlptError naming the folder when it is neither kind."""
-    from nlpt.common.runfolder import CONFIG_FILE, TOKENIZER_FILE
-    from nlpt.engine.objective import STATE_FILE
+    from nlpt.common.runfolder import CONFIG_FILE, STATE_FILE, TOKENIZER_FILE, read_run_config
 
     if not os.path.isdir(path):
         raise NlptError(f"{path}: --init needs a Hugging Face model folder or an nlpt run/checkpoint folder")
@@ -44,11 +43,10 @@ def read_init_source(path: str) -> InitSource:
     if os.path.isfile(os.path.join(path, STATE_FILE)):  # RUN/checkpoints/step-N
         kind, run_dir = "checkpoint", os.path.dirname(os.path.dirname(os.path.abspath(path)))
     else:
-        from nlpt.finetune.sources import source_kind
+        from nlpt.models.sources import source_kind
 
         kind = source_kind(path)
     if kind in ("run", "checkpoint"):
-        from nlpt.engine.run import read_run_config
         from nlpt.tokenizer.files import load_tokenizer
         from nlpt.transformer.config_file import config_from_json
 

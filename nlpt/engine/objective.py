@@ -148,15 +148,3 @@ def check_objective(name: str, tokenizer, model_config, context: int, options: d
         raise UsageError(f"--objective {name} does not fit the {family} family (it takes {' or '.join(fits)})")
     check = getattr(importlib.import_module(OBJECTIVES[name]), "check", None)
     return model_config if check is None else check(name, tokenizer, model_config, context, options)
-
-
-# ---------------------------------------------------------------------------------------------
-# Run folder (see the layout in nlpt/engine/__init__.py)
-
-RUN_FORMAT = "nlpt-run/1"
-STATE_FILE = "state.pt"  # a checkpoint's (the run folder's own names: nlpt.common.runfolder)
-# keys of config.json: "format", "model" (family + registry dataclass fields; read back with
-# nlpt.transformer.configs.config_from_dict), "objective", "objective_options", "tokenizer"
-# (file name inside RUN_DIR), "data" (corpus, token dir, val fraction, context), "train" (the
-# resolved training options: batch sizes, lr, schedule, steps, seed, precision, strategy...)
-RUN_CONFIG_KEYS = ("format", "model", "objective", "objective_options", "tokenizer", "data", "train")

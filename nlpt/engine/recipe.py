@@ -161,7 +161,7 @@ def train_options(v: dict, given: Callable[[str], bool], on_close: Callable[[Cal
 
     from nlpt.corpus.reader import ReaderOptions
     from nlpt.corpus.tokenize import TokenizerOptions
-    from nlpt.engine.run import TrainOptions
+    from nlpt.engine.options import TrainOptions
 
     tokenizer_file = v["tokenizer"]
     if init_source is not None and not tokenizer_file:

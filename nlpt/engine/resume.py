@@ -26,7 +26,7 @@ from typing import Any, Iterable, Optional
 
 from nlpt.common.errors import NlptError
 from nlpt.common.output import os_reason
-from nlpt.common.runfolder import CHANGES_FILE
+from nlpt.common.runfolder import CHANGES_FILE, RUN_FORMAT, STATE_FILE
 
 CHANGES_FLAG = "--resume-with-changes"
 OLDER_FLAG = "--resume-from-older"
@@ -145,7 +145,6 @@ def _opened(folder: str):
     import torch
 
     from nlpt.engine import checkpoint as ckpt
-    from nlpt.engine.objective import STATE_FILE
 
     reader = ckpt.Reader(folder)
     state = reader.state
@@ -182,8 +181,7 @@ def plan_pretrain(o, model_dict: dict, objective: str, context: int, global_batc
     folder that is not a pretrain run, an unreadable checkpoint, another architecture or other settings."""
     from nlpt.common.runfolder import check_run_folder
     from nlpt.engine import checkpoint as ckpt
-    from nlpt.engine.objective import RUN_FORMAT
-    from nlpt.engine.run import steps_of
+    from nlpt.engine.options import steps_of
 
     existing = check_run_folder(o.run_dir, RUN_FORMAT, "-o", own=("tokens",))
     if o.resume == "none":

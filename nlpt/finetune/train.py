@@ -443,7 +443,7 @@ def run_finetune(s: Settings) -> dict | None:
     import dataclasses
 
     from nlpt.engine.launch import resolve_launch
-    from nlpt.engine.run import split_global_batch
+    from nlpt.engine.options import split_global_batch
 
     s.check()
     launch = resolve_launch(os.environ)
@@ -451,7 +451,7 @@ def run_finetune(s: Settings) -> dict | None:
         s = dataclasses.replace(s, quiet=True)
     start = time.perf_counter()
     if s.model is not None:
-        from nlpt.finetune.sources import source_kind
+        from nlpt.models.sources import source_kind
 
         source_kind(s.model)  # not a model folder, or an unsupported family: fail before any work
     global_batch, accum = split_global_batch(s.batch_size, s.global_batch, launch.world)

@@ -1,4 +1,5 @@
-"""Which kind of pretrained model a folder holds, decided without torch (so bad input fails fast)."""
+"""Which kind of pretrained model a folder holds (an nlpt run or a Hugging Face folder), decided without torch
+(so bad input fails fast); the engine's loader, --init, finetune and compare ask it."""
 
 from __future__ import annotations
 
