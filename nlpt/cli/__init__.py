@@ -17,7 +17,7 @@ from typing import Iterable
 import typer
 
 from nlpt import __version__
-from nlpt.common.errors import Interrupted, NlptError, describe_os_error, interrupted_report, signal_exit
+from nlpt.common.errors import Interrupted, NlptError, PeerGone, describe_os_error, interrupted_report, signal_exit
 
 _DEBUG = False
 
@@ -102,8 +102,16 @@ def _on_signal(signum, frame):  # pragma: no cover - exercised through subproces
     raise Interrupted(signum)
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int, at_once: bool = False) -> None:
+    """Print the one line and exit; `at_once` ends the process without the interpreter's shutdown (a broken
+    process group's destructors can abort it, turning exit 1 into a SIGABRT)."""
     print(f"nlpt: error: {message}", file=sys.stderr, flush=True)
+    if at_once:
+        try:
+            sys.stdout.flush()
+        except Exception:  # noqa: BLE001 - the one line is out; nothing else is owed
+            pass
+        os._exit(code)
     sys.exit(code)
 
 
@@ -297,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if _DEBUG:
             raise
-        _fail(*_failure(exc))
+        _fail(*_failure(exc), at_once=isinstance(exc, PeerGone))
     except KeyboardInterrupt as exc:
         if _DEBUG:
             raise

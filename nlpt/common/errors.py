@@ -14,6 +14,12 @@ class NlptError(Exception):
     exit_code = 1
 
 
+class PeerGone(NlptError):
+    """A peer rank died mid-collective. The process group is broken, and the backend's destructors can abort
+    the process (SIGABRT) while the interpreter exits, so the CLI reports this in its one line and ends the
+    process at once, without running them."""
+
+
 class UsageError(NlptError):
     """Bad arguments or option combinations: exit 2, like a parse error."""
 

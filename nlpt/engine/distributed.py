@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nlpt.common.errors import NlptError, UsageError
+from nlpt.common.errors import NlptError, PeerGone, UsageError
 from nlpt.engine.launch import resolve_launch
 
 
@@ -27,6 +27,7 @@ class Dist:
     device: torch.device = torch.device("cpu")
     initialized: bool = False
     local_world: int = 1  # ranks on this node (they share its CPUs)
+    broken: bool = False  # a peer died mid-collective: the group cannot be left cleanly
 
     @property
     def main(self) -> bool:
@@ -142,12 +143,14 @@ def raise_if_peer_gone(exc: BaseException, d: Dist) -> None:
     peers = [r for r in range(d.world) if r != d.rank]
     who = f"rank {peers[0]}" if len(peers) == 1 else f"a peer rank (one of {', '.join(map(str, peers))})"
     reason = next(phrase for phrase in _PEER_GONE if phrase in text)
-    raise NlptError(f"{who} went away ({reason}); rank {d.rank} stops too: rerun the job to continue from the "
+    d.broken = True
+    raise PeerGone(f"{who} went away ({reason}); rank {d.rank} stops too: rerun the job to continue from the "
                     f"newest checkpoint") from None
 
 
 def teardown(d: Dist) -> None:
-    if d.initialized:
+    """Leave the process group; a broken one (a peer died) is left as it is: destroying it can block or abort."""
+    if d.initialized and not d.broken:
         import torch.distributed as dist
 
         dist.destroy_process_group()
