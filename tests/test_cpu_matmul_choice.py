@@ -130,3 +130,26 @@ def test_the_decision_is_kept_per_shape(cache_dir, timings):
     other = cpu_matmul.configure("auto", 1, (128, 64, 128))
     other.restore()
     assert other.backend == "torch" and calls == [1, 1]  # one timing per shape
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_explicit_numpy_runs_its_blas_on_one_thread_beside_torchs_pool(threads):
+    """On several threads numpy's BLAS pool would spin on the cores torch's parallel operations need: an explicit
+    `--cpu-matmul numpy` keeps the products on the calling thread, says so, and records it; one thread is one."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> set:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"
+                and "numpy" in pool["filepath"]}
+
+    if not blas_threads():
+        pytest.skip("numpy's BLAS is not visible to threadpoolctl here")
+    before = blas_threads()
+    choice = cpu_matmul.configure("numpy", threads)
+    try:
+        assert cpu_matmul.active() and blas_threads() == {1}
+        assert choice.record()["blas_threads"] == 1 and choice.record()["threads"] == threads
+        assert ("numpy's BLAS on 1 thread" in choice.reason) == (threads > 1)
+    finally:
+        choice.restore()
+    assert not cpu_matmul.active() and blas_threads() == before

@@ -66,14 +66,16 @@ class Choice:
     """What `configure` chose and why (for the run's log); `restore()` puts the previous choice back."""
 
     def __init__(self, backend: str, speedup: float | None, reason: str = "", previous: bool = False, limits=None,
-                 requested: str = "", threads: int = 1, cached: bool = False):
+                 requested: str = "", threads: int = 1, cached: bool = False, blas_threads: int | None = None):
         self.backend, self.speedup, self.reason = backend, speedup, reason
         self.requested, self.threads, self.cached = requested or backend, threads, cached
+        self.blas_threads = blas_threads  # numpy's BLAS threads while the numpy path multiplies
         self._previous, self._limits = previous, limits
 
     def record(self) -> dict:
         """What a run folder keeps (its cpu-matmul.json), so that a slow run can be explained afterwards."""
-        return {"requested": self.requested, "backend": self.backend, "threads": self.threads, "reason": self.reason,
+        return {"requested": self.requested, "backend": self.backend, "threads": self.threads,
+                "blas_threads": self.blas_threads, "reason": self.reason,
                 "numpy_speedup": None if self.speedup is None else round(self.speedup, 3),
                 "from_cache": self.cached}
 
@@ -217,7 +219,10 @@ def configure(backend: str, threads: int, shape: tuple | None = None) -> Choice:
     if backend == "auto" and threads > 1:
         return Choice("torch", None, POOLS_REASON.format(threads=threads), previous, requested=backend,
                       threads=threads)
-    limits = _limit_blas_threads(threads)
+    # Past this point several threads means an explicit `numpy`: its BLAS then runs on the calling thread alone,
+    # since a BLAS pool beside torch's OpenMP pool spins on the cores torch's parallel operations need.
+    blas_threads = 1 if threads > 1 else threads
+    limits = _limit_blas_threads(blas_threads)
     if limits is None:
         if backend == "numpy":
             from nlpt.common.errors import UsageError
@@ -233,8 +238,11 @@ def configure(backend: str, threads: int, shape: tuple | None = None) -> Choice:
             return Choice("torch", speedup, f"numpy's BLAS was {speedup:.2f}× torch's here (it must be "
                           f"{AUTO_MARGIN}×)", previous, requested=backend, threads=threads, cached=cached)
     reason = "--cpu-matmul numpy" if backend == "numpy" else f"numpy's BLAS was {speedup:.2f}× torch's here"
+    if blas_threads < threads:
+        reason += f"; numpy's BLAS on 1 thread ({POOLS_REASON.format(threads=threads)})"
     _use_numpy = True
-    return Choice("numpy", speedup, reason, previous, limits, requested=backend, threads=threads, cached=cached)
+    return Choice("numpy", speedup, reason, previous, limits, requested=backend, threads=threads, cached=cached,
+                  blas_threads=blas_threads)
 
 
 def active() -> bool:
