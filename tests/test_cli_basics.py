@@ -102,3 +102,46 @@ def test_errors_are_one_line_unless_debug(tmp_path):
         r = nlpt(*args, env=env)
         assert r.returncode != 0
         assert "Traceback" in r.stderr and "no such file or directory" in r.stderr
+
+
+def test_params_renders_without_rich():
+    """`nlpt params` prints plain aligned text (`nlpt.common.texttable`): rich's tables were a third of its start-up."""
+    assert "rich" not in _imported(["params", "bert-large"])
+
+
+def _on_terminal(args, env) -> str:
+    """What `nlpt ARGS` writes when its stdout is a pseudo-terminal."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "nlpt", *args], stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO once the child has closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_params_text_is_the_same_on_a_terminal_but_for_bold_and_dim():
+    import os
+    import re
+
+    piped = subprocess.run([sys.executable, "-m", "nlpt", "params", "bert-large"], capture_output=True, text=True,
+                           timeout=60)
+    assert piped.returncode == 0 and "\x1b[" not in piped.stdout, piped.stdout[:300]
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    shown = _on_terminal(["params", "bert-large"], env)
+    assert "\x1b[1mParameters\x1b[0m" in shown
+    assert re.sub(r"\x1b\[[0-9]*m", "", shown) == piped.stdout
+    assert _on_terminal(["params", "bert-large"], {**env, "NO_COLOR": "1"}) == piped.stdout
+    row = next(line for line in piped.stdout.splitlines() if line.strip().startswith("total ("))
+    assert re.split(r"\s{2,}", row.strip())[1:] == ["335,141,888", "(335.1M)"], row

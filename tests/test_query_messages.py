@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -69,7 +70,7 @@ def test_params_one_n_for_both_training_figures_and_small_gpu_hours():
     code, out, err = nlpt("params", "gpt2", "--tokens", "1M")
     assert code == 0, err
     row = next(line for line in out.splitlines() if "GPU-hours on" in line)
-    hours = row.split("│")[-2].strip()
+    hours = re.split(r"\s{2,}", row.strip())[-1]
     assert hours != "0" and float(hours) == pytest.approx(tr["gpu_hours"], rel=1e-2), row
     assert f"6·N·D (N = {fl['matmul_parameters'] / 1e6:.1f}M)" in out
 

@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from nlpt.common.texttable import layout
+
 FORMATS = ("table", "json", "markdown", "csv")
 
 
@@ -131,13 +133,8 @@ def _left(table: Table) -> list:
 def to_text(table: Table) -> str:
     """Aligned plain-text columns (for pipes and logs), then the notes."""
     grid, left = _grid(table), _left(table)
-    widths = [max(len(line[i]) for line in grid) for i in range(len(grid[0]))]
-    out = []
-    if table.title:
-        out.append(table.title)
-    for line in grid:
-        cells = [cell.ljust(w) if lf else cell.rjust(w) for cell, w, lf in zip(line, widths, left)]
-        out.append("  ".join(cells).rstrip())
+    out = [table.title] if table.title else []
+    out += layout(grid, right=tuple(i for i, lf in enumerate(left) if not lf))
     out += table.all_notes()
     return "\n".join(out) + "\n"
 
