@@ -560,19 +560,19 @@ def _full_context(batch: dict, context: int, pad: int) -> dict:
 
 
 def _time_sides(sides: list, batches: list, steps: int, warmup: int, threads: int, shape=None) -> list:
-    """Seconds per step of each (step function, --cpu-matmul backend) on the same batches, alternating (A B C A B C)."""
+    """Seconds per step of each (step function, --cpu-matmul backend) on the same batches, the sides alternating
+    step by step (A B C A B C ...) so that a noisy moment on a shared machine hits every side alike."""
     from nlpt.models import cpu_matmul
 
     times = [[] for _ in sides]
-    for rnd in range(2):
+    for i in range(warmup + 2 * steps):
         for (fn, backend), out in zip(sides, times):
             choice = cpu_matmul.configure(backend, threads, shape)
             try:
-                for i in range(warmup + steps):
-                    t = time.perf_counter()
-                    fn(batches[(rnd * steps + i) % len(batches)])
-                    if i >= warmup:
-                        out.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                fn(batches[i % len(batches)])
+                if i >= warmup:
+                    out.append(time.perf_counter() - t)
             finally:
                 choice.restore()
     return times
@@ -676,7 +676,7 @@ def _rows_ef(args, names: list, label: str) -> str:
     for threads in _thread_counts(args):
         lines = [line for name in names for line in _seq_row(name, args, toks, threads)]
         out.append(f"{threads} thread(s): tokens/s, batch 16 × 128 (same batches on every side), torch "
-                   f"{torch.__version__}, median of {2 * args.steps} timed steps per side, sides alternating\n\n"
+                   f"{torch.__version__}, median of {2 * args.steps} timed steps per side, sides alternating step by step\n\n"
                    + table(["system", "parameters", "tokens/s", "vs transformers", "auto vs --cpu-matmul torch"],
                            lines))
     return f"{label} CPU training\n\n" + "\n\n".join(out)

@@ -268,7 +268,7 @@ def test_encoder_padding_changes_nothing_at_real_tokens(name):
 
 
 def test_training_ops_equal_the_plain_functions():
-    """nlpt.models.ops: dropout keeps 1 − p scaled by 1/(1 − p); the attention used in training is SDPA's
+    """nlpt.models.ops: dropout keeps 1 − p scaled by the inverse of the kept fraction; the attention used in training is SDPA's
     arithmetic (checked with a negligible p, so nothing is dropped); T5's RMS norm gradient is exact."""
     import torch.nn.functional as F
 
@@ -278,7 +278,14 @@ def test_training_ops_equal_the_plain_functions():
     torch.manual_seed(0)
     x = torch.ones(200_000)
     y = dropout(x, 0.1, True)
-    assert abs(float((y == 0).float().mean()) - 0.1) < 0.005 and torch.allclose(y[y != 0], torch.tensor(1 / 0.9))
+    kept = 1 - round(0.1 * 2**15) / 2**15  # p on the mask's 2⁻¹⁵ grid
+    assert abs(float((y == 0).float().mean()) - 0.1) < 0.005 and torch.allclose(y[y != 0], torch.tensor(1 / kept))
+    for lane in range(4):  # each of the four elements a 64-bit draw decides is dropped with probability p
+        assert abs(float((y.view(-1, 4)[:, lane] == 0).float().mean()) - 0.1) < 0.01, lane
+    assert abs(float(dropout(torch.ones(1_000_003), 0.3, True).mean()) - 1.0) < 0.005  # unbiased, odd length
+    torch.manual_seed(0)
+    assert torch.equal(dropout(x, 0.1, True), y)  # torch's generator: seeded runs repeat
+    assert dropout(x.bfloat16().view(400, 500), 0.5, True).dtype == torch.bfloat16
     assert dropout(x, 0.1, False) is x and torch.equal(residual(x, x, 0.5, False), 2 * x)
     assert abs(float(residual(torch.zeros(200_000), x, 0.5, True).mean()) - 1.0) < 0.02
     q, k, v = (torch.randn(2, 3, 7, 8, dtype=torch.float64) for _ in range(3))

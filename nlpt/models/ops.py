@@ -1,9 +1,10 @@
 """Training-time pieces shared by the model files: dropout with a cheaper mask, padding-free rows, GELU.
 
-Dropout keeps each element with probability 1 − p and scales the kept ones by 1 / (1 − p), as
-`nn.Dropout` does; the mask is drawn as `rand ≥ p` instead of with `bernoulli_`, which on CPU
-costs about twice as much per element (on a small T5/BART, `bernoulli_` was ~11% of a training
-step); `layers.attention` uses it on T5's and BART's attention weights too. Without dropout (eval,
+Dropout keeps each element with probability 1 − p and scales the kept ones by the inverse of the kept
+fraction, as `nn.Dropout` does; the mask is drawn from 15 random bits per element (four elements per 64-bit
+draw, p rounded to a multiple of 2⁻¹⁵) instead of with `bernoulli_`, which on CPU costs about five times
+as much per element (on a small T5/BART, `bernoulli_` was ~11% of a training step); `layers.attention` uses
+it on T5's and BART's attention weights too. Without dropout (eval,
 export, or p = 0) these are exactly the plain functions.
 
 `gelu_tanh` is GPT-2's GELU, 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))), written as x·σ(2·√(2/π)(x + 0.044715x³))
@@ -30,9 +31,23 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     return x * _keep(x, p)
 
 
+_LANE = 1 << 15  # a mask element is decided by 15 random bits
+
+
 def _keep(x: torch.Tensor, p: float) -> torch.Tensor:
-    """Dropout's mask already scaled: 1 / (1 − p) where kept (probability 1 − p), else 0."""
-    return torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))
+    """Dropout's mask already scaled: 1 / (kept fraction) where kept, else 0.
+
+    One 64-bit draw of the generator (`random_` on int64: 63 uniform bits) gives four 16-bit lanes; each lane's
+    low 15 bits decide one element, kept when at least round(p · 2¹⁵). The drop probability is p rounded to a
+    multiple of 2⁻¹⁵ (0.1 → 0.100006) and the kept elements are scaled by the inverse of the exact kept fraction,
+    so the expectation stays x. A quarter of the draws of `rand_like` and no floats to compare: the mask costs
+    ~2.4× less on CPU (a [16, 128, 1024] activation, one thread), a few per cent of a small T5/BART step."""
+    drop = round(p * _LANE)
+    if drop == 0:
+        return torch.ones_like(x)
+    n = x.numel()
+    lanes = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_().view(torch.int16)[:n]
+    return lanes.view(x.shape).bitwise_and_(_LANE - 1).ge_(drop).to(x.dtype).mul_(_LANE / (_LANE - drop))
 
 
 def residual(x: torch.Tensor, branch: torch.Tensor, p: float, training: bool) -> torch.Tensor:
