@@ -151,6 +151,34 @@ def test_cpu_gelu_tanh_equals_torch(monkeypatch):
     assert torch.autograd.gradcheck(ops._GeluTanh.apply, (torch.randn(1100, dtype=torch.float64, requires_grad=True),))
 
 
+def test_cpu_swiglu_equals_the_plain_composite(monkeypatch):
+    """SwiGLU from the fused gate/up output, in pieces (several and a ragged last one), gives silu(gate) · up's
+    values and gradients, keeps only that output for backward, and its gradient is exact (gradcheck)."""
+    import torch.nn.functional as F
+
+    from nlpt.models import ops
+
+    monkeypatch.setattr(ops, "_GATED_PIECE", 1000)
+    torch.manual_seed(0)
+    y = torch.randn(3, 70, 2 * 30, requires_grad=True)
+    y_ref = y.detach().clone().requires_grad_()
+    grad = torch.randn(3, 70, 30)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.shape) or t, lambda t: t):
+        out = ops.gated(y, 30, F.silu)
+    assert saved == [y.shape]
+    out.backward(grad)
+    gate, up = y_ref.split(30, dim=-1)
+    ref = F.silu(gate) * up
+    ref.backward(grad)
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
+    torch.testing.assert_close(y.grad, y_ref.grad, atol=1e-5, rtol=1e-5)
+    assert torch.autograd.gradcheck(lambda t: ops._SwiGLU.apply(t, 7), (torch.randn(5, 14, dtype=torch.float64,
+                                                                                    requires_grad=True),))
+    g = torch.randn(4, 2 * 6)
+    torch.testing.assert_close(ops.gated(g, 6, F.gelu), F.gelu(g[:, :6]) * g[:, 6:])  # other activations: plain
+
+
 def test_hidden_states_and_padding_mask():
     torch.manual_seed(0)
     for config in TINY.values():

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from nlpt.common.errors import NlptError
 from nlpt.models.cpu_matmul import Linear
-from nlpt.models.ops import Unpadded, dropout, gelu_tanh
+from nlpt.models.ops import Unpadded, dropout, gated, gelu_tanh
 
 # ---------------------------------------------------------------------------------------------
 # masks
@@ -208,8 +208,7 @@ class GatedMLP(nn.Module):
         self.act = activation_fn(activation)
 
     def forward(self, x):
-        gate, up = self.gate_up(x).split(self.ffn, dim=-1)
-        return self.down(self.act(gate) * up)
+        return self.down(gated(self.gate_up(x), self.ffn, self.act))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.models.hf import load_pairs, pairs_state_dict
 from nlpt.models.layers import Attention, GatedMLP, RMSNorm, activation_fn, causal_padding_mask, rotary_tables
 from nlpt.models.lm_loss import lm_loss
+from nlpt.models.ops import gated
 from nlpt.transformer.configs import LlamaConfig
 
 
@@ -59,8 +60,8 @@ class MoE(nn.Module):
             if n == 0:
                 continue
             idx = tokens[start:start + n]
-            gate, up = linear(x[idx], self.gate_up[e]).split(self.ffn, dim=-1)
-            y = linear(self.act(gate) * up, self.down[e]) * slot_w[start:start + n, None]
+            h = gated(linear(x[idx], self.gate_up[e]), self.ffn, self.act)
+            y = linear(h, self.down[e]) * slot_w[start:start + n, None]
             out.index_add_(0, idx, y)
             start += n
         # load balancing (Switch eq. 4, as Mixtral): E · Σ_e (slots routed to e / tokens) · mean prob of e

@@ -128,3 +128,57 @@ def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
     if x.device.type != "cpu" or x.dtype != torch.float32 or torch.compiler.is_compiling():
         return F.gelu(x, approximate="tanh")
     return _GeluTanh.apply(x)
+
+
+_GATED_PIECE = 1 << 17  # elements of one half (gate or up) per piece
+
+
+def _gated_pieces(*tensors: torch.Tensor, ffn: int):
+    """Row ranges of [N, ·] tensors, each piece about `_GATED_PIECE` elements of one half."""
+    rows = max(1, _GATED_PIECE // ffn)
+    n = tensors[0].shape[0]
+    for start in range(0, n, rows):
+        yield tuple(t[start:start + rows] for t in tensors)
+
+
+class _SwiGLU(torch.autograd.Function):
+    """silu(gate) · up of the fused gate/up projection's output [N, 2F] ([gate | up]), in cache-sized pieces.
+
+    Only that output is kept for backward (the plain composite keeps gate, silu(gate) and up: one F-wide copy
+    more), and the backward writes both halves of the gradient into one [N, 2F] buffer, where the plain
+    composite's `split` concatenates them afterwards."""
+
+    @staticmethod
+    def forward(ctx, y, ffn):
+        y2 = y.reshape(-1, 2 * ffn)
+        out = y.new_empty(y2.shape[0], ffn)
+        for yp, op in _gated_pieces(y2, out, ffn=ffn):
+            torch.mul(F.silu(yp[:, :ffn]), yp[:, ffn:], out=op)
+        ctx.save_for_backward(y)
+        ctx.ffn = ffn
+        return out.view(*y.shape[:-1], ffn)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        ffn = ctx.ffn
+        y2 = y.reshape(-1, 2 * ffn)
+        g2 = grad.reshape(-1, ffn)
+        out = torch.empty_like(y2)
+        for yp, gp, op in _gated_pieces(y2, g2, out, ffn=ffn):
+            gate, up = yp[:, :ffn], yp[:, ffn:]
+            s = torch.sigmoid(gate)
+            torch.mul(gate * s, gp, out=op[:, ffn:])  # d/d up = silu(gate) · grad
+            # d/d gate = up · grad · silu'(gate),  silu'(g) = σ(g) · (1 + g · (1 − σ(g)))
+            torch.mul(torch.rsub(s, 1.0).mul_(gate).add_(1.0).mul_(s).mul_(up), gp, out=op[:, :ffn])
+        return out.view(y.shape), None
+
+
+def gated(y: torch.Tensor, ffn: int, act) -> torch.Tensor:
+    """act(gate) · up for a fused gate/up output y [..., 2F] ([gate | up]): SwiGLU in cache-sized pieces for
+    float32 on CPU (`_SwiGLU`), the plain composite otherwise (other activations, devices, dtypes, compiling)."""
+    if (act is not F.silu or y.device.type != "cpu" or y.dtype != torch.float32 or torch.compiler.is_compiling()
+            or not y.is_contiguous()):
+        gate, up = y.split(ffn, dim=-1)
+        return act(gate) * up
+    return _SwiGLU.apply(y, ffn)

@@ -54,6 +54,8 @@ class _Sizes:
         self.i64 = 8
         self.drop = 1 if device == "cuda" else self.act
         self.keep = self.act
+        # nlpt's float32 CPU kernels (`nlpt.models.ops`): SwiGLU keeps its gate/up output only (2F, not 3F)
+        self.cpu_fp32 = device == "cpu" and precision == "fp32"
 
 
 class _Tally:
@@ -130,14 +132,16 @@ def _llama(c: LlamaConfig, B: int, T: int, s: _Sizes, device: str, p: float) -> 
     t.add(part, "rotated Q and K", N * (nh + kv) * hd * s.act, L)
     fused = device == "cuda" or not p
     _attention(t, part, L, N, T, nh, (nh + 2 * kv) * hd, nh * hd, s, fused=fused, p=p, drop=s.drop + s.act)
+    swiglu = 3 if s.cpu_fp32 else 4  # gate/up output (2F) and product (F), plus silu(gate) unless fused
     if c.num_experts:
         E, k = c.num_experts, c.experts_per_token
         t.add(part, "router input, probabilities, top-k weights and indices",
               N * (H * s.act + (E + k + 1) * s.f32 + 2 * k * s.i64), L)
         t.add(part, f"experts: {k} routed copies of the token, gate/up output, SwiGLU product, weighted output",
-              N * k * ((3 * H + 4 * F) * s.act + s.f32), L)
+              N * k * ((3 * H + swiglu * F) * s.act + s.f32), L)
     else:
-        t.add(part, "SwiGLU input, gate/up output, activation, product", N * (H + 4 * F) * s.act, L)
+        t.add(part, "SwiGLU input, gate/up output, product" + ("" if s.cpu_fp32 else ", activation"),
+              N * (H + swiglu * F) * s.act, L)
     if p:
         t.add(part, "residual dropout masks (2)", 2 * N * H * s.drop, L)
     _layer_norm(t, "output", "final RMSNorm", 1, N, H, s, rms=True)
