@@ -409,3 +409,24 @@ def test_vocab_char_tokenizer_through_the_cli(tmp_path):
     ids = tok.encode(text, add_special_tokens=False).ids
     assert len(ids) == len(text) and tok.decode(ids) == text
     assert tok.encode("z", add_special_tokens=False).ids == [tok.token_to_id("<unk>")]
+
+
+def test_the_optimizers_first_import_starts_in_the_background():
+    """`torch.optim` imports torch._dynamo (~1 s) at its first call; the session starts that import on a thread so
+    that it overlaps the data and the model. The optimizer made meanwhile works, and a second start does nothing."""
+    code = ("import sys, threading, torch\n"
+            "from nlpt.engine.optim import import_in_background, make_optimizer\n"
+            "assert 'torch._dynamo' not in sys.modules\n"
+            "import_in_background()\n"
+            "thread = [t for t in threading.enumerate() if t.name == 'nlpt-import-dynamo']\n"
+            "assert thread, 'no import thread'\n"
+            "model = torch.nn.Linear(3, 2)\n"
+            "opt = make_optimizer(model, 0.1, 0.0, (0.9, 0.99), 1e-8, torch.device('cpu'))\n"
+            "model(torch.ones(1, 3)).sum().backward(); opt.step()\n"
+            "thread[0].join(120)\n"
+            "assert 'torch._dynamo' in sys.modules\n"
+            "import_in_background()\n"
+            "assert not [t for t in threading.enumerate() if t.name == 'nlpt-import-dynamo']\n"
+            "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=180)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

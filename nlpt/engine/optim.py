@@ -18,6 +18,27 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def import_in_background() -> None:
+    """Start importing `torch._dynamo` on a daemon thread. `torch.optim`'s optimizers import it at their first
+    method call (they are wrapped by `torch._disable_dynamo`): ~1 s of Python that would otherwise stand between
+    the command and its first step. Started as the session opens, it overlaps the work before the optimizer is
+    made (token files, whose encoder runs outside the GIL, the model, a checkpoint); Python's per-module import
+    lock makes the optimizer's own import wait for it, so nothing sees a half-made module."""
+    import sys
+    import threading
+
+    if "torch._dynamo" in sys.modules:
+        return
+
+    def run():
+        try:
+            import torch._dynamo  # noqa: F401
+        except Exception:  # the optimizer's own import will raise it where it belongs
+            pass
+
+    threading.Thread(target=run, name="nlpt-import-dynamo", daemon=True).start()
+
+
 def make_optimizer(model, lr: float, weight_decay: float, betas: tuple, eps: float, device: torch.device):
     """AdamW, fused where torch has a fused kernel for the device (CUDA, CPU), else foreach."""
     groups = param_groups(model, weight_decay)

@@ -33,6 +33,7 @@ from nlpt.common.progress import log
 from nlpt.common.runfolder import CONFIG_FILE, CPU_MATMUL_FILE, write_json
 from nlpt.engine import distributed as dist_
 from nlpt.engine.distributed import Dist
+from nlpt.engine.optim import import_in_background
 
 
 class Session:
@@ -188,6 +189,7 @@ class _Opened:
             session._check_precision(self.precision)
             session._set_threads(self.threads)
             session._choose_cpu_matmul(self.cpu_matmul, self.matmul_shape)
+            import_in_background()  # the optimizer's first import, overlapping the caller's data and model
         except BaseException:
             self._close()
             raise
