@@ -724,9 +724,11 @@ def row_g(args) -> str:
 
 def row_h(args) -> str:
     """`nlpt pretrain` at gpt-mini's Tiny Shakespeare shape (4 layers, 128 wide, FFN 512, context 64, batch 12,
-    `--eval-every 0`, `--eval-batches 1`), `--cpu-matmul` torch, numpy and auto (three runs of the same command)
-    at `--threads` and at 1, each the whole command in its own process, the sides alternating; auto starts from
-    an empty decision cache, so its first run on one thread times the products and the next two reuse that."""
+    `--eval-every 0`, `--eval-batches 1`), `--cpu-matmul` torch, numpy and auto at `--threads` and at 1, each the
+    whole command in its own process, in three rounds (torch, numpy, auto; numpy, auto, torch; auto, torch,
+    numpy) so that the load of a moment and the place in a round fall on all three alike; each auto run is compared with the median of the faster backend's three runs. auto
+    starts from an empty decision cache, so its first run on one thread times the products and the next two
+    reuse that."""
     work = tempfile.mkdtemp(prefix="bench-pretrain-h-")
     corpus = os.path.join(DATA, "tinyshakespeare", "input.txt")
     tok = _char_tokenizer(corpus, os.path.join(work, "tok.json"))
@@ -743,7 +745,8 @@ def row_h(args) -> str:
     lines, n = [], 0
     for threads in _thread_counts(args):
         results = {}
-        for backend in ("torch", "numpy", "auto", "auto", "auto"):
+        order = ("torch", "numpy", "auto")
+        for backend in [order[(i + r) % 3] for r in range(3) for i in range(3)]:  # each backend first, second, last
             run = os.path.join(work, f"run-{n}")
             n += 1
             m = measured([sys.executable, "-m", "nlpt", "pretrain", corpus, "-o", run, "--tokenizer", tok,
@@ -754,20 +757,23 @@ def row_h(args) -> str:
                 chose = json.load(fh)
             summary = json.loads(m["stdout"])
             outside = m["wall_s"] - summary["seconds"]  # start-up until the loop, and exit: the run's fixed cost
-            results.setdefault(backend, []).append((summary["seconds"], m["cpu_s"], m["wall_s"], outside, chose))
-        best = min(min(r[0] for r in results[b]) for b in ("torch", "numpy"))
+            results.setdefault(backend, []).append((summary["seconds"], m["cpu_s"], m["wall_s"], outside, chose,
+                                                    summary.get("startup_s")))
+        best = min(statistics.median(r[0] for r in results[b]) for b in ("torch", "numpy"))
         for backend, runs in results.items():
-            for i, (train_s, cpu_s, wall_s, outside, chose) in enumerate(runs):
-                label = f"auto, run {i + 1}" if backend == "auto" else backend
+            for i, (train_s, cpu_s, wall_s, outside, chose, startup) in enumerate(runs):
+                label = f"{backend}, run {i + 1}"
                 lines.append([threads, label, chose["backend"], f"{train_s:.1f}", f"{best / train_s:.2f}",
                               f"{cpu_s:.1f}", f"{wall_s:.1f}", f"{outside:.1f}",
+                              "" if startup is None else f"{startup:.1f}",
                               ("cached" if chose["from_cache"] else chose["reason"]) if backend == "auto" else ""])
     return (f"(h) `nlpt pretrain`, gpt-mini Tiny Shakespeare shape, {args.tiny_steps} steps: training seconds (the "
             f"loop, with one validation batch at the end), speed as a fraction of the faster of torch and numpy at "
-            f"that thread count, CPU seconds and wall seconds of the whole command, and its seconds outside the "
-            f"training loop (start-up before the first step, and exit)\n\n"
+            f"that thread count (median of its three runs; three rounds, each backend once first, once second, once last), CPU seconds and wall seconds of the whole command, and its seconds outside the "
+            f"training loop (start-up before the first step, and exit), of which before the first step (the run's "
+            f"`startup_s`, from the process's start)\n\n"
             + table(["threads", "--cpu-matmul", "ran on", "training s", "speed vs faster", "CPU s (command)",
-                     "wall s (command)", "s outside the loop", "auto's reason"], lines))
+                     "wall s (command)", "s outside the loop", "s before the first step", "auto's reason"], lines))
 
 
 def row_i(args) -> str:

@@ -396,6 +396,21 @@ def test_max_time_stops_early_with_a_checkpoint_and_validation(corpus, char_tok,
     assert [r["split"] for r in map(json.loads, open(os.path.join(run, "metrics.jsonl")))] == ["train", "val"]
 
 
+@needs_synthetic
+def test_the_summary_says_how_long_the_command_took_to_start_training(corpus, char_tok, tmp_path):
+    """`startup_s` counts from the process's start (the interpreter's own start-up included) to the first step."""
+    from nlpt.common.process import seconds_since_start
+
+    began = time.perf_counter()
+    assert seconds_since_start() >= time.perf_counter() - began  # this test process is older than this test
+    code, out, err = nlpt("pretrain", *tiny_args(corpus, char_tok, str(tmp_path / "run"), "gpt", 1, ["--json"]),
+                          process=True)
+    wall = time.perf_counter() - began
+    assert code == 0, err
+    startup = json.loads(out)["startup_s"]
+    assert 0.2 < startup < wall, (startup, wall)  # importing torch alone takes longer than 0.2 s
+
+
 def test_vocab_char_tokenizer_through_the_cli(tmp_path):
     from tokenizers import Tokenizer
 

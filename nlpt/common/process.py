@@ -1,4 +1,4 @@
-"""Process-level memory: readings of this process's resident memory, and ways to lower a command's peak.
+"""Process-level readings (resident memory, age) and ways to lower a command's peak memory.
 
 `release_freed_memory_eagerly` and `load_numba_without_scipy_linalg` change the
 whole process, so only CLI commands call them; `trim_heap` only hands back
@@ -8,6 +8,21 @@ memory already freed, so library code may call it between stages.
 from __future__ import annotations
 
 import sys
+
+
+def seconds_since_start() -> float | None:
+    """How long this process has existed, from the kernel's record of its start (Linux `/proc`, 10 ms ticks): the
+    interpreter's own start-up included, which a clock read in Python would miss. None where unavailable."""
+    import os
+
+    try:
+        with open("/proc/self/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()  # after the command name, which may hold spaces
+        with open("/proc/uptime", "rb") as fh:
+            uptime = float(fh.read().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22: start time in ticks
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def release_freed_memory_eagerly() -> None:

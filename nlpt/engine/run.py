@@ -93,6 +93,7 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
     read or written (the CLI checks its --export-hf folder there: a finished run's export may exist)."""
     import torch
 
+    from nlpt.common.process import seconds_since_start
     from nlpt.common.progress import log
     from nlpt.engine.launch import resolve_launch
     from nlpt.engine.loop import train_loop
@@ -134,6 +135,7 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
                              state, plan.found, plan.changes)
         run.barrier()
 
+        startup_s = seconds_since_start()  # the command's fixed cost before its first step
         start = time.perf_counter()
         state = train_loop(model, bare, optimizer, objective, generator, settings, run.d, o.run_dir, state, model_dict,
                            scaler, on_progress)
@@ -142,6 +144,7 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
                    "elapsed_s": round(state.elapsed_s, 3), "resumed_from": plan.found.path if plan.found else None,
                    "checkpoint": state.checkpoint, "stopped_by": state.stopped_by, "val": state.last_val,
                    "world": run.world, "token_files_reused": data.reused,
+                   "startup_s": None if startup_s is None else round(startup_s, 2),
                    "parameters": sum(p.numel() for p in unwrap(bare).parameters())}
         del model, bare, optimizer  # release a sharded model's communication state before the group goes
     return summary
