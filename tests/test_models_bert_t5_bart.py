@@ -295,6 +295,13 @@ def test_training_ops_equal_the_plain_functions():
                                                scale=kw.get("scale"))
         assert torch.allclose(attention(q, k, v, dropout_p=1e-12, training=True, own_dropout=True, **kw), plain,
                               atol=1e-9), kw
+    # on CPU every family drops attention weights with this mask, not SDPA's bernoulli_ (its unfused path)
+    q32, k32, v32 = (t.float() for t in (q, k, v))
+    torch.manual_seed(1)
+    got = attention(q32, k32, v32, dropout_p=0.5, training=True)
+    torch.manual_seed(1)
+    want = dropout((q32 @ k32.transpose(-2, -1) * 8 ** -0.5).softmax(-1), 0.5, True) @ v32
+    assert torch.allclose(got, want, atol=1e-6)
     w = torch.randn(8, dtype=torch.float64, requires_grad=True)
     xs = torch.randn(3, 4, 8, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: _RMSNormFunction.apply(a, b, 1e-6), (xs, w))
