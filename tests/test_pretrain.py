@@ -397,6 +397,7 @@ def test_max_time_stops_early_with_a_checkpoint_and_validation(corpus, char_tok,
 
 
 @needs_synthetic
+@pytest.mark.slow
 def test_the_summary_says_how_long_the_command_took_to_start_training(corpus, char_tok, tmp_path):
     """`startup_s` counts from the process's start (the interpreter's own start-up included) to the first step."""
     from nlpt.common.process import seconds_since_start
@@ -426,6 +427,7 @@ def test_vocab_char_tokenizer_through_the_cli(tmp_path):
     assert tok.encode("z", add_special_tokens=False).ids == [tok.token_to_id("<unk>")]
 
 
+@pytest.mark.slow
 def test_the_optimizers_first_import_starts_in_the_background():
     """`torch.optim` imports torch._dynamo (~1 s) at its first call; the session starts that import on a thread so
     that it overlaps the data and the model. The optimizer made meanwhile works, and a second start does nothing."""
