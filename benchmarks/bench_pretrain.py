@@ -514,8 +514,8 @@ def row_d(args) -> str:
 # f  the same for t5-mini (span corruption) against T5ForConditionalGeneration and bart-mini (text infilling +
 #    sentence permutation) against BartForConditionalGeneration.
 # Both sides train on the *same* batches (nlpt's objectives on the token files of one enwiki file, padded to
-# the full context), with AdamW (nlpt: the engine's optimizer) and gradient clipping, in alternation
-# (A B A B); tokens/s = batch × context / median step time. nlpt projects only the predicted positions onto
+# the full context), with AdamW (nlpt: the engine's optimizer) and gradient clipping, alternating step by step
+# (A B A B, 2 × --steps timed steps per side); tokens/s = batch × context / median step time. nlpt projects only the predicted positions onto
 # the vocabulary (MLM: the ~15% chosen; seq2seq: the non-padding targets); transformers projects every one.
 # nlpt's T5/BART encoders also run their token-wise layers on the non-padding rows only (BART's infilled inputs
 # are ~20% padding at full context; T5's span-corrupted inputs fill it), and draw dropout masks as rand ≥ p.
@@ -824,7 +824,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", default="a,b,c,d,e,f,g,h,i", help="comma-separated rows among " + ",".join(ROWS))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=3, help="row a: timed steps per side per round")
+    ap.add_argument("--steps", type=int, default=3, help="row a: timed steps per side per round; rows e, f: half the timed steps per side")
     ap.add_argument("--rounds", type=int, default=4, help="row a: alternating rounds per side")
     ap.add_argument("--shakespeare-steps", type=int, default=2000, help="row b: training steps")
     ap.add_argument("--shakespeare-seed", type=int, default=1337, help="row b: nlpt's seed (nanoGPT's is its own 1337)")
