@@ -31,6 +31,8 @@ h  whole `nlpt pretrain` commands at gpt-mini's Tiny Shakespeare shape with `--c
    auto (three runs), at `--threads` and at 1: auto's choice, its stability and the seconds before training starts.
 i  one training step of that shape in one process: torch's threads × whose products × numpy's BLAS threads
    (the two thread pools' contention that keeps auto on torch on several threads).
+j  seconds from the command to the first training step (`startup_s`) of a 2-step run of that shape, with its
+   token files made and on a fresh token folder.
 Rows a, e and f run at `--threads` (the default of `nlpt pretrain` here: all cores) and at 1 thread, each
 printing the backend `--cpu-matmul auto` chose and nlpt at its default against nlpt with `--cpu-matmul torch`.
 
@@ -722,14 +724,11 @@ def row_g(args) -> str:
 # --------------------------------------------------------------------------------------------- row h
 
 
-def row_h(args) -> str:
-    """`nlpt pretrain` at gpt-mini's Tiny Shakespeare shape (4 layers, 128 wide, FFN 512, context 64, batch 12,
-    `--eval-every 0`, `--eval-batches 1`), `--cpu-matmul` torch, numpy and auto at `--threads` and at 1, each the
-    whole command in its own process, in three rounds (torch, numpy, auto; numpy, auto, torch; auto, torch,
-    numpy) so that the load of a moment and the place in a round fall on all three alike; each auto run is compared with the median of the faster backend's three runs. auto
-    starts from an empty decision cache, so its first run on one thread times the products and the next two
-    reuse that."""
-    work = tempfile.mkdtemp(prefix="bench-pretrain-h-")
+def _tiny_setup(work: str) -> tuple:
+    """(corpus, tokenizer, arch file, token folder) of rows h and j: Tiny Shakespeare, characters, the gpt-mini
+    Tiny Shakespeare shape; the token files made here, outside the measured processes."""
+    from nlpt.engine.tokens import prepare_tokens
+
     corpus = os.path.join(DATA, "tinyshakespeare", "input.txt")
     tok = _char_tokenizer(corpus, os.path.join(work, "tok.json"))
     vocab = json.load(open(tok))["model"]["vocab"]
@@ -737,10 +736,46 @@ def row_h(args) -> str:
     with open(arch, "w") as fh:
         json.dump({"family": "gpt", "vocab_size": len(vocab), "hidden_size": 128, "num_layers": 4, "num_heads": 4,
                    "ffn_size": 512, "max_positions": 64}, fh)
-    from nlpt.engine.tokens import prepare_tokens
-
     token_dir = os.path.join(work, "tokens")
     prepare_tokens([corpus], tok, token_dir, 0.1)
+    return corpus, tok, arch, token_dir
+
+
+def _tiny_command(corpus: str, tok: str, arch: str, token_dir: str, run: str, steps: int) -> list:
+    return [sys.executable, "-m", "nlpt", "pretrain", corpus, "-o", run, "--tokenizer", tok, "--token-dir", token_dir,
+            "--arch", arch, "--batch", 12, "--max-steps", steps, "--eval-every", 0, "--eval-batches", 1,
+            "--checkpoint-every", 0, "--quiet", "--json"]
+
+
+def row_j(args) -> str:
+    """Seconds from the command to the first training step (the run's `startup_s`) of a short `nlpt pretrain` at the
+    gpt-mini Tiny Shakespeare shape (2 steps, default threads), with its token files made and on a fresh token
+    folder (tokenizing Tiny Shakespeare first), alternating, `--startup-runs` each."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the commands write and read .pyc files, as on a user's machine
+    work = tempfile.mkdtemp(prefix="bench-pretrain-j-")
+    corpus, tok, arch, token_dir = _tiny_setup(work)
+    seen: dict = {"token files made": [], "fresh token folder": []}
+    for i in range(args.startup_runs):
+        for label, tokens in (("token files made", token_dir), ("fresh token folder", os.path.join(work, f"t{i}"))):
+            m = measured(_tiny_command(corpus, tok, arch, tokens, os.path.join(work, f"run-{len(seen[label])}-{label[0]}"),
+                                       2))
+            seen[label].append((json.loads(m["stdout"])["startup_s"], m["wall_s"]))
+    lines = [[label, ", ".join(f"{s:.2f}" for s, _ in runs), f"{statistics.median(s for s, _ in runs):.2f}",
+              f"{statistics.median(w for _, w in runs):.2f}"] for label, runs in seen.items()]
+    return (f"(j) seconds to the first step of `nlpt pretrain` (2 steps, gpt-mini Tiny Shakespeare shape, default "
+            f"threads), {args.startup_runs} runs each, alternating; load average {os.getloadavg()[0]:.2f}\n\n"
+            + table(["token files", "startup_s per run", "median startup_s", "median wall s (command)"], lines))
+
+
+def row_h(args) -> str:
+    """`nlpt pretrain` at gpt-mini's Tiny Shakespeare shape (4 layers, 128 wide, FFN 512, context 64, batch 12,
+    `--eval-every 0`, `--eval-batches 1`), `--cpu-matmul` torch, numpy and auto at `--threads` and at 1, each the
+    whole command in its own process, in three rounds (torch, numpy, auto; numpy, auto, torch; auto, torch,
+    numpy) so that the load of a moment and the place in a round fall on all three alike; each auto run is compared
+    with the median of the faster backend's three runs. auto starts from an empty decision cache, so its first run
+    on one thread times the products and the next two reuse that."""
+    work = tempfile.mkdtemp(prefix="bench-pretrain-h-")
+    corpus, tok, arch, token_dir = _tiny_setup(work)
     env = {"NLPT_CACHE_DIR": os.path.join(work, "cache")}
     lines, n = [], 0
     for threads in _thread_counts(args):
@@ -749,10 +784,8 @@ def row_h(args) -> str:
         for backend in [order[(i + r) % 3] for r in range(3) for i in range(3)]:  # each backend first, second, last
             run = os.path.join(work, f"run-{n}")
             n += 1
-            m = measured([sys.executable, "-m", "nlpt", "pretrain", corpus, "-o", run, "--tokenizer", tok,
-                          "--token-dir", token_dir, "--arch", arch, "--batch", 12, "--max-steps", args.tiny_steps,
-                          "--eval-every", 0, "--eval-batches", 1, "--checkpoint-every", 0, "--threads", threads,
-                          "--cpu-matmul", backend, "--quiet", "--json"], env=env)
+            m = measured(_tiny_command(corpus, tok, arch, token_dir, run, args.tiny_steps)
+                         + ["--threads", threads, "--cpu-matmul", backend], env=env)
             with open(os.path.join(run, "cpu-matmul.json")) as fh:
                 chose = json.load(fh)
             summary = json.loads(m["stdout"])
@@ -817,12 +850,12 @@ def row_i(args) -> str:
             + table(["torch threads", "products through", "numpy's BLAS threads", "wall ms/step", "CPU ms/step"], lines))
 
 
-ROWS = {"a": row_a, "b": row_b, "c": row_c, "d": row_d, "e": row_e, "f": row_f, "g": row_g, "h": row_h, "i": row_i}
+ROWS = {"a": row_a, "b": row_b, "c": row_c, "d": row_d, "e": row_e, "f": row_f, "g": row_g, "h": row_h, "i": row_i, "j": row_j}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", default="a,b,c,d,e,f,g,h,i", help="comma-separated rows among " + ",".join(ROWS))
+    ap.add_argument("--rows", default="a,b,c,d,e,f,g,h,i,j", help="comma-separated rows among " + ",".join(ROWS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=3, help="row a: timed steps per side per round; rows e, f: half the timed steps per side")
     ap.add_argument("--rounds", type=int, default=4, help="row a: alternating rounds per side")
@@ -835,6 +868,7 @@ def main() -> None:
                     help="row b: a nanoGPT checkout to run side by side [$NLPT_BENCH_NANOGPT or /work/peers/nanogpt]")
     ap.add_argument("--tiny-steps", type=int, default=150, help="row h: training steps per run")
     ap.add_argument("--gpu-steps", type=int, default=300, help="row d: training steps")
+    ap.add_argument("--startup-runs", type=int, default=5, help="row j: runs per side")
     ap.add_argument("--data", default=None, help="row c: corpus folder [../shared/data/enwiki-2015-100m]")
     args = ap.parse_args()
     sys.path.insert(0, REPO)

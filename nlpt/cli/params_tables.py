@@ -14,11 +14,10 @@ def count_text(n: int) -> str:
     return f"{n:,}" + (f"  ({human(n)})" if abs(n) >= 1000 else "")
 
 
-def _print(blocks: list) -> None:
-    """Writes the blocks (strings and TextTables) to stdout, a blank line between tables."""
+def _print(blocks: list, style: Style) -> None:
+    """Writes the blocks (strings and TextTables) to stdout, a blank line before each table."""
     import sys
 
-    style = Style(sys.stdout)
     out: list = []
     for b in blocks:
         if isinstance(b, TextTable):
@@ -29,35 +28,27 @@ def _print(blocks: list) -> None:
     sys.stdout.flush()
 
 
-def _wrap(items: list, width: int = 100) -> list:
-    """`a=1, b=2, ...` broken into lines of at most `width` characters (between items)."""
-    lines, line = [], ""
-    for item in items:
-        if line and len(line) + 2 + len(item) > width:
-            lines.append(line + ",")
-            line = item
-        else:
-            line = f"{line}, {item}" if line else item
-    return lines + ([line] if line else [])
-
-
 def render_list(models: list[dict]) -> None:
+    import sys
+
     t = TextTable("nlpt params: registry", header=["name", "family", "parameters", "active", "aliases"], right=(2, 3))
     for m in models:
         t.add(m["name"], m["family"], human(m["total"]),
               human(m["active_per_token"]) if m["active_per_token"] is not None else "", ", ".join(m["aliases"]))
-    _print([t])
+    _print([t], Style(sys.stdout))
 
 
 def render(doc: dict) -> None:
     import sys
+    import textwrap
 
     style = Style(sys.stdout)
     p = doc["parameters"]
     cfg = {k: v for k, v in doc["config"].items() if v is not None and k != "family"}
     blocks: list = [f"{style.bold(doc['model'])} — {doc['description']}  "
                     + style.dim(f"({doc['config']['family']} family; counted as {doc['hf_class']})"),
-                    *(style.dim(line) for line in _wrap([f"{k}={v}" for k, v in cfg.items()]))]
+                    *(style.dim(line) for line in textwrap.wrap(", ".join(f"{k}={v}" for k, v in cfg.items()), 100,
+                                                                break_long_words=False, break_on_hyphens=False))]
 
     t = TextTable("Parameters")
     t.add(f"total ({doc['hf_class']}, tied weights once)", count_text(p["total"]))
@@ -126,7 +117,7 @@ def render(doc: dict) -> None:
     tail = ([f"reported figures: {rep['source']}"] if rep else []) + [f"note: {n}" for n in doc["notes"]]
     if tail:
         blocks += [""] + [style.dim(line) for line in tail]
-    _print(blocks)
+    _print(blocks, style)
 
 
 _STATE_ROWS = (("weights", "weights (fp32 master copy)"), ("half_weight_copies", "autocast half copies of the matrices"),

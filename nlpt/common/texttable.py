@@ -55,7 +55,7 @@ class TextTable:
     def lines(self, style: Style | None = None, indent: int = 2) -> list:
         style = style or Style(enabled=False)
         body = [r for r in self.rows if len(r) > 1]
-        grid = ([list(self.header)] if self.header else []) + body
+        grid = ([self.header] if self.header else []) + body
         laid = iter(layout(grid, self.right))
         out = [style.bold(self.title)] if self.title else []
         pad = " " * indent
@@ -63,6 +63,6 @@ class TextTable:
             head = next(laid)
             out += [pad + style.bold(head), pad + "-" * len(head)]
         for r in self.rows:
-            out.append(pad + (r[0] if len(r) == 1 else next(laid)).rstrip())
+            out.append(pad + (r[0].rstrip() if len(r) == 1 else next(laid)))
         out += [pad + style.dim(n) for n in self.notes]
         return out

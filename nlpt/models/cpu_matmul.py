@@ -219,10 +219,10 @@ def configure(backend: str, threads: int, shape: tuple | None = None) -> Choice:
     if backend == "auto" and threads > 1:
         return Choice("torch", None, POOLS_REASON.format(threads=threads), previous, requested=backend,
                       threads=threads)
-    # Past this point several threads means an explicit `numpy`: its BLAS then runs on the calling thread alone,
-    # since a BLAS pool beside torch's OpenMP pool spins on the cores torch's parallel operations need.
-    blas_threads = 1 if threads > 1 else threads
-    limits = _limit_blas_threads(blas_threads)
+    # numpy's BLAS runs on the calling thread alone: on 1 thread that is the run's own, and past this point several
+    # threads means an explicit `numpy`, where a BLAS pool beside torch's OpenMP pool spins on the cores torch's
+    # parallel operations need.
+    limits = _limit_blas_threads(1)
     if limits is None:
         if backend == "numpy":
             from nlpt.common.errors import UsageError
@@ -238,11 +238,11 @@ def configure(backend: str, threads: int, shape: tuple | None = None) -> Choice:
             return Choice("torch", speedup, f"numpy's BLAS was {speedup:.2f}× torch's here (it must be "
                           f"{AUTO_MARGIN}×)", previous, requested=backend, threads=threads, cached=cached)
     reason = "--cpu-matmul numpy" if backend == "numpy" else f"numpy's BLAS was {speedup:.2f}× torch's here"
-    if blas_threads < threads:
+    if threads > 1:
         reason += f"; numpy's BLAS on 1 thread ({POOLS_REASON.format(threads=threads)})"
     _use_numpy = True
     return Choice("numpy", speedup, reason, previous, limits, requested=backend, threads=threads, cached=cached,
-                  blas_threads=blas_threads)
+                  blas_threads=1)
 
 
 def active() -> bool:

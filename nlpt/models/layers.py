@@ -65,8 +65,8 @@ def attention(q, k, v, mask=None, dropout_p: float = 0.0, training: bool = False
     """softmax(q·kᵀ·scale + mask) (dropped out) · v over [B, heads, T, d] (K, V may have fewer heads: grouped
     query); `causal` applies only without a mask (a mask carries causality itself). SDPA, except when dropping
     out with `own_dropout` or on CPU: there the arithmetic is written out so that `ops.dropout`'s mask is used
-    (on CPU, SDPA with dropout takes its unfused path and draws with `bernoulli_`: a bert-mini layer's
-    attention, forward and backward, took 19.4 ms that way and 14.1 ms written out, 2 threads)."""
+    (on CPU, SDPA with dropout takes its unfused path and draws with `bernoulli_`: bert-mini's attention, forward
+    and backward, is 1.3–1.5× faster written out; `benchmarks/bench_cpu_ops.py`)."""
     p = dropout_p if training else 0.0
     gqa = k.shape[1] != q.shape[1]
     if p == 0.0 or not (own_dropout or q.device.type == "cpu"):

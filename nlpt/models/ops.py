@@ -3,7 +3,7 @@
 Dropout keeps each element with probability 1 − p and scales the kept ones by the inverse of the kept
 fraction, as `nn.Dropout` does; the mask is drawn from 15 random bits per element (four elements per 64-bit
 draw, p rounded to a multiple of 2⁻¹⁵) instead of with `bernoulli_`, which on CPU costs about five times
-as much per element (on a small T5/BART, `bernoulli_` was ~11% of a training step); `layers.attention` uses
+as much per mask (`benchmarks/bench_cpu_ops.py`) (on a small T5/BART, `bernoulli_` was ~11% of a training step); `layers.attention` uses
 it on T5's and BART's attention weights too. Without dropout (eval,
 export, or p = 0) these are exactly the plain functions.
 
@@ -41,7 +41,7 @@ def _keep(x: torch.Tensor, p: float) -> torch.Tensor:
     low 15 bits decide one element, kept when at least round(p · 2¹⁵). The drop probability is p rounded to a
     multiple of 2⁻¹⁵ (0.1 → 0.100006) and the kept elements are scaled by the inverse of the exact kept fraction,
     so the expectation stays x. A quarter of the draws of `rand_like` and no floats to compare: the mask costs
-    ~2.4× less on CPU (a [16, 128, 1024] activation, one thread), a few per cent of a small T5/BART step."""
+    2.5–2.9× less than `rand_like ≥ p` and ~5× less than `bernoulli_` on CPU (`benchmarks/bench_cpu_ops.py`)."""
     drop = round(p * _LANE)
     if drop == 0:
         return torch.ones_like(x)
@@ -146,7 +146,8 @@ class _SwiGLU(torch.autograd.Function):
 
     Only that output is kept for backward (the plain composite keeps gate, silu(gate) and up: one F-wide copy
     more), and the backward writes both halves of the gradient into one [N, 2F] buffer, where the plain
-    composite's `split` concatenates them afterwards."""
+    composite's `split` concatenates them afterwards. The gain is that memory: behind the gate/up projection it
+    runs as fast as the composite (`benchmarks/bench_cpu_ops.py`)."""
 
     @staticmethod
     def forward(ctx, y, ffn):

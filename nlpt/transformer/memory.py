@@ -54,7 +54,8 @@ class _Sizes:
         self.i64 = 8
         self.drop = 1 if device == "cuda" else self.act
         self.keep = self.act
-        # nlpt's float32 CPU kernels (`nlpt.models.ops`): SwiGLU keeps its gate/up output only (2F, not 3F)
+        # nlpt's float32 CPU kernels: the chunked LM loss (`nlpt.models.lm_loss`), SwiGLU keeping its gate/up
+        # output only (`nlpt.models.ops.gated`: 2F, not 3F)
         self.cpu_fp32 = device == "cpu" and precision == "fp32"
 
 
@@ -373,7 +374,7 @@ def training_memory(config: ModelConfig, batch: int, context: int, precision: st
     decoder_only = isinstance(config, (GPTConfig, LlamaConfig, DeepSeekConfig))
     if decoder_only:
         rows = B * T
-        if device == "cpu" and precision == "fp32":  # the chunked loss
+        if s.cpu_fp32:  # the chunked loss
             t.add("LM head and loss", "chunked loss: gradients of the hidden states and of the head (fp32)",
                   (rows * H + V * H) * s.f32)
         else:
@@ -381,7 +382,7 @@ def training_memory(config: ModelConfig, batch: int, context: int, precision: st
                   rows * (H * s.act + V * s.f32))
     else:
         rows = B * (S if S else max(1, round(MLM_FRACTION * T)))
-    chunked = decoder_only and device == "cpu" and precision == "fp32"  # nlpt.models.lm_loss's CPU path
+    chunked = decoder_only and s.cpu_fp32  # nlpt.models.lm_loss's CPU path
     loss_tmp, loss_what = _lm_loss_temporary(rows, V, s, chunked)
 
     layer_parts = [part for part in dict.fromkeys(i[0] for i in t.items) if "layers" in part]
