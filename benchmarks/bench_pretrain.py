@@ -6,7 +6,8 @@ Rows (`--rows a,b,c,d,e,f,g,h,i`; e and f, BERT and T5/BART, are described above
 a  CPU training tokens/s: nlpt's engine (`nlpt.engine.run.pretrain`, fused AdamW, the real loop and data)
    against transformers' GPT2LMHeadModel and LlamaForCausalLM in a plain torch loop (AdamW, clipping), same
    config (6 layers, 384 wide, 6 heads, context 256, vocabulary 8192, batch 8; Llama: GQA 6/2 heads, SwiGLU
-   1024), same threads. Measured in alternation (A B A B) and the median of the timed steps reported. nlpt
+   1024), same threads. The two alternate step by step (a transformers step after each engine step, run from
+   the engine's progress callback) and the medians of the timed steps are reported. nlpt
    runs at its default `--cpu-matmul auto` and, when auto picks numpy's BLAS, also with `--cpu-matmul torch`
    (torch's own matrix products, as transformers uses), so the table shows what each part brings.
 b  character-level Tiny Shakespeare (first 90% train, last 10% validation): nlpt runs the `nlpt pretrain --help`
@@ -28,7 +29,8 @@ d  GPU: tokens/s and MFU of the 124M GPT-2 config in bf16 on one CUDA device (sk
 g  one matrix product at gpt-mini's training shapes through torch and through numpy, GFLOP/s: the two BLAS
    libraries `--cpu-matmul auto` chooses between.
 h  whole `nlpt pretrain` commands at gpt-mini's Tiny Shakespeare shape with `--cpu-matmul` torch, numpy and
-   auto (three runs), at `--threads` and at 1: auto's choice, its stability and the seconds before training starts.
+   auto (`--h-rounds` runs each), at `--threads` and at 1: auto's choice, its stability, auto's median against
+   the faster backend's, and the seconds before training starts.
 i  one training step of that shape in one process: torch's threads × whose products × numpy's BLAS threads
    (the two thread pools' contention that keeps auto on torch on several threads).
 j  seconds from the command to the first training step (`startup_s`) of a 2-step run of that shape, with its
@@ -89,27 +91,30 @@ def _char_tokenizer(path: str, out: str) -> str:
     return out
 
 
-def _hf_steps(kind: str, steps: int, warmup: int, threads: int, batch: int = 8, context: int = 256) -> tuple:
-    """Wall and CPU seconds per step of transformers' model in a plain AdamW loop."""
-    import torch
+def _hf_model(kind: str):
+    """transformers' GPT2LMHeadModel or LlamaForCausalLM at row a's config (nlpt's gpt-mini / llama-mini)."""
     import transformers
 
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
     if kind == "gpt":
-        cfg = transformers.GPT2Config(vocab_size=8192, n_embd=384, n_layer=6, n_head=6, n_positions=256,
-                                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-        model = transformers.GPT2LMHeadModel(cfg)
-    else:
-        cfg = transformers.LlamaConfig(vocab_size=8192, hidden_size=384, intermediate_size=1024, num_hidden_layers=6,
-                                       num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=256,
-                                       tie_word_embeddings=False)
-        model = transformers.LlamaForCausalLM(cfg)
-    model.train()
+        return transformers.GPT2LMHeadModel(transformers.GPT2Config(
+            vocab_size=8192, n_embd=384, n_layer=6, n_head=6, n_positions=256, resid_pdrop=0.0, embd_pdrop=0.0,
+            attn_pdrop=0.0))
+    return transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        vocab_size=8192, hidden_size=384, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=6,
+        num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=False))
+
+
+def _hf_stepper(kind: str, batch: int = 8, context: int = 256):
+    """A function doing one step of transformers' model in a plain loop (AdamW, clipping) on fresh random ids
+    per call, returning its wall and CPU seconds."""
+    import torch
+
+    torch.manual_seed(0)
+    model = _hf_model(kind).train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
     g = torch.Generator().manual_seed(0)
-    times, cpu = [], []
-    for i in range(warmup + steps):
+
+    def step() -> tuple[float, float]:
         ids = torch.randint(0, 8192, (batch, context + 1), generator=g)
         t, c = time.perf_counter(), time.process_time()
         out = model(input_ids=ids[:, :-1], labels=ids[:, :-1])
@@ -117,16 +122,18 @@ def _hf_steps(kind: str, steps: int, warmup: int, threads: int, batch: int = 8, 
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        if i >= warmup:
-            times.append(time.perf_counter() - t)
-            cpu.append(time.process_time() - c)
-    return times, cpu
+        return time.perf_counter() - t, time.process_time() - c
+    return step
 
 
-def _nlpt_steps(kind: str, steps: int, warmup: int, threads: int, corpus: str, tok: str, work: str,
-                cpu_matmul: str = "auto") -> tuple:
-    """Wall seconds per step of nlpt's engine (the real loop, reading its token files) from metrics.jsonl, and
-    CPU seconds per step from the loop's per-step progress callback."""
+def _engine_beside_peer(kind: str, steps: int, warmup: int, threads: int, corpus: str, tok: str, work: str,
+                        cpu_matmul: str, peer_step) -> tuple:
+    """nlpt's engine (the real loop, reading its token files) for warmup + steps steps, one `peer_step` after
+    each of them, run from the engine's progress callback, outside the window the engine times: the two sides
+    alternate step by step, so a slower or faster moment of a shared machine falls on both alike.
+
+    Returns nlpt's wall seconds per step (from metrics.jsonl's tokens/s) and CPU seconds per step (process CPU
+    time between the callbacks), the peer's wall and CPU seconds per step, and nlpt's parameter count."""
     import shutil
 
     from nlpt.engine.options import TrainOptions
@@ -140,13 +147,20 @@ def _nlpt_steps(kind: str, steps: int, warmup: int, threads: int, corpus: str, t
                      max_steps=warmup + steps, eval_every=0, eval_batches=1, log_every=1, checkpoint_every=0,
                      keep_last=1, threads=threads, quiet=True, token_dir=os.path.join(work, "tokens"), warmup=2,
                      cpu_matmul=cpu_matmul)
-    marks = [time.process_time()]
-    summary = pretrain(o, on_progress=lambda record: marks.append(time.process_time()))
+    marks, peer = [], []
+
+    def after_step(record) -> None:
+        start = time.process_time()
+        peer.append(peer_step())
+        marks.append((start, time.process_time()))
+
+    summary = pretrain(o, on_progress=after_step)
     with open(os.path.join(run, "metrics.jsonl")) as fh:
         rows = [json.loads(line) for line in fh if '"train"' in line]
     tokens_per_step = 8 * 256
-    cpu = [b - a for a, b in zip(marks[1:], marks[2:])][warmup - 1:]  # mark i+1 - mark i = step i+1
-    return [tokens_per_step / r["tokens_per_s"] for r in rows[warmup:]], cpu, summary["parameters"]
+    ours_cpu = [b[0] - a[1] for a, b in zip(marks, marks[1:])][warmup - 1:]  # from one callback to the next: step i+1
+    return ([tokens_per_step / r["tokens_per_s"] for r in rows[warmup:]], ours_cpu, [w for w, _ in peer[warmup:]],
+            [c for _, c in peer[warmup:]], summary["parameters"])
 
 
 def _thread_counts(args) -> list:
@@ -185,39 +199,40 @@ def _row_a_at(args, threads: int, corpus: str, tok: str, work: str) -> str:
     for kind, peer in (("gpt", "transformers GPT2LMHeadModel"), ("llama", "transformers LlamaForCausalLM")):
         choice = _auto_choice(threads, REGISTRY[f"{kind}-mini"].config)
         reasons.append(f"{kind}: {choice.backend} ({choice.reason})")
-        ours, theirs, ours_cpu, theirs_cpu, torch_mm, torch_mm_cpu = [], [], [], [], [], []
-        for _ in range(args.rounds):  # A B C A B C ...: load changes on a shared machine hit every side
-            t, c, params = _nlpt_steps(kind, args.steps, 1, threads, corpus, tok, work)
-            ours += t
-            ours_cpu += c
-            t, c = _hf_steps(kind, args.steps, 1, threads)
-            theirs += t
-            theirs_cpu += c
-            if choice.backend != "torch":  # nlpt with torch's own products too, to show what each part brings
-                t, c, _ = _nlpt_steps(kind, args.steps, 1, threads, corpus, tok, work, cpu_matmul="torch")
-                torch_mm += t
-                torch_mm_cpu += c
-        tps_theirs = 8 * 256 / statistics.median(theirs)
-        cpu_theirs = statistics.median(theirs_cpu)
+        backends = ["auto"] + (["torch"] if choice.backend != "torch" else [])  # torch: nlpt with torch's products
+        sides = {b: ([], [], [], []) for b in backends}  # nlpt wall, nlpt CPU, peer wall, peer CPU
+        peer_step = _hf_stepper(kind)
+        params = 0
+        for _ in range(args.rounds):
+            for backend in backends:
+                *measured_lists, params = _engine_beside_peer(kind, args.steps, 1, threads, corpus, tok, work, backend,
+                                                              peer_step)
+                for into, values in zip(sides[backend], measured_lists):
+                    into += values
         fb_ours, fb_theirs = _interleaved_forward_backward(kind, threads, choice.backend)
-        tps_auto = 8 * 256 / statistics.median(ours)
-        vs_torch = (f"{tps_auto / (8 * 256 / statistics.median(torch_mm)):.2f}×" if torch_mm
-                    else "1.00× (auto is torch)")
-        sides = [(f"nlpt {kind} (engine, --cpu-matmul auto: {choice.backend})", ours, ours_cpu,
-                  f"{fb_theirs / fb_ours:.2f}×", vs_torch)]
-        if torch_mm:
-            sides.append((f"nlpt {kind} (engine, --cpu-matmul torch)", torch_mm, torch_mm_cpu, "", "1.00×"))
-        for name, wall, cpu, fb, vs in sides:
-            tps, cpu_s = 8 * 256 / statistics.median(wall), statistics.median(cpu)
-            lines.append([name, f"{params:,}", f"{tps:,.0f}", f"{tps / tps_theirs:.2f}×", f"{cpu_s:.2f}",
-                          f"{cpu_theirs / cpu_s:.2f}×", fb, vs])
-        lines.append([peer + " (plain loop)", "", f"{tps_theirs:,.0f}", "1.00×", f"{cpu_theirs:.2f}", "1.00×", "1.00×",
-                      ""])
+        med = {b: [statistics.median(v) for v in lists] for b, lists in sides.items()}
+        vs = {b: (m[2] / m[0], m[3] / m[1]) for b, m in med.items()}  # against the steps it alternated with
+        for backend in backends:
+            wall, cpu_s = med[backend][0], med[backend][1]
+            name = f"nlpt {kind} (engine, --cpu-matmul {backend}" + (f": {choice.backend})" if backend == "auto" else ")")
+            fb = f"{fb_theirs / fb_ours:.2f}×" if backend == "auto" else ""
+            if backend == "torch":
+                vs_torch = "1.00×"
+            else:
+                vs_torch = f"{vs['auto'][0] / vs['torch'][0]:.2f}×" if "torch" in vs else "1.00× (auto is torch)"
+            lines.append([name, f"{params:,}", f"{8 * 256 / wall:,.0f}", f"{vs[backend][0]:.2f}×", f"{cpu_s:.2f}",
+                          f"{vs[backend][1]:.2f}×", fb, vs_torch])
+        peer_wall = statistics.median(w for lists in sides.values() for w in lists[2])
+        peer_cpu = statistics.median(c for lists in sides.values() for c in lists[3])
+        lines.append([peer + " (plain loop)", "", f"{8 * 256 / peer_wall:,.0f}", "1.00×", f"{peer_cpu:.2f}", "1.00×",
+                      "1.00×", ""])
     return (f"{threads} thread(s), batch 8 × 256; --cpu-matmul auto chose {'; '.join(reasons)}; "
-            f"median of {args.rounds * args.steps} timed steps per side in {args.rounds} alternating rounds (wall "
-            f"time, and CPU time of the process per step, which a loaded machine disturbs less); fwd+bwd column: "
-            f"forward+backward alone in CPU time, the two models alternating step by step (3 steps each, nlpt with "
-            f"auto's choice); last column: nlpt at its default against nlpt with torch's products, same run\n\n"
+            f"nlpt's engine and transformers alternating step by step (one transformers step after each engine step, "
+            f"outside the engine's timed window), {args.rounds} run(s) of {args.steps} timed steps each per nlpt side, "
+            f"medians (wall time, and CPU time of the process per step, which a loaded machine disturbs less); each nlpt "
+            f"side is compared with the transformers steps it alternated with; fwd+bwd column: forward+backward alone "
+            f"in CPU time, the two models alternating step by step (3 steps each, nlpt with auto's choice); last column: "
+            f"nlpt at its default against nlpt with torch's products, each as a ratio to its own transformers steps\n\n"
             + table(["system", "parameters", "tokens/s (wall)", "vs transformers", "CPU s/step", "vs transformers (CPU)",
                      "fwd+bwd vs transformers (CPU)", "auto vs --cpu-matmul torch"], lines))
 
@@ -225,7 +240,6 @@ def _row_a_at(args, threads: int, corpus: str, tok: str, work: str) -> str:
 def _interleaved_forward_backward(kind: str, threads: int, backend: str, steps: int = 3) -> tuple[float, float]:
     """Median CPU seconds of forward+backward for nlpt's and transformers' model, alternating step by step."""
     import torch
-    import transformers
 
     from nlpt.models import build
     from nlpt.transformer.registry import REGISTRY
@@ -233,14 +247,7 @@ def _interleaved_forward_backward(kind: str, threads: int, backend: str, steps: 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     ours = build(REGISTRY["gpt-mini" if kind == "gpt" else "llama-mini"].config).train()
-    if kind == "gpt":
-        theirs = transformers.GPT2LMHeadModel(transformers.GPT2Config(
-            vocab_size=8192, n_embd=384, n_layer=6, n_head=6, n_positions=256, resid_pdrop=0.0, embd_pdrop=0.0,
-            attn_pdrop=0.0))
-    else:
-        theirs = transformers.LlamaForCausalLM(transformers.LlamaConfig(
-            vocab_size=8192, hidden_size=384, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=6,
-            num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=False))
+    theirs = _hf_model(kind)
     theirs.train()
     ids = torch.randint(0, 8192, (8, 257), generator=torch.Generator().manual_seed(0))
     a, b = [], []
@@ -770,18 +777,19 @@ def row_j(args) -> str:
 def row_h(args) -> str:
     """`nlpt pretrain` at gpt-mini's Tiny Shakespeare shape (4 layers, 128 wide, FFN 512, context 64, batch 12,
     `--eval-every 0`, `--eval-batches 1`), `--cpu-matmul` torch, numpy and auto at `--threads` and at 1, each the
-    whole command in its own process, in three rounds (torch, numpy, auto; numpy, auto, torch; auto, torch,
-    numpy) so that the load of a moment and the place in a round fall on all three alike; each auto run is compared
-    with the median of the faster backend's three runs. auto starts from an empty decision cache, so its first run
-    on one thread times the products and the next two reuse that."""
+    whole command in its own process, in `--h-rounds` rounds whose order rotates (torch, numpy, auto; numpy, auto,
+    torch; auto, torch, numpy; ...) so that the load of a moment and the place in a round fall on all three alike;
+    each auto run is compared with the median of the faster backend's runs, and a summary line per thread count
+    gives the median of auto's runs against it and auto's choices. auto starts from an empty decision cache, so
+    its first run on one thread times the products and the later ones reuse that."""
     work = tempfile.mkdtemp(prefix="bench-pretrain-h-")
     corpus, tok, arch, token_dir = _tiny_setup(work)
     env = {"NLPT_CACHE_DIR": os.path.join(work, "cache")}
-    lines, n = [], 0
+    lines, summaries, n = [], [], 0
     for threads in _thread_counts(args):
         results = {}
         order = ("torch", "numpy", "auto")
-        for backend in [order[(i + r) % 3] for r in range(3) for i in range(3)]:  # each backend first, second, last
+        for backend in [order[(i + r) % 3] for r in range(args.h_rounds) for i in range(3)]:  # rotating places
             run = os.path.join(work, f"run-{n}")
             n += 1
             m = measured(_tiny_command(corpus, tok, arch, token_dir, run, args.tiny_steps)
@@ -792,7 +800,13 @@ def row_h(args) -> str:
             outside = m["wall_s"] - summary["seconds"]  # start-up until the loop, and exit: the run's fixed cost
             results.setdefault(backend, []).append((summary["seconds"], m["cpu_s"], m["wall_s"], outside, chose,
                                                     summary.get("startup_s")))
-        best = min(statistics.median(r[0] for r in results[b]) for b in ("torch", "numpy"))
+        medians = {b: statistics.median(r[0] for r in results[b]) for b in results}
+        faster = min(("torch", "numpy"), key=medians.get)
+        best = medians[faster]
+        choices = [r[4]["backend"] for r in results["auto"]]
+        summaries.append(f"- {threads} thread(s): auto's median {medians['auto']:.1f} s against {faster}'s "
+                         f"{best:.1f} s = {best / medians['auto']:.2f} of the faster backend's speed; auto chose "
+                         f"{', '.join(choices)} ({'the same on every run' if len(set(choices)) == 1 else 'NOT stable'})")
         for backend, runs in results.items():
             for i, (train_s, cpu_s, wall_s, outside, chose, startup) in enumerate(runs):
                 label = f"{backend}, run {i + 1}"
@@ -802,11 +816,12 @@ def row_h(args) -> str:
                               ("cached" if chose["from_cache"] else chose["reason"]) if backend == "auto" else ""])
     return (f"(h) `nlpt pretrain`, gpt-mini Tiny Shakespeare shape, {args.tiny_steps} steps: training seconds (the "
             f"loop, with one validation batch at the end), speed as a fraction of the faster of torch and numpy at "
-            f"that thread count (median of its three runs; three rounds, each backend once first, once second, once last), CPU seconds and wall seconds of the whole command, and its seconds outside the "
+            f"that thread count (median of its runs; {args.h_rounds} rounds, the order rotating), CPU seconds and wall seconds of the whole command, and its seconds outside the "
             f"training loop (start-up before the first step, and exit), of which before the first step (the run's "
             f"`startup_s`, from the process's start)\n\n"
             + table(["threads", "--cpu-matmul", "ran on", "training s", "speed vs faster", "CPU s (command)",
-                     "wall s (command)", "s outside the loop", "s before the first step", "auto's reason"], lines))
+                     "wall s (command)", "s outside the loop", "s before the first step", "auto's reason"], lines)
+            + "\n\n" + "\n".join(summaries))
 
 
 def row_i(args) -> str:
@@ -867,6 +882,7 @@ def main() -> None:
     ap.add_argument("--nanogpt", default=os.environ.get("NLPT_BENCH_NANOGPT", "/work/peers/nanogpt"),
                     help="row b: a nanoGPT checkout to run side by side [$NLPT_BENCH_NANOGPT or /work/peers/nanogpt]")
     ap.add_argument("--tiny-steps", type=int, default=150, help="row h: training steps per run")
+    ap.add_argument("--h-rounds", type=int, default=3, help="row h: rounds of the three backends per thread count")
     ap.add_argument("--gpu-steps", type=int, default=300, help="row d: training steps")
     ap.add_argument("--startup-runs", type=int, default=5, help="row j: runs per side")
     ap.add_argument("--data", default=None, help="row c: corpus folder [../shared/data/enwiki-2015-100m]")

@@ -145,3 +145,19 @@ def test_params_text_is_the_same_on_a_terminal_but_for_bold_and_dim():
     assert _on_terminal(["params", "bert-large"], {**env, "NO_COLOR": "1"}) == piped.stdout
     row = next(line for line in piped.stdout.splitlines() if line.strip().startswith("total ("))
     assert re.split(r"\s{2,}", row.strip())[1:] == ["335,141,888", "(335.1M)"], row
+
+
+def test_compare_text_is_the_same_on_a_terminal_but_for_bold_and_dim():
+    """`nlpt compare` draws the same aligned text as `nlpt params` on a terminal (one look for every table)."""
+    import os
+    import re
+
+    args = ["compare", "deepseek-r1", "o3-mini"]
+    piped = subprocess.run([sys.executable, "-m", "nlpt", *args], capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and "\x1b[" not in piped.stdout, piped.stdout[:300]
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    shown = _on_terminal(args, env)
+    assert shown.startswith("\x1b[1mmodel ") and "\x1b[2m" in shown  # the header line bold, the notes dim
+    assert re.sub(r"\x1b\[[0-9]*m", "", shown) == piped.stdout
+    assert "671,026,404,352" in piped.stdout and "200,000 (reported)" in piped.stdout
+    assert "rich" not in _imported(args)

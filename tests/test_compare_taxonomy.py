@@ -142,16 +142,13 @@ def test_params_refuses_a_reported_only_model():
                                "its reported figures: nlpt compare o3-mini"
 
 
-def test_rich_table_for_terminals_has_the_same_cells():
-    from rich.console import Console
-
+def test_terminal_text_has_the_same_cells_styled():
+    from nlpt.common.texttable import Style
     from nlpt.compare import architectures
     from nlpt.compare import table as T
 
     table = architectures.compare(["deepseek-r1", "o3-mini"])
-    rich_table, notes = T.to_rich(table)
-    con = Console(record=True, width=400, file=io.StringIO())
-    con.print(rich_table)
-    text = con.export_text()
-    assert "671,026,404,352" in text and "MoE decoder" in text and "200,000 (reported)" in text
-    assert notes == table.all_notes() and any("o3-mini" in n for n in notes)
+    plain, styled = T.to_text(table), T.to_text(table, Style(enabled=True))
+    assert "671,026,404,352" in plain and "MoE decoder" in plain and "200,000 (reported)" in plain
+    assert styled != plain and styled.replace("\x1b[1m", "").replace("\x1b[2m", "").replace("\x1b[0m", "") == plain
+    assert all(n in plain for n in table.all_notes()) and any("o3-mini" in n for n in table.all_notes())

@@ -116,6 +116,19 @@ def test_textcnn_trainable_and_random_vectors_learn(task, tmp_path):
     scratch = run_finetune(settings(task, tmp_path / "dim", dim=8, lr=0.02, epochs=6, patience=6))
     assert scratch["test"]["accuracy"] >= 0.9 and scratch["source"] == {"kind": "random", "dim": 8}
 
+    # the table the command prints: aligned plain text, one line per epoch, the kept one starred
+    from nlpt.cli.finetune import results_table
+
+    lines = results_table(scratch).lines(indent=0)
+    assert lines[0] == f"nlpt finetune: {scratch['run_dir']}"
+    assert lines[1].split() == ["epoch", "train", "loss", "dev", "acc", "dev", "F1", "dev", "AUC", "test", "acc",
+                                "test", "F1", "test", "AUC"]
+    rows = lines[3:3 + len(scratch["history"])]
+    assert [r.split()[0] for r in rows] == [str(h["epoch"]) for h in scratch["history"]]
+    kept = next(r for r in rows if r.split()[1] == "*")
+    assert kept.split()[0] == str(scratch["best_epoch"]) and len({len(r) for r in rows}) == 1  # aligned columns
+    assert lines[-1].startswith(f"* kept: epoch {scratch['best_epoch']} (") and "random vectors (dim 8)" in lines[-1]
+
 
 def test_regression_on_sentence_pairs(task, tmp_path):
     """Relatedness 1-5: 5 when both texts have the same sentiment, 1 otherwise (SICK-style columns)."""

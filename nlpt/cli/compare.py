@@ -1,8 +1,8 @@
 """`nlpt compare`: architectures, vector files, one word in contexts, or run folders side by side.
 
 Only parses, dispatches to `nlpt.compare.*` and prints: every comparison is one
-`nlpt.compare.table.Table`, rendered as a table (rich on a terminal, aligned
-text elsewhere), JSON, Markdown or CSV. The architecture path imports no numpy,
+`nlpt.compare.table.Table`, rendered as aligned text (title bold and notes
+dim on a terminal), JSON, Markdown or CSV. The architecture path imports no numpy,
 numba or torch.
 """
 
@@ -88,14 +88,10 @@ def _print(table, out: str) -> None:
 
     from nlpt.compare import table as T
 
-    if out == "table" and sys.stdout.isatty():
-        from rich.console import Console
+    if out == "table":
+        from nlpt.common.texttable import Style
 
-        con = Console()
-        rich_table, notes = T.to_rich(table)
-        con.print(rich_table)
-        for n in notes:
-            con.print(n, style="dim", markup=False, highlight=False)
-        return
-    sys.stdout.write(T.render(table, out))
+        sys.stdout.write(T.to_text(table, Style(sys.stdout)))
+    else:
+        sys.stdout.write(T.render(table, out))
     sys.stdout.flush()

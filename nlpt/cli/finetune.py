@@ -161,32 +161,36 @@ def _fmt(value) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
-def _print_results(results: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def results_table(results: dict):
+    """The run's epochs as an aligned plain-text table (`nlpt.common.texttable`), the kept epoch starred; the note
+    under it says which epoch was kept, from what, and how many parameters trained."""
+    from nlpt.common.texttable import TextTable
 
     regression = results["task"] == "regression"
     names = ("pearson", "spearman") if regression else ("accuracy", "macro_f1") + (("roc_auc",) if len(results["labels"]) == 2 else ())
-    table = Table(title=f"nlpt finetune: {results['run_dir']}", title_justify="left")
-    table.add_column("epoch", justify="right")
-    table.add_column("train loss", justify="right")
-    for split in ("dev", "test"):
-        if any(split in h for h in results["history"]):
-            for name in names:
-                table.add_column(f"{split} {_SHORT[name]}", justify="right")
+    splits = [split for split in ("dev", "test") if any(split in h for h in results["history"])]
+    header = ["epoch", "train loss"] + [f"{split} {_SHORT[name]}" for split in splits for name in names]
+    table = TextTable(f"nlpt finetune: {results['run_dir']}", header=header, right=tuple(range(len(header))))
     for h in results["history"]:
         cells = [f"{h['epoch']}{' *' if h['epoch'] == results['best_epoch'] else ''}", f"{h['train_loss']:.4f}"]
-        for split in ("dev", "test"):
-            if split in h:
-                cells += [_fmt(h[split][name]) for name in names]
-        table.add_row(*cells)
-    console = Console(soft_wrap=True)
-    console.print(table)
+        for split in splits:
+            cells += [_fmt(h[split][name]) if split in h else "" for name in names]
+        table.add(*cells)
     source = results["source"]
     what = source.get("path") or f"random vectors (dim {source.get('dim')})"
-    console.print(f"* kept: epoch {results['best_epoch']} ({results['selected_on']}); {what}; "
-                  f"{results['parameters']['trainable']:,} of {results['parameters']['total']:,} parameters trained; "
-                  f"{results['elapsed_s']:.1f} s", highlight=False)
+    table.notes.append(f"* kept: epoch {results['best_epoch']} ({results['selected_on']}); {what}; "
+                       f"{results['parameters']['trainable']:,} of {results['parameters']['total']:,} parameters "
+                       f"trained; {results['elapsed_s']:.1f} s")
+    return table
+
+
+def _print_results(results: dict) -> None:
+    import sys
+
+    from nlpt.common.texttable import Style
+
+    sys.stdout.write("\n".join(results_table(results).lines(Style(sys.stdout), indent=0)) + "\n")
+    sys.stdout.flush()
 
 
 @app.command("predict")

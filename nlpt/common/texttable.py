@@ -1,4 +1,4 @@
-"""Aligned plain-text tables, for `nlpt params` everywhere and for `nlpt compare` in pipes and logs.
+"""Aligned plain-text tables: every table nlpt prints (`params`, `compare`, `finetune`'s results).
 
 Plain text reads the same on a terminal, in a pipe and in a Slurm log, survives `grep`/`cut`/`awk`, and costs
 nothing to import (rich's tables cost `nlpt params` a third of its start-up). On a terminal, unless NO_COLOR is

@@ -1,11 +1,11 @@
-"""One row model for every comparison, rendered as text, a rich table, Markdown, CSV or JSON.
+"""One row model for every comparison, rendered as aligned text, Markdown, CSV or JSON.
 
 A `Table` holds records (one dict per compared item, exact values: integers stay
 integers, floats unrounded, lists where structure helps) and the `Column`s that
 show them. JSON prints the records whole; CSV one line per record with the
-columns' raw values under their keys; text, rich and Markdown the columns'
+columns' raw values under their keys; text and Markdown the columns'
 formatted cells, either one line per record or transposed (one line per
-column, one column per item: the lecture's layout for taxonomies). All five
+column, one column per item: the lecture's layout for taxonomies). All four
 read the same records, so they carry the same numbers.
 
 Non-finite floats never reach an output silently: JSON gets null, CSV an empty
@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from nlpt.common.texttable import layout
+from nlpt.common.texttable import Style, layout
 
 FORMATS = ("table", "json", "markdown", "csv")
 
@@ -29,7 +29,7 @@ FORMATS = ("table", "json", "markdown", "csv")
 @dataclass
 class Column:
     key: str  # the record's key (also the CSV header)
-    header: str  # what text, rich and Markdown show
+    header: str  # what text and Markdown show
     fmt: Optional[Callable[[Any], str]] = None  # value -> cell text (None: str, thousands separators for ints)
     text: Optional[Callable[[dict], Optional[str]]] = None  # record -> cell text, when it needs other fields
     align: str = "right"  # left | right (records layout)
@@ -130,27 +130,16 @@ def _left(table: Table) -> list:
     return [c.align == "left" for c in cols]
 
 
-def to_text(table: Table) -> str:
-    """Aligned plain-text columns (for pipes and logs), then the notes."""
+def to_text(table: Table, style: Style | None = None) -> str:
+    """Aligned plain-text columns, then the notes; with a terminal's `style` the title and header bold, the notes dim
+    (the text is otherwise the same in a pipe, a log and a terminal)."""
+    style = style or Style(enabled=False)
     grid, left = _grid(table), _left(table)
-    out = [table.title] if table.title else []
-    out += layout(grid, right=tuple(i for i, lf in enumerate(left) if not lf))
-    out += table.all_notes()
+    out = [style.bold(table.title)] if table.title else []
+    head, *body = layout(grid, right=tuple(i for i, lf in enumerate(left) if not lf))
+    out += [style.bold(head), *body]
+    out += [style.dim(n) for n in table.all_notes()]
     return "\n".join(out) + "\n"
-
-
-def to_rich(table: Table):
-    """A rich Table (for a terminal) and the notes, as (renderable, notes)."""
-    from rich.table import Table as RichTable
-
-    grid, left = _grid(table), _left(table)
-    t = RichTable(title=table.title or None, title_justify="left")
-    for i, (header, lf) in enumerate(zip(grid[0], left)):
-        t.add_column(header, justify="left" if lf else "right", style="bold" if table.transpose and i == 0 else None,
-                     overflow="fold")
-    for line in grid[1:]:
-        t.add_row(*line)
-    return t, table.all_notes()
 
 
 def _md_cell(text: str) -> str:

@@ -23,8 +23,9 @@ import torch.nn.functional as F
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """`F.dropout(x, p, training)` with the mask drawn as uniform ≥ p (same distribution, cheaper on CPU)."""
-    if not training or p == 0.0:
+    """`F.dropout(x, p, training)` with the mask drawn as uniform ≥ p (same distribution, cheaper on CPU); a p
+    below the mask's resolution (under 2⁻¹⁶) drops nothing, so `x` itself comes back."""
+    if not training or _dropped(p) == 0:
         return x
     if p >= 1.0:
         return x * 0.0
@@ -32,6 +33,11 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
 
 
 _LANE = 1 << 15  # a mask element is decided by 15 random bits
+
+
+def _dropped(p: float) -> int:
+    """How many of the 2¹⁵ values of a lane drop the element: p on the mask's grid."""
+    return round(p * _LANE)
 
 
 def _keep(x: torch.Tensor, p: float) -> torch.Tensor:
@@ -42,9 +48,7 @@ def _keep(x: torch.Tensor, p: float) -> torch.Tensor:
     multiple of 2⁻¹⁵ (0.1 → 0.100006) and the kept elements are scaled by the inverse of the exact kept fraction,
     so the expectation stays x. A quarter of the draws of `rand_like` and no floats to compare: the mask costs
     2.5–2.9× less than `rand_like ≥ p` and ~5× less than `bernoulli_` on CPU (`benchmarks/bench_cpu_ops.py`)."""
-    drop = round(p * _LANE)
-    if drop == 0:
-        return torch.ones_like(x)
+    drop = _dropped(p)
     n = x.numel()
     lanes = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_().view(torch.int16)[:n]
     return lanes.view(x.shape).bitwise_and_(_LANE - 1).ge_(drop).to(x.dtype).mul_(_LANE / (_LANE - drop))
@@ -52,7 +56,7 @@ def _keep(x: torch.Tensor, p: float) -> torch.Tensor:
 
 def residual(x: torch.Tensor, branch: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """x + dropout(branch) in one pass (`addcmul`) when dropping."""
-    if not training or p == 0.0:
+    if not training or _dropped(p) == 0:
         return x + branch
     return torch.addcmul(x, branch, _keep(branch, p))
 
