@@ -1,7 +1,7 @@
 """`nlpt compare`: architectures, vector files, one word in contexts, or run folders side by side.
 
 Only parses, dispatches to `nlpt.compare.*` and prints: every comparison is one
-`nlpt.compare.table.Table`, rendered as aligned text (title bold and notes
+`nlpt.compare.table.Table`, rendered as aligned text (header bold and notes
 dim on a terminal), JSON, Markdown or CSV. The architecture path imports no numpy,
 numba or torch.
 """
