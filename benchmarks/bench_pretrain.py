@@ -58,6 +58,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 
+ROW_A_BATCH, ROW_A_CONTEXT = 8, 256  # row a's micro-batch on both sides
+ROW_A_TOKENS = ROW_A_BATCH * ROW_A_CONTEXT
+
 # Runs a command in a child and reports its peak RSS (the child's own, via RUSAGE_CHILDREN of a fresh wrapper).
 _RSS_WRAPPER = ("import resource, subprocess, sys, time; t = time.perf_counter(); r = subprocess.run(sys.argv[1:]); "
                 "w = time.perf_counter() - t; u = resource.getrusage(resource.RUSAGE_CHILDREN); "
@@ -104,7 +107,7 @@ def _hf_model(kind: str):
         num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=False))
 
 
-def _hf_stepper(kind: str, batch: int = 8, context: int = 256):
+def _hf_stepper(kind: str, batch: int = ROW_A_BATCH, context: int = ROW_A_CONTEXT):
     """A function doing one step of transformers' model in a plain loop (AdamW, clipping) on fresh random ids
     per call, returning its wall and CPU seconds."""
     import torch
@@ -143,7 +146,7 @@ def _engine_beside_peer(kind: str, steps: int, warmup: int, threads: int, corpus
     arch = "gpt-mini" if kind == "gpt" else "llama-mini"
     run = os.path.join(work, f"run-{kind}")
     shutil.rmtree(run, ignore_errors=True)
-    o = TrainOptions(run_dir=run, corpus=[corpus], tokenizer=tok, model=REGISTRY[arch].config, batch=8,
+    o = TrainOptions(run_dir=run, corpus=[corpus], tokenizer=tok, model=REGISTRY[arch].config, batch=ROW_A_BATCH,
                      max_steps=warmup + steps, eval_every=0, eval_batches=1, log_every=1, checkpoint_every=0,
                      keep_last=1, threads=threads, quiet=True, token_dir=os.path.join(work, "tokens"), warmup=2,
                      cpu_matmul=cpu_matmul)
@@ -157,9 +160,8 @@ def _engine_beside_peer(kind: str, steps: int, warmup: int, threads: int, corpus
     summary = pretrain(o, on_progress=after_step)
     with open(os.path.join(run, "metrics.jsonl")) as fh:
         rows = [json.loads(line) for line in fh if '"train"' in line]
-    tokens_per_step = 8 * 256
     ours_cpu = [b[0] - a[1] for a, b in zip(marks, marks[1:])][warmup - 1:]  # from one callback to the next: step i+1
-    return ([tokens_per_step / r["tokens_per_s"] for r in rows[warmup:]], ours_cpu, [w for w, _ in peer[warmup:]],
+    return ([ROW_A_TOKENS / r["tokens_per_s"] for r in rows[warmup:]], ours_cpu, [w for w, _ in peer[warmup:]],
             [c for _, c in peer[warmup:]], summary["parameters"])
 
 
@@ -168,7 +170,7 @@ def _thread_counts(args) -> list:
     return list(dict.fromkeys([args.threads, 1]))
 
 
-def _auto_choice(threads: int, config=None, batch: int = 8, context: int = 256):
+def _auto_choice(threads: int, config=None, batch: int = ROW_A_BATCH, context: int = ROW_A_CONTEXT):
     """What `--cpu-matmul auto` chooses on `threads` threads for `config` at batch × context (as the engine asks),
     undone at once."""
     from nlpt.models import cpu_matmul
@@ -220,11 +222,11 @@ def _row_a_at(args, threads: int, corpus: str, tok: str, work: str) -> str:
                 vs_torch = "1.00×"
             else:
                 vs_torch = f"{vs['auto'][0] / vs['torch'][0]:.2f}×" if "torch" in vs else "1.00× (auto is torch)"
-            lines.append([name, f"{params:,}", f"{8 * 256 / wall:,.0f}", f"{vs[backend][0]:.2f}×", f"{cpu_s:.2f}",
+            lines.append([name, f"{params:,}", f"{ROW_A_TOKENS / wall:,.0f}", f"{vs[backend][0]:.2f}×", f"{cpu_s:.2f}",
                           f"{vs[backend][1]:.2f}×", fb, vs_torch])
         peer_wall = statistics.median(w for lists in sides.values() for w in lists[2])
         peer_cpu = statistics.median(c for lists in sides.values() for c in lists[3])
-        lines.append([peer + " (plain loop)", "", f"{8 * 256 / peer_wall:,.0f}", "1.00×", f"{peer_cpu:.2f}", "1.00×",
+        lines.append([peer + " (plain loop)", "", f"{ROW_A_TOKENS / peer_wall:,.0f}", "1.00×", f"{peer_cpu:.2f}", "1.00×",
                       "1.00×", ""])
     return (f"{threads} thread(s), batch 8 × 256; --cpu-matmul auto chose {'; '.join(reasons)}; "
             f"nlpt's engine and transformers alternating step by step (one transformers step after each engine step, "
@@ -249,7 +251,7 @@ def _interleaved_forward_backward(kind: str, threads: int, backend: str, steps: 
     ours = build(REGISTRY["gpt-mini" if kind == "gpt" else "llama-mini"].config).train()
     theirs = _hf_model(kind)
     theirs.train()
-    ids = torch.randint(0, 8192, (8, 257), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(0, 8192, (ROW_A_BATCH, ROW_A_CONTEXT + 1), generator=torch.Generator().manual_seed(0))
     a, b = [], []
     from nlpt.models import cpu_matmul
 

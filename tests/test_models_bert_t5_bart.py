@@ -289,6 +289,8 @@ def test_training_ops_equal_the_plain_functions():
     assert dropout(x, 0.1, False) is x and torch.equal(residual(x, x, 0.5, False), 2 * x)
     assert dropout(x, 1e-6, True) is x and torch.equal(residual(x, x, 1e-6, True), 2 * x)  # below the grid: no mask
     assert float((dropout(x, 2**-14, True) == 0).float().mean()) > 0  # the grid's smallest step still drops
+    for p in (1.0, 1 - 1e-6):  # the grid's top: everything dropped, no division by zero
+        assert not dropout(x, p, True).any() and torch.equal(residual(x, x, p, True), x)
     assert abs(float(residual(torch.zeros(200_000), x, 0.5, True).mean()) - 1.0) < 0.02
     q, k, v = (torch.randn(2, 3, 7, 8, dtype=torch.float64) for _ in range(3))
     mask = torch.randn(2, 3, 7, 7, dtype=torch.float64)

@@ -187,10 +187,9 @@ def results_table(results: dict):
 def _print_results(results: dict) -> None:
     import sys
 
-    from nlpt.common.texttable import Style
+    from nlpt.common.texttable import Style, write
 
-    sys.stdout.write("\n".join(results_table(results).lines(Style(sys.stdout), indent=0)) + "\n")
-    sys.stdout.flush()
+    write([results_table(results)], Style(sys.stdout), indent=0)
 
 
 @app.command("predict")

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from nlpt.common.texttable import Style, TextTable
+from nlpt.common.texttable import Style, TextTable, write
 from nlpt.transformer.params import WEIGHT_DTYPES
 from nlpt.transformer.report import gpu_hours_text, human, human_bytes
 
@@ -14,20 +14,6 @@ def count_text(n: int) -> str:
     return f"{n:,}" + (f"  ({human(n)})" if abs(n) >= 1000 else "")
 
 
-def _print(blocks: list, style: Style) -> None:
-    """Writes the blocks (strings and TextTables) to stdout, a blank line before each table."""
-    import sys
-
-    out: list = []
-    for b in blocks:
-        if isinstance(b, TextTable):
-            out += ([""] if out else []) + b.lines(style)
-        else:
-            out.append(b)
-    sys.stdout.write("\n".join(out) + "\n")
-    sys.stdout.flush()
-
-
 def render_list(models: list[dict]) -> None:
     import sys
 
@@ -35,7 +21,7 @@ def render_list(models: list[dict]) -> None:
     for m in models:
         t.add(m["name"], m["family"], human(m["total"]),
               human(m["active_per_token"]) if m["active_per_token"] is not None else "", ", ".join(m["aliases"]))
-    _print([t], Style(sys.stdout))
+    write([t], Style(sys.stdout))
 
 
 def render(doc: dict) -> None:
@@ -117,7 +103,7 @@ def render(doc: dict) -> None:
     tail = ([f"reported figures: {rep['source']}"] if rep else []) + [f"note: {n}" for n in doc["notes"]]
     if tail:
         blocks += [""] + [style.dim(line) for line in tail]
-    _print(blocks, style)
+    write(blocks, style)
 
 
 _STATE_ROWS = (("weights", "weights (fp32 master copy)"), ("half_weight_copies", "autocast half copies of the matrices"),

@@ -66,3 +66,17 @@ class TextTable:
             out.append(pad + (r[0].rstrip() if len(r) == 1 else next(laid)))
         out += [pad + style.dim(n) for n in self.notes]
         return out
+
+
+def write(blocks: list, style: Style, indent: int = 2) -> None:
+    """Writes blocks (strings and TextTables) to stdout, a blank line before each table after the first block."""
+    import sys
+
+    out: list = []
+    for b in blocks:
+        if isinstance(b, TextTable):
+            out += ([""] if out else []) + b.lines(style, indent)
+        else:
+            out.append(b)
+    sys.stdout.write("\n".join(out) + "\n")
+    sys.stdout.flush()

@@ -23,12 +23,10 @@ import torch.nn.functional as F
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """`F.dropout(x, p, training)` with the mask drawn as uniform ≥ p (same distribution, cheaper on CPU); a p
-    below the mask's resolution (under 2⁻¹⁶) drops nothing, so `x` itself comes back."""
+    """`F.dropout(x, p, training)` with `_keep`'s cheaper mask (p on a 2⁻¹⁵ grid); a p below the mask's resolution
+    (under 2⁻¹⁶) drops nothing, so `x` itself comes back."""
     if not training or _dropped(p) == 0:
         return x
-    if p >= 1.0:
-        return x * 0.0
     return x * _keep(x, p)
 
 
@@ -49,6 +47,8 @@ def _keep(x: torch.Tensor, p: float) -> torch.Tensor:
     so the expectation stays x. A quarter of the draws of `rand_like` and no floats to compare: the mask costs
     2.5–2.9× less than `rand_like ≥ p` and ~5× less than `bernoulli_` on CPU (`benchmarks/bench_cpu_ops.py`)."""
     drop = _dropped(p)
+    if drop >= _LANE:  # p within 2⁻¹⁶ of 1, or more: every element dropped
+        return torch.zeros_like(x)
     n = x.numel()
     lanes = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_().view(torch.int16)[:n]
     return lanes.view(x.shape).bitwise_and_(_LANE - 1).ge_(drop).to(x.dtype).mul_(_LANE / (_LANE - drop))
