@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """`nlpt pretrain` against its peers, each row side by side in one run.
 
-Rows (`--rows a,b,c,d,e,f,g,h,i`; e and f, BERT and T5/BART, are described above row_e):
+Rows (`--rows a,b,c,d,e,f,g,h,i,j,k`; e and f, BERT and T5/BART, are described above row_e):
 
 a  CPU training tokens/s: nlpt's engine (`nlpt.engine.run.pretrain`, fused AdamW, the real loop and data)
    against transformers' GPT2LMHeadModel and LlamaForCausalLM in a plain torch loop (AdamW, clipping), same
@@ -35,6 +35,8 @@ i  one training step of that shape in one process: torch's threads × whose prod
    (the two thread pools' contention that keeps auto on torch on several threads).
 j  seconds from the command to the first training step (`startup_s`) of a 2-step run of that shape, with its
    token files made and on a fresh token folder.
+k  where a training step of row a's models goes, nlpt against transformers, by torch's profiler: matrix products
+   (and their GFLOP/s), the attention kernel, everything else; and the bound the shared kernels set on the ratio.
 Rows a, e and f run at `--threads` (the default of `nlpt pretrain` here: all cores) and at 1 thread, each
 printing the backend `--cpu-matmul auto` chose and nlpt at its default against nlpt with `--cpu-matmul torch`.
 
@@ -867,12 +869,96 @@ def row_i(args) -> str:
             + table(["torch threads", "products through", "numpy's BLAS threads", "wall ms/step", "CPU ms/step"], lines))
 
 
-ROWS = {"a": row_a, "b": row_b, "c": row_c, "d": row_d, "e": row_e, "f": row_f, "g": row_g, "h": row_h, "i": row_i, "j": row_j}
+# --------------------------------------------------------------------------------------------- row k
+
+
+PRODUCT_OPS = ("aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm", "aten::baddbmm")
+
+
+def _product_flop(key: str, shapes: list) -> int:
+    """Floating-point operations of one profiled matrix product from its recorded input shapes."""
+    a, b = (shapes[0], shapes[1]) if key in ("aten::mm", "aten::bmm") else (shapes[1], shapes[2])
+    batch = a[0] if len(a) == 3 else 1
+    return 2 * batch * a[-2] * a[-1] * b[-1]
+
+
+def _step_breakdown(profile) -> dict:
+    """One profiled step's self CPU milliseconds by kind: products (with their GFLOP/s), attention, the rest."""
+    out = {"products": 0.0, "attention": 0.0, "rest": 0.0, "flop": 0}
+    for e in profile.key_averages(group_by_input_shape=True):
+        ms = e.self_cpu_time_total / 1e3
+        if e.key in PRODUCT_OPS:
+            out["products"] += ms
+            out["flop"] += _product_flop(e.key, e.input_shapes) * e.count
+        elif "scaled_dot_product" in e.key or "flash_attention" in e.key:
+            out["attention"] += ms
+        else:
+            out["rest"] += ms
+    return out
+
+
+def row_k(args) -> str:
+    """Where a training step of row a's models goes, nlpt against transformers: torch's profiler, self CPU time
+    per step by kind of operation (matrix products, the attention kernel, everything else), the two sides
+    alternating step by step, nlpt with torch's products (the same kernels as transformers) and its fused AdamW.
+    The last column is the bound those two kernels set: transformers' step over nlpt's products + attention,
+    the ratio nlpt would reach if nothing else in its step took time."""
+    import torch
+
+    from nlpt.engine.optim import make_optimizer
+    from nlpt.models import build, cpu_matmul
+    from nlpt.transformer.registry import REGISTRY
+
+    lines = []
+    for threads in _thread_counts(args):
+        torch.set_num_threads(threads)
+        choice = cpu_matmul.configure("torch", threads)
+        try:
+            for kind in ("gpt", "llama"):
+                torch.manual_seed(0)
+                model = build(REGISTRY[f"{kind}-mini"].config).train()
+                opt = make_optimizer(model, 3e-4, 0.1, (0.9, 0.95), 1e-8, torch.device("cpu"))
+                g = torch.Generator().manual_seed(1)
+
+                def ours() -> None:
+                    ids = torch.randint(0, 8192, (ROW_A_BATCH, ROW_A_CONTEXT + 1), generator=g)
+                    model(ids[:, :-1], labels=ids[:, 1:])["loss"].backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+
+                theirs = _hf_stepper(kind)
+                for _ in range(2):
+                    ours(), theirs()
+                sums = {"nlpt": [], "transformers": []}
+                for _ in range(args.steps):
+                    for side, step in (("nlpt", ours), ("transformers", theirs)):
+                        with torch.profiler.profile(record_shapes=True) as prof:
+                            step()
+                        sums[side].append(_step_breakdown(prof))
+                med = {side: {k: statistics.median(r[k] for r in rows) for k in rows[0]} for side, rows in sums.items()}
+                total = {side: m["products"] + m["attention"] + m["rest"] for side, m in med.items()}
+                for side, m in med.items():
+                    bound = total["transformers"] / (m["products"] + m["attention"]) if side == "nlpt" else None
+                    lines.append([f"{kind}-mini" if side == "nlpt" else "", threads, side,
+                                  f"{m['products']:,.0f} ({m['flop'] / m['products'] / 1e6:,.0f})",
+                                  f"{m['attention']:,.0f}", f"{m['rest']:,.0f}", f"{total[side]:,.0f}",
+                                  f"{total['transformers'] / total[side]:.2f}×", f"{bound:.2f}×" if bound else ""])
+        finally:
+            choice.restore()
+    return (f"(k) where a training step goes (batch {ROW_A_BATCH} × {ROW_A_CONTEXT}, forward, backward, clipping, "
+            f"AdamW), torch {torch.__version__}'s profiler, self CPU ms per step, median of {args.steps} profiled steps "
+            f"per side, alternating; nlpt with --cpu-matmul torch\n\n"
+            + table(["model", "threads", "side", "products ms (GFLOP/s)", "attention ms", "rest ms", "step ms",
+                     "transformers ÷ side", "bound: products + attention only"], lines))
+
+
+ROWS = {"a": row_a, "b": row_b, "c": row_c, "d": row_d, "e": row_e, "f": row_f, "g": row_g, "h": row_h, "i": row_i, "j": row_j, "k": row_k}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", default="a,b,c,d,e,f,g,h,i,j", help="comma-separated rows among " + ",".join(ROWS))
+    ap.add_argument("--rows", default="a,b,c,d,e,f,g,h,i,j,k", help="comma-separated rows among " + ",".join(ROWS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=3, help="row a: timed steps per side per round; rows e, f: half the timed steps per side")
     ap.add_argument("--rounds", type=int, default=4, help="row a: alternating rounds per side")
