@@ -33,7 +33,7 @@ def train_subword(
     bucket: int = o.int_option(2_000_000, "--bucket", min=0, help="Rows the n-grams are hashed into."),
     ns_exponent: float = o.float_option(0.5, "--ns-exponent", help="Negative sampling from unigram counts raised to this power (fastText: 0.5)."),
     init: Optional[str] = typer.Option(None, "--init", metavar="PATH", help="Continue training this .bin model (fastText's or nlpt's): its vocabulary and vectors.", show_default=False),
-    seed: int = o.int_option(1, "--seed", help="Random seed (with --threads 1, the same seed gives identical vectors)."),
+    seed: int = o.SEED,
     **corpus,
 ) -> None:
     from nlpt.embeddings.subword.pipeline import run_subword

@@ -29,7 +29,7 @@ def train_w2v(
     min_alpha_ratio: float = o.float_option(1e-4, "--min-alpha-ratio", min=0.0, max=1.0, help="The learning rate decays linearly to alpha times this."),
     cbow_mean: bool = typer.Option(True, "--cbow-mean/--cbow-sum", help="CBOW: average the context vectors (or sum them)."),
     ns_exponent: float = o.float_option(0.75, "--ns-exponent", help="Negative sampling from unigram counts raised to this power."),
-    seed: int = o.int_option(1, "--seed", min=0, max=2**32 - 1, help="Random seed (with --threads 1, the same seed gives identical vectors)."),
+    seed: int = o.SEED,
     binary: bool = typer.Option(False, "--binary", help="Write word2vec binary instead of text."),
     save_context: Optional[str] = typer.Option(None, "--save-context", metavar="PATH", help="Also write the context (output) vectors of negative sampling to this file.", show_default=False),
     **corpus,

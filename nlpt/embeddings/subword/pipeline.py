@@ -26,7 +26,8 @@ def run_subword(*, inputs, output, vec, cbow, loss, negative, size, window, samp
         raise UsageError("--init takes the vocabulary from the model: --read-vocab cannot be used with it")
     from nlpt.embeddings.subword.subword import validate_subwords
 
-    validate_subwords(minn, maxn, bucket)
+    validate_subwords(minn, maxn, bucket, {"--size": size, "--window": window, "--epochs": epochs,
+                                           "--min-count": min_count, "--negative": negative})
     paths = expand_inputs(inputs)
     (OutputPlan().read("INPUTS", *inputs, *paths).read("--read-vocab", read_vocab).read("--init", init)
      .write("--output", output).write("--vec", vec).write("--save-vocab", save_vocab)

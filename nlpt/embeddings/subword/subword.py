@@ -194,14 +194,24 @@ class SubwordRows(InputRows):
         return syn0
 
 
-def validate_subwords(minn: int, maxn: int, bucket: int) -> None:
+INT32_MAX = 2**31 - 1
+
+
+def validate_subwords(minn: int, maxn: int, bucket: int, recorded: dict | None = None) -> None:
+    """Refuse n-gram settings that cannot work, and any setting the fastText .bin records as a 32-bit integer
+    (`recorded`: option name -> value, with --minn, --maxn and --bucket added) that does not fit in one, before
+    any work: the model is written only after training."""
+    for option, value in {**(recorded or {}), "--minn": minn, "--maxn": maxn, "--bucket": bucket}.items():
+        if value is not None and value > INT32_MAX:
+            raise UsageError(f"{option} {value}: too large; a fastText .bin records it as a 32-bit integer "
+                             f"(at most {INT32_MAX:,})")
     if minn < 0 or maxn < 0:
         raise UsageError("--minn and --maxn must be >= 0")
     if maxn > 0 and minn < 1:
         raise UsageError("--minn must be at least 1 when --maxn > 0 (use --minn 0 --maxn 0 for no subwords)")
     if maxn > 0 and minn > maxn:
         raise UsageError(f"--minn ({minn}) must not exceed --maxn ({maxn})")
-    if bucket < 0 or bucket > 2**31 - 1:
+    if bucket < 0:
         raise UsageError("--bucket must be between 0 and 2147483647")
     if maxn > 0 and bucket == 0:
         raise UsageError("--bucket 0 leaves no rows for the n-grams: use --maxn 0 for no subwords")

@@ -1,0 +1,44 @@
+"""Limits of the embedding commands' options and inputs, end to end through the CLI: values that used to fail
+deep inside (an internal error, a hang, or only after training) are usage errors before any work, and standard
+input is read by one option at most.
+
+The corpus of most cases does not exist: an option checked before any work is refused (exit 2) ahead of the
+missing file (exit 1).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from _cli import nlpt
+
+
+def one_line_usage_error(r, *words: str) -> None:
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nlpt: error: "), r.stderr
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+    for word in words:
+        assert word in lines[0], r.stderr
+
+
+@pytest.fixture
+def missing(tmp_path):
+    return str(tmp_path / "no-such-corpus.txt")
+
+
+# -- seeds and the settings a fastText .bin records as 32-bit integers ------------------------------------
+
+
+@pytest.mark.parametrize("command", ["train-w2v", "train-subword"])
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_trainer_seed_range(tmp_path, missing, command, seed):
+    one_line_usage_error(nlpt(command, missing, "-o", tmp_path / "out", "--seed", seed, "-q"), "--seed")
+
+
+@pytest.mark.parametrize("option", ["--maxn", "--epochs", "--window", "--size", "--negative", "--min-count"])
+def test_subword_settings_must_fit_the_bin_header(tmp_path, missing, option):
+    extra = ["--minn", "1"] if option == "--maxn" else []
+    r = nlpt("train-subword", missing, "-o", tmp_path / "m.bin", option, "2147483648", *extra, "-q")
+    one_line_usage_error(r, option, "32-bit")
+    assert not (tmp_path / "m.bin").exists()
