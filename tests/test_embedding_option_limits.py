@@ -42,3 +42,13 @@ def test_subword_settings_must_fit_the_bin_header(tmp_path, missing, option):
     r = nlpt("train-subword", missing, "-o", tmp_path / "m.bin", option, "2147483648", *extra, "-q")
     one_line_usage_error(r, option, "32-bit")
     assert not (tmp_path / "m.bin").exists()
+
+
+# -- memory budgets ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["vocab", "count"], ["vocab", "merge"], ["train-glove"]])
+@pytest.mark.parametrize("memory", ["1e30", "1e12"])
+def test_memory_budget_upper_bound(tmp_path, missing, command, memory):
+    r = nlpt(*command, missing, "-o", tmp_path / "out", "--memory", memory, "-q")
+    one_line_usage_error(r, "--memory")

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from nlpt.cli.options import (CJK, FORCE_BINARY, LOWER, MAX_SENTENCE, NFKC, QUIET, SPLIT_PUNCT, THREADS, float_option,
-                              int_option)
+                              int_option, memory_option)
 
 COMMAND = {
     "help": (
@@ -46,7 +46,7 @@ def train_glove(
     save_vocab: Optional[str] = typer.Option(None, "--save-vocab", metavar="PATH", help="Write the vocabulary used ('word count' lines; word ids = line numbers).", show_default=False),
     save_cooccur: Optional[str] = typer.Option(None, "--save-cooccur", metavar="PATH", help="Write the co-occurrence records (Stanford GloVe binary layout).", show_default=False),
     cooccur: Optional[List[str]] = typer.Option(None, "--cooccur", metavar="PATH", help="Train on co-occurrence files (ours or Stanford's) instead of counting: `--cooccur a.bin b.bin ...` trains on their union (counts summed); needs --read-vocab.", show_default=False),
-    memory: float = float_option(4.0, "--memory", help="Memory budget for the whole job, in GB (more than 0): co-occurrence runs beyond it are spilled to disk, and training records that do not fit are trained from a file on disk; the parameters must fit in it."),
+    memory: float = memory_option("Memory budget for the whole job, in GB (more than 0): co-occurrence runs beyond it are spilled to disk, and training records that do not fit are trained from a file on disk; the parameters must fit in it."),
     tmp_dir: Optional[str] = typer.Option(None, "--tmp-dir", metavar="PATH", help="Where to spill runs and training records [default: $TMPDIR].", show_default=False),
     vector_size: int = int_option(100, "--vector-size", "--size", min=1, help="Dimension of the vectors."),
     iterations: int = int_option(15, "--iter", min=0, help="Training iterations (passes over the records; 0 with --save-cooccur: count only, no vectors)."),

@@ -161,6 +161,15 @@ class App(typer.Typer):
         return super().command(*args, cls=cls or PlainCommand, **kwargs)
 
 
+MAX_MEMORY_GB = float(1 << 20)  # 1 PiB: larger budgets overflow the sizes of the tables reserved from them
+
+
+def memory_option(help: str):
+    """A --memory budget in GB (4 by default): at most `MAX_MEMORY_GB`, so a typo such as 1e30 is a usage error
+    before any work (the commands refuse 0 and negative budgets themselves)."""
+    return float_option(4.0, "--memory", max=MAX_MEMORY_GB, help=help)
+
+
 INPUTS = typer.Argument(..., metavar="FILE", help="Input files, globs, directories (recursive) or - for stdin; .gz/.bz2/.xz read transparently.", show_default=False)
 LOWER = typer.Option(False, "--lower", help="Lower-case the text.")
 NFKC = typer.Option(False, "--nfkc", help="Apply Unicode NFKC normalisation.")

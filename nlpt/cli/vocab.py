@@ -7,8 +7,8 @@ from typing import List, Optional
 import typer
 
 from nlpt.cli.defaultgroup import DefaultGroup
-from nlpt.cli.options import (CJK, FORCE_BINARY, INPUTS, LOWER, NFKC, QUIET, SPLIT_PUNCT, THREADS, App, float_option,
-                              int_option, reader_options)
+from nlpt.cli.options import (CJK, FORCE_BINARY, INPUTS, LOWER, NFKC, QUIET, SPLIT_PUNCT, THREADS, App, int_option,
+                              memory_option, reader_options)
 
 app = App(
     cls=DefaultGroup,
@@ -24,7 +24,7 @@ MIN_COUNT = int_option(1, "--min-count", min=1, help="Keep words seen at least t
 MAX_SIZE = int_option(None, "--max-vocab", min=1, help="Keep at most this many words (the most frequent).", show_default=False)
 MAX_SIZE_OLD = int_option(None, "--max-size", min=1, hidden=True, help="Old name of --max-vocab.", show_default=False)
 JSON_SUMMARY = typer.Option(False, "--json", help="Print a JSON summary on stdout (needs -o FILE).")
-MEMORY = float_option(4.0, "--memory", help="Memory budget in GB: count tables beyond it are spilled to disk as sorted runs and merged (counts stay exact).")
+MEMORY = memory_option("Memory budget in GB: count tables beyond it are spilled to disk as sorted runs and merged (counts stay exact).")
 TMP_DIR = typer.Option(None, "--tmp-dir", metavar="PATH", help="Where to spill count runs [default: $TMPDIR].", show_default=False)
 
 
