@@ -52,3 +52,31 @@ def test_subword_settings_must_fit_the_bin_header(tmp_path, missing, option):
 def test_memory_budget_upper_bound(tmp_path, missing, command, memory):
     r = nlpt(*command, missing, "-o", tmp_path / "out", "--memory", memory, "-q")
     one_line_usage_error(r, "--memory")
+
+
+# -- thread counts ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["train-w2v"], ["train-subword"], ["train-glove"], ["vocab", "count"],
+                                     ["corpus", "stats"]])
+def test_thread_count_upper_bound(tmp_path, missing, command):
+    args = [*command, missing, "--threads", "100000", "-q"]
+    if command[0] != "corpus":
+        args += ["-o", tmp_path / "out"]
+    one_line_usage_error(nlpt(*args), "--threads")
+
+
+def test_refused_thread_is_a_one_line_error():
+    import threading
+
+    from nlpt.common.errors import NlptError
+    from nlpt.common.threads import start_all
+
+    class Refused(threading.Thread):
+        def start(self):
+            raise RuntimeError("can't start new thread")
+
+    started = threading.Thread(target=lambda: None)
+    with pytest.raises(NlptError, match=r"cannot start worker thread 2 of 2 .*--threads"):
+        start_all([started, Refused(target=lambda: None)])
+    started.join()

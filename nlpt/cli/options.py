@@ -16,6 +16,8 @@ from typing import List, Optional
 import typer
 from typer.core import TyperCommand
 
+from nlpt.common.threads import MAX_THREADS
+
 
 def float_option(default, *names: str, min: float | None = None, max: float | None = None, help: str | None = None,
                  show_default: bool | str = True, **kwargs):
@@ -177,7 +179,7 @@ SPLIT_PUNCT = typer.Option(False, "--split-punct", help="Split punctuation from 
 CJK = typer.Option(False, "--cjk", help="Make each Han/Kana/Hangul character a token (no segmenter needed).")
 MAX_SENTENCE = int_option(10_000, "--max-sentence-length", min=1, help="Cut lines into sentences of at most this many tokens.")
 FORCE_BINARY = typer.Option(False, "--force-binary", help="Read files that contain NUL bytes (NULs become spaces).")
-THREADS = int_option(None, "--threads", "-t", min=1, help="Worker threads [default: SLURM_CPUS_PER_TASK or the CPUs available].", show_default=False)
+THREADS = int_option(None, "--threads", "-t", min=1, max=MAX_THREADS, help="Worker threads [default: SLURM_CPUS_PER_TASK or the CPUs available].", show_default=False)
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress or information on stderr.")
 JSON = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 

@@ -37,6 +37,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from nlpt.common.errors import NlptError
+from nlpt.common.threads import start_all
 from nlpt.corpus.reader import (ReaderOptions, ReadStats, as_sources, decode, iter_blocks, iter_token_chunks, plan_shards,
                                 unterminated_line)
 from nlpt.corpus.tokenize import make_splitter
@@ -301,8 +302,7 @@ def _count_fast(paths, opts, threads, prune_limit, progress, memory_gb, min_coun
 
     try:
         try:
-            for w in workers:
-                w.start()
+            start_all(workers)
             for w in workers:
                 while w.is_alive():
                     w.join(0.2)

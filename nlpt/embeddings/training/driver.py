@@ -46,6 +46,7 @@ import numpy as np
 from nlpt.common.errors import NlptError
 from nlpt.common.output import atomic_output
 from nlpt.common.progress import Progress
+from nlpt.common.threads import start_all
 from nlpt.corpus.reader import (ReaderOptions, ReadStats, Source, decode, iter_blocks, iter_encoded, plan_shards,
                                 unterminated_line)
 from nlpt.corpus.tokenize import make_normaliser
@@ -130,8 +131,7 @@ def run_threads(n_threads: int, work: Callable[[int], None], shared: Shared,
 
     threads = [threading.Thread(target=target, args=(t,), name=f"nlpt-worker-{t}", daemon=True) for t in range(n_threads)]
     try:
-        for t in threads:
-            t.start()
+        start_all(threads)
         while any(t.is_alive() for t in threads):
             for t in threads:
                 t.join(poll_seconds / max(1, n_threads))
