@@ -80,3 +80,22 @@ def test_refused_thread_is_a_one_line_error():
     with pytest.raises(NlptError, match=r"cannot start worker thread 2 of 2 .*--threads"):
         start_all([started, Refused(target=lambda: None)])
     started.join()
+
+
+# -- shards: one open file each ---------------------------------------------------------------------------
+
+
+def test_shards_beyond_the_open_file_limit(tmp_path, missing, monkeypatch):
+    resource = pytest.importorskip("resource")
+    monkeypatch.setattr(resource, "getrlimit", lambda what: (256, 256))
+    r = nlpt("corpus", "shard", missing, "-n", "1000", "-o", tmp_path / "s-")
+    one_line_usage_error(r, "--shards 1000", "ulimit -n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_shards_within_the_limit_still_written(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("".join(f"line {i} of the corpus\n" for i in range(50)))
+    r = nlpt("corpus", "shard", corpus, "-n", "40", "-o", tmp_path / "out" / "s-", "-q")
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "out").iterdir())) == 40

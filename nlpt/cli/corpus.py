@@ -113,8 +113,9 @@ def shard(
 
     from nlpt.common.plan import OutputPlan
     from nlpt.corpus.reader import expand_inputs
-    from nlpt.corpus.shard import shard_files, shard_names
+    from nlpt.corpus.shard import check_shard_count, shard_files, shard_names
 
+    check_shard_count(n)
     paths = expand_inputs(inputs)
     names = shard_names(prefix, n, gzip_out)
     plan = OutputPlan().read("INPUTS", *inputs, *paths)

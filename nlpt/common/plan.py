@@ -194,22 +194,32 @@ class OutputPlan:
         stdout = [o.option for o in self.outputs if o.path == "-"]
         if len(stdout) > 1:
             raise UsageError(f"-: {stdout[0]} and {stdout[1]} both name standard output; give each output its own")
-        seen: dict = {}
+        by_path: dict = {}  # resolved path -> index of the first output there
+        by_ident: dict = {}  # (st_dev, st_ino) -> index of the first output that is that file
         real = [(o, _real(o.path)) for o in self.outputs if o.path != "-" and not is_direct(o.path)]
+        folders: list[int] = []  # the outputs so far that are folders
         for i, (out, path) in enumerate(real):
             ident = _identity(out.path)
-            for other, other_path in real[:i]:
-                if path == other_path or (ident is not None and ident == seen.get(other_path)):
-                    kind = "folder" if out.folder and other.folder else "file"
-                    raise UsageError(f"{out.path}: {other.option} and {out.option} name the same {kind}; "
-                                     f"give each output its own")
-                for a, b in ((out, other), (other, out)):  # one option's folder holds that option's files
+            same = [j for j in (by_path.get(path), by_ident.get(ident) if ident is not None else None) if j is not None]
+            if same:
+                other = real[min(same)][0]
+                kind = "folder" if out.folder and other.folder else "file"
+                raise UsageError(f"{out.path}: {other.option} and {out.option} name the same {kind}; "
+                                 f"give each output its own")
+            # a folder holds the files (and folders) of its own option: only pairs with a folder in them can nest
+            for j in range(i) if out.folder else folders:
+                other = real[j][0]
+                for a, b in ((out, other), (other, out)):
                     if b.folder and a.path != b.path and a.option != b.option:
                         rel = inside(a.path, b.path)
                         if rel is not None and rel != "." and _covered(rel, b.entries, a.folder):
                             raise UsageError(f"{a.path}: {a.option} is inside {b.path}, which {b.option} writes; "
                                              f"give each output its own place")
-            seen[path] = ident
+            by_path.setdefault(path, i)
+            if ident is not None:
+                by_ident.setdefault(ident, i)
+            if out.folder:
+                folders.append(i)
 
     def _inputs_apart(self, folders_only: bool = False) -> None:
         for out in self.outputs:

@@ -44,6 +44,23 @@ def _cut(block: bytes, at: int) -> int:
     return best
 
 
+_SPARE_FILES = 64  # descriptors kept for the inputs, the interpreter and the libraries
+
+
+def check_shard_count(n: int) -> None:
+    """All shards are written at once, each an open file: refuse (exit 2, before any work) more than the
+    process may hold open (`ulimit -n`), which would otherwise fail only after the other shards were begun."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):  # pragma: no cover - no resource module (Windows)
+        return
+    if limit != resource.RLIM_INFINITY and n > limit - _SPARE_FILES:
+        raise UsageError(f"--shards {n}: more files than this process may hold open at once (ulimit -n is {limit}; "
+                         f"at most {max(1, limit - _SPARE_FILES):,} shards); give fewer shards or raise the limit")
+
+
 def shard_names(prefix: str, n: int, gz: bool) -> list[str]:
     width = max(2, len(str(n - 1)))
     ext = ".txt.gz" if gz else ".txt"
