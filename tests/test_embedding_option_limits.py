@@ -99,3 +99,29 @@ def test_shards_within_the_limit_still_written(tmp_path):
     r = nlpt("corpus", "shard", corpus, "-n", "40", "-o", tmp_path / "out" / "s-", "-q")
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "out").iterdir())) == 40
+
+
+# -- standard input is read once --------------------------------------------------------------------------
+
+
+VEC = "3 2\nthe 1 0\ncat 0.9 0.1\ndog 0 1\n"
+
+
+@pytest.mark.parametrize("sub", ["vectors", "nn"])
+def test_query_model_and_words_both_from_stdin(sub):
+    r = nlpt("query", sub, "-", input=VEC)
+    one_line_usage_error(r, "standard input", "MODEL")
+    r = nlpt("query", sub, "-", "the", input=VEC)  # words as arguments: the model may come from stdin
+    assert r.returncode == 0 and r.stdout.startswith("the"), r.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["train-subword", "-", "--read-vocab", "-"],
+    ["train-subword", "-", "--init", "-"],
+    ["train-w2v", "-", "--read-vocab", "-"],
+    ["train-glove", "--cooccur", "-", "--read-vocab", "-"],
+])
+def test_trainers_read_stdin_once(tmp_path, args):
+    r = nlpt(*args, "-o", tmp_path / "out", "-q", input="the 5\ncat 5\n")
+    one_line_usage_error(r, "standard input")
+    assert not (tmp_path / "out").exists()

@@ -49,7 +49,7 @@ def vectors(model: str = MODEL, words: Optional[List[str]] = WORDS, quiet: bool 
     """Print `word v1 ... vd` for each word (fastText's print-word-vectors; zeros for a word with no vector)."""
     from nlpt.embeddings.query import vector_lines
 
-    _print(vector_lines(model, _words(words), quiet))
+    _print(vector_lines(model, _words(words), quiet, words_from_stdin=not words))
 
 
 @app.command("nn")
@@ -60,4 +60,4 @@ def nn(model: str = MODEL, words: Optional[List[str]] = WORDS,
     """Print the k nearest vocabulary words of each word by cosine (fastText's nn): `word<TAB>neighbour<TAB>cosine`."""
     from nlpt.embeddings.query import neighbour_lines
 
-    _print(neighbour_lines(model, _words(words), k, as_json, quiet))
+    _print(neighbour_lines(model, _words(words), k, as_json, quiet, words_from_stdin=not words))

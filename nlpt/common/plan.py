@@ -14,6 +14,9 @@ raises one `UsageError` (exit 2) naming both options and the path when
   folder that are read, or matching an input glob), or an input lies inside an output folder where it
   would be replaced.
 
+Standard input (`-`) can be read once: `check()` also refuses two options that both read it (the corpus and
+--read-vocab, say, or a model and the words read from stdin).
+
 Paths that do not exist yet cannot be the same file as anything, but can lie inside a folder. After the
 collisions, every file output is checked to be writable (`check_writable`), so a command fails before the work.
 """
@@ -126,10 +129,13 @@ class OutputPlan:
         self.inputs: list[_Entry] = []
         self.outputs: list[_Entry] = []
         self.patterns: list[tuple[str, str]] = []  # input globs: a new output they match is read back next time
+        self.stdin: list[str] = []  # the options that read standard input
 
     def read(self, option: str, *paths: str | None) -> OutputPlan:
         """Files, folders read whole (a corpus folder) or glob patterns; `None`, `-` and missing paths are skipped."""
         for path in paths:
+            if path == "-" and option not in self.stdin:
+                self.stdin.append(option)
             if path and path != "-" and os.path.exists(path):
                 self.inputs.append(_Entry(option, path, folder=os.path.isdir(path)))
             elif path and glob.has_magic(path):
@@ -161,6 +167,9 @@ class OutputPlan:
 
     def check(self) -> None:
         """Refuse every collision (UsageError, exit 2), then check that each file output can be written."""
+        if len(self.stdin) > 1:
+            raise UsageError(f"-: {self.stdin[0]} and {self.stdin[1]} both read standard input, which can be read "
+                             "only once; give one of them a file")
         self._inputs_apart(folders_only=True)  # a folder onto an input folder: say so before naming a file in it
         self._same_files()
         self._outputs_apart()

@@ -11,13 +11,15 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 
-def load_for_query(model: str, quiet: bool):
-    """The vectors, without rows holding NaN or inf (said on stderr: their words have no vector)."""
+def load_for_query(model: str, quiet: bool, words_from_stdin: bool = False):
+    """The vectors, without rows holding NaN or inf (said on stderr: their words have no vector); a model read
+    from standard input while the words are read from it too is refused."""
     from nlpt.common.plan import OutputPlan
     from nlpt.common.progress import log
     from nlpt.embeddings.loading import load_vectors
 
-    OutputPlan().read("MODEL", model).write("the output", "-").check()
+    plan = OutputPlan().read("MODEL", model).write("the output", "-")
+    plan.read("the query words (no WORD given)", "-" if words_from_stdin else None).check()
     v, bad = load_vectors(model).without_non_finite()
     if bad:
         log(f"{model}: {bad:,} vector{'s hold' if bad != 1 else ' holds'} NaN or inf values: skipped (as words "
@@ -53,9 +55,9 @@ def _vectors_of(v, words: list[str]):
     return m, missing
 
 
-def vector_lines(model: str, batches: Iterable[list[str]], quiet: bool) -> Iterator[str]:
+def vector_lines(model: str, batches: Iterable[list[str]], quiet: bool, words_from_stdin: bool = False) -> Iterator[str]:
     """`word v1 ... vd` lines for each batch of words (zeros for a word with no vector)."""
-    v = load_for_query(model, quiet)
+    v = load_for_query(model, quiet, words_from_stdin)
     missing: list = []
     for batch in batches:
         m, miss = _vectors_of(v, batch)
@@ -64,7 +66,8 @@ def vector_lines(model: str, batches: Iterable[list[str]], quiet: bool) -> Itera
     _no_vector(missing, "printed as zeros", quiet)
 
 
-def neighbour_lines(model: str, batches: Iterable[list[str]], k: int, as_json: bool, quiet: bool) -> Iterator[str]:
+def neighbour_lines(model: str, batches: Iterable[list[str]], k: int, as_json: bool, quiet: bool,
+                    words_from_stdin: bool = False) -> Iterator[str]:
     """The k nearest vocabulary words of each word by cosine: `word<TAB>neighbour<TAB>cosine` lines, or one
     JSON object per word (`{"word": ..., "neighbours": [[word, cosine], ...]}`, null without a vector)."""
     import json
@@ -72,7 +75,7 @@ def neighbour_lines(model: str, batches: Iterable[list[str]], k: int, as_json: b
     from nlpt.common.errors import NlptError
     from nlpt.embeddings import evaluate as ev
 
-    v = load_for_query(model, quiet)
+    v = load_for_query(model, quiet, words_from_stdin)
     unit = v.normalized()
     unknown: list = []
     for batch in batches:
