@@ -48,7 +48,7 @@ def test_subword_settings_must_fit_the_bin_header(tmp_path, missing, option):
 
 
 @pytest.mark.parametrize("command", [["vocab", "count"], ["vocab", "merge"], ["train-glove"]])
-@pytest.mark.parametrize("memory", ["1e30", "1e12"])
+@pytest.mark.parametrize("memory", ["1e30", "1e12", "0", "-1"])
 def test_memory_budget_upper_bound(tmp_path, missing, command, memory):
     r = nlpt(*command, missing, "-o", tmp_path / "out", "--memory", memory, "-q")
     one_line_usage_error(r, "--memory")
@@ -125,3 +125,32 @@ def test_trainers_read_stdin_once(tmp_path, args):
     r = nlpt(*args, "-o", tmp_path / "out", "-q", input="the 5\ncat 5\n")
     one_line_usage_error(r, "standard input")
     assert not (tmp_path / "out").exists()
+
+
+# -- the negative-sampling exponent -----------------------------------------------------------------------
+
+
+def test_unigram_weights_stay_finite_for_any_exponent():
+    import numpy as np
+
+    from nlpt.embeddings.word2vec.sampling import AliasTable
+
+    counts = np.array([100.0, 10.0, 1.0, 5.0])
+    plain = counts ** 0.75
+    assert np.allclose(AliasTable(counts, 0.75).distribution, plain / plain.sum())
+    # the limits of the power: all draws on the most (large exponent) or least (large negative) frequent word
+    assert AliasTable(counts, 1e30).distribution.tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert AliasTable(counts, -1e30).distribution.tolist() == [0.0, 0.0, 1.0, 0.0]
+    assert AliasTable(np.array([3.0, 0.0]), -1.0).distribution.tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("command", ["train-w2v", "train-subword"])
+def test_huge_ns_exponent_is_not_an_overflow(tmp_path, command, recwarn):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the cat sat on the mat and the dog sat on the log\n" * 20)
+    out = tmp_path / ("v.vec" if command == "train-w2v" else "m.bin")
+    r = nlpt(command, corpus, "-o", out, "--ns-exponent", "1e30", "--min-count", "1", "--epochs", "1",
+             "--size", "8", "--threads", "1", "-q")
+    assert r.returncode == 0, r.stderr
+    overflows = [str(w.message) for w in recwarn if "overflow" in str(w.message)]
+    assert not overflows and "overflow" not in r.stderr, (overflows, r.stderr)

@@ -20,9 +20,12 @@ from nlpt.common.threads import MAX_THREADS
 
 
 def float_option(default, *names: str, min: float | None = None, max: float | None = None, help: str | None = None,
-                 show_default: bool | str = True, **kwargs):
+                 show_default: bool | str = True, above: float | None = None, **kwargs):
     """A float option (metavar FLOAT) that refuses nan and inf ("not a finite number") and values outside
-    [min, max], with the same one-line message under every typer version. Every float option uses it."""
+    [min, max] (or (above, max]: `above` excluded), with the same one-line message under every typer version.
+    Every float option uses it."""
+    if above is not None:
+        return _number_option(float, default, names, above, max, help, show_default, kwargs, low_open=True)
     return _number_option(float, default, names, min, max, help, show_default, kwargs)
 
 
@@ -32,7 +35,7 @@ def int_option(default, *names: str, min: int | None = None, max: int | None = N
     return _number_option(int, default, names, min, max, help, show_default, kwargs)
 
 
-def _number_option(kind: type, default, names: tuple, low, high, help, show_default, kwargs):
+def _number_option(kind: type, default, names: tuple, low, high, help, show_default, kwargs, low_open: bool = False):
     """typer.Option with nlpt's parser: the range is checked (and written into the help) here rather than by
     typer, whose range types, messages and help text differ between versions."""
     option = next(n for n in names if n.startswith("--"))
@@ -42,10 +45,12 @@ def _number_option(kind: type, default, names: tuple, low, high, help, show_defa
     elif show_default and default is not None and default is not ...:
         extra.append(f"default: {default}")
     if low is not None or high is not None:
-        extra.append(f"x>={low}" if high is None else f"x<={high}" if low is None else f"{low}<=x<={high}")
+        lower = f"{low}<" if low_open else f"{low}<="
+        extra.append(f"x{'>' if low_open else '>='}{low}" if high is None else f"x<={high}" if low is None
+                     else f"{lower}x<={high}")
     if extra:
         help = f"{help}  [{'; '.join(extra)}]" if help else f"[{'; '.join(extra)}]"
-    return typer.Option(default, *names, metavar=kind.__name__.upper(), parser=number_parser(kind, option, low, high),
+    return typer.Option(default, *names, metavar=kind.__name__.upper(), parser=number_parser(kind, option, low, high, low_open),
                         help=help, show_default=False if extra else show_default, **kwargs)
 
 
@@ -71,13 +76,18 @@ def choice_option(default, *names: str, choices, help: str | None = None, show_d
                         show_default=show_default, **kwargs)
 
 
-def number_parser(kind: type, option: str, low=None, high=None):
+def _shown(bound: float) -> str:
+    """A bound as a message shows it: whole numbers in full (1048576, not 1.04858e+06), others as %g."""
+    return str(int(bound)) if float(bound).is_integer() and abs(bound) < 1e18 else f"{bound:g}"
+
+
+def number_parser(kind: type, option: str, low=None, high=None, low_open: bool = False):
     """Parse one command-line value of `option` as `kind` (int or float): a finite number within [low, high]
     (`nlpt.common.values.ValueRule`, the rule a recipe's value is held to as well), or a usage error that names
     the option, the value and what was expected."""
     from nlpt.common.values import ValueRule
 
-    rule = ValueRule(kind, low, high)
+    rule = ValueRule(kind, low, high, low_open)
 
     def parse(value):
         from nlpt.common.errors import UsageError
@@ -93,8 +103,8 @@ def number_parser(kind: type, option: str, low=None, high=None):
         if problem == "finite":
             raise UsageError(f"Invalid value for '{option}': {value!r} is not a finite number")
         if problem == "range":
-            bounds = " and ".join(b for b in (f">= {low:g}" if low is not None else "",
-                                              f"<= {high:g}" if high is not None else "") if b)
+            bounds = " and ".join(b for b in (f"{'>' if low_open else '>='} {_shown(low)}" if low is not None else "",
+                                              f"<= {_shown(high)}" if high is not None else "") if b)
             raise UsageError(f"Invalid value for '{option}': {value} is out of range (it must be {bounds})")
         return number
 
@@ -167,9 +177,9 @@ MAX_MEMORY_GB = float(1 << 20)  # 1 PiB: larger budgets overflow the sizes of th
 
 
 def memory_option(help: str):
-    """A --memory budget in GB (4 by default): at most `MAX_MEMORY_GB`, so a typo such as 1e30 is a usage error
-    before any work (the commands refuse 0 and negative budgets themselves)."""
-    return float_option(4.0, "--memory", max=MAX_MEMORY_GB, help=help)
+    """A --memory budget in GB (4 by default): above 0 and at most `MAX_MEMORY_GB`, so 0 or a typo such as 1e30 is
+    a usage error before any work, even before the inputs are looked at."""
+    return float_option(4.0, "--memory", above=0, max=MAX_MEMORY_GB, help=help)
 
 
 INPUTS = typer.Argument(..., metavar="FILE", help="Input files, globs, directories (recursive) or - for stdin; .gz/.bz2/.xz read transparently.", show_default=False)

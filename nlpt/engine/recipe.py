@@ -77,7 +77,10 @@ def recipe_value(path: str, key: str, value, rule: ValueRule):
         raise UsageError(f"{path}: {key} = {shown}: not a finite number")
     if problem == "range":
         low, high = rule.low, rule.high
-        bounds = f"at least {low}" if high is None else f"at most {high}" if low is None else f"between {low} and {high}"
+        if rule.low_open:
+            bounds = f"more than {low}" + (f" and at most {high}" if high is not None else "")
+        else:
+            bounds = f"at least {low}" if high is None else f"at most {high}" if low is None else f"between {low} and {high}"
         raise UsageError(f"{path}: {key} = {shown}: must be {bounds}")
     return float(value) if rule.kind is float else value
 

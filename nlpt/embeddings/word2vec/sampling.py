@@ -70,6 +70,19 @@ def _build_alias(weights):
     return prob, alias
 
 
+def unigram_weights(counts: np.ndarray, exponent: float) -> np.ndarray:
+    """count ** exponent scaled so that the largest weight is 1, computed from logarithms: any finite exponent
+    gives finite weights (a large one concentrates the draws on the most frequent words, as the power does,
+    instead of overflowing). Words with count 0 weigh 0; all counts 0 is a uniform distribution."""
+    positive = counts > 0
+    if not positive.any():
+        return np.ones_like(counts)
+    logs = np.zeros_like(counts)
+    logs[positive] = exponent * np.log(counts[positive])
+    top = logs[positive].max()
+    return np.where(positive, np.exp(logs - top), 0.0)
+
+
 class AliasTable:
     """Negative-sampling distribution: P(w) proportional to count(w) ** exponent."""
 
@@ -77,9 +90,7 @@ class AliasTable:
         counts = np.asarray(counts, dtype=np.float64)
         if len(counts) == 0:
             raise ValueError("empty vocabulary")
-        weights = np.power(counts, exponent) if exponent != 0 else np.ones_like(counts)
-        if not np.isfinite(weights).all() or weights.sum() <= 0:
-            weights = np.ones_like(counts)
+        weights = unigram_weights(counts, exponent)
         self.prob, self.alias = _build_alias(weights)
         self.distribution = weights / weights.sum()
 
