@@ -59,3 +59,48 @@ def test_params_counts_a_run_folders_model(tmp_path):
     assert code == 0, err
     code, want, err = nlpt("params", "gpt-mini", "--json")
     assert json.loads(out)["parameters"] == json.loads(want)["parameters"]
+
+
+GPT_NLPT = {"family": "gpt", "vocab_size": 64, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "ffn_size": 64,
+            "max_positions": 32}
+LLAMA_NLPT = {"family": "llama", "vocab_size": 64, "hidden_size": 32, "num_layers": 1, "num_heads": 2,
+              "num_kv_heads": 2, "ffn_size": 64, "max_positions": 32}
+
+
+@pytest.mark.parametrize("content, problem", [
+    ({**GPT_NLPT, "dropout": 5}, "dropout must be at most 1"),
+    ('{"family": "gpt", "vocab_size": 64, "init_std": NaN}', "init_std must be a finite number"),
+    ({**GPT_NLPT, "init_std": -1}, "init_std must be above 0"),
+    ({**GPT_NLPT, "layer_norm_eps": 0}, "layer_norm_eps must be above 0"),
+    ({**GPT_NLPT, "activation": "swish"}, "activation 'swish' is not supported"),
+    ({**GPT_NLPT, "variant": "gpt5"}, "variant must be one of gpt2, openai-gpt"),
+    ({**GPT_NLPT, "pad_token_id": 64}, "pad_token_id 64 is not below vocab_size 64"),
+    ({**LLAMA_NLPT, "head_dim": "16"}, "head_dim must be an integer"),
+    ({**LLAMA_NLPT, "rope_scaling": "x"}, "rope_scaling must be a number"),
+    ({**LLAMA_NLPT, "router_jitter": -1.0}, "router_jitter must be at least 0"),
+    ('{"model_type": "gpt2", "vocab_size": 64, "n_positions": 32, "n_embd": 32, "n_layer": 1, "n_head": 2, '
+     '"layer_norm_epsilon": NaN}', "field 'layer_norm_epsilon' must be a finite positive number"),
+    ({**GPT2_HF, "initializer_range": -0.02}, "field 'initializer_range' must be a finite positive number"),
+    ({"model_type": "llama", "vocab_size": 64, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+      "intermediate_size": 64, "max_position_embeddings": 32, "rope_scaling": "linear"}, "field 'rope_scaling' must be an object"),
+    ({"model_type": "llama", "vocab_size": 64, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+      "intermediate_size": 64, "max_position_embeddings": 32, "rope_scaling": {"type": "linear", "factor": "2"}},
+     "factor '2' is not a positive number"),
+])
+def test_a_config_value_of_the_wrong_type_or_range_is_one_line_naming_the_file(tmp_path, content, problem):
+    """Every value is checked where the file is read (wrong types, NaN, out-of-range numbers, unknown names), for
+    `nlpt params` and `nlpt pretrain --arch` alike: never a crash deep in the model builder, never a silent NaN."""
+    path = tmp_path / "arch.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    code, out, err = nlpt("params", path)
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith(f"nlpt: error: {path}: ") and problem in err, err
+    assert "internal error" not in err
+
+
+def test_dropout_one_is_planned_as_the_command_line_allows(tmp_path):
+    """`--dropout` takes 0 to 1 inclusive; the memory arithmetic of --dry-run and `nlpt params` accepts 1 too."""
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps({**GPT_NLPT, "dropout": 1.0}))
+    code, out, err = nlpt("params", path, "--json")
+    assert code == 0, err

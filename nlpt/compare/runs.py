@@ -57,8 +57,8 @@ def _number(v) -> Optional[float]:
 
 def summary(path: str) -> dict:
     """One run as a flat record (plus `curves` for the plot and `metrics` per split)."""
-    from nlpt.transformer.configs import config_from_dict
     from nlpt.transformer import params as P
+    from nlpt.transformer.config_file import config_from_json
     from nlpt.transformer.taxonomy import classify
 
     cfg_path = os.path.join(path, "config.json")
@@ -69,7 +69,7 @@ def summary(path: str) -> dict:
     model = cfg.get("model") if isinstance(cfg.get("model"), dict) else cfg.get("encoder")
     arch = params = active = kind = None
     if isinstance(model, dict) and "family" in model:
-        mc = config_from_dict(model, where=cfg_path)
+        mc = config_from_json(model, cfg_path)
         count = P.count(mc)
         params, active = count.total, (count.active if count.is_moe else None)
         kind = classify(mc).kind

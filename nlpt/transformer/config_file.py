@@ -50,9 +50,16 @@ def config_from_path(path: str) -> ModelConfig:
 
 
 def config_from_json(data, where: str) -> ModelConfig:
-    """The config of a config.json's content (see the module): an nlpt run's, a bare nlpt dict or Hugging Face's."""
+    """The config of a config.json's content (see the module): an nlpt run's, a bare nlpt dict or Hugging Face's,
+    validated (`validate`: every field of its type, real numbers finite and in range); `NlptError` naming `where`."""
     if isinstance(data, dict) and "format" in data and "model" in data:  # an nlpt run folder's config.json
-        return config_from_dict(data["model"], where)
-    if isinstance(data, dict) and "family" in data:
-        return config_from_dict(data, where)
-    return from_hf_config(data, where)
+        config = config_from_dict(data["model"], where)
+    elif isinstance(data, dict) and "family" in data:
+        config = config_from_dict(data, where)
+    else:
+        config = from_hf_config(data, where)
+    try:
+        validate(config)
+    except NlptError as exc:
+        raise NlptError(f"{where}: {exc}") from None
+    return config

@@ -6,6 +6,7 @@ Pure Python: importing this module must not import numpy, numba or torch.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from nlpt.common.errors import NlptError
@@ -52,6 +53,8 @@ class _Reader:
             return default
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(key, f"must be a number (got {value!r})")
+        if not math.isfinite(value) or value <= 0:  # epsilons, standard deviations, rotary bases
+            raise self.fail(key, f"must be a finite positive number (got {value!r})")
         return float(value)
 
     def expect(self, key: str, allowed: tuple, default: Any = None):
@@ -64,15 +67,21 @@ class _Reader:
 def _hf_rope(r: "_Reader", cfg: dict) -> dict:
     """rope_theta and a linear rope_scaling factor, from the top level (transformers 4) or `rope_parameters`
     (transformers 5 writes the base there); scalings other than linear position interpolation are refused."""
-    params = cfg.get("rope_parameters") if isinstance(cfg.get("rope_parameters"), dict) else {}
-    scaling = cfg.get("rope_scaling") if isinstance(cfg.get("rope_scaling"), dict) else params
+    for key in ("rope_parameters", "rope_scaling"):
+        if cfg.get(key) is not None and not isinstance(cfg.get(key), dict):
+            raise r.fail(key, f"must be an object (got {cfg.get(key)!r})")
+    params = cfg.get("rope_parameters") or {}
+    scaling = cfg.get("rope_scaling") or params
     theta = cfg.get("rope_theta", params.get("rope_theta", 10000.0))
-    if isinstance(theta, bool) or not isinstance(theta, (int, float)) or theta <= 0:
+    if isinstance(theta, bool) or not isinstance(theta, (int, float)) or not math.isfinite(theta) or theta <= 0:
         raise r.fail("rope_theta", f"= {theta!r} is not a positive number")
     kind = scaling.get("rope_type", scaling.get("type", "default")) if scaling else "default"
     if kind not in ("default", "linear"):
         raise r.fail("rope_scaling", f"type {kind!r} is not supported (default or linear position interpolation)")
     factor = scaling.get("factor") if kind == "linear" else None
+    if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float))
+                               or not math.isfinite(factor) or factor <= 0):
+        raise r.fail("rope_scaling", f"factor {factor!r} is not a positive number")
     return {"rope_theta": float(theta), "rope_scaling": float(factor) if factor else None}
 
 

@@ -347,8 +347,8 @@ def training_memory(config: ModelConfig, batch: int, context: int, precision: st
             raise ValueError(f"{name} must be a positive integer (got {value!r})")
     cnt = count(config)
     p = _default_dropout(config) if dropout is None else float(dropout)
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout must be in [0, 1) (got {dropout!r})")
+    if not 0.0 <= p <= 1.0:  # 1 drops everything, as the models' dropout does (a mask is still kept)
+        raise ValueError(f"dropout must be in [0, 1] (got {p!r})")
     s = _Sizes(precision, device)
     B, T = batch, context
     S = None

@@ -7,17 +7,86 @@ Pure Python: importing this module must not import numpy, numba or torch.
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 
 from nlpt.common.errors import NlptError
 from nlpt.transformer.configs import BartConfig, DeepSeekConfig, EncoderConfig, GPTConfig, LlamaConfig, ModelConfig
 
+# The non-linearities the model builders know (nlpt.models.layers.ACTIVATIONS; Llama's gated MLP takes two)
+ACTIVATIONS = ("gelu_tanh", "gelu", "relu", "silu")
+LLAMA_ACTIVATIONS = ("silu", "gelu")
+# The published implementations each family follows (`variant`)
+VARIANTS = {"encoder": ("bert", "roberta", "distilbert", "albert"), "gpt": ("gpt2", "openai-gpt"),
+            "llama": ("llama", "mistral", "qwen2", "mixtral"), "t5": ("t5",), "bart": ("bart",),
+            "deepseek": ("deepseek_v3",)}
+# The real-valued fields: (lowest, whether the lowest itself is excluded, highest or None); every one finite
+FLOAT_RANGES = {
+    "dropout": (0.0, False, 1.0),
+    "layer_norm_eps": (0.0, True, None),
+    "norm_eps": (0.0, True, None),
+    "init_std": (0.0, True, None),
+    "rope_theta": (0.0, True, None),
+    "rope_scaling": (0.0, True, None),
+    "router_aux_loss_coef": (0.0, False, None),
+    "router_jitter": (0.0, False, 0.999),
+}
+TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id")
+
+
+def _kind(hint) -> tuple[type, bool]:
+    """(the field's type, whether it may be None) from its annotation (int, Optional[int], ...)."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return hint, False
+
+
+def _check_values(config: ModelConfig) -> None:
+    """Each field of the type its annotation says, real numbers finite and within their ranges."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        kind, optional = _kind(hints[f.name])
+        if value is None and optional:
+            continue
+        if kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if not ok:
+            what = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(kind, kind.__name__)
+            raise NlptError(f"{f.name} must be {what} (got {value!r})")
+        if kind is float:
+            if not math.isfinite(value):
+                raise NlptError(f"{f.name} must be a finite number (got {value!r})")
+            low, open_low, high = FLOAT_RANGES.get(f.name, (None, False, None))
+            if low is not None and (value < low or (open_low and value == low)):
+                raise NlptError(f"{f.name} must be {'above' if open_low else 'at least'} {low:g} (got {value!r})")
+            if high is not None and value > high:
+                raise NlptError(f"{f.name} must be at most {high:g} (got {value!r})")
+
 
 def validate(config: ModelConfig) -> None:
     """`NlptError` naming the field if a config cannot describe a model."""
+    _check_values(config)
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if isinstance(value, int) and not isinstance(value, bool) and value < 0:
             raise NlptError(f"{f.name} must not be negative (got {value})")
+    variants = VARIANTS.get(config.family, ())
+    if config.variant not in variants:
+        raise NlptError(f"variant must be one of {', '.join(variants)} for the {config.family} family "
+                        f"(got {config.variant!r})")
+    activation = getattr(config, "activation", None)
+    allowed = LLAMA_ACTIVATIONS if isinstance(config, LlamaConfig) else ACTIVATIONS
+    if activation is not None and activation not in allowed:
+        raise NlptError(f"activation {activation!r} is not supported for the {config.family} family "
+                        f"({', '.join(allowed)})")
+    for name in TOKEN_ID_FIELDS:
+        token = getattr(config, name, None)
+        if token is not None and token >= config.vocab_size:
+            raise NlptError(f"{name} {token} is not below vocab_size {config.vocab_size}")
     positive = [n for n in ("vocab_size", "hidden_size", "d_model", "num_layers", "num_heads", "ffn_size")
                 if hasattr(config, n)]
     for n in positive:
