@@ -400,3 +400,51 @@ def test_a_dead_peer_rank_is_named_in_one_line(corpus, char_tok, tmp_path):
     last = err.strip().splitlines()[-1]
     assert last.startswith("nlpt: error: rank 1 went away (") and "rerun the job" in last, err
     assert "Traceback" not in err and "gloo" not in err.lower() and "internal error" not in err, err
+
+
+# --------------------------------------------------------------------------- damaged config.json of a run folder
+
+
+def _edit_config(folder, change) -> None:
+    path = os.path.join(folder, "config.json")
+    with open(path) as fh:
+        config = json.load(fh)
+    with open(path, "w") as fh:
+        json.dump(change(config), fh)
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda c: {**c, "model": "gpt-mini"}, "field 'model' has the wrong type (str)"),
+    (lambda c: {**c, "tokenizer": None}, "field 'tokenizer' has the wrong type (NoneType)"),
+    (lambda c: {k: v for k, v in c.items() if k != "model"}, "field 'model' is missing"),
+])
+def test_a_damaged_pretrain_run_config_is_one_line_for_every_reader(corpus, char_tok, tmp_path, change, problem):
+    """A hand-edited or damaged run config.json: every command that reads the run (sample, export, eval, --init,
+    finetune --model, a rerun into it) names the file and the field, and the rerun leaves the run alone."""
+    run = tmp_path / "run"
+    assert nlpt(*gpt(corpus, char_tok, run, 1, "--quiet"))[0] == 0
+    _edit_config(run, change)
+    before = snapshot(run)
+    where = f"{run}/config.json: {problem}"
+    fails(["pretrain", "sample", run, "-p", "a", "--max-new-tokens", 2], 1, where)
+    fails(["pretrain", "export", run, "-o", tmp_path / "hf"], 1, where)
+    fails(["pretrain", "eval", run, "--data", corpus], 1, where)
+    fails(["pretrain", corpus, "-o", tmp_path / "again", "--init", run, "--max-steps", 1], 1, where)
+    fails(["finetune", "--train", corpus, "--model", run, "-o", tmp_path / "ft"], 1, where)
+    fails(gpt(corpus, char_tok, run, 2, "--resume-with-changes"), 1, where)
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda c: {k: v for k, v in c.items() if k != "encoder"}, "field 'encoder' is missing"),
+    (lambda c: {**c, "labels": "neg,pos"}, "field 'labels' has the wrong type (str)"),
+    (lambda c: {**c, "head": {**c["head"], "outputs": "2"}}, "field 'head.outputs' has the wrong type (str)"),
+])
+def test_a_damaged_finetune_run_config_is_one_line(task, tmp_path, change, problem):
+    done = tmp_path / "done"
+    assert nlpt(*finetune(task, done, "--quiet"))[0] == 0
+    _edit_config(done, change)
+    before = snapshot(done)
+    fails(["finetune", "predict", done, task / "dev.tsv"], 1, f"{done}/config.json: {problem}")
+    fails(finetune(task, done), 1, f"{done}/config.json: {problem}")
+    assert snapshot(done) == before

@@ -22,9 +22,13 @@ def test_new_empty_own_and_foreign_folders(tmp_path):
     assert check_run_folder(str(run), "nlpt-run/1", own=("tokens",)) is None  # a first run stopped early
     with pytest.raises(NlptError, match="not an empty folder or an nlpt run \\(tokens\\)"):
         check_run_folder(str(run), "nlpt-run/1")  # without `own`, its token folder is foreign
-    (run / "config.json").write_text(json.dumps({"format": "nlpt-run/1", "train": {"lr": 0.1}}))
+    saved = {"format": "nlpt-run/1", "model": {"family": "gpt"}, "train": {"lr": 0.1}}
+    (run / "config.json").write_text(json.dumps(saved))
     assert run_kind(str(run)) == "nlpt-run/1" and is_run_dir(str(run)) and not is_run_dir(str(tmp_path / "absent"))
-    assert check_run_folder(str(run), "nlpt-run/1") == {"format": "nlpt-run/1", "train": {"lr": 0.1}}  # its config
+    assert check_run_folder(str(run), "nlpt-run/1") == saved  # its config
+    (run / "config.json").write_text(json.dumps({"format": "nlpt-run/1", "train": {"lr": 0.1}}))
+    with pytest.raises(NlptError, match="config.json: field 'model' is missing"):  # damaged: refused, not continued
+        check_run_folder(str(run), "nlpt-run/1")
     with pytest.raises(NlptError, match="holds an `nlpt pretrain` run"):
         check_run_folder(str(run), "nlpt-finetune/1")
     hf = tmp_path / "hf"

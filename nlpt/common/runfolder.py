@@ -60,12 +60,60 @@ def read_json(path: str, missing: Optional[str] = None, want_object: bool = Fals
     return data
 
 
+# The fields of a run's config.json that the commands reading it rely on, and their JSON types ("a.b": b inside
+# a); a field in OPTIONAL may be absent (older runs), never of another type.
+_OBJECT, _TEXT, _INT, _LIST, _NULL = dict, str, int, list, type(None)
+PRETRAIN_RUN_FIELDS = {"model": _OBJECT, "model.family": _TEXT, "tokenizer": _TEXT, "objective": (_TEXT, _NULL),
+                       "objective_options": _OBJECT, "data": _OBJECT, "train": _OBJECT}
+FINETUNE_RUN_FIELDS = {"task": _OBJECT, "task.columns": _OBJECT, "labels": (_LIST, _NULL), "encoder": _OBJECT,
+                       "encoder.kind": _TEXT, "encoder.max_length": _INT, "head": _OBJECT, "head.type": _TEXT,
+                       "head.outputs": _INT, "head.dropout": (int, float), "train": _OBJECT}
+FINETUNE_ENCODER_FIELDS = {  # by encoder.kind
+    "static": {"encoder.type": _TEXT, "encoder.words": _INT, "encoder.dim": _INT, "encoder.pair": bool,
+               "encoder.filters": _INT, "encoder.kernel_sizes": _LIST, "encoder.tokenizer": _OBJECT},
+    "pretrained": {"encoder.pooling": _TEXT, "model": _OBJECT},
+}
+OPTIONAL = ("tokenizer", "objective", "objective_options", "data", "train")
+
+
+def check_fields(cfg: dict, path: str, fields: dict) -> None:
+    """NlptError naming the file and the field when `cfg` (a run's config.json) lacks one of `fields` or holds a
+    value of another type: a damaged or hand-edited file is one line where it is read, not a crash later."""
+    for key, kinds in fields.items():
+        value = cfg
+        for part in key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                if key in OPTIONAL:
+                    break
+                raise NlptError(f"{path}: field '{key}' is missing (a damaged run folder?)")
+            value = value[part]
+        else:
+            kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise NlptError(f"{path}: field '{key}' has the wrong type ({type(value).__name__})")
+
+
+def check_run_fields(cfg: dict, path: str) -> None:
+    """`check_fields` with the fields of the config's kind of run (pretrain or finetune; others: nothing)."""
+    fmt = str(cfg.get("format", ""))
+    if fmt.startswith("nlpt-run/"):
+        check_fields(cfg, path, PRETRAIN_RUN_FIELDS)
+    elif fmt.startswith("nlpt-finetune/"):
+        check_fields(cfg, path, FINETUNE_RUN_FIELDS)
+        kind = cfg["encoder"]["kind"]
+        if kind not in FINETUNE_ENCODER_FIELDS:
+            raise NlptError(f"{path}: field 'encoder.kind' = {kind!r} is not one of {', '.join(FINETUNE_ENCODER_FIELDS)}")
+        check_fields(cfg, path, FINETUNE_ENCODER_FIELDS[kind])
+
+
 def read_run_config(run_dir: str) -> dict:
-    """A pretrain run folder's config.json; NlptError when the folder holds none or another kind of file."""
+    """A pretrain run folder's config.json, its fields checked; NlptError when the folder holds none, another
+    kind of file or a damaged one."""
     path = os.path.join(run_dir, CONFIG_FILE)
     cfg = read_json(path, missing=f"{run_dir}: not a run folder (no {CONFIG_FILE})")
     if not isinstance(cfg, dict) or cfg.get("format") != RUN_FORMAT:
         raise NlptError(f"{path}: not an nlpt run configuration (format {RUN_FORMAT})")
+    check_run_fields(cfg, path)
     return cfg
 
 
@@ -137,6 +185,7 @@ def check_run_folder(path: str, run_format: str, option: str = "-o", own: Iterab
     config = _config(path)
     fmt = _kind(config)
     if fmt == run_format:
+        check_run_fields(config, os.path.join(path, CONFIG_FILE))  # a damaged one: refused, nothing overwritten
         return config
     if fmt is not None:
         what = next(v for k, v in RUN_KINDS.items() if fmt.startswith(k))

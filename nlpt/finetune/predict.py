@@ -13,7 +13,7 @@ import os
 
 from nlpt.common.errors import NlptError, exception_reason
 from nlpt.common.progress import log
-from nlpt.common.runfolder import CONFIG_FILE, WEIGHTS_FILE, WORDS_FILE, read_json
+from nlpt.common.runfolder import CONFIG_FILE, WEIGHTS_FILE, WORDS_FILE, check_run_fields, read_json
 
 
 def read_run_config(run_dir: str) -> dict:
@@ -22,6 +22,7 @@ def read_run_config(run_dir: str) -> dict:
     config = read_json(os.path.join(run_dir, CONFIG_FILE), missing=f"{run_dir}: not a finetune run folder (no config.json)")
     if not isinstance(config, dict) or not str(config.get("format", "")).startswith("nlpt-finetune/"):
         raise NlptError(f"{run_dir}: not a finetune run folder (config.json is not from `nlpt finetune`)")
+    check_run_fields(config, os.path.join(run_dir, CONFIG_FILE))
     if not os.path.exists(os.path.join(run_dir, WEIGHTS_FILE)):
         raise NlptError(f"{run_dir}: no model.safetensors (the run ended before its first epoch?)")
     return config

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from nlpt.common.errors import NlptError
-from nlpt.common.runfolder import read_json
+from nlpt.common.runfolder import check_run_fields, read_json
 
 HF_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
@@ -23,7 +23,8 @@ def source_kind(path: str) -> str:
     config = read_json(config_path, want_object=True)
     fmt = str(config.get("format", ""))
     if fmt.startswith("nlpt-run/"):
-        _check_family(path, (config.get("model") or {}).get("family"))
+        check_run_fields(config, config_path)
+        _check_family(path, config["model"]["family"])
         return "run"
     if fmt.startswith("nlpt-finetune/"):
         raise NlptError(f"{path}: a finetune run, not a pretrained model (use `nlpt finetune predict {path}`)")
