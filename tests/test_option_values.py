@@ -190,3 +190,34 @@ def test_max_time_must_be_a_finite_positive_duration(tmp_path, value):
     code, _, err = nlpt("pretrain", "train", tmp_path / "c.txt", "-o", tmp_path / "run", "--tokenizer",
                         tmp_path / "tok.json", "--max-time", value)
     assert code == 2 and f"--max-time {value}: not a finite positive duration" in err, err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--lr", "0"], "--lr must be a positive number below 10"),
+    (["--lr", "50"], "--lr must be a positive number below 10"),
+    (["--val-fraction", "1"], "--val-fraction must be between 0 and 1"),
+    (["--schedule", "step"], "--schedule must be one of cosine, linear, constant"),
+    (["--precision", "fp8"], "--precision must be one of fp32, bf16, fp16"),
+    (["--strategy", "zero3"], "--strategy must be one of auto, ddp, fsdp"),
+    (["--cpu-matmul", "mkl"], "--cpu-matmul must be one of auto, torch, numpy"),
+    (["--objective", "clm"], "--objective must be one of causal_lm"),
+    (["--mfu", "0.5"], "--mfu applies to --dry-run only"),
+    (["--dry-run", "--mfu", "2"], "--mfu must be in (0, 1]"),
+    (["--dry-run", "--gpu", "h1000"], "--gpu must be one of"),
+])
+def test_pretrain_values_are_refused_before_any_file_is_read(tmp_path, extra, message):
+    """A value that cannot work is a usage error (exit 2) before the tokenizer or the corpus is looked at: here
+    neither exists, and the message is about the option."""
+    code, out, err = nlpt("pretrain", tmp_path / "absent.txt", "-o", tmp_path / "run", "--tokenizer",
+                          tmp_path / "absent.json", "--max-steps", "2", *extra)
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--seed", "-1"], "'--seed': -1 is out of range"),
+    (["--batch-size", "4", "--global-batch", "6"], "--global-batch 6 is not a multiple of --batch 4"),
+])
+def test_finetune_values_are_refused_before_any_file_is_read(tmp_path, extra, message):
+    code, out, err = nlpt("finetune", "--train", tmp_path / "absent.tsv", "-o", tmp_path / "run", "--dim", "8", *extra)
+    assert code == 2 and err.count("\n") == 1 and message in err, err

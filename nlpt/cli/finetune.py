@@ -115,7 +115,7 @@ def train(
     dropout: Optional[float] = float_option(None, "--dropout", min=0.0, max=0.99, help="Dropout before the head [default: 0.5 for TextCNN, else 0.1].", show_default=False),
     warmup: float = float_option(0.1, "--warmup", min=0.0, max=1.0, help="Share of steps with linear warm-up, then linear decay."),
     patience: int = int_option(2, "--patience", min=1, help="Stop after this many epochs without a better dev score."),
-    seed: int = int_option(0, "--seed", help="Seed for initialisation, shuffling and --dev-split."),
+    seed: int = int_option(0, "--seed", min=0, help="Seed for initialisation, shuffling and --dev-split."),
     device: str = typer.Option("auto", "--device", metavar="TEXT", help="auto, cpu, cuda[:N] or mps."),
     precision: str = typer.Option("fp32", "--precision", metavar="fp32|bf16|fp16", help="Autocast precision on GPU."),
     cpu_matmul: str = typer.Option("auto", "--cpu-matmul", metavar="auto|torch|numpy", help="On CPU, whose BLAS multiplies matrices: torch's, numpy's, or auto (the faster on this machine, timed at start)."),

@@ -85,6 +85,18 @@ def _memory(model, o, context: int, world: int, strategy: str) -> dict:
             "device": doc["device"], "checkpointing": doc["checkpointing"], "breakdown": b, "notes": doc["notes"]}
 
 
+def check_plan_options(gpu: Optional[str], mfu: float, ranks: Optional[int]) -> None:
+    """UsageError for --gpu, --mfu or --ranks values the plan cannot price with."""
+    from nlpt.transformer.hardware import GPUS
+
+    if gpu is not None and gpu not in GPUS:
+        raise UsageError(f"--gpu must be one of {', '.join(GPUS)} (got {gpu!r})")
+    if not 0 < mfu <= 1:
+        raise UsageError(f"--mfu must be in (0, 1] (got {mfu})")
+    if ranks is not None and ranks < 1:
+        raise UsageError(f"--ranks must be at least 1 (got {ranks})")
+
+
 def plan(o, *, gpu: Optional[str] = None, mfu: float = DEFAULT_MFU, ranks: Optional[int] = None) -> dict:
     """The plan of `pretrain(o)`: every resolved setting, token counts, steps, FLOPs, memory and time.
 
@@ -97,16 +109,10 @@ def plan(o, *, gpu: Optional[str] = None, mfu: float = DEFAULT_MFU, ranks: Optio
     from nlpt.engine.options import split_global_batch, steps_of
     from nlpt.engine.run import check_inputs
     from nlpt.transformer.configs import config_fields
-    from nlpt.transformer.hardware import GPUS
     from nlpt.transformer.params import count, flops, training
 
     gpu = gpu or DEFAULT_GPU
-    if gpu not in GPUS:
-        raise UsageError(f"--gpu must be one of {', '.join(GPUS)} (got {gpu!r})")
-    if not 0 < mfu <= 1:
-        raise UsageError(f"--mfu must be in (0, 1] (got {mfu})")
-    if ranks is not None and ranks < 1:
-        raise UsageError(f"--ranks must be at least 1 (got {ranks})")
+    check_plan_options(gpu, mfu, ranks)
     o, objective, context, tokenizer = check_inputs(o)
     model = o.model
     reader = o.reader or ReaderOptions()

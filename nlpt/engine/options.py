@@ -74,30 +74,38 @@ class TrainOptions:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
 
+def check_values(v: dict) -> None:
+    """UsageError for option values that cannot work, from the values alone (`v`: TrainOptions' fields by name,
+    as `nlpt pretrain` parsed them): the command checks them before it reads the tokenizer or the corpus or builds
+    a model, and `validate_options` again for runs started from the library."""
+    if not v["corpus"]:
+        raise UsageError("give the corpus files to pretrain on")
+    if v["max_steps"] is None and v["max_tokens"] is None:
+        raise UsageError("give --max-steps or --max-tokens (the learning-rate schedule needs the length of the run)")
+    for name in ("batch", "max_steps", "max_tokens", "log_every", "global_batch"):
+        if v[name] is not None and v[name] < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {v[name]})")
+    if not 0 < v["lr"] < 10:  # also refuses nan
+        raise UsageError(f"--lr must be a positive number below 10 (got {v['lr']})")
+    if v["precision"] not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)} (got {v['precision']!r})")
+    if v["cpu_matmul"] not in CPU_MATMUL_BACKENDS:
+        raise UsageError(f"--cpu-matmul must be one of {', '.join(CPU_MATMUL_BACKENDS)} (got {v['cpu_matmul']!r})")
+    if v["schedule"] not in SCHEDULES:
+        raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)} (got {v['schedule']!r})")
+    if v["strategy"] not in STRATEGIES:
+        raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)} (got {v['strategy']!r})")
+    if not 0.0 < v["val_fraction"] < 1.0:
+        raise UsageError(f"--val-fraction must be between 0 and 1 (got {v['val_fraction']})")
+    from nlpt.engine.objective import OBJECTIVES
+
+    if v["objective"] is not None and v["objective"] not in OBJECTIVES:
+        raise UsageError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {v['objective']!r}")
+
+
 def validate_options(o: TrainOptions) -> None:
     """UsageError for options that cannot work, before anything is read or written."""
-    if not o.corpus:
-        raise UsageError("give the corpus files to pretrain on")
-    if o.max_steps is None and o.max_tokens is None:
-        raise UsageError("give --max-steps or --max-tokens (the learning-rate schedule needs the length of the run)")
-    for name in ("batch", "max_steps", "max_tokens", "log_every"):
-        v = getattr(o, name)
-        if v is not None and v < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {v})")
-    if o.global_batch is not None and o.global_batch < 1:
-        raise UsageError(f"--global-batch must be at least 1 (got {o.global_batch})")
-    if o.lr <= 0 or not o.lr < 10:
-        raise UsageError(f"--lr must be a positive number below 10 (got {o.lr})")
-    if o.precision not in PRECISIONS:
-        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)} (got {o.precision!r})")
-    if o.cpu_matmul not in CPU_MATMUL_BACKENDS:
-        raise UsageError(f"--cpu-matmul must be one of {', '.join(CPU_MATMUL_BACKENDS)} (got {o.cpu_matmul!r})")
-    if o.schedule not in SCHEDULES:
-        raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)} (got {o.schedule!r})")
-    if o.strategy not in STRATEGIES:
-        raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)} (got {o.strategy!r})")
-    if not 0.0 < o.val_fraction < 1.0:
-        raise UsageError(f"--val-fraction must be between 0 and 1 (got {o.val_fraction})")
+    check_values({f.name: getattr(o, f.name) for f in dataclasses.fields(o)})
     if o.tensorboard is not None:
         from nlpt.engine.tensorboard import check_available
 

@@ -144,6 +144,7 @@ def train_options(v: dict, given: Callable[[str], bool], on_close: Callable[[Cal
     except ValueError as exc:
         raise UsageError(f"--max-tokens: {exc}") from None
     time_limit = parse_duration(v["max_time"]) if v["max_time"] is not None else None
+    check_option_values(v, tokens_limit, given)  # before the tokenizer, the corpus or a model is read or built
     flags = {name: v[name] for name in ARCH_FLAGS}
     tokenizer = TokenizerFile(v["tokenizer"]) if v["tokenizer"] else None  # read once, by the first step needing it
     init_source = None
@@ -193,11 +194,23 @@ def train_options(v: dict, given: Callable[[str], bool], on_close: Callable[[Cal
         cpu_matmul=v["cpu_matmul"], activation_checkpointing=v["activation_checkpointing"],
         reader=ReaderOptions(tokenizer=TokenizerOptions(lower=v["lower"], nfkc=v["nfkc"])), quiet=v["quiet"],
         tensorboard=v["tensorboard"], loaded_tokenizer=tokenizer.loaded if tokenizer is not None else None)
+    return opts
+
+
+def check_option_values(v: dict, tokens_limit: Optional[int], given: Callable[[str], bool]) -> None:
+    """The checks of `nlpt pretrain train`'s values that need no file: each option's value (`engine.options.
+    check_values`), and --gpu, --mfu and --ranks, which apply to --dry-run only."""
+    from nlpt.engine.options import check_values
+
+    check_values({**v, "corpus": v["inputs"], "max_tokens": tokens_limit})
     if not v["dry_run"]:
         for flag, name in DRY_RUN_ONLY:
             if given(name):
                 raise UsageError(f"{flag} applies to --dry-run only")
-    return opts
+    else:
+        from nlpt.engine.dry_run import check_plan_options
+
+        check_plan_options(v["gpu"], v["mfu"], v["ranks"])
 
 
 def train_plan(v: dict):

@@ -121,12 +121,18 @@ class Settings:
             raise UsageError(f"--cpu-matmul must be one of {', '.join(CPU_MATMUL_BACKENDS)} (got {self.cpu_matmul!r})")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise UsageError(f"--device must be auto, cpu, cuda[:N] or mps, not {self.device!r}")
-        for path in (self.train, self.dev, self.test):
+        if self.global_batch is not None and self.global_batch < 1:
+            raise UsageError(f"--global-batch must be at least 1 (got {self.global_batch})")
+        if self.seed < 0:
+            raise UsageError(f"--seed must be at least 0 (got {self.seed})")
+        from nlpt.engine.launch import resolve_launch
+        from nlpt.engine.options import split_global_batch
+
+        split_global_batch(self.batch_size, self.global_batch, resolve_launch(os.environ).world)  # divides, or refused
+        for path in (self.train, self.dev, self.test):  # the files after every option: a bad option is exit 2 first
             if path is not None and not os.path.isfile(path):
                 raise NlptError(f"{path}: no such file")
         out = os.path.abspath(self.output)  # (an input inside it: the command's output plan refuses that)
-        if self.global_batch is not None and self.global_batch < 1:
-            raise UsageError(f"--global-batch must be at least 1 (got {self.global_batch})")
         parent = os.path.dirname(out)
         if not os.path.isdir(parent):
             raise NlptError(f"{self.output}: directory {parent} does not exist")
