@@ -278,3 +278,14 @@ def test_no_numpy_numba_torch_imported():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("value", ["1e19", "1e300", "1e400"])
+def test_token_counts_beyond_a_million_trillion_are_usage_errors(tmp_path, value):
+    """--tokens (params) and --max-tokens (pretrain) share one reader: a count past 1e18 is refused with one line
+    (before, the FLOP and GPU-hour arithmetic overflowed into an internal error)."""
+    code, out, err = nlpt("params", "gpt2", "--tokens", value)
+    assert code == 2 and err.count("\n") == 1 and "is too large (at most 1e18" in err, err
+    code, out, err = nlpt("pretrain", tmp_path / "absent.txt", "-o", tmp_path / "run", "--tokenizer",
+                          tmp_path / "absent.json", "--max-tokens", value, "--dry-run")
+    assert code == 2 and err.count("\n") == 1 and "--max-tokens: tokens" in err and "too large" in err, err

@@ -410,8 +410,11 @@ def flops(c: Count, context: int) -> dict:
             "training_per_token": 3 * (params_term + attn)}
 
 
+MAX_COUNT = 10**18  # a million trillion tokens: far beyond any run, and the FLOP and time arithmetic stays finite
+
+
 def parse_count(text: str, what: str = "tokens") -> int:
-    """'300B', '14.8T', '2.5e12', '1_000M' → int. `ValueError` naming the input otherwise."""
+    """'300B', '14.8T', '2.5e12', '1_000M' → int, at most `MAX_COUNT`. `ValueError` naming the input otherwise."""
     s = str(text).strip().replace("_", "").replace(",", "")
     mult = {"k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12, "p": 10**15}
     factor = 1
@@ -425,6 +428,8 @@ def parse_count(text: str, what: str = "tokens") -> int:
         raise ValueError(f"{what} '{text}' is not a number like 300B, 14.8T or 2e12") from None
     if not value.is_finite() or value <= 0:
         raise ValueError(f"{what} '{text}' must be positive")
+    if value > MAX_COUNT:
+        raise ValueError(f"{what} '{text}' is too large (at most 1e18, a million trillion)")
     return int(value.to_integral_value())
 
 
