@@ -221,3 +221,14 @@ def test_pretrain_values_are_refused_before_any_file_is_read(tmp_path, extra, me
 def test_finetune_values_are_refused_before_any_file_is_read(tmp_path, extra, message):
     code, out, err = nlpt("finetune", "--train", tmp_path / "absent.tsv", "-o", tmp_path / "run", "--dim", "8", *extra)
     assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_a_model_too_large_for_the_machine_is_refused_before_any_work(corpus, char_tok, tmp_path):
+    """--layers or --hidden so large that the weights, gradients and optimizer state alone exceed the machine's
+    memory: a usage error before tokenizing (before, torch's allocator failed after it: an internal error)."""
+    run = tmp_path / "run"
+    code, out, err = nlpt("pretrain", corpus, "-o", run, "--tokenizer", char_tok, "--arch", "gpt-mini", "--layers", 1,
+                          "--hidden", 1 << 20, "--heads", 2, "--max-steps", 2, "--device", "cpu")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "parameters, whose weights, gradients and optimizer state need" in err and "give a smaller --layers" in err
+    assert not run.exists()

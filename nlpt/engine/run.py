@@ -60,6 +60,29 @@ def out_of_memory_message(batch: int, context: int, strategy: str, world: int) -
             f"the optimizer batch through accumulation) or --context, or use --precision bf16{hint}")
 
 
+TRAINING_BYTES_PER_PARAMETER = 16  # fp32 weights and gradients, AdamW's two moments
+
+
+def check_model_fits(config, device: str) -> None:
+    """On CPU, a usage error before any work when the model's weights, gradients and AdamW state alone exceed the
+    machine's memory (`--layers 100000000`): building it would fail deep inside torch, after the tokenizing."""
+    from nlpt.engine.distributed import pick_device
+    from nlpt.transformer.params import count
+
+    if pick_device(device).type != "cpu":
+        return
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - no such figure on this system
+        return
+    total = count(config).total
+    need = TRAINING_BYTES_PER_PARAMETER * total
+    if need > have:
+        raise UsageError(f"the model has {total:,} parameters, whose weights, gradients and optimizer state need "
+                         f"{need / 2**30:,.1f} GiB, more than this machine's {have / 2**30:,.1f} GiB of memory; "
+                         "give a smaller --layers, --hidden, --ffn, --vocab or --context")
+
+
 def check_inputs(o: TrainOptions):
     """(options with the objective's special-token ids in the model config, objective name, context, tokenizer):
     every check of the options, tokenizer and corpus paths a run makes before any work (`--dry-run` too)."""
@@ -103,6 +126,7 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
     from nlpt.transformer.configs import config_fields
 
     o, objective_name, context, tokenizer = check_inputs(o)
+    check_model_fits(o.model, o.device)
     launch = resolve_launch(os.environ)
     global_batch, accum = split_global_batch(o.batch, o.global_batch, launch.world)  # before joining the group
     model_dict = config_fields(o.model)
