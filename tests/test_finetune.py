@@ -269,6 +269,10 @@ def test_errors_are_one_line_and_leave_nothing(task, tmp_path):
     _fails(nlpt(*base, "--vectors", vec, "--dim", "7"), 1, "vec.txt: vectors have dimension 16, but --dim 7 was asked")
     _fails(nlpt(*base, "--vectors", vec, "--model", empty), 2, "give one representation")
     _fails(nlpt(*base, "--vectors", vec, "--encoder", "rnn"), 2, "--encoder 'rnn' must be one of bag, cnn")
+    open_quote = tmp_path / "open-quote.csv"  # before, every later line was merged into the quoted cell
+    open_quote.write_text('sentence,label\ngood w1,pos\n"bad w2,neg\nw3 good,pos\n')
+    _fails(nlpt("finetune", "--train", open_quote, "--vectors", vec, "-o", out), 1,
+           "open-quote.csv:3: a quoted cell opened in this row is never closed")
     strict = tmp_path / "strict.tsv"
     strict.write_text("sentence\tlabel\ngood w1\tpos\n \tneg\nbad w2\tneg\n")
     _fails(nlpt("finetune", "--train", strict, "--dev", dev, "--vectors", vec, "--strict", "-o", out), 1,

@@ -101,6 +101,24 @@ def test_csv_quoting_and_jsonl(tmp_path):
     assert split.texts == ["fine", "poor"] and split.labels == ["1", "0"] and split.lines == [1, 3]
 
 
+def test_malformed_csv_and_nested_jsonl_values_are_not_taken_as_rows(tmp_path):
+    open_quote = write(tmp_path, "q.csv", 'text,label\ngood,1\n"bad,0\nok,1\nfine,0\n')
+    with pytest.raises(NlptError, match=r"q\.csv:3: a quoted cell opened in this row is never closed"):
+        read_split("train", open_quote, None, None)
+    after_quote = write(tmp_path, "a.csv", 'text,label\n"a "b" c",1\n')
+    with pytest.raises(NlptError, match=r"a\.csv:2: bad CSV row"):
+        read_split("train", after_quote, None, None)
+    spanning = write(tmp_path, "s.csv", 'text,label\n"two\nlines",1\nok,0\n')  # a quoted cell may span lines
+    assert read_split("train", spanning, None, None)[0].texts == ["two\nlines", "ok"]
+    nested = write(tmp_path, "n.jsonl", '{"text": "good", "label": ["pos"]}\n{"text": {"a": 1}, "label": "neg"}\n'
+                                         '{"text": "ok", "label": "pos", "meta": [1, 2]}\n')
+    split, _ = read_split("train", nested, None, None)
+    assert split.texts == ["ok"] and split.labels == ["pos"]  # a list in a column the task does not use is fine
+    assert dict(split.skipped) == {"label is a list or object": 1, "text is a list or object": 1}
+    with pytest.raises(NlptError, match=r"n\.jsonl:1: label is a list or object \(--strict\)"):
+        read_split("train", nested, None, None, strict=True)
+
+
 def test_bad_rows_are_skipped_and_counted_or_errors_with_strict(tmp_path):
     text = "sentence\tlabel\ngood\t1\n   \t0\nmissing label\t\nshort row\nbad\t0\n"
     path = write(tmp_path, "t.tsv", text)

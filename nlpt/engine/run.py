@@ -63,13 +63,14 @@ def out_of_memory_message(batch: int, context: int, strategy: str, world: int) -
 TRAINING_BYTES_PER_PARAMETER = 16  # fp32 weights and gradients, AdamW's two moments
 
 
-def check_model_fits(config, device: str) -> None:
+def check_model_fits(config, device: str, strategy: str) -> None:
     """On CPU, a usage error before any work when the model's weights, gradients and AdamW state alone exceed the
-    machine's memory (`--layers 100000000`): building it would fail deep inside torch, after the tokenizing."""
+    machine's memory (`--layers 100000000`): building it would fail deep inside torch, after the tokenizing.
+    Not under `--strategy fsdp`, where each rank holds a shard whose size depends on how many there are."""
     from nlpt.engine.distributed import pick_device
     from nlpt.transformer.params import count
 
-    if pick_device(device).type != "cpu":
+    if strategy == "fsdp" or pick_device(device).type != "cpu":
         return
     try:
         have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -80,7 +81,7 @@ def check_model_fits(config, device: str) -> None:
     if need > have:
         raise UsageError(f"the model has {total:,} parameters, whose weights, gradients and optimizer state need "
                          f"{need / 2**30:,.1f} GiB, more than this machine's {have / 2**30:,.1f} GiB of memory; "
-                         "give a smaller --layers, --hidden, --ffn, --vocab or --context")
+                         "give a smaller --layers, --hidden, --ffn or --vocab")
 
 
 def check_inputs(o: TrainOptions):
@@ -126,7 +127,7 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
     from nlpt.transformer.configs import config_fields
 
     o, objective_name, context, tokenizer = check_inputs(o)
-    check_model_fits(o.model, o.device)
+    check_model_fits(o.model, o.device, o.strategy)
     launch = resolve_launch(os.environ)
     global_batch, accum = split_global_batch(o.batch, o.global_batch, launch.world)  # before joining the group
     model_dict = config_fields(o.model)

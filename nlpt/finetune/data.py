@@ -52,9 +52,16 @@ def _open_text(path: str) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="")
 
 
+class Nested(str):
+    """A JSONL value that is a list or an object, kept as its JSON text: fine in a column the task does not use,
+    a malformed row where the text or the label is expected."""
+
+
 def _cell(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, (list, dict)):
+        return Nested(json.dumps(value, ensure_ascii=False))
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -75,7 +82,10 @@ def read_rows(path: str, fmt: str) -> tuple[list[str], Iterator[tuple[int, dict[
     try:
         if fmt == "jsonl":
             return _jsonl_rows(path, fh)
-        reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE) if fmt == "tsv" else csv.reader(fh)
+        # strict: a quote left open (which would swallow every later line into one cell) or text after a closing
+        # quote is an error, not a silently merged row; quoted cells spanning lines stay allowed
+        reader = (csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE, strict=True) if fmt == "tsv"
+                  else csv.reader(fh, strict=True))
         try:
             header = next(reader)
         except StopIteration:
@@ -90,17 +100,20 @@ def read_rows(path: str, fmt: str) -> tuple[list[str], Iterator[tuple[int, dict[
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
         with fh:
+            start = reader.line_num + 1  # the line the next row starts on
             try:
                 for row in reader:
-                    if not row or (len(row) == 1 and not row[0].strip()):
-                        continue
-                    cells = {name: value for name, value in zip(header, row)}
-                    if len(row) > len(header):
-                        cells[EXTRA_CELLS] = len(row) - len(header)
-                    yield reader.line_num, cells
+                    if row and not (len(row) == 1 and not row[0].strip()):
+                        cells = {name: value for name, value in zip(header, row)}
+                        if len(row) > len(header):
+                            cells[EXTRA_CELLS] = len(row) - len(header)
+                        yield reader.line_num, cells
+                    start = reader.line_num + 1
             except UnicodeDecodeError:
                 raise NlptError(f"{path}:{reader.line_num + 1}: not UTF-8 text") from None
             except csv.Error as exc:
+                if "unexpected end of data" in str(exc):
+                    raise NlptError(f"{path}:{start}: a quoted cell opened in this row is never closed") from None
                 raise NlptError(f"{path}:{reader.line_num}: bad {fmt.upper()} row: {exc}") from None
 
     return header, rows()
@@ -236,6 +249,12 @@ def read_split(name: str, path: str, fmt: str | None, columns: Columns | None, t
             split.notes["with cells beyond the header (ignored)"] += 1
         if columns.text not in row or (columns.pair is not None and columns.pair not in row) or (need_label and columns.label not in row):
             skip(lineno, "missing column")
+            continue
+        nested = next((what for what, column in (("text", columns.text), ("pair text", columns.pair),
+                                                  ("label", columns.label if need_label else None))
+                       if column is not None and isinstance(row.get(column), Nested)), None)
+        if nested:
+            skip(lineno, f"{nested} is a list or object")
             continue
         text_value = row[columns.text].strip()
         pair_value = row[columns.pair].strip() if columns.pair is not None else None
