@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from nlpt.common.errors import NlptError
 from nlpt.models.cpu_matmul import Linear
 from nlpt.models.ops import Unpadded, dropout, gated, gelu_tanh
+from nlpt.transformer.validate import ACTIVATIONS
 
 # ---------------------------------------------------------------------------------------------
 # masks
@@ -172,9 +173,6 @@ class Attention(nn.Module):
 
 # ---------------------------------------------------------------------------------------------
 # feed-forward
-
-
-ACTIVATIONS = ("gelu_tanh", "gelu", "relu", "silu")
 
 
 def activation_fn(name: str):

@@ -27,6 +27,7 @@ from nlpt.models.layers import Attention, GatedMLP, RMSNorm, activation_fn, caus
 from nlpt.models.lm_loss import lm_loss
 from nlpt.models.ops import gated
 from nlpt.transformer.configs import LlamaConfig
+from nlpt.transformer.validate import LLAMA_ACTIVATIONS
 
 
 class MoE(nn.Module):
@@ -143,8 +144,8 @@ def build(config: LlamaConfig) -> Llama:
         raise NlptError(f"--heads {config.num_heads} does not divide --hidden {config.hidden_size}")
     if config.attn_head_dim % 2:
         raise NlptError(f"rotary positions need an even head size (got {config.attn_head_dim})")
-    if config.activation not in ("silu", "gelu"):
-        raise NlptError(f"activation {config.activation!r} is not supported for Llama (silu, gelu)")
+    if config.activation not in LLAMA_ACTIVATIONS:
+        raise NlptError(f"activation {config.activation!r} is not supported for Llama ({', '.join(LLAMA_ACTIVATIONS)})")
     return Llama(config)
 
 

@@ -13,7 +13,7 @@ import typing
 from nlpt.common.errors import NlptError
 from nlpt.transformer.configs import BartConfig, DeepSeekConfig, EncoderConfig, GPTConfig, LlamaConfig, ModelConfig
 
-# The non-linearities the model builders know (nlpt.models.layers.ACTIVATIONS; Llama's gated MLP takes two)
+# The non-linearities the model builders know (`nlpt.models.layers.activation_fn`; Llama's gated MLP takes two)
 ACTIVATIONS = ("gelu_tanh", "gelu", "relu", "silu")
 LLAMA_ACTIVATIONS = ("silu", "gelu")
 # The published implementations each family follows (`variant`)
