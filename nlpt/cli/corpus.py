@@ -21,6 +21,7 @@ from nlpt.cli.options import (
     int_option,
     reader_options,
 )
+from nlpt.common import jsontext
 
 app = App(help="Read, clean, tokenize, count, shard and download text corpora.", no_args_is_help=True)
 
@@ -43,8 +44,6 @@ def stats(
 
     Example: nlpt corpus stats ptb.train.txt --vocab vocab.txt --top 20
     """
-    import json as _json
-
     from nlpt.common.threads import resolve_threads
     from nlpt.corpus.reader import expand_inputs
     from nlpt.vocab.stats import corpus_stats, format_stats
@@ -60,7 +59,7 @@ def stats(
     note_compiling("vocab", quiet)  # the counting kernels of `nlpt vocab`
     result = corpus_stats(paths, opts, resolve_threads(threads), top, vocab, quiet)
     if json:
-        print(_json.dumps(result, indent=2, ensure_ascii=False))
+        print(jsontext.dumps(result, indent=2, ensure_ascii=False))
     else:
         print(format_stats(result))
 
@@ -108,7 +107,6 @@ def shard(
     The text is copied byte for byte (compressed inputs are decompressed). Example:
     nlpt corpus shard wiki/ -n 8 -o shards/wiki-
     """
-    import json as _json
     import os
 
     from nlpt.common.plan import OutputPlan
@@ -125,7 +123,7 @@ def shard(
     plan.check()
     written = shard_files(paths, n, prefix, gzip_out, force_binary, quiet)
     if json:
-        print(_json.dumps([{"path": p, "bytes": b, "lines": l} for p, b, l in written], indent=2))
+        print(jsontext.dumps([{"path": p, "bytes": b, "lines": l} for p, b, l in written], indent=2))
     elif not quiet:
         import sys
 
@@ -151,14 +149,12 @@ def download(
     files are verified, then renamed into place, so DEST never holds a
     truncated file under its final name. Example: nlpt corpus download text8 -d data/
     """
-    import json as _json
-
     from nlpt.corpus import download as dl
 
     if list_:
         entries = dl.catalogue()
         if json:
-            print(_json.dumps({k: v.as_dict() for k, v in entries.items()}, indent=2))
+            print(jsontext.dumps({k: v.as_dict() for k, v in entries.items()}, indent=2))
         else:
             print(dl.format_catalogue(entries))
         return
@@ -171,7 +167,7 @@ def download(
     OutputPlan().write_folder("--dest", dest).check()  # before any transfer: a file or unwritable folder is refused
     files = dl.fetch(name, dest, url=url, sha256=sha256, force=force, quiet=quiet, keep_archive=keep_archive)
     if json:
-        print(_json.dumps({"name": name, "files": files}, indent=2))
+        print(jsontext.dumps({"name": name, "files": files}, indent=2))
     elif not quiet:
         import sys
 

@@ -9,6 +9,7 @@ import typer
 from nlpt.cli.defaultgroup import DefaultGroup
 from nlpt.cli.options import JSON, QUIET, THREADS, App, choice_option, exit_if_stopped, float_option, int_option
 from nlpt.finetune.choices import ENCODERS, FORMATS, HEADS, POOLINGS
+from nlpt.common import jsontext
 
 
 class _FinetuneGroup(DefaultGroup):
@@ -147,9 +148,7 @@ def train(
         return
     exit_if_stopped(results, quiet)
     if json:
-        import json as json_module
-
-        print(json_module.dumps(results, indent=2))
+        print(jsontext.dumps(results, indent=2))
     else:
         _print_results(results)
 

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from nlpt.cli.options import choice_option, float_option, int_option
+from nlpt.common import jsontext
 
 
 # The choices live with the arithmetic; imported when a value is parsed, not when `--help` is built.
@@ -89,7 +90,6 @@ def params(
     tie: Optional[bool] = typer.Option(None, "--tie/--no-tie", show_default=False, help="Tie the LM head to the token embeddings."),
 ) -> None:
     """Parameter, FLOP and memory arithmetic for Transformer architectures."""
-    import json
     import sys
 
     from nlpt.cli import params_tables
@@ -98,7 +98,7 @@ def params(
     if list_:
         models = report.list_models()
         if json_out:
-            sys.stdout.write(json.dumps(models, indent=2) + "\n")
+            sys.stdout.write(jsontext.dumps(models, indent=2) + "\n")
         else:
             params_tables.render_list(models)
         return
@@ -111,6 +111,6 @@ def params(
                        mfu=mfu, kv_dtype=kv_dtype, precision=precision, ranks=ranks, strategy=strategy,
                        checkpointing=activation_checkpointing)
     if json_out:
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        sys.stdout.write(jsontext.dumps(doc, indent=2) + "\n")
     else:
         params_tables.render(doc)

@@ -8,6 +8,7 @@ import typer
 
 from nlpt.cli import options as o
 from nlpt.cli.defaultgroup import DefaultGroup
+from nlpt.common import jsontext
 
 
 class _PretrainGroup(DefaultGroup):
@@ -120,8 +121,6 @@ def train(
     quiet: bool = o.QUIET,
     json: bool = o.JSON,
 ) -> None:
-    import json as json_mod
-
     from nlpt.engine.recipe import apply_recipe, train_options
 
     v = dict(ctx.params)
@@ -131,7 +130,7 @@ def train(
         from nlpt.engine.dry_run import plan, render
 
         doc = plan(opts, gpu=v["gpu"], mfu=v["mfu"], ranks=v["ranks"])
-        print(json_mod.dumps(doc, indent=2) if v["json"] else "\n".join(render(doc)))
+        print(jsontext.dumps(doc, indent=2) if v["json"] else "\n".join(render(doc)))
         return
     from nlpt.common.progress import log
     from nlpt.engine.export import pretrain_and_export
@@ -142,11 +141,11 @@ def train(
         return
     if summary.get("already_finished"):
         if v["json"]:
-            print(json_mod.dumps(summary, indent=2))
+            print(jsontext.dumps(summary, indent=2))
         return
     o.exit_if_stopped(summary, v["quiet"])
     if v["json"]:
-        print(json_mod.dumps(summary, indent=2))
+        print(jsontext.dumps(summary, indent=2))
     else:
         val = summary.get("val") or {}
         figures = f"; validation loss {val['loss']:.4f} (perplexity {val['ppl']:.2f})" if "loss" in val else ""
@@ -229,9 +228,7 @@ def _print_answers(queries, answer, as_json: bool, record, lines) -> None:
             print(f"  {line}")
         sys.stdout.flush()
     if as_json:
-        import json as json_mod
-
-        print(json_mod.dumps(collected, indent=2))
+        print(jsontext.dumps(collected, indent=2))
 
 
 @app.command("fill-mask")
@@ -340,13 +337,11 @@ def eval_(
 
     Example: nlpt pretrain eval runs/shakespeare --data input.txt --stride 128
     """
-    import json as json_mod
-
     from nlpt.compare.evals import evaluate_source
 
     doc = evaluate_source(source, list(data), context=context, stride=stride, batch_size=batch, device=device)
     if json:
-        print(json_mod.dumps(doc, indent=2))
+        print(jsontext.dumps(doc, indent=2))
         return
     for f in doc["files"] + ([] if len(doc["files"]) == 1 else [dict(doc, path="all files")]):
         ppl = f"{f['ppl']:.3f}" if f["ppl"] is not None else "above e^700"

@@ -9,6 +9,7 @@ import typer
 from nlpt.cli.defaultgroup import DefaultGroup
 from nlpt.cli.options import (CJK, FORCE_BINARY, INPUTS, LOWER, NFKC, QUIET, SPLIT_PUNCT, THREADS, App, int_option,
                               memory_option, reader_options)
+from nlpt.common import jsontext
 
 app = App(
     cls=DefaultGroup,
@@ -113,6 +114,4 @@ def merge(
 
 def _print_summary(summary: dict, as_json: bool) -> None:
     if as_json:
-        import json
-
-        print(json.dumps(summary, indent=2))
+        print(jsontext.dumps(summary, "summary", indent=2))

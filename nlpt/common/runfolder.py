@@ -12,6 +12,7 @@ import json
 import os
 from typing import Iterable, Optional
 
+from nlpt.common import jsontext
 from nlpt.common.errors import NlptError
 
 # The files and folders a run folder holds (the engine's layout: nlpt/engine/__init__.py, nlpt/finetune/train.py)
@@ -122,7 +123,7 @@ def write_json(path: str, data) -> None:
     from nlpt.common.output import atomic_output
 
     with atomic_output(path) as fh:
-        json.dump(data, fh, indent=2)
+        fh.write(jsontext.dumps(data, path, indent=2))
         fh.write("\n")
 
 

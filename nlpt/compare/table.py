@@ -103,16 +103,6 @@ def _non_finite(value: Any, where: str):
             yield from _non_finite(v, f"{where}[{i}]")
 
 
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return value
-
-
 def _grid(table: Table) -> list:
     """Header line + body lines of cell texts, in the table's orientation."""
     cols = table.shown()
@@ -176,7 +166,9 @@ def to_csv(table: Table) -> str:
 
 def to_json(table: Table) -> str:
     """{"comparison": kind, ...meta, "rows": [records], "notes": [...]}: strict JSON (no NaN)."""
-    doc = {"comparison": table.kind, **_finite_or_none(table.meta), "rows": _finite_or_none(table.rows),
+    from nlpt.common.jsontext import finite_or_none
+
+    doc = {"comparison": table.kind, **finite_or_none(table.meta), "rows": finite_or_none(table.rows),
            "notes": table.all_notes()}
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 

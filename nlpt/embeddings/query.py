@@ -70,8 +70,7 @@ def neighbour_lines(model: str, batches: Iterable[list[str]], k: int, as_json: b
                     words_from_stdin: bool = False) -> Iterator[str]:
     """The k nearest vocabulary words of each word by cosine: `word<TAB>neighbour<TAB>cosine` lines, or one
     JSON object per word (`{"word": ..., "neighbours": [[word, cosine], ...]}`, null without a vector)."""
-    import json
-
+    from nlpt.common import jsontext
     from nlpt.common.errors import NlptError
     from nlpt.embeddings import evaluate as ev
 
@@ -87,7 +86,7 @@ def neighbour_lines(model: str, batches: Iterable[list[str]], k: int, as_json: b
                 nb = None
                 unknown.append(w)
             if as_json:
-                out.append(json.dumps({"word": w, "neighbours": None if nb is None else [[n, round(s, 6)] for n, s in nb]},
+                out.append(jsontext.dumps({"word": w, "neighbours": None if nb is None else [[n, round(s, 6)] for n, s in nb]},
                                       ensure_ascii=False) + "\n")
             elif nb is not None:
                 out.extend(f"{w}\t{n}\t{s:.6f}\n" for n, s in nb)

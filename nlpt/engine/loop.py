@@ -26,6 +26,7 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
+from nlpt.common import jsontext
 from nlpt.common.errors import NlptError
 from nlpt.common.runfolder import METRICS_FILE
 from nlpt.engine import checkpoint as ckpt
@@ -106,7 +107,7 @@ class MetricsLog:
         if not self.path:
             return
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
+            fh.write(jsontext.dumps(record, self.path) + "\n")
         if self.events is not None:
             self.events.write(record)
 

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
+from nlpt.common import jsontext
 from nlpt.common.errors import NlptError
 from nlpt.common.output import os_reason
 from nlpt.common.runfolder import CHANGES_FILE, RUN_FORMAT, STATE_FILE
@@ -72,7 +73,7 @@ def record_changes(run_dir: str, step: int, checkpoint: Optional[str], changes: 
              "changes": {c.name: {"then": c.then, "now": c.now} for c in changes}}
     try:
         with open(path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, default=str) + "\n")
+            fh.write(jsontext.dumps(entry, path, default=str) + "\n")
     except OSError as exc:
         raise NlptError(f"{path}: cannot write ({os_reason(exc)})") from None
     return path

@@ -24,6 +24,7 @@ from typing import Optional
 
 import numpy as np
 
+from nlpt.common import jsontext
 from nlpt.common.errors import NlptError, UsageError
 from nlpt.common.output import os_reason
 from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, expand_inputs, iter_text
@@ -252,7 +253,7 @@ def _build(paths, source, tokenizer, key, dtype, vocab_size, out_dir, tmp, meta_
     for name in ("tokens.bin", "lines.bin", "docs.bin"):
         os.replace(os.path.join(tmp, name), os.path.join(out_dir, name))
     with open(os.path.join(tmp, "meta.json"), "w", encoding="utf-8") as fh:
-        json.dump(meta, fh, indent=1)
+        fh.write(jsontext.dumps(meta, meta_path, indent=1))
     os.replace(os.path.join(tmp, "meta.json"), meta_path)
     stats.report(quiet)
     return _open(out_dir, meta, source, reused=False)

@@ -8,9 +8,9 @@ N being the input's line number, so rows skipped for empty text are visible as g
 
 from __future__ import annotations
 
-import json
 import os
 
+from nlpt.common import jsontext
 from nlpt.common.errors import NlptError, exception_reason
 from nlpt.common.progress import log
 from nlpt.common.runfolder import CONFIG_FILE, WEIGHTS_FILE, WORDS_FILE, check_run_fields, read_json
@@ -114,5 +114,5 @@ def run_predict(run_dir: str, input_path: str, output: str, fmt: str | None = No
                 probs = out[i].tolist()
                 best = max(range(len(probs)), key=probs.__getitem__)
                 record = {"line": line, "label": labels[best], "probabilities": {l: round(p, 6) for l, p in zip(labels, probs)}}
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            fh.write(jsontext.dumps(record, "predictions", ensure_ascii=False) + "\n")
     return {"predicted": len(split), "skipped": dict(split.skipped)}

@@ -51,6 +51,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nlpt.common import jsontext
 from nlpt.models import CPU_MATMUL_BACKENDS as BACKENDS
 
 AUTO_MARGIN = 1.1  # numpy must be this much faster for "auto" to take it
@@ -173,7 +174,7 @@ def _write_cache(path: str, data: dict, key: str, speedup: float) -> None:
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
+            fh.write(jsontext.dumps(data, path, indent=1))
         os.replace(tmp, path)
     except OSError:
         try:

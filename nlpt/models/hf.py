@@ -17,9 +17,9 @@ the folder appears complete under its name or not at all.
 
 from __future__ import annotations
 
-import json
 import os
 
+from nlpt.common import jsontext
 from nlpt.common.errors import NlptError, exception_reason
 from nlpt.common.output import atomic_directory
 from nlpt.common.runfolder import require_new_folder
@@ -83,7 +83,7 @@ def export_hf(model, out_dir: str, tokenizer=None) -> dict:
                 for role in ("bos", "eos", "pad"):
                     config[f"{role}_token_id"] = roles[f"{role}_token"][1] if f"{role}_token" in roles else None
         with open(os.path.join(tmp, "config.json"), "w", encoding="utf-8") as fh:
-            json.dump(config, fh, indent=2)
+            fh.write(jsontext.dumps(config, "config.json", indent=2))
         save_file({k: v.float() for k, v in tensors.items()}, os.path.join(tmp, "model.safetensors"),
                   metadata={"format": "pt"})
     return config

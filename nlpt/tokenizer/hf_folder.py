@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 
+from nlpt.common import jsontext
 from nlpt.tokenizer.sentinels import is_sentinel
 from nlpt.tokenizer.specials import ROLE_NAMES, find_token
 
@@ -113,7 +114,8 @@ def write_tokenizer_folder(tokenizer, out_dir: str, family: str, layout: str | N
     if extra:
         config["additional_special_tokens"] = extra
     with open(os.path.join(out_dir, "tokenizer_config.json"), "w", encoding="utf-8") as fh:
-        json.dump(config, fh, indent=2)
+        fh.write(jsontext.dumps(config, "tokenizer_config.json", indent=2))
     with open(os.path.join(out_dir, "special_tokens_map.json"), "w", encoding="utf-8") as fh:
-        json.dump({**names, **({"additional_special_tokens": extra} if extra else {})}, fh, indent=2)
+        fh.write(jsontext.dumps({**names, **({"additional_special_tokens": extra} if extra else {})},
+                                "special_tokens_map.json", indent=2))
     return roles

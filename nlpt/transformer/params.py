@@ -466,6 +466,11 @@ def training(c: Count, tokens: int, context: int, gpu: str, mfu: float) -> dict:
     exact = f["training_per_token"] * tokens
     acc = GPUS[gpu]
     seconds = exact / (acc.peak_tflops * 1e12 * mfu)
+    if not math.isfinite(seconds):
+        from nlpt.common.errors import UsageError
+
+        raise UsageError(f"GPU-hours for {tokens:,} tokens at --mfu {mfu:g} are beyond a float's range: "
+                         "give a larger --mfu or fewer --tokens")
     return {"tokens": tokens, "parameters_used": c.matmul_params, "flops_6nd": six_nd, "flops_with_attention": exact,
             "gpu": gpu, "gpu_peak_tflops": acc.peak_tflops, "gpu_note": acc.note, "mfu": mfu,
             "gpu_hours": seconds / 3600.0}

@@ -14,6 +14,7 @@ import json
 import os
 from dataclasses import asdict
 
+from nlpt.common import jsontext
 from nlpt.common.errors import NlptError
 
 KIND, VERSION = "nlpt-vectors", 1
@@ -59,7 +60,7 @@ def write_sidecar(vectors_path: str, *, command: str, reader_options, vocab_size
         meta.update(_jsonable(extra))
     path = sidecar_path(vectors_path)
     with atomic_output(path) as fh:
-        json.dump(meta, fh, indent=2, sort_keys=False)
+        fh.write(jsontext.dumps(meta, path, indent=2))
         fh.write("\n")
     return path
 

@@ -43,6 +43,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from nlpt.common import jsontext
 from nlpt.common.errors import NlptError
 from nlpt.common.output import atomic_output
 from nlpt.common.progress import Progress
@@ -304,7 +305,7 @@ class CorpusStream:
 def save_checkpoint(path: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """Arrays plus a JSON-able `meta` dict in one .npz, replaced atomically."""
     payload = dict(arrays)
-    payload["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    payload["__meta__"] = np.frombuffer(jsontext.dumps(meta, "checkpoint").encode("utf-8"), dtype=np.uint8)
     with atomic_output(path, "wb") as fh:
         np.savez(fh, **payload)
 
