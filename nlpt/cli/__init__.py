@@ -17,7 +17,15 @@ from typing import Iterable
 import typer
 
 from nlpt import __version__
-from nlpt.common.errors import Interrupted, NlptError, PeerGone, describe_os_error, interrupted_report, signal_exit
+from nlpt.common.errors import (
+    Interrupted,
+    NlptError,
+    PeerGone,
+    describe_os_error,
+    install_stop_handler,
+    interrupted_report,
+    signal_exit,
+)
 
 _DEBUG = False
 
@@ -272,8 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     args, debug_flag = _split_debug(list(sys.argv[1:] if argv is None else argv))
     _DEBUG = debug_flag or os.environ.get("NLPT_DEBUG", "") not in ("", "0")  # `--debug` sets it too (`_root`)
     _COMMAND = next((a for a in args if not a.startswith("-")), None)
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    install_stop_handler(_on_signal)  # SIGINT, SIGTERM, SIGUSR1, SIGHUP: one line, temporary files removed
     _name_stdout(_reopen_closed_streams())
     command = typer.main.get_command(build_app([_COMMAND] if _COMMAND in SUBCOMMANDS else None))
     try:

@@ -7,6 +7,27 @@ the CLI prints it as one line and exits non-zero, never with a traceback
 
 from __future__ import annotations
 
+import signal
+
+# The signals that stop a command cleanly (temporary files removed, checkpoint written where there is one):
+# Ctrl-C, kill/scancel/preemption, Slurm's warning before the time limit (`--signal=USR1@N`), a hang-up.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1", "SIGHUP") if hasattr(signal, name))
+
+
+def install_stop_handler(handler) -> dict:
+    """Make `handler` handle each of `STOP_SIGNALS` that this process does not ignore, and return the previous
+    handlers. An ignored one stays ignored: `nohup` (SIGHUP) and a shell's background job (SIGINT) asked for
+    that, as coreutils respect. Only the main thread may install handlers: elsewhere nothing changes."""
+    import threading
+
+    old: dict = {}
+    if threading.current_thread() is not threading.main_thread():
+        return old
+    for s in STOP_SIGNALS:
+        if signal.getsignal(s) != signal.SIG_IGN:
+            old[s] = signal.signal(s, handler)
+    return old
+
 
 class NlptError(Exception):
     """A failure caused by input, arguments or environment: one line, exit 1."""
@@ -53,8 +74,6 @@ def signal_exit(signum: int) -> int:
 
 
 def signal_name(signum: int) -> str:
-    import signal
-
     return signal.Signals(signum).name
 
 

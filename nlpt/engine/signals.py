@@ -1,4 +1,4 @@
-"""SIGINT, SIGTERM and SIGUSR1 while a stage of a run works: the one stop-signal mechanism of the engine.
+"""SIGINT, SIGTERM, SIGUSR1 and SIGHUP while a stage of a run works: the one stop-signal mechanism of the engine.
 
 Two stages need them handled differently, with the same handlers installed and put back the same way:
 
@@ -8,17 +8,19 @@ Two stages need them handled differently, with the same handlers installed and p
   its temporary folder exists and its removal is certain (`raise_from_now`), so the folder is removed before
   the process ends; a signal that came while the folder was being made is raised then.
 
-Handlers are installed only in the main thread (Python allows no other); elsewhere nothing changes.
+Handlers are installed only in the main thread (Python allows no other), and not for a signal the process
+ignores (`nohup`); see `nlpt.common.errors.install_stop_handler`.
 Torch-free.
 """
 
 from __future__ import annotations
 
 import signal
-import threading
 from typing import Optional
 
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1") if hasattr(signal, name))
+from nlpt.common.errors import STOP_SIGNALS, install_stop_handler
+
+__all__ = ["STOP_SIGNALS", "StopSignals"]
 
 
 class StopSignals:
@@ -47,9 +49,7 @@ class StopSignals:
             self._raise()
 
     def __enter__(self) -> "StopSignals":
-        if threading.current_thread() is threading.main_thread():
-            for s in STOP_SIGNALS:
-                self._old[s] = signal.signal(s, self._handle)
+        self._old = install_stop_handler(self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
