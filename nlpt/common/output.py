@@ -12,6 +12,8 @@ Rules (as coreutils follow them):
 - Write errors (ENOSPC on /dev/full or a full disk, EIO, quota) raise `NlptError("PATH: cannot
   write (reason)")`, exit 1. A reader that went away (EPIPE) stays `BrokenPipeError`, which
   `nlpt.cli.main` turns into the closed-pipe exit (status 141, nothing printed).
+- Temporary names are `.NAME.HOST.PID.XXXX.tmp`: a killed writer (SIGKILL) cannot remove its own, so the next
+  write of the same output removes those whose process is gone from this host.
 - An output that is the same file as an input or as another output is refused before any work
   starts by the command's output plan (`nlpt.common.plan.OutputPlan`), the one place that checks.
 
@@ -141,11 +143,65 @@ def spill_directory(tmp_dir: str | None) -> str:
     return tmp_dir
 
 
-def _make_temp(path: str) -> tuple[int, str]:
-    """A temporary file beside `path` (same filesystem, so the final rename is atomic)."""
-    parent = os.path.dirname(os.path.abspath(path))
+def host_tag() -> str:
+    """This machine's name without dots, for temporary names that say which host's process made them."""
+    import socket
+
+    return socket.gethostname().replace(".", "-")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host (another user's counts)."""
     try:
-        return tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    except (OverflowError, OSError):
+        return True  # not a process id we can judge: leave its files alone
+    return True
+
+
+def _temp_prefix(path: str) -> str:
+    """`.NAME.HOST.PID.`: a temporary file or folder beside `path` names the process that writes it."""
+    return f".{os.path.basename(path)}.{host_tag()}.{os.getpid()}."
+
+
+def remove_dead_temporaries(path: str) -> list[str]:
+    """Remove the temporary files and folders for `path` (`.NAME.HOST.PID.XXXX.tmp`) that a process of this host
+    left when it was killed (SIGKILL, out of memory, a node's crash): its process is gone. Those of live
+    processes and of other hosts stay. Returns the names removed."""
+    parent = os.path.dirname(os.path.abspath(path))
+    start, host = f".{os.path.basename(path)}.", host_tag()
+    removed = []
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return removed
+    for name in names:
+        if not (name.startswith(start) and name.endswith(".tmp")):
+            continue
+        parts = name[len(start):-len(".tmp")].split(".")
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit() or pid_alive(int(parts[1])):
+            continue
+        full = os.path.join(parent, name)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(full)
+        removed.append(name)
+    return removed
+
+
+def _make_temp(path: str) -> tuple[int, str]:
+    """A temporary file beside `path` (same filesystem, so the final rename is atomic); what a killed earlier
+    writer of `path` left there is removed first."""
+    parent = os.path.dirname(os.path.abspath(path))
+    remove_dead_temporaries(path)
+    try:
+        return tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=parent)
     except OSError as exc:
         raise NlptError(f"{path}: cannot create a file in {parent} ({os_reason(exc)})") from None
 
@@ -252,8 +308,9 @@ def atomic_directory(path: str) -> Iterator[str]:
     """
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
+    remove_dead_temporaries(path)
     try:
-        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+        tmp = tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=parent)
     except OSError as exc:
         raise NlptError(f"{path}: cannot create a folder in {parent} ({os_reason(exc)})") from None
     try:

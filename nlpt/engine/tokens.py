@@ -26,7 +26,7 @@ import numpy as np
 
 from nlpt.common import jsontext
 from nlpt.common.errors import NlptError, UsageError
-from nlpt.common.output import os_reason
+from nlpt.common.output import host_tag, os_reason, pid_alive
 from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, expand_inputs, iter_text
 from nlpt.tokenizer.files import load_tokenizer, tokenizer_sha256
 from nlpt.tokenizer.inputs import encode_lines
@@ -194,40 +194,26 @@ _TEMP = ".tokens."
 
 def _temporary_prefix() -> str:
     """`.tokens.HOST.PID.`: a later run can tell a dead builder's leftovers from a live one's (shared --token-dir)."""
-    import socket
-
-    return f"{_TEMP}{socket.gethostname().replace('.', '-')}.{os.getpid()}."
+    return f"{_TEMP}{host_tag()}.{os.getpid()}."
 
 
 def remove_stale_temporaries(out_dir: str) -> list[str]:
     """Remove temporary token folders whose builder on this host is gone (killed, or its machine rebooted before a
     folder without a process id); folders of live builders and of other hosts stay. Returns what was removed."""
-    import socket
-
-    host = socket.gethostname().replace(".", "-")
+    host = host_tag()
     removed = []
     for name in os.listdir(out_dir):
         if not name.startswith(_TEMP) or not os.path.isdir(os.path.join(out_dir, name)):
             continue
         parts = name[len(_TEMP):].split(".")
         if len(parts) >= 3 and parts[1].isdigit():
-            if parts[0] != host or _alive(int(parts[1])):
+            if parts[0] != host or pid_alive(int(parts[1])):
                 continue
         elif time.time() - os.path.getmtime(os.path.join(out_dir, name)) < 3600:
             continue  # an older layout's name without a process id: only once it is clearly abandoned
         shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
         removed.append(name)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
 
 
 def _build(paths, source, tokenizer, key, dtype, vocab_size, out_dir, tmp, meta_path, val_fraction, opts,
