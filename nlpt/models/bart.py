@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nlpt.common.errors import NlptError
 from nlpt.models import checkpointing
 from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.models.hf import linear_pairs, load_pairs, or_default, pairs_state_dict
@@ -103,6 +104,8 @@ def build(config: BartConfig) -> Bart:
 # Hugging Face mapping (BartForConditionalGeneration)
 
 def hf_config(config: BartConfig) -> dict:
+    if not config.tie_embeddings:  # nlpt builds BART with the LM head tied to the token embeddings only
+        raise NlptError("BART with an LM head of its own (tie_word_embeddings false) is not supported")
     eos = or_default(config.eos_token_id, 2)
     return {
         "architectures": ["BartForConditionalGeneration"], "model_type": "bart", "vocab_size": config.vocab_size,

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from nlpt.models import checkpointing, position_offset
 from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.models.hf import linear_pairs, load_pairs, or_default, pairs_state_dict
-from nlpt.models.layers import Attention, normal_init, padding_mask
+from nlpt.models.layers import Attention, activation_fn, normal_init, padding_mask
 from nlpt.transformer.configs import EncoderConfig
 
 
@@ -42,10 +41,11 @@ class Block(nn.Module):
         self.fc_out = Linear(config.ffn_size, H)
         self.ln_ffn = nn.LayerNorm(H, eps=eps)
         self.drop = nn.Dropout(p)
+        self.act = activation_fn(config.activation)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         x = self.ln_attn(x + self.drop(self.attn(x, mask)))
-        return self.ln_ffn(x + self.drop(self.fc_out(F.gelu(self.fc_in(x)))))
+        return self.ln_ffn(x + self.drop(self.fc_out(self.act(self.fc_in(x)))))
 
 
 class Encoder(nn.Module):
@@ -96,6 +96,7 @@ class BertForPretraining(nn.Module):
         self.encoder = Encoder(config)
         self.mlm_dense = Linear(H, E)
         self.mlm_ln = nn.LayerNorm(E, eps=config.layer_norm_eps)
+        self.act = activation_fn(config.activation)
         self.mlm_bias = nn.Parameter(torch.zeros(config.vocab_size))
         self.sentence_head = Linear(H, 2) if config.sentence_head else None
         if self.sentence_head is None and self.encoder.pooler is not None:
@@ -108,7 +109,7 @@ class BertForPretraining(nn.Module):
 
     def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Vocabulary logits for the given hidden vectors [..., H] → [..., V]."""
-        h = self.mlm_ln(F.gelu(self.mlm_dense(hidden)))
+        h = self.mlm_ln(self.act(self.mlm_dense(hidden)))
         return linear(h, self.encoder.tok_emb.weight, self.mlm_bias)
 
     def sentence_logits(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -167,7 +168,8 @@ def hf_config(config: EncoderConfig) -> dict:
     out = {
         "architectures": [_hf_class(config)], "model_type": layout, "vocab_size": config.vocab_size,
         "hidden_size": config.hidden_size, "num_hidden_layers": config.num_layers,
-        "num_attention_heads": config.num_heads, "intermediate_size": config.ffn_size, "hidden_act": "gelu",
+        "num_attention_heads": config.num_heads, "intermediate_size": config.ffn_size,
+        "hidden_act": {"gelu_tanh": "gelu_new"}.get(config.activation, config.activation),
         "hidden_dropout_prob": config.dropout, "attention_probs_dropout_prob": config.dropout,
         "max_position_embeddings": config.max_positions, "type_vocab_size": config.type_vocab_size,
         "initializer_range": 0.02, "layer_norm_eps": config.layer_norm_eps, "position_embedding_type": "absolute",

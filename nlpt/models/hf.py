@@ -57,6 +57,17 @@ def load_pairs(pairs, tensors: dict) -> None:
             param.copy_(tensors[name])
 
 
+def require_finite(tensors: dict, what: str) -> None:
+    """NlptError naming the first tensor holding NaN or infinity (a diverged run's weights are never written or
+    read as a model)."""
+    import torch
+
+    for name, value in tensors.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise NlptError(f"{what}: tensor {name} holds {bad} NaN or infinite value(s) (a run that diverged?)")
+
+
 # ---------------------------------------------------------------------------------------------
 # export
 
@@ -69,6 +80,7 @@ def export_hf(model, out_dir: str, tokenizer=None) -> dict:
     config = module.hf_config(model.config)
     tensors = module.hf_state_dict(model)
     out_dir = os.path.abspath(out_dir)
+    require_finite(tensors, f"{out_dir}: not exported: the model's weights")
     require_new_folder(out_dir, "--export-hf")
     parent = os.path.dirname(out_dir)
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
@@ -111,6 +123,10 @@ def load_hf(path: str, config=None):
     from nlpt.transformer.config_file import config_from_path
 
     config = config or config_from_path(path)
+    try:  # a layout nlpt's model cannot hold is refused before anything is built (the export would refuse it too)
+        family_module(config.family).hf_config(config)
+    except NlptError as exc:
+        raise NlptError(f"{path}: cannot import this {config.family} model: {exc}") from None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # heads the folder lacks get the same initialisation every time
         model = build(config)
@@ -141,6 +157,7 @@ def load_hf_weights(model, path: str) -> list:
     for key, value in found.items():
         if key in expected and tuple(value.shape) != tuple(expected[key].shape):
             raise NlptError(f"{path}: tensor {key} has shape {tuple(value.shape)}, the config says {tuple(expected[key].shape)}")
+    require_finite({k: v for k, v in found.items() if k in expected}, f"{path}: cannot import the weights")
     merged = {**expected, **{k: v for k, v in found.items() if k in expected}}
     try:
         module.load_hf_state_dict(model, {k: v.float() for k, v in merged.items()})

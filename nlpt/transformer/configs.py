@@ -42,6 +42,7 @@ class EncoderConfig:
     variant: str = "bert"  # bert | roberta | distilbert | albert
     layer_norm_eps: float = 1e-12
     # builder settings (no effect on counts)
+    activation: str = "gelu"  # feed-forward and MLM head: "gelu" = exact erf GELU (BERT), "gelu_tanh" (ALBERT's gelu_new)
     dropout: float = 0.0  # on embeddings, attention weights and residual branches (BERT: 0.1)
     pad_token_id: Optional[int] = None
 

@@ -19,6 +19,12 @@ HF_MODEL_TYPES = ("bert", "roberta", "distilbert", "albert", "openai-gpt", "gpt2
 
 _REQUIRED = object()
 
+# transformers' activation names (ACT2FN) nlpt computes alike -> nlpt's name; any other is refused on import
+HF_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "relu": "relu",
+                  "silu": "silu", "swish": "silu"}
+# OpenAI GPT's own table: its "gelu" is the tanh approximation
+OPENAI_GPT_ACTIVATIONS = {"gelu": "gelu_tanh", "relu": "relu", "silu": "silu", "swish": "silu"}
+
 
 class _Reader:
     def __init__(self, cfg: dict, where: str):
@@ -56,6 +62,16 @@ class _Reader:
         if not math.isfinite(value) or value <= 0:  # epsilons, standard deviations, rotary bases
             raise self.fail(key, f"must be a finite positive number (got {value!r})")
         return float(value)
+
+    def activation(self, key: str, default: str, names: dict = HF_ACTIVATIONS, allowed: tuple = ()) -> str:
+        """nlpt's name of the non-linearity the field names; a name nlpt does not compute alike (or not among
+        `allowed` nlpt names, when given) is refused rather than read as another."""
+        value = self.cfg.get(key, default)
+        mine = names.get(value) if isinstance(value, str) else None
+        if mine is None or (allowed and mine not in allowed):
+            ok = [k for k, v in names.items() if not allowed or v in allowed]
+            raise self.fail(key, f"= {value!r} is not supported (supported: {', '.join(map(repr, ok))})")
+        return mine
 
     def expect(self, key: str, allowed: tuple, default: Any = None):
         value = self.cfg.get(key, default)
@@ -101,7 +117,8 @@ def from_hf_config(cfg: dict, where: str = "config.json") -> ModelConfig:
         kw = dict(vocab_size=r.int("vocab_size"), hidden_size=r.int("hidden_size"), num_layers=r.int("num_hidden_layers"),
                   num_heads=r.int("num_attention_heads"), ffn_size=r.int("intermediate_size"),
                   max_positions=r.int("max_position_embeddings"), type_vocab_size=r.int("type_vocab_size", 2, minimum=0),
-                  layer_norm_eps=r.float("layer_norm_eps", 1e-12))
+                  layer_norm_eps=r.float("layer_norm_eps", 1e-12),
+                  activation=r.activation("hidden_act", "gelu_new" if mt == "albert" else "gelu"))
         masked_lm = any(str(a).endswith("ForMaskedLM") for a in cfg.get("architectures") or [])  # no sentence head
         if mt == "roberta":  # positions start after the padding id (None = RoBERTa's 1)
             pad = r.int("pad_token_id", 1, minimum=0)
@@ -116,17 +133,24 @@ def from_hf_config(cfg: dict, where: str = "config.json") -> ModelConfig:
         return EncoderConfig(vocab_size=r.int("vocab_size"), hidden_size=r.int("dim"), num_layers=r.int("n_layers"),
                              num_heads=r.int("n_heads"), ffn_size=r.int("hidden_dim"),
                              max_positions=r.int("max_position_embeddings"), type_vocab_size=0, pooler=False,
-                             sentence_head=None, variant="distilbert")
+                             sentence_head=None, variant="distilbert", activation=r.activation("activation", "gelu"))
     if mt in ("gpt2", "openai-gpt"):
         h = r.int("n_embd")
         inner = r.int("n_inner", None) if mt == "gpt2" else None
+        if mt == "gpt2":  # attention scaled by 1/sqrt(head size), as nlpt's, and by nothing else
+            r.expect("scale_attn_weights", (True,), True)
+            r.expect("scale_attn_by_inverse_layer_idx", (False,), False)
+        act = (r.activation("activation_function", "gelu_new") if mt == "gpt2"
+               else r.activation("afn", "gelu", OPENAI_GPT_ACTIVATIONS))
         return GPTConfig(vocab_size=r.int("vocab_size"), hidden_size=h, num_layers=r.int("n_layer"),
                          num_heads=r.int("n_head"), ffn_size=inner or 4 * h, max_positions=r.int("n_positions"),
                          norm="pre" if mt == "gpt2" else "post", tie_embeddings=r.bool("tie_word_embeddings", True),
-                         variant=mt, layer_norm_eps=r.float("layer_norm_epsilon", 1e-5),
+                         variant=mt, layer_norm_eps=r.float("layer_norm_epsilon", 1e-5), activation=act,
                          init_std=r.float("initializer_range", 0.02))
     if mt == "t5":
         proj = r.expect("feed_forward_proj", ("relu", "gated-gelu", "gated-relu", "gelu", "gated-silu"), "relu")
+        if r.float("layer_norm_epsilon", 1e-6) != 1e-6:  # nlpt's T5 norms use T5's 1e-6
+            raise r.fail("layer_norm_epsilon", f"= {cfg['layer_norm_epsilon']!r} is not supported (supported: 1e-06)")
         layers = r.int("num_layers")
         return T5Config(vocab_size=r.int("vocab_size"), d_model=r.int("d_model"), d_kv=r.int("d_kv"),
                         num_heads=r.int("num_heads"), ffn_size=r.int("d_ff"), num_layers=layers,
@@ -141,10 +165,17 @@ def from_hf_config(cfg: dict, where: str = "config.json") -> ModelConfig:
                         max_positions=r.int("n_positions", 512))
     if mt == "bart":
         r.expect("add_final_layer_norm", (False,), False)
+        r.expect("normalize_before", (False,), False)
+        r.expect("scale_embedding", (False,), False)  # nlpt's BART adds embeddings unscaled, as bart-base/large
+        r.activation("activation_function", "gelu", allowed=("gelu",))
+        heads = r.int("encoder_attention_heads")
+        if r.int("decoder_attention_heads", heads) != heads:
+            raise r.fail("decoder_attention_heads", f"= {cfg['decoder_attention_heads']!r} is not supported (nlpt's "
+                                                    f"BART has encoder_attention_heads {heads} in both stacks)")
         ffn = r.int("encoder_ffn_dim")
         dec_ffn = r.int("decoder_ffn_dim")
         return BartConfig(vocab_size=r.int("vocab_size"), d_model=r.int("d_model"), num_layers=r.int("encoder_layers"),
-                          num_decoder_layers=r.int("decoder_layers"), num_heads=r.int("encoder_attention_heads"),
+                          num_decoder_layers=r.int("decoder_layers"), num_heads=heads,
                           ffn_size=ffn, decoder_ffn_size=None if dec_ffn == ffn else dec_ffn,
                           max_positions=r.int("max_position_embeddings"),
                           tie_embeddings=r.bool("tie_word_embeddings", True))
@@ -161,6 +192,7 @@ def from_hf_config(cfg: dict, where: str = "config.json") -> ModelConfig:
                   max_positions=r.int("max_position_embeddings"), head_dim=head_dim,
                   tie_embeddings=r.bool("tie_word_embeddings", False), **_hf_rope(r, cfg),
                   norm_eps=r.float("rms_norm_eps", 1e-6 if mt == "qwen2" else 1e-5), variant=mt,
+                  activation=r.activation("hidden_act", "silu", allowed=("silu", "gelu")),
                   init_std=r.float("initializer_range", 0.02))
         if kw["num_heads"] % kw["num_kv_heads"]:
             raise r.fail("num_key_value_heads", f"= {kw['num_kv_heads']} does not divide num_attention_heads {heads}")

@@ -33,7 +33,8 @@ def _roberta(h, layers, heads, ffn):
 
 
 def _albert(h, layers, heads, ffn):
-    return _bert(30000, h, layers, heads, ffn, embedding_size=128, shared_layers=True, sentence_head="sop", variant="albert")
+    return _bert(30000, h, layers, heads, ffn, embedding_size=128, shared_layers=True, sentence_head="sop", variant="albert",
+                 activation="gelu_tanh")  # ALBERT's gelu_new
 
 
 def _gpt3(h, layers, heads):
