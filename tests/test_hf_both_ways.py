@@ -162,6 +162,23 @@ def test_autotokenizer_and_model_on_raw_text_equal_nlpt(family, exported):
                 torch.testing.assert_close(mine[0], ref[i], atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("family", ENCODERS + DECODERS + ("t5", "bart"))
+def test_config_names_the_tokenizers_special_ids(family, exported):
+    """config.json's bos/eos/pad ids are the exported tokenizer's tokens of those roles (transformers fills in its
+    class defaults for ids a config leaves out: RoBERTa's 0 and 2 for <s> and </s>)."""
+    _, out = exported(family)
+    config = transformers.AutoConfig.from_pretrained(out)
+    hf_tok = transformers.AutoTokenizer.from_pretrained(out)
+    checked = 0
+    for role in ("bos", "eos", "pad"):
+        token = getattr(hf_tok, f"{role}_token")
+        named = getattr(config, f"{role}_token_id", None)
+        if token is not None and named is not None:
+            assert named == hf_tok.convert_tokens_to_ids(token), (role, named, token)
+            checked += 1
+    assert checked >= (2 if family in ("roberta", "t5", "bart") + DECODERS else 1)
+
+
 @pytest.mark.parametrize("family", ENCODERS)
 def test_fill_mask_pipeline_equals_nlpt_fill_mask(family, exported):
     run, out = exported(family)

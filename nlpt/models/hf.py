@@ -94,6 +94,10 @@ def export_hf(model, out_dir: str, tokenizer=None) -> dict:
             if model.config.family in ("gpt", "llama"):  # generation stops at, and pads with, the tokenizer's tokens
                 for role in ("bos", "eos", "pad"):
                     config[f"{role}_token_id"] = roles[f"{role}_token"][1] if f"{role}_token" in roles else None
+            elif model.config.family == "encoder":  # RoBERTa's <s> and </s> where they are, not the class defaults
+                for role in ("bos", "eos"):
+                    if f"{role}_token" in roles:
+                        config[f"{role}_token_id"] = roles[f"{role}_token"][1]
         with open(os.path.join(tmp, "config.json"), "w", encoding="utf-8") as fh:
             fh.write(jsontext.dumps(config, "config.json", indent=2))
         save_file({k: v.float() for k, v in tensors.items()}, os.path.join(tmp, "model.safetensors"),
