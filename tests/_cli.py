@@ -132,6 +132,18 @@ def _streams(stdin: _Kept, out: _Kept, err: _Kept):
         sys.stdin, sys.stdout, sys.stderr = saved
 
 
+def perturbed(model, scale: float, vectors_only: bool = False):
+    """`model` with N(0, scale) noise added to its parameters (only the 1-D ones with `vectors_only`: norms and
+    biases), so that a wrongly mapped norm or bias shows in the logits of a fresh model; returns the model."""
+    import torch
+
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 1 or not vectors_only:
+                p.add_(torch.randn_like(p) * scale)
+    return model
+
+
 def require_gloo(fsdp: bool = False) -> None:
     """Skip visibly unless this torch runs gloo process groups (and FSDP2's `fully_shard` when `fsdp`)."""
     import torch.distributed as dist

@@ -23,7 +23,7 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 pytest.importorskip("tokenizers")
 
-from _cli import nlpt  # noqa: E402
+from _cli import nlpt, perturbed  # noqa: E402
 
 COMMON = ["--batch", 8, "--eval-every", 0, "--eval-batches", 4, "--log-every", 1, "--threads", 1, "--dropout", 0,
           "--quiet", "--cpu-matmul", "torch"]
@@ -279,11 +279,7 @@ def hf_source(files, tmp_path_factory):
         if name not in made:
             cls, config, tok = _hf_models()[name]
             torch.manual_seed(0)
-            model = cls(config).eval()
-            with torch.no_grad():  # non-trivial norms and biases, so a wrong mapping shows
-                for p in model.parameters():
-                    if p.dim() == 1:
-                        p.add_(torch.randn_like(p) * 0.1)
+            model = perturbed(cls(config).eval(), 0.1, vectors_only=True)
             path = tmp_path_factory.mktemp(name) / "hf"
             model.save_pretrained(str(path))
             shutil.copyfile(files[tok], path / "tokenizer.json")

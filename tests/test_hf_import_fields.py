@@ -17,7 +17,7 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 pytest.importorskip("tokenizers")
 
-from _cli import nlpt  # noqa: E402
+from _cli import nlpt, perturbed  # noqa: E402
 
 V = 301  # not a multiple of 8
 SMALL = dict(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, intermediate_size=64, vocab_size=V,
@@ -29,10 +29,7 @@ BART = dict(encoder_layers=1, decoder_layers=1, d_model=32, encoder_attention_he
 def _save(tmp_path, cls, config, name="hf", tokenizer=None):
     """A transformers model saved with perturbed weights (so norms and biases matter), and a tokenizer.json."""
     torch.manual_seed(0)
-    model = cls(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
+    model = perturbed(cls(config).eval(), 0.05)
     path = tmp_path / name
     model.save_pretrained(str(path))
     if tokenizer:

@@ -9,6 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from _cli import perturbed  # noqa: E402
 from nlpt.models import build  # noqa: E402
 from nlpt.transformer.configs import BartConfig, EncoderConfig, T5Config  # noqa: E402
 from nlpt.transformer.registry import resolve  # noqa: E402
@@ -72,10 +73,7 @@ def _hf_roundtrip(name, tmp_path):
     from nlpt.models.hf import export_hf
 
     torch.manual_seed(1)
-    model = build(TINY[name]).eval()
-    with torch.no_grad():  # make every parameter (LayerNorm weights, biases too) non-trivial
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
+    model = perturbed(build(TINY[name]).eval(), 0.05)  # every parameter (LayerNorm weights, biases too) non-trivial
     out = tmp_path / name
     export_hf(model, str(out))
     cls = {"bert": "BertForPreTraining", "t5": "T5ForConditionalGeneration", "t5-gated": "T5ForConditionalGeneration",
@@ -109,10 +107,7 @@ def test_albert_roberta_and_mlm_only_exports_match_transformers(name, tmp_path):
 
     config, cls = ENCODER_EXPORTS[name]
     torch.manual_seed(1)
-    model = build(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
+    model = perturbed(build(config).eval(), 0.05)
     out = tmp_path / name
     assert export_hf(model, str(out))["architectures"] == [cls]
     hf = getattr(transformers, cls).from_pretrained(str(out)).eval()
@@ -167,10 +162,7 @@ def test_untied_t5_export_matches_transformers(gated, tmp_path):
 
     config = dataclasses.replace(TINY["t5-gated" if gated else "t5"], tie_embeddings=False)
     torch.manual_seed(1)
-    model = build(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
+    model = perturbed(build(config).eval(), 0.05)
     out = tmp_path / "t5"
     export_hf(model, str(out))
     hf = transformers.T5ForConditionalGeneration.from_pretrained(str(out)).eval()

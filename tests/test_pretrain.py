@@ -17,7 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from _cli import ROOT, needs_synthetic, nlpt  # noqa: E402
+from _cli import ROOT, needs_synthetic, nlpt, perturbed  # noqa: E402
 
 from nlpt.models import build  # noqa: E402
 from nlpt.transformer.configs import GPTConfig, LlamaConfig  # noqa: E402
@@ -85,11 +85,7 @@ def test_export_loads_in_transformers_with_equal_logits(family, tmp_path):
     from nlpt.models.hf import export_hf
 
     torch.manual_seed(0)
-    model = build(TINY[family]).eval()
-    with torch.no_grad():  # non-trivial norms and biases, so a wrong mapping shows
-        for name, p in model.named_parameters():
-            if p.dim() == 1:
-                p.add_(torch.randn_like(p) * 0.1)
+    model = perturbed(build(TINY[family]).eval(), 0.1, vectors_only=True)  # a wrong norm or bias mapping shows
     config = export_hf(model, str(tmp_path / "hf"))
     hf = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / "hf")).eval()
     assert type(hf).__name__ == config["architectures"][0] == {"gpt": "GPT2LMHeadModel", "llama": "LlamaForCausalLM",
