@@ -1,5 +1,5 @@
 """Text edge cases of the one corpus reader: a UTF-8 byte-order mark, a final line without a newline,
-and a sub-folder of an input folder that cannot be read."""
+a token longer than a block, and a sub-folder of an input folder that cannot be read."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 
 from _cli import nlpt
 from nlpt.common.errors import NlptError
-from nlpt.corpus.reader import expand_inputs
+from nlpt.corpus.reader import (ReaderOptions, ReadStats, expand_inputs, iter_blocks, iter_token_chunks, plan_shards,
+                                unterminated_line)
 
 BOM = b"\xef\xbb\xbf"
 
@@ -59,6 +60,45 @@ def test_vocab_counts_the_final_line_of_every_file(tmp_path):
     code, out, err = nlpt("vocab", tmp_path / "a.txt", tmp_path / "b.txt", "-o", tmp_path / "v.txt", "--json")
     assert code == 0, err
     assert json.loads(out)["lines"] == 4
+
+
+def _read_shards(path, n, chunk_bytes):
+    stats, tokens = ReadStats(), []
+    for shard in plan_shards([str(path)], n):
+        for chunk in iter_token_chunks(shard, ReaderOptions(chunk_bytes=chunk_bytes), stats):
+            tokens.extend(chunk)
+    lines = 0
+    for shard in plan_shards([str(path)], n):
+        for source in shard:
+            block = b""
+            for block in iter_blocks(source, chunk_bytes):
+                lines += block.count(b"\n")
+            lines += unterminated_line(source, block)
+    return tokens, lines, stats
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_a_token_longer_than_a_block_is_one_token_for_any_number_of_ranges(tmp_path, n):
+    path = tmp_path / "long.txt"
+    text = "a b\n" + "x" * 900 + " c\n" + "é" * 700 + "\nd " + "y" * 1500  # the last line: no newline
+    path.write_text(text, encoding="utf-8")
+    tokens, lines, stats = _read_shards(path, n, chunk_bytes=128)
+    assert tokens == text.split()
+    assert lines == 4 and stats.total_invalid == 0
+
+
+def test_a_final_token_longer_than_a_block_is_counted_once_at_any_threads(tmp_path):
+    """The threads' byte ranges cut the file in the middle of its final token (3 MB, no newline after it): the
+    range that reads it whole counts its line, and it stays one token whatever the --threads."""
+    path = tmp_path / "tail.txt"
+    path.write_bytes(b"a b\n" * 10 + b"y" * (3 << 20))
+    results = []
+    for threads in ("1", "2"):
+        code, out, err = nlpt("corpus", "stats", path, "--json", "-q", "--threads", threads)
+        assert code == 0, err
+        s = json.loads(out)
+        results.append((s["lines"], s["tokens"], s["types"]))
+    assert results == [(11, 21, 3), (11, 21, 3)]
 
 
 def test_an_unreadable_sub_folder_is_an_error(tmp_path, monkeypatch):

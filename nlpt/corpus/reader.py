@@ -4,7 +4,9 @@ Inputs are files, globs, directories (recursive) and `-` for stdin, each
 optionally gzip/bzip2/xz-compressed (detected from magic bytes). Text is read
 in blocks of `chunk_bytes`, always cut at an ASCII whitespace byte, so memory
 stays bounded whatever the line length (text8 is one 100 MB line) and no token
-or UTF-8 sequence is ever split between blocks. A "sentence" is a line, cut
+or UTF-8 sequence is ever split between blocks: a token longer than a block is
+held until its end and yielded whole, as a byte range holds the whole token
+that straddles its end, so the tokens are the same for any number of ranges. A "sentence" is a line, cut
 into pieces of at most `max_sentence` tokens.
 
 Plain files can be split into byte ranges (`plan_shards`) so that N workers
@@ -192,8 +194,9 @@ def as_sources(paths: Iterable[str]) -> list[Source]:
 # -- reading blocks of bytes ----------------------------------------------------
 
 
-def _cut_point(block: bytes) -> int:
-    """Index just past the last safe cut in `block` (newline, else whitespace, else UTF-8 boundary)."""
+def _cut_point(block: bytes, split_tokens: bool = False) -> int:
+    """Index just past the last safe cut in `block` (newline, else whitespace); 0 when `block` is inside one
+    token, unless `split_tokens` (byte copies), which cut it at the last UTF-8 boundary instead."""
     i = block.rfind(b"\n")
     if i >= 0:
         return i + 1
@@ -203,7 +206,9 @@ def _cut_point(block: bytes) -> int:
             i = j
     if i >= 0:
         return i + 1
-    # One token longer than a block: cut it, but never inside a UTF-8 sequence.
+    if not split_tokens:
+        return 0
+    # One token longer than a block, copied as bytes: cut it, but never inside a UTF-8 sequence.
     cut = len(block)
     back = 0
     while cut > 0 and back < 4 and (block[cut - 1] & 0xC0) == 0x80:
@@ -259,12 +264,20 @@ def _rest_of_token(fh: BinaryIO) -> bytes:
 
 def unterminated_line(source: Source, last_block: bytes) -> int:
     """1 when `last_block`, the last one read from `source`, ends the file's final line without a newline
-    (it is a line all the same), else 0: what the readers add to their `lines` count after each source."""
+    (it is a line all the same), else 0: what the readers add to their `lines` count after each source.
+
+    A byte range ends the file when it reaches the file's end, or when the token that straddles its end (which
+    it reads whole) runs to the file's end: the later ranges then hold no token and count nothing."""
     if not last_block or last_block.endswith(b"\n"):
         return 0
     if source.end is not None and source.path != "-":
         try:
-            return int(source.end >= os.path.getsize(source.path))
+            if source.end >= os.path.getsize(source.path):
+                return 1
+            with open(source.path, "rb") as fh:
+                fh.seek(max(0, source.end - 1))
+                before = fh.read(1)
+                return int(bool(before) and before[0] not in _WS_SET and not _skip_to_whitespace(fh))
         except OSError:
             return 0
     return 1
@@ -291,6 +304,7 @@ def iter_blocks(source: Source, chunk_bytes: int = DEFAULT_CHUNK_BYTES, force_bi
             if source.end is not None:
                 remaining = max(0, source.end - pos)
         carry = b""
+        held: list[bytes] = []  # the pieces of a token longer than a block, yielded whole at its end
         at_start = not source.start and not exact
         while True:
             want = chunk_bytes if remaining is None else min(chunk_bytes, remaining)
@@ -313,12 +327,21 @@ def iter_blocks(source: Source, chunk_bytes: int = DEFAULT_CHUNK_BYTES, force_bi
                 data = data.replace(b"\x00", b" ")
             block = carry + data if carry else data
             if at_end:
+                if held:
+                    block = b"".join(held) + block
                 if block:
                     yield block
                 return
-            cut = _cut_point(block)
+            cut = _cut_point(block, split_tokens=exact)
+            if cut == 0:  # inside one token: hold it (joined once, at its end, not copied block after block)
+                held.append(block)
+                carry = b""
+                continue
             carry = block[cut:]
-            if cut:
+            if held:
+                yield b"".join(held) + block[:cut]
+                held = []
+            else:
                 yield block[:cut]
     finally:
         if fh is not sys.stdin.buffer:
