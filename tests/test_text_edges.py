@@ -101,6 +101,27 @@ def test_a_final_token_longer_than_a_block_is_counted_once_at_any_threads(tmp_pa
     assert results == [(11, 21, 3), (11, 21, 3)]
 
 
+def test_a_linked_folder_is_read_once_and_a_link_loop_ends(tmp_path):
+    corpus, outside = tmp_path / "corpus", tmp_path / "outside"
+    (corpus / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (corpus / "a.txt").write_text("a b\n")
+    (outside / "c.txt").write_text("c d e\n")
+    (corpus / "linked").symlink_to(outside, target_is_directory=True)
+    (corpus / "sub" / "loop").symlink_to(corpus, target_is_directory=True)
+    assert expand_inputs([str(corpus)]) == [str(corpus / "a.txt"), str(corpus / "linked" / "c.txt")]
+    code, out, err = nlpt("corpus", "stats", corpus, "--json", "-q")
+    assert code == 0, err
+    assert json.loads(out)["tokens"] == 5
+
+
+def test_a_broken_link_in_a_folder_is_named_as_missing(tmp_path):
+    (tmp_path / "a.txt").write_text("a b\n")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    with pytest.raises(NlptError, match=r"gone.txt: no such file or directory \(a broken symbolic link\)"):
+        expand_inputs([str(tmp_path)])
+
+
 def test_an_unreadable_sub_folder_is_an_error(tmp_path, monkeypatch):
     """Root reads any folder, so the refusal is simulated: listing `sub` raises PermissionError."""
     (tmp_path / "a.txt").write_text("a b\n")

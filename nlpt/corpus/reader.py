@@ -112,8 +112,17 @@ def expand_inputs(specs: Iterable[str]) -> list[str]:
             paths.append("-")
         elif os.path.isdir(spec):
             found = []
-            for root, dirs, files in os.walk(spec, onerror=_unreadable_folder):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            # Links to folders are followed as links to files are; a folder already on the way down (a link
+            # loop) is not entered again.
+            seen = {os.path.realpath(spec)}
+            for root, dirs, files in os.walk(spec, onerror=_unreadable_folder, followlinks=True):
+                keep = []
+                for d in sorted(d for d in dirs if not d.startswith(".")):
+                    real = os.path.realpath(os.path.join(root, d))
+                    if real not in seen:
+                        seen.add(real)
+                        keep.append(d)
+                dirs[:] = keep
                 found.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
             if not found:
                 raise NlptError(f"{spec}: directory contains no files")
@@ -128,6 +137,8 @@ def expand_inputs(specs: Iterable[str]) -> list[str]:
         else:
             raise NlptError(f"{spec}: no such file or directory")
     for p in paths:
+        if p != "-" and not os.path.exists(p):
+            raise NlptError(f"{p}: no such file or directory (a broken symbolic link)")
         if p != "-" and not os.access(p, os.R_OK):
             raise NlptError(f"{p}: permission denied")
     if not paths:
