@@ -132,6 +132,18 @@ def test_shard_one_line_gz_and_multiple_files(tmp_path):
     assert tokens == words + ["last", "file"]
 
 
+def test_shard_force_binary_copies_nul_bytes_too(tmp_path):
+    p = tmp_path / "nul.txt"
+    data = b"".join(b"w%d \x00x%d\n" % (i, i) for i in range(2000))
+    p.write_bytes(data)
+    refused = nlpt("corpus", "shard", p, "-n", 2, "-o", tmp_path / "r-", "-q")
+    assert refused.returncode == 1 and "--force-binary" in refused.stderr
+    r = nlpt("corpus", "shard", p, "-n", 2, "-o", tmp_path / "s-", "--force-binary", "--json", "-q")
+    assert r.returncode == 0, r.stderr
+    copied = b"".join(open(i["path"], "rb").read() for i in json.loads(r.stdout))
+    assert copied == data  # the bytes as they are, NULs included
+
+
 def test_shard_stdin_is_a_usage_error():
     r = nlpt("corpus", "shard", "-", "-n", 2, input="a b\n")
     assert r.returncode == 2 and "stdin" in r.stderr

@@ -240,6 +240,40 @@ def test_token_files_lines_documents_and_reuse(tmp_path):
     assert not prepare_tokens([str(path)], str(tmp_path / "tok.json"), str(tmp_path / "tokens"), val_fraction=0.3).reused
 
 
+def test_token_files_interrupted_while_moved_into_place_are_rebuilt_not_reused(tmp_path, monkeypatch):
+    """A crash after the new tokens.bin is in place but before the new meta.json: the earlier meta.json must not
+    survive to describe (and reuse) files of another corpus."""
+    import os as os_module
+
+    from nlpt.engine.tokens import prepare_tokens
+    from nlpt.tokenizer.chars import char_tokenizer
+
+    path, tokens = tmp_path / "c.txt", str(tmp_path / "tokens")
+    first, second = "the first corpus\nof two lines\n", "another text altogether, longer\nand different\n"
+    path.write_text(first + second)
+    tok = char_tokenizer([str(path)], 100)
+    tok.save(str(tmp_path / "tok.json"))
+    path.write_text(first)
+    prepare_tokens([str(path)], str(tmp_path / "tok.json"), tokens, val_fraction=0.3)
+    first_stat = os_module.stat(path)
+    path.write_text(second)
+    real_replace = os_module.replace
+
+    def crash_after_tokens(src, dst):
+        if os_module.path.basename(dst) == "lines.bin":
+            raise OSError("simulated crash")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os_module, "replace", crash_after_tokens)
+    with pytest.raises(OSError, match="simulated crash"):
+        prepare_tokens([str(path)], str(tmp_path / "tok.json"), tokens, val_fraction=0.3)
+    monkeypatch.setattr(os_module, "replace", real_replace)
+    path.write_text(first)  # the first corpus again, as an earlier meta.json described it
+    os_module.utime(path, ns=(first_stat.st_atime_ns, first_stat.st_mtime_ns))
+    data = prepare_tokens([str(path)], str(tmp_path / "tok.json"), tokens, val_fraction=0.3)
+    assert tok.decode(data.train.tokens.tolist() + data.val.tokens.tolist()) == first
+
+
 def test_batches_are_the_same_whatever_the_split_into_ranks(corpus, char_tok, tmp_path):
     from nlpt.engine.tokens import prepare_tokens
     from nlpt.tokenizer.files import load_tokenizer

@@ -299,7 +299,8 @@ def iter_blocks(source: Source, chunk_bytes: int = DEFAULT_CHUNK_BYTES, force_bi
     """Yield the bytes of `source` in blocks that each end at a token boundary.
 
     A UTF-8 byte-order mark at the start of a file becomes three spaces (it is not part of the first word,
-    and byte offsets stay those of the file), unless `exact` (copies such as `corpus shard`).
+    and byte offsets stay those of the file), and NUL bytes (with `force_binary`) become spaces, unless
+    `exact` (copies such as `corpus shard`, which keep every byte).
     """
     path = source.path
     fh = open_binary(path)
@@ -335,7 +336,8 @@ def iter_blocks(source: Source, chunk_bytes: int = DEFAULT_CHUNK_BYTES, force_bi
             if b"\x00" in data:
                 if not force_binary:
                     raise NlptError(f"{path}: looks like a binary file (contains NUL bytes); pass --force-binary to read it anyway")
-                data = data.replace(b"\x00", b" ")
+                if not exact:  # a copy keeps the NULs; readers of text see spaces
+                    data = data.replace(b"\x00", b" ")
             block = carry + data if carry else data
             if at_end:
                 if held:

@@ -236,6 +236,10 @@ def _build(paths, source, tokenizer, key, dtype, vocab_size, out_dir, tmp, meta_
     meta = {"key": key, "dtype": np.dtype(dtype).name, "vocab_size": vocab_size, "newline_id": newline_id(tokenizer),
             **counts, "split_token": split_token, "split_line": split_line, "bytes": stats.bytes,
             "seconds": round(time.perf_counter() - start, 3), "invalid_utf8": stats.total_invalid}
+    # meta.json goes first and comes back last: a crash between the moves leaves no meta.json, so the files are
+    # rebuilt, never an earlier meta.json describing (and reusing) files of another corpus
+    if os.path.lexists(meta_path):
+        os.remove(meta_path)
     for name in ("tokens.bin", "lines.bin", "docs.bin"):
         os.replace(os.path.join(tmp, name), os.path.join(out_dir, name))
     with open(os.path.join(tmp, "meta.json"), "w", encoding="utf-8") as fh:
