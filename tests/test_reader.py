@@ -257,3 +257,39 @@ def test_50mb_single_line_streams_with_bounded_memory(tmp_path):
     assert big < 50_000_000 / 2, f"peak RSS grew by {big / 1e6:.1f} MB while reading a 50 MB line"
     # Bounded: five times the input costs no more memory (it depends on the block size only).
     assert big < growth[10_000_000] + 5_000_000, growth
+
+
+def test_range_begin_is_the_file_offset_the_blocks_count_from(tmp_path):
+    """A byte range that starts inside a token skips it (the previous range reads it); `range_begin` says where
+    reading began, so a resumable reader's position (begin + the sizes of the blocks read) is a file offset."""
+    from nlpt.corpus.reader import Source, iter_blocks, range_begin
+
+    p = tmp_path / "c.txt"
+    data = b"alpha beta\ngamma delta epsilon\nzeta " + b"x" * 300 + b" eta\n"
+    p.write_bytes(data)
+    size = len(data)
+    for start in range(0, size):
+        src = Source(str(p), start, min(size, start + 40))
+        begin = range_begin(src)
+        blocks = b"".join(iter_blocks(src, chunk_bytes=16))
+        if begin is None:  # the token at the start runs to the end of the file
+            assert blocks == b"" and not data[start - 1:].strip().count(b" ")
+            continue
+        assert begin >= start and data[begin:begin + len(blocks)] == blocks, start
+        assert begin == start or data[begin:begin + 1].isspace() or begin == size
+
+
+def test_an_embedding_trainers_resume_positions_are_file_offsets(tmp_path):
+    """The position a trainer checkpoints after each block of its part (`CorpusStream.blocks`) is the file offset
+    up to which it has read, also for a part that begins inside a token: resuming there re-reads nothing."""
+    from nlpt.corpus.reader import ReaderOptions, ReadStats
+    from nlpt.embeddings.training.driver import CorpusStream
+
+    p = tmp_path / "c.txt"
+    data = b"".join(b"word%d " % i + (b"\n" if i % 7 == 0 else b"") for i in range(3000))
+    p.write_bytes(data)
+    stream = CorpusStream([str(p)], ["word1"], ReaderOptions(), 3, block_bytes=64)
+    for part in stream.shards:
+        begin = part[0].start
+        for block, (_, position) in stream.blocks(part, 0, ReadStats()):
+            assert data[position - len(block):position] == block, (begin, position)

@@ -294,6 +294,30 @@ def unterminated_line(source: Source, last_block: bytes) -> int:
     return 1
 
 
+def _begin_range(fh: BinaryIO, source: Source) -> int | None:
+    """Move `fh` to where reading `source` begins: its start, past the token that began in the previous range
+    (that range reads it); None when that token runs to the end of the file (nothing left to read)."""
+    pos = source.start
+    if pos > 0:
+        fh.seek(pos - 1)
+        if fh.read(1)[0] not in _WS_SET and not _skip_to_whitespace(fh):
+            return None
+        pos = fh.tell()
+    return pos
+
+
+def range_begin(source: Source) -> int | None:
+    """The byte offset at which `iter_blocks` begins reading `source` (its blocks' sizes count from there), or None
+    when it reads nothing: what a resumable reader records as its position must start from here."""
+    if not source.start:
+        return 0
+    fh = open_binary(source.path)
+    try:
+        return _begin_range(fh, source)
+    finally:
+        fh.close()
+
+
 def iter_blocks(source: Source, chunk_bytes: int = DEFAULT_CHUNK_BYTES, force_binary: bool = False,
                 exact: bool = False) -> Iterator[bytes]:
     """Yield the bytes of `source` in blocks that each end at a token boundary.
@@ -307,12 +331,9 @@ def iter_blocks(source: Source, chunk_bytes: int = DEFAULT_CHUNK_BYTES, force_bi
     try:
         remaining = None  # bytes left in a byte range; None = read to the end
         if source.start or source.end is not None:
-            pos = source.start
-            if pos > 0:
-                fh.seek(pos - 1)
-                if fh.read(1)[0] not in _WS_SET and not _skip_to_whitespace(fh):
-                    return  # the token that began in the previous range runs to the end
-                pos = fh.tell()
+            pos = _begin_range(fh, source)
+            if pos is None:
+                return  # the token that began in the previous range runs to the end
             if source.end is not None:
                 remaining = max(0, source.end - pos)
         carry = b""

@@ -49,7 +49,7 @@ from nlpt.common.output import atomic_output
 from nlpt.common.progress import Progress
 from nlpt.common.threads import start_all
 from nlpt.corpus.reader import (ReaderOptions, ReadStats, Source, decode, iter_blocks, iter_encoded, plan_shards,
-                                unterminated_line)
+                                range_begin, unterminated_line)
 from nlpt.corpus.tokenize import make_normaliser
 from nlpt.corpus.bytes import is_utf8
 
@@ -281,7 +281,8 @@ class CorpusStream:
         for k in range(first, len(sources)):
             src = sources[k]
             stats.files += 1
-            pos = src.start
+            begin = range_begin(src)  # past a token the previous range reads, so positions are file offsets
+            pos = src.start if begin is None else begin
             raw = b""
             for raw in iter_blocks(src, chunk_bytes, self.opts.force_binary):
                 if stop is not None and stop[0]:
