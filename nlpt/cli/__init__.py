@@ -275,7 +275,8 @@ def _no_such_option(exc) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and map failures to exit codes."""
-    global _DEBUG, _COMMAND
+    global _DEBUG, _COMMAND, _SIGNAL
+    _SIGNAL = None  # this invocation's (the tests run several in one process)
     usage_errors, exits, aborts = _click_exception_types()
     args, debug_flag = _split_debug(list(sys.argv[1:] if argv is None else argv))
     _DEBUG = debug_flag or os.environ.get("NLPT_DEBUG", "") not in ("", "0")  # `--debug` sets it too (`_root`)

@@ -7,6 +7,7 @@ the CLI prints it as one line and exits non-zero, never with a traceback
 
 from __future__ import annotations
 
+import contextlib
 import signal
 
 # The signals that stop a command cleanly (temporary files removed, checkpoint written where there is one):
@@ -55,6 +56,22 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(signum)
         self.signum = signum
         self.note = note
+
+
+@contextlib.contextmanager
+def stop_note(note):
+    """While open, a stop signal that passes (`Interrupted`, or Ctrl-C's bare KeyboardInterrupt) ends the command
+    with `note` in its one line: what exists and how to continue (a checkpoint kept, a finished run's missing
+    export), instead of "no partial output was written". `note` is a string, or a callable that returns one when
+    the signal comes (None: nothing to add); a note a deeper stage gave comes first."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        text = note() if callable(note) else note
+        if not text:
+            raise
+        inner = getattr(exc, "note", None)
+        raise Interrupted(getattr(exc, "signum", signal.SIGINT), f"{inner}; {text}" if inner else text) from None
 
 
 def stop_report(signum: int, step: int, checkpoint: str) -> str:

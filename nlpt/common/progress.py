@@ -85,6 +85,7 @@ class Progress:
         self.done = 0.0
         self.initial = 0.0  # done before this process started (a resumed run): not part of its rate
         self.fields: dict[str, Any] = {}
+        self.stopped_by = 0  # a stop signal ended the job early: the last plain line says so, not "done"
         self._start = time.perf_counter()
         self._last_log = self._start
         self._rich = None
@@ -167,7 +168,11 @@ class Progress:
             parts.append(_fmt_amount(done, self.unit))
         if self.unit:
             parts.append(_fmt_amount(self.rate, f"{self.unit}/s"))
-        if final:
+        if final and self.stopped_by:
+            import signal
+
+            parts.append(f"stopped by {signal.Signals(self.stopped_by).name} after {_fmt_duration(self.elapsed)}")
+        elif final:
             parts.append(f"done in {_fmt_duration(self.elapsed)}")
         elif self.total and 0 < self.done < self.total:
             eta = self.elapsed * (self.total - self.done) / self.done

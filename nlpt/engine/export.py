@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from nlpt.common.errors import stop_note
 from nlpt.common.progress import log
 
 
@@ -34,15 +35,20 @@ def pretrain_and_export(opts, export_dir: Optional[str]) -> Optional[dict]:
     summary = pretrain(opts, before_work=before_work)
     if summary is None or summary.get("rank", 0) != 0:
         return summary
+    # a stop signal during the export: the run is trained and checkpointed, only the folder is missing
+    missing = stop_note(f"the run finished at step {summary['steps']} (checkpoint {summary['checkpoint']}); "
+                        f"{export_dir} was not written; rerun the same command to write it")
     if summary.get("already_finished"):
         from nlpt.engine.resume import finished_note
 
         log(finished_note(opts.run_dir, summary["steps"], summary["checkpoint"], summary["already_finished"]), opts.quiet)
         if export_dir and is_new_folder(export_dir):  # the run ended before its export: write it now
-            export_run(opts.run_dir, export_dir)
+            with missing:
+                export_run(opts.run_dir, export_dir)
             summary["export_hf"] = export_dir
             log(f"{export_dir}: exported (it was missing)", opts.quiet)
     elif export_dir and not summary["stopped_by"]:
-        export_run(opts.run_dir, export_dir)
+        with missing:
+            export_run(opts.run_dir, export_dir)
         summary["export_hf"] = export_dir
     return summary

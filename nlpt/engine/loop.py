@@ -295,7 +295,7 @@ def train_loop(model, bare_model, optimizer, objective, generator: torch.Generat
             all_reduce_max(flag.to(d.device) if d.device.type == "cuda" else flag, d)
             signum = int(flag.item())
             if signum:
-                state.stopped_by = signum
+                state.stopped_by = progress.stopped_by = signum
             finishing = last or out_of_tokens or out_of_time or signum
             due = bool(s.eval_every) and state.step % s.eval_every == 0
             # a final validation, except when a signal asks to exit fast; a scheduled one is kept even then,
@@ -306,6 +306,7 @@ def train_loop(model, bare_model, optimizer, objective, generator: torch.Generat
             if (s.checkpoint_every and state.step % s.checkpoint_every == 0) or finishing:
                 save()
             if finishing:
+                progress.update(state.tokens, step=state.step)  # the last line names the step it ended at
                 break
     log.close()
     state.elapsed_s = elapsed()

@@ -16,7 +16,7 @@ import shutil
 import time
 from typing import Optional
 
-from nlpt.common.errors import NlptError, UsageError
+from nlpt.common.errors import NlptError, UsageError, stop_note
 from nlpt.common.output import os_reason
 from nlpt.common.runfolder import (
     CHECKPOINTS_DIR, CONFIG_FILE, RUN_FORMAT, TOKENIZER_FILE, TOKENS_DIR, read_run_config,
@@ -115,15 +115,8 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
 
     `before_work(finished)`, when given, is called once the run folder's state is known and before anything is
     read or written (the CLI checks its --export-hf folder there: a finished run's export may exist)."""
-    import torch
-
-    from nlpt.common.process import seconds_since_start
     from nlpt.common.progress import log
     from nlpt.engine.launch import resolve_launch
-    from nlpt.engine.loop import train_loop
-    from nlpt.engine.optim import make_optimizer
-    from nlpt.engine.session import open_session
-    from nlpt.models.cpu_matmul import probe_shape
     from nlpt.transformer.configs import config_fields
 
     o, objective_name, context, tokenizer = check_inputs(o)
@@ -138,8 +131,30 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
     if plan.finished:
         return {"run_dir": o.run_dir, "rank": launch.rank, "already_finished": plan.finished, "steps": plan.found.step,
                 "checkpoint": plan.found.path, "stopped_by": None}
-    if plan.found and launch.rank == 0:
-        log(resume.resuming(plan.found), o.quiet)
+    # a stop signal outside the loop (token files, model, restore; the summary) leaves the newest checkpoint as it was
+    newest = {"path": plan.found.path, "step": plan.found.step} if plan.found else {}
+
+    def intact() -> Optional[str]:
+        return f"checkpoint {newest['path']} (step {newest['step']}) intact; rerun the same command to continue" \
+            if newest else None
+
+    with stop_note(intact):
+        if plan.found and launch.rank == 0:
+            log(resume.resuming(plan.found), o.quiet)
+        return _train(o, plan, launch, objective_name, context, tokenizer, global_batch, accum, model_dict,
+                      on_progress, newest)
+
+
+def _train(o: TrainOptions, plan, launch, objective_name, context, tokenizer, global_batch, accum, model_dict,
+           on_progress, newest: dict) -> dict:
+    """`pretrain`'s session: token files, model, restore, the loop; `newest` follows the newest checkpoint."""
+    import torch
+
+    from nlpt.common.process import seconds_since_start
+    from nlpt.engine.loop import train_loop
+    from nlpt.engine.optim import make_optimizer
+    from nlpt.engine.session import open_session
+    from nlpt.models.cpu_matmul import probe_shape
 
     with open_session(o.device, o.precision, o.threads, o.cpu_matmul, probe_shape(o.model, o.batch, context),
                       o.strategy, o.quiet, out_of_memory_message(o.batch, context, o.strategy, launch.world)) as run:
@@ -164,6 +179,8 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
         start = time.perf_counter()
         state = train_loop(model, bare, optimizer, objective, generator, settings, run.d, o.run_dir, state, model_dict,
                            scaler, on_progress)
+        if state.checkpoint:
+            newest.update(path=state.checkpoint, step=state.step)
         summary = {"run_dir": o.run_dir, "rank": run.d.rank, "steps": state.step, "tokens": state.tokens,
                    "seconds": round(time.perf_counter() - start, 3),
                    "elapsed_s": round(state.elapsed_s, 3), "resumed_from": plan.found.path if plan.found else None,

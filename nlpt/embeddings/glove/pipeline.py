@@ -11,8 +11,9 @@ import math
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Optional
 
-from nlpt.common.errors import NlptError, UsageError
+from nlpt.common.errors import NlptError, UsageError, stop_note
 from nlpt.common.output import spill_directory
 
 
@@ -49,12 +50,13 @@ def run_glove(*, inputs, output, fmt, window, symmetric, distance_weighting, min
         which=("main" if model == 1 else "sum") if model is not None else vectors, seed=seed,
         save_state=save_state, resume=resume, threads=threads, quiet=quiet,
     )
-    return _run(**args, ropts=ropts, args=args)
+    return _run(**args, ropts=ropts, args=args, again=bool(checkpoint))
 
 
 def _run(*, inputs, output, fmt, window, symmetric, distance_weighting, min_count, max_vocab, read_vocab, save_vocab,
          save_cooccur, cooccur, memory, tmp_dir, vector_size, iterations, x_max, alpha, eta, grad_clip, which, seed,
-         save_state, resume, threads, quiet, ropts, args: dict) -> GloveJobResult:
+         save_state, resume, threads, quiet, ropts, args: dict, again: bool = False) -> GloveJobResult:
+    """`again`: the same command resumes from `save_state` (--checkpoint), which a stop signal's line says."""
     from nlpt.common.process import peak_rss_mib
     from nlpt.common.progress import Progress, log
     from nlpt.common.threads import resolve_threads
@@ -185,14 +187,23 @@ def _run(*, inputs, output, fmt, window, symmetric, distance_weighting, min_coun
         else:
             state = gl.init_state(V, vector_size, seed, words_hash)
 
+        saved = {"epoch": state.epoch if resume is not None and resume == save_state else None}
+
         def on_epoch(report, st):
             log(f"iter {report.epoch}/{iterations}: cost {report.cost:.6f}  ({report.seconds:.1f}s)", quiet)
             if save_state is not None:
                 gl.save_state(save_state, st, config)
+                saved["epoch"] = report.epoch
+
+        def kept() -> Optional[str]:  # what a stop signal leaves: the state saved after the last whole iteration
+            if saved["epoch"] is None:
+                return None
+            how = "rerun the same command to continue" if again else f"continue with --resume {save_state}"
+            return f"checkpoint {save_state} (after iteration {saved['epoch']}/{iterations}) kept; {how}"
 
         todo = max(0, iterations - state.epoch)
         if todo:
-            with Progress("training", total=todo * n_records, unit="rec", quiet=quiet) as prog:
+            with stop_note(kept), Progress("training", total=todo * n_records, unit="rec", quiet=quiet) as prog:
                 gl.train(records, state, config, progress=prog, on_epoch=on_epoch)
         elif save_state is not None:
             gl.save_state(save_state, state, config)
@@ -207,8 +218,9 @@ def _run(*, inputs, output, fmt, window, symmetric, distance_weighting, min_coun
     words, matrix = vocab.words, gl.output_matrix(state, which)
     if read_vocab is not None:
         words, matrix = _trained_only(state, words, matrix, read_vocab)
-    save_vectors(output, words, matrix, fmt, command="train-glove", reader_options=ropts, args=args,
-                 dim=args.get("vector_size"))
+    with stop_note(kept):  # the vectors are not written, the state of the last iteration is
+        save_vectors(output, words, matrix, fmt, command="train-glove", reader_options=ropts, args=args,
+                     dim=args.get("vector_size"))
     peaks["output"] = peak_rss_mib()
     log(f"wrote {V} vectors of size {vector_size} to {output} "
         f"(counting {result.count_seconds:.1f}s, training {result.train_seconds:.1f}s, {n_records} records)", quiet)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from nlpt.common.errors import NlptError, UsageError
+from nlpt.common.errors import NlptError, UsageError, stop_note
 from nlpt.common.process import trim_heap
 from nlpt.common.progress import log
 from nlpt.corpus.reader import ReaderOptions, ReadStats
@@ -337,15 +337,21 @@ def _train(stream, t_start, opts, config, read_vocab, save_vocab, checkpoint, qu
         exact = positions or config.epoch_all_tokens
         done = shared.done() if exact else int(round(shared.total * epoch / config.epochs))
         saver.save(arrays, stream.word_list(), epoch, positions, done)
-        if positions is not None:
-            log(f"interrupted; training state saved to {checkpoint} (run the same command to resume)", quiet)
+        if positions is not None:  # a stop signal: its one line says so (`stop_note` below)
+            stopped["saved"] = True
+
+    stopped = {"saved": False}
+
+    def kept() -> str | None:
+        return f"training state saved to {checkpoint}; rerun the same command to resume" if stopped["saved"] else None
 
     desc = f"train-{inputs.trainer} " + ("cbow" if config.cbow else "skip-gram")
-    train_seconds = driver.train_epochs(stream, shared, config.epochs, step, desc, quiet, fields,
-                                        start_epoch=start_epoch, positions=positions,
-                                        save=save if saver else None,
-                                        # (a vocabulary file's counts may come from another corpus: no reading on)
-                                        until_total=bool(config.epoch_all_tokens and corpus_tokens))
+    with stop_note(kept):
+        train_seconds = driver.train_epochs(stream, shared, config.epochs, step, desc, quiet, fields,
+                                            start_epoch=start_epoch, positions=positions,
+                                            save=save if saver else None,
+                                            # (a vocabulary file's counts may come from another corpus: no reading on)
+                                            until_total=bool(config.epoch_all_tokens and corpus_tokens))
     if not keep_context:
         model.syn1neg = model.syn1 = syn1neg = syn1 = None
     trim_heap()
