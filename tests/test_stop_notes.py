@@ -113,3 +113,66 @@ def test_glove_stopped_by_a_signal_names_the_checkpoint_it_kept(tmp_path_factory
     assert lines[-1].startswith(f"nlpt: error: interrupted by SIGUSR1; checkpoint {ckpt} (after iteration "), lines
     assert lines[-1].endswith("/1000) kept; rerun the same command to continue"), lines
     assert ckpt.exists() and sorted(os.listdir(d)) == ["state.ckpt"]
+
+
+def _kill_after(monkeypatch, module, name: str, signum=signal.SIGTERM):
+    """Make `module.name` send `signum` to this process right after it returns (its work done)."""
+    real = getattr(module, name)
+
+    def wrapped(*args, **kwargs):
+        out = real(*args, **kwargs)
+        os.kill(os.getpid(), signum)
+        return out
+
+    monkeypatch.setattr(module, name, wrapped)
+
+
+def test_finetune_stopped_after_training_names_its_checkpoint_and_after_its_results_says_they_are_complete(
+        tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    import nlpt.finetune.train as train
+    from tests._finetune_task import write_task
+
+    write_task(tmp_path, 7, {"train": 40, "dev": 20, "test": 20})
+    run = tmp_path / "run"
+    args = ["finetune", "--train", tmp_path / "train.tsv", "--dev", tmp_path / "dev.tsv", "--test",
+            tmp_path / "test.tsv", "--vectors", tmp_path / "vec.txt", "--epochs", 1, "--threads", 1, "-o", run, "-q"]
+    monkeypatch.setattr(train, "write_json", lambda *a: os.kill(os.getpid(), signal.SIGUSR1))
+    r = nlpt(*args)
+    assert r.returncode == 138, r.stderr
+    assert r.stderr.strip() == (f"nlpt: error: interrupted by SIGUSR1; checkpoint {run / 'checkpoints' / 'step-2'} "
+                                f"(step 2) intact; rerun the same command to continue")
+    monkeypatch.undo()
+    _kill_after(monkeypatch, train, "run_finetune")  # results.json written, checkpoints removed
+    r = nlpt(*args)
+    assert r.returncode == 143, r.stderr
+    assert r.stderr.strip() == f"nlpt: error: interrupted by SIGTERM; the run had finished: {run / 'results.json'} is complete"
+    assert not os.path.exists(run / "checkpoints")
+
+    import nlpt.finetune.predict as predict
+
+    _kill_after(monkeypatch, predict, "run_predict")
+    r = nlpt("finetune", "predict", run, tmp_path / "test.tsv", "-o", tmp_path / "p.jsonl")
+    assert r.returncode == 143, r.stderr
+    assert r.stderr.strip() == f"nlpt: error: interrupted by SIGTERM; {tmp_path / 'p.jsonl'} is complete"
+    r = nlpt("finetune", "predict", run, tmp_path / "test.tsv")
+    assert r.returncode == 143, r.stderr
+    assert len(r.stdout.splitlines()) == 20
+    assert r.stderr.strip() == "nlpt: error: interrupted by SIGTERM; 20 prediction lines were written to standard output"
+
+
+@needs_synthetic
+def test_pretrain_export_stopped_once_its_folder_is_written_says_it_is_complete(tmp_path_factory, monkeypatch):
+    import nlpt.engine.export as export
+
+    corpus = synthetic_head(tmp_path_factory, 200)
+    d = tmp_path_factory.mktemp("run")
+    r = nlpt("vocab", "--tokenizer", "char", "--size", 100, "-o", d / "tok.json", corpus, "-q")
+    assert r.returncode == 0, r.stderr
+    r = nlpt("pretrain", corpus, "-o", d / "run", "--tokenizer", d / "tok.json", "--arch", "gpt-mini", "--layers", 1,
+             "--hidden", 32, "--heads", 2, "--context", 16, "--batch", 2, "--max-steps", 1, "--threads", 1, "-q")
+    assert r.returncode == 0, r.stderr
+    _kill_after(monkeypatch, export, "export_run")
+    r = nlpt("pretrain", "export", d / "run", "--export-hf", d / "hf")
+    assert r.returncode == 143, r.stderr
+    assert r.stderr.strip() == f"nlpt: error: interrupted by SIGTERM; {d / 'hf'} is complete"

@@ -143,14 +143,19 @@ def train(
 
     (OutputPlan().read("--train", train_file).read("--dev", dev).read("--test", test).read("--vectors", vectors)
      .read_folder("--model", model).write_folder("--output", output, FINETUNE_WRITES).check())
-    results = run_finetune(settings)
-    if results is None:  # a non-zero rank under torchrun: rank 0 reports
-        return
-    exit_if_stopped(results, quiet)
-    if json:
-        print(jsontext.dumps(results, indent=2))
-    else:
-        _print_results(results)
+    from nlpt.common.errors import stop_note
+    from nlpt.finetune.train import stop_note_for
+
+    # a stop signal outside the training loop (start-up, results.json, the table) says what RUN_DIR holds
+    with stop_note(lambda: stop_note_for(output)):
+        results = run_finetune(settings)
+        if results is None:  # a non-zero rank under torchrun: rank 0 reports
+            return
+        exit_if_stopped(results, quiet)
+        if json:
+            print(jsontext.dumps(results, indent=2))
+        else:
+            _print_results(results)
 
 
 _SHORT = {"accuracy": "acc", "macro_f1": "F1", "roc_auc": "AUC", "pearson": "r", "spearman": "rho"}
@@ -216,6 +221,10 @@ def predict(
     from nlpt.common.plan import OutputPlan
 
     OutputPlan().read_folder("RUN_DIR", run_dir).read("FILE", input_path).write("--output", output).check()
-    from nlpt.finetune.predict import run_predict
+    from nlpt.common.errors import stop_note
+    from nlpt.finetune.predict import Written, run_predict
 
-    run_predict(run_dir, input_path, output, fmt, text_column, pair_column, batch_size, device, strict, quiet, threads)
+    written = Written(output)  # a stop signal's line says what was written (a complete file, lines on stdout)
+    with stop_note(written.note):
+        run_predict(run_dir, input_path, output, fmt, text_column, pair_column, batch_size, device, strict, quiet,
+                    threads, written)

@@ -317,8 +317,16 @@ def export(
 
     (OutputPlan().read_folder("RUN_DIR", run_dir).read_folder("--checkpoint", checkpoint)
      .write_folder("--export-hf", export_hf, replaced=True).check())
-    config = export_run(run_dir, export_hf, checkpoint)
-    log(f"{config['architectures'][0]} written to {export_hf}")
+    import os
+
+    from nlpt.common.errors import stop_note
+
+    def written() -> Optional[str]:  # the folder is renamed into place whole, config.json in it
+        return f"{export_hf} is complete" if os.path.isfile(os.path.join(export_hf, "config.json")) else None
+
+    with stop_note(written):
+        config = export_run(run_dir, export_hf, checkpoint)
+        log(f"{config['architectures'][0]} written to {export_hf}")
 
 
 @app.command("eval")

@@ -71,11 +71,33 @@ def load_classifier(run_dir: str):
     return classifier, config, encode, pad_ids, min_length
 
 
+class Written:
+    """What predictions to `output` exist when a stop signal comes, for its one line (`stop_note(written.note)`):
+    a file is complete once it was renamed into place (a new inode under its name), standard output has the
+    lines written so far."""
+
+    def __init__(self, output: str):
+        self.output, self.lines = output, 0
+        self._before = self._inode()
+
+    def _inode(self):
+        try:
+            return os.stat(self.output).st_ino
+        except OSError:
+            return None
+
+    def note(self) -> str | None:
+        if self.output == "-":
+            return f"{self.lines} prediction lines were written to standard output" if self.lines else None
+        return f"{self.output} is complete" if self._inode() not in (None, self._before) else None
+
+
 def run_predict(run_dir: str, input_path: str, output: str, fmt: str | None = None, text_column: str | None = None,
                 pair_column: str | None = None, batch_size: int = 64, device: str = "auto", strict: bool = False,
-                quiet: bool = False, threads: int | None = None) -> dict:
+                quiet: bool = False, threads: int | None = None, written: Written | None = None) -> dict:
     """Write JSONL predictions for `input_path` (`-`: stdin) to `output` (`-`: stdout); returns a summary.
-    `threads`: torch's intra-op threads (None: SLURM_CPUS_PER_TASK or the CPUs available, as everywhere)."""
+    `threads`: torch's intra-op threads (None: SLURM_CPUS_PER_TASK or the CPUs available, as everywhere);
+    `written` counts the lines written."""
     import torch
 
     from nlpt.common.threads import resolve_threads
@@ -115,4 +137,6 @@ def run_predict(run_dir: str, input_path: str, output: str, fmt: str | None = No
                 best = max(range(len(probs)), key=probs.__getitem__)
                 record = {"line": line, "label": labels[best], "probabilities": {l: round(p, 6) for l, p in zip(labels, probs)}}
             fh.write(jsontext.dumps(record, "predictions", ensure_ascii=False) + "\n")
+            if written is not None:
+                written.lines += 1
     return {"predicted": len(split), "skipped": dict(split.skipped)}

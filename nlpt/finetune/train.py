@@ -443,6 +443,23 @@ def finished_results(s: Settings) -> dict:
     return {**results, "already_finished": True}
 
 
+def stop_note_for(run_dir: str) -> str | None:
+    """What a stop signal outside the training loop leaves in RUN_DIR, for its one line (`stop_note`; the
+    loop's own stop is reported with the checkpoint it saves): a finished run's complete results.json, else the
+    newest checkpoint, which a rerun continues from (or writes the results from); None when there is neither.
+    Read from the folder when the signal comes: results.json and checkpoints are renamed into place whole."""
+    from nlpt.engine.checkpoint import list_checkpoints
+
+    results = os.path.join(run_dir, RESULTS_FILE)
+    if os.path.isfile(results):
+        return f"the run had finished: {results} is complete"
+    kept = list_checkpoints(run_dir)
+    if not kept:
+        return None
+    step, path = kept[-1]
+    return f"checkpoint {path} (step {step}) intact; rerun the same command to continue"
+
+
 def run_finetune(s: Settings) -> dict | None:
     """Train, select on dev, evaluate on test, write RUN_DIR; returns the results (also results.json) on rank 0,
     None on the other ranks. `results["stopped_by"]` names a stop signal (the run can be continued)."""
