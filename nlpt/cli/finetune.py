@@ -151,7 +151,7 @@ def train(
         results = run_finetune(settings)
         if results is None:  # a non-zero rank under torchrun: rank 0 reports
             return
-        exit_if_stopped(results, quiet)
+        exit_if_stopped(results)
         if json:
             print(jsontext.dumps(results, indent=2))
         else:

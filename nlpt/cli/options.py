@@ -232,18 +232,20 @@ def reader_options(
     )
 
 
-def exit_if_stopped(result: dict, quiet: bool) -> None:
+def exit_if_stopped(result: dict, report: bool = True) -> None:
     """The one stop report of the checkpointed commands: when a signal stopped the run (`result["stopped_by"]`),
     print where it stopped and how to continue, and exit 128 + the signal (130 SIGINT, 143 SIGTERM, 138 SIGUSR1).
     The line is printed under `--quiet` too, as errors and the stop lines of every other stage are: a job's log
-    must say why it ended with that status. `quiet` is kept for the callers' symmetry with their other output."""
+    must say why it ended with that status. `report` False: only the exit (a distributed run's other ranks,
+    whose rank 0 reports)."""
     signum = result.get("stopped_by")
     if not signum:
         return
     from nlpt.common.errors import signal_exit, stop_report
     from nlpt.common.progress import log
 
-    log(stop_report(signum, result["steps"], result["checkpoint"]))
+    if report:
+        log(stop_report(signum, result["steps"], result["checkpoint"]))
     raise typer.Exit(signal_exit(signum))
 
 

@@ -137,13 +137,13 @@ def train(
 
     summary = pretrain_and_export(opts, v["export_hf"])
     if summary is None or summary.get("rank", 0) != 0:  # a non-zero rank: rank 0 reports
-        o.exit_if_stopped(summary or {}, True)
+        o.exit_if_stopped(summary or {}, report=False)
         return
     if summary.get("already_finished"):
         if v["json"]:
             print(jsontext.dumps(summary, indent=2))
         return
-    o.exit_if_stopped(summary, v["quiet"])
+    o.exit_if_stopped(summary)
     if v["json"]:
         print(jsontext.dumps(summary, indent=2))
     else:

@@ -43,8 +43,3 @@ def dumps(obj, what: str = "output", **kwargs) -> str:
     for where, value in found:
         warn(f"{what}: {where or 'value'} is {value}, written as null")
     return json.dumps(clean, allow_nan=False, **kwargs)
-
-
-def dump(obj, fh, what: str = "output", **kwargs) -> None:
-    """`json.dump` through `dumps`."""
-    fh.write(dumps(obj, what, **kwargs))

@@ -163,29 +163,39 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _temp_prefix(path: str) -> str:
-    """`.NAME.HOST.PID.`: a temporary file or folder beside `path` names the process that writes it."""
-    return f".{os.path.basename(path)}.{host_tag()}.{os.getpid()}."
+def temp_prefix(start: str) -> str:
+    """`START HOST.PID.`: the beginning of a temporary name that says which process of which host made it."""
+    return f"{start}{host_tag()}.{os.getpid()}."
 
 
-def remove_dead_temporaries(path: str) -> list[str]:
-    """Remove the temporary files and folders for `path` (`.NAME.HOST.PID.XXXX.tmp`) that a process of this host
-    left when it was killed (SIGKILL, out of memory, a node's crash): its process is gone. Those of live
-    processes and of other hosts stay. Returns the names removed."""
-    parent = os.path.dirname(os.path.abspath(path))
-    start, host = f".{os.path.basename(path)}.", host_tag()
+def remove_dead_temporaries(parent: str, start: str, suffix: str = ".tmp", unnamed_after: float | None = None
+                            ) -> list[str]:
+    """Remove the temporary files and folders in `parent` named `START HOST.PID.XXXX SUFFIX` (`temp_prefix`) that a
+    process of this host left when it was killed (SIGKILL, out of memory, a node's crash): its process is gone.
+    Those of live processes and of other hosts stay; a name without host and process id (an older layout) goes
+    only when it has not changed for `unnamed_after` seconds (never without it). Returns the names removed."""
+    import time
+
+    host = host_tag()
     removed = []
     try:
         names = os.listdir(parent)
     except OSError:
         return removed
     for name in names:
-        if not (name.startswith(start) and name.endswith(".tmp")):
-            continue
-        parts = name[len(start):-len(".tmp")].split(".")
-        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit() or pid_alive(int(parts[1])):
+        if not (name.startswith(start) and name.endswith(suffix)):
             continue
         full = os.path.join(parent, name)
+        parts = name[len(start):len(name) - len(suffix)].split(".")
+        if len(parts) == 3 and parts[1].isdigit():
+            if parts[0] != host or pid_alive(int(parts[1])):
+                continue
+        else:
+            try:
+                if unnamed_after is None or time.time() - os.path.getmtime(full) < unnamed_after:
+                    continue
+            except OSError:
+                continue
         if os.path.isdir(full) and not os.path.islink(full):
             shutil.rmtree(full, ignore_errors=True)
         else:
@@ -199,9 +209,9 @@ def _make_temp(path: str) -> tuple[int, str]:
     """A temporary file beside `path` (same filesystem, so the final rename is atomic); what a killed earlier
     writer of `path` left there is removed first."""
     parent = os.path.dirname(os.path.abspath(path))
-    remove_dead_temporaries(path)
+    remove_dead_temporaries(parent, f".{os.path.basename(path)}.")
     try:
-        return tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=parent)
+        return tempfile.mkstemp(prefix=temp_prefix(f".{os.path.basename(path)}."), suffix=".tmp", dir=parent)
     except OSError as exc:
         raise NlptError(f"{path}: cannot create a file in {parent} ({os_reason(exc)})") from None
 
@@ -308,9 +318,9 @@ def atomic_directory(path: str) -> Iterator[str]:
     """
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
-    remove_dead_temporaries(path)
+    remove_dead_temporaries(parent, f".{os.path.basename(path)}.")
     try:
-        tmp = tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=parent)
+        tmp = tempfile.mkdtemp(prefix=temp_prefix(f".{os.path.basename(path)}."), suffix=".tmp", dir=parent)
     except OSError as exc:
         raise NlptError(f"{path}: cannot create a folder in {parent} ({os_reason(exc)})") from None
     try:

@@ -169,9 +169,9 @@ class Progress:
         if self.unit:
             parts.append(_fmt_amount(self.rate, f"{self.unit}/s"))
         if final and self.stopped_by:
-            import signal
+            from nlpt.common.errors import signal_name
 
-            parts.append(f"stopped by {signal.Signals(self.stopped_by).name} after {_fmt_duration(self.elapsed)}")
+            parts.append(f"stopped by {signal_name(self.stopped_by)} after {_fmt_duration(self.elapsed)}")
         elif final:
             parts.append(f"done in {_fmt_duration(self.elapsed)}")
         elif self.total and 0 < self.done < self.total:

@@ -88,19 +88,12 @@ class Table:
         return [c for c in self.columns if not (c.optional and all(r.get(c.key) is None for r in self.rows))]
 
     def all_notes(self) -> list:
+        from nlpt.common.jsontext import finite_or_none
+
+        found: list = []
+        finite_or_none(self.rows, found, "rows")
         return list(self.notes) + [f"{where} is not finite ({value}); shown empty in CSV and null in JSON"
-                                   for where, value in _non_finite(self.rows, "rows")]
-
-
-def _non_finite(value: Any, where: str):
-    if isinstance(value, float) and not math.isfinite(value):
-        yield where, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _non_finite(v, f"{where}.{k}")
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            yield from _non_finite(v, f"{where}[{i}]")
+                                   for where, value in found]
 
 
 def _grid(table: Table) -> list:

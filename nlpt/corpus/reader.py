@@ -6,8 +6,8 @@ in blocks of `chunk_bytes`, always cut at an ASCII whitespace byte, so memory
 stays bounded whatever the line length (text8 is one 100 MB line) and no token
 or UTF-8 sequence is ever split between blocks: a token longer than a block is
 held until its end and yielded whole, as a byte range holds the whole token
-that straddles its end, so the tokens are the same for any number of ranges. A "sentence" is a line, cut
-into pieces of at most `max_sentence` tokens.
+that straddles its end, so the tokens are the same for any number of ranges.
+A "sentence" is a line, cut into pieces of at most `max_sentence` tokens.
 
 Plain files can be split into byte ranges (`plan_shards`) so that N workers
 read N disjoint parts of the same files; a token belongs to the range that
@@ -285,10 +285,7 @@ def unterminated_line(source: Source, last_block: bytes) -> int:
         try:
             if source.end >= os.path.getsize(source.path):
                 return 1
-            with open(source.path, "rb") as fh:
-                fh.seek(max(0, source.end - 1))
-                before = fh.read(1)
-                return int(bool(before) and before[0] not in _WS_SET and not _skip_to_whitespace(fh))
+            return int(range_begin(Source(source.path, source.end)) is None)  # the next range reads nothing
         except OSError:
             return 0
     return 1

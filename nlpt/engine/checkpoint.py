@@ -156,6 +156,17 @@ def list_checkpoints(run_dir: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
+def intact_note(run_dir: str) -> Optional[str]:
+    """What a stop signal outside the training loop leaves of a run, for its one line (`stop_note`): the newest
+    complete checkpoint, which a rerun continues from; None when there is none. Read from the folder when the
+    signal comes: checkpoints are renamed into place whole."""
+    kept = list_checkpoints(run_dir)
+    if not kept:
+        return None
+    step, path = kept[-1]
+    return f"checkpoint {path} (step {step}) intact; rerun the same command to continue"
+
+
 def latest(run_dir: str) -> Optional[str]:
     """The newest complete checkpoint folder of a run, or None."""
     found = list_checkpoints(run_dir)

@@ -132,22 +132,18 @@ def pretrain(o: TrainOptions, on_progress=None, before_work=None) -> dict:
         return {"run_dir": o.run_dir, "rank": launch.rank, "already_finished": plan.finished, "steps": plan.found.step,
                 "checkpoint": plan.found.path, "stopped_by": None}
     # a stop signal outside the loop (token files, model, restore; the summary) leaves the newest checkpoint as it was
-    newest = {"path": plan.found.path, "step": plan.found.step} if plan.found else {}
+    from nlpt.engine.checkpoint import intact_note
 
-    def intact() -> Optional[str]:
-        return f"checkpoint {newest['path']} (step {newest['step']}) intact; rerun the same command to continue" \
-            if newest else None
-
-    with stop_note(intact):
+    with stop_note(lambda: intact_note(o.run_dir)):
         if plan.found and launch.rank == 0:
             log(resume.resuming(plan.found), o.quiet)
         return _train(o, plan, launch, objective_name, context, tokenizer, global_batch, accum, model_dict,
-                      on_progress, newest)
+                      on_progress)
 
 
 def _train(o: TrainOptions, plan, launch, objective_name, context, tokenizer, global_batch, accum, model_dict,
-           on_progress, newest: dict) -> dict:
-    """`pretrain`'s session: token files, model, restore, the loop; `newest` follows the newest checkpoint."""
+           on_progress) -> dict:
+    """`pretrain`'s session: token files, model, restore, the loop."""
     import torch
 
     from nlpt.common.process import seconds_since_start
@@ -179,8 +175,6 @@ def _train(o: TrainOptions, plan, launch, objective_name, context, tokenizer, gl
         start = time.perf_counter()
         state = train_loop(model, bare, optimizer, objective, generator, settings, run.d, o.run_dir, state, model_dict,
                            scaler, on_progress)
-        if state.checkpoint:
-            newest.update(path=state.checkpoint, step=state.step)
         summary = {"run_dir": o.run_dir, "rank": run.d.rank, "steps": state.step, "tokens": state.tokens,
                    "seconds": round(time.perf_counter() - start, 3),
                    "elapsed_s": round(state.elapsed_s, 3), "resumed_from": plan.found.path if plan.found else None,

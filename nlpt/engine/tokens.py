@@ -26,7 +26,7 @@ import numpy as np
 
 from nlpt.common import jsontext
 from nlpt.common.errors import NlptError, UsageError
-from nlpt.common.output import host_tag, os_reason, pid_alive
+from nlpt.common.output import os_reason, remove_dead_temporaries, temp_prefix
 from nlpt.corpus.reader import ReaderOptions, ReadStats, as_sources, expand_inputs, iter_text
 from nlpt.tokenizer.files import load_tokenizer, tokenizer_sha256
 from nlpt.tokenizer.inputs import encode_lines
@@ -176,8 +176,10 @@ def prepare_tokens(inputs: list[str], tokenizer_path: str, out_dir: str, val_fra
     with StopSignals() as stop:
         try:
             os.makedirs(out_dir, exist_ok=True)
-            remove_stale_temporaries(out_dir)
-            tmp = tempfile.mkdtemp(prefix=_temporary_prefix(), dir=out_dir)
+            # a dead builder's leftovers go (a shared --token-dir: a live one's stay), an older layout's unnamed
+            # ones once clearly abandoned
+            remove_dead_temporaries(out_dir, _TEMP, suffix="", unnamed_after=3600)
+            tmp = tempfile.mkdtemp(prefix=temp_prefix(_TEMP), dir=out_dir)
         except OSError as exc:
             raise NlptError(f"{out_dir}: cannot create the token folder ({os_reason(exc)})") from None
         try:
@@ -189,31 +191,7 @@ def prepare_tokens(inputs: list[str], tokenizer_path: str, out_dir: str, val_fra
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-_TEMP = ".tokens."
-
-
-def _temporary_prefix() -> str:
-    """`.tokens.HOST.PID.`: a later run can tell a dead builder's leftovers from a live one's (shared --token-dir)."""
-    return f"{_TEMP}{host_tag()}.{os.getpid()}."
-
-
-def remove_stale_temporaries(out_dir: str) -> list[str]:
-    """Remove temporary token folders whose builder on this host is gone (killed, or its machine rebooted before a
-    folder without a process id); folders of live builders and of other hosts stay. Returns what was removed."""
-    host = host_tag()
-    removed = []
-    for name in os.listdir(out_dir):
-        if not name.startswith(_TEMP) or not os.path.isdir(os.path.join(out_dir, name)):
-            continue
-        parts = name[len(_TEMP):].split(".")
-        if len(parts) >= 3 and parts[1].isdigit():
-            if parts[0] != host or pid_alive(int(parts[1])):
-                continue
-        elif time.time() - os.path.getmtime(os.path.join(out_dir, name)) < 3600:
-            continue  # an older layout's name without a process id: only once it is clearly abandoned
-        shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
-        removed.append(name)
-    return removed
+_TEMP = ".tokens."  # temporary token folders: `.tokens.HOST.PID.XXXX` (`nlpt.common.output.temp_prefix`)
 
 
 def _build(paths, source, tokenizer, key, dtype, vocab_size, out_dir, tmp, meta_path, val_fraction, opts,

@@ -448,16 +448,12 @@ def stop_note_for(run_dir: str) -> str | None:
     loop's own stop is reported with the checkpoint it saves): a finished run's complete results.json, else the
     newest checkpoint, which a rerun continues from (or writes the results from); None when there is neither.
     Read from the folder when the signal comes: results.json and checkpoints are renamed into place whole."""
-    from nlpt.engine.checkpoint import list_checkpoints
+    from nlpt.engine.checkpoint import intact_note
 
     results = os.path.join(run_dir, RESULTS_FILE)
     if os.path.isfile(results):
         return f"the run had finished: {results} is complete"
-    kept = list_checkpoints(run_dir)
-    if not kept:
-        return None
-    step, path = kept[-1]
-    return f"checkpoint {path} (step {step}) intact; rerun the same command to continue"
+    return intact_note(run_dir)
 
 
 def run_finetune(s: Settings) -> dict | None:

@@ -27,6 +27,7 @@ from nlpt.models.cpu_matmul import Linear, linear
 from nlpt.models.hf import linear_pairs, load_pairs, or_default, pairs_state_dict
 from nlpt.models.layers import Attention, activation_fn, normal_init, padding_mask
 from nlpt.transformer.configs import EncoderConfig
+from nlpt.transformer.hf_config import hf_activation
 
 
 class Block(nn.Module):
@@ -169,7 +170,7 @@ def hf_config(config: EncoderConfig) -> dict:
         "architectures": [_hf_class(config)], "model_type": layout, "vocab_size": config.vocab_size,
         "hidden_size": config.hidden_size, "num_hidden_layers": config.num_layers,
         "num_attention_heads": config.num_heads, "intermediate_size": config.ffn_size,
-        "hidden_act": {"gelu_tanh": "gelu_new"}.get(config.activation, config.activation),
+        "hidden_act": hf_activation(config.activation),
         "hidden_dropout_prob": config.dropout, "attention_probs_dropout_prob": config.dropout,
         "max_position_embeddings": config.max_positions, "type_vocab_size": config.type_vocab_size,
         "initializer_range": 0.02, "layer_norm_eps": config.layer_norm_eps, "position_embedding_type": "absolute",

@@ -23,6 +23,7 @@ from nlpt.models.hf import load_pairs, pairs_state_dict
 from nlpt.models.layers import ACTIVATIONS, MLP, Attention, activation_fn, causal_padding_mask
 from nlpt.models.lm_loss import lm_loss
 from nlpt.transformer.configs import GPTConfig
+from nlpt.transformer.hf_config import hf_activation
 
 
 class Block(nn.Module):
@@ -105,7 +106,7 @@ def hf_config(c: GPTConfig) -> dict:
         raise NlptError("export to transformers supports the GPT-2 layout (pre-LN); this model is GPT-1 style (post-LN)")
     if c.activation not in ACTIVATIONS:
         raise NlptError(f"activation {c.activation!r} has no GPT-2 equivalent in transformers")
-    act = {"gelu_tanh": "gelu_new"}.get(c.activation, c.activation)
+    act = hf_activation(c.activation)
     return {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": c.vocab_size,
             "n_embd": c.hidden_size, "n_layer": c.num_layers, "n_head": c.num_heads, "n_inner": c.ffn_size,
             "n_positions": c.max_positions, "activation_function": act, "layer_norm_epsilon": c.layer_norm_eps,

@@ -26,6 +26,11 @@ HF_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": 
 OPENAI_GPT_ACTIVATIONS = {"gelu": "gelu_tanh", "relu": "relu", "silu": "silu", "swish": "silu"}
 
 
+def hf_activation(name: str) -> str:
+    """transformers' name for nlpt's activation `name`, as an export writes it (the inverse of HF_ACTIVATIONS)."""
+    return {"gelu_tanh": "gelu_new"}.get(name, name)
+
+
 class _Reader:
     def __init__(self, cfg: dict, where: str):
         self.cfg, self.where = cfg, where

@@ -7,10 +7,10 @@ Pure Python: importing this module must not import numpy, numba or torch.
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
 
 from nlpt.common.errors import NlptError
+from nlpt.common.values import ValueRule
 from nlpt.transformer.configs import BartConfig, DeepSeekConfig, EncoderConfig, GPTConfig, LlamaConfig, ModelConfig
 
 # The non-linearities the model builders know (`nlpt.models.layers.activation_fn`; Llama's gated MLP takes two)
@@ -20,16 +20,17 @@ LLAMA_ACTIVATIONS = ("silu", "gelu")
 VARIANTS = {"encoder": ("bert", "roberta", "distilbert", "albert"), "gpt": ("gpt2", "openai-gpt"),
             "llama": ("llama", "mistral", "qwen2", "mixtral"), "t5": ("t5",), "bart": ("bart",),
             "deepseek": ("deepseek_v3",)}
-# The real-valued fields: (lowest, whether the lowest itself is excluded, highest or None); every one finite
+# The real-valued fields' bounds (the value rule of options and recipes); every real field must be finite
+_ABOVE_ZERO = ValueRule(float, 0.0, low_open=True)
 FLOAT_RANGES = {
-    "dropout": (0.0, False, 1.0),
-    "layer_norm_eps": (0.0, True, None),
-    "norm_eps": (0.0, True, None),
-    "init_std": (0.0, True, None),
-    "rope_theta": (0.0, True, None),
-    "rope_scaling": (0.0, True, None),
-    "router_aux_loss_coef": (0.0, False, None),
-    "router_jitter": (0.0, False, 0.999),
+    "dropout": ValueRule(float, 0.0, 1.0),
+    "layer_norm_eps": _ABOVE_ZERO,
+    "norm_eps": _ABOVE_ZERO,
+    "init_std": _ABOVE_ZERO,
+    "rope_theta": _ABOVE_ZERO,
+    "rope_scaling": _ABOVE_ZERO,
+    "router_aux_loss_coef": ValueRule(float, 0.0),
+    "router_jitter": ValueRule(float, 0.0, 0.999),
 }
 TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id")
 
@@ -58,13 +59,14 @@ def _check_values(config: ModelConfig) -> None:
             what = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(kind, kind.__name__)
             raise NlptError(f"{f.name} must be {what} (got {value!r})")
         if kind is float:
-            if not math.isfinite(value):
+            rule = FLOAT_RANGES.get(f.name, ValueRule(float))
+            problem = rule.problem(float(value))
+            if problem == "finite":
                 raise NlptError(f"{f.name} must be a finite number (got {value!r})")
-            low, open_low, high = FLOAT_RANGES.get(f.name, (None, False, None))
-            if low is not None and (value < low or (open_low and value == low)):
-                raise NlptError(f"{f.name} must be {'above' if open_low else 'at least'} {low:g} (got {value!r})")
-            if high is not None and value > high:
-                raise NlptError(f"{f.name} must be at most {high:g} (got {value!r})")
+            if problem == "range" and rule.high is not None and value > rule.high:
+                raise NlptError(f"{f.name} must be at most {rule.high:g} (got {value!r})")
+            if problem == "range":
+                raise NlptError(f"{f.name} must be {'above' if rule.low_open else 'at least'} {rule.low:g} (got {value!r})")
 
 
 def validate(config: ModelConfig) -> None:
